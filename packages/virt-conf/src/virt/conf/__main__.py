@@ -1,0 +1,37 @@
+"""`python -m virt.conf normalize|validate FILE`: the XML commands without the rest of virt."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from virt.util.errors import VirtError
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m virt.conf")
+    ap.add_argument("action", choices=("normalize", "validate"))
+    ap.add_argument("file")
+    ap.add_argument("--pool", help="pool XML a volume is normalized against")
+    args = ap.parse_args(argv)
+    from virt.conf import normalize, validate
+
+    try:
+        xml = Path(args.file).read_bytes()
+        options = {"pool_xml": Path(args.pool).read_bytes()} if args.pool else {}
+        if args.action == "normalize":
+            sys.stdout.write(normalize(xml, **options))
+        else:
+            validate(xml, **options)
+    except VirtError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

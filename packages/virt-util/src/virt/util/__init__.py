@@ -1,0 +1,1 @@
+"""Shared helpers for every virt distribution: errors, logging, processes, files, units, native code."""
