@@ -1,0 +1,579 @@
+"""The public API: Connection and the objects it hands out (Domain, Network, StoragePool, ...).
+
+Every call goes through ``Connection.call(name, *args)``, which picks the driver serving that
+kind of object and enforces read-only connections; the objects are thin, typed wrappers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from virt.core import types as t
+from virt.core.driver import KINDS, Driver, c_name, call_kind, is_read_only_call
+from virt.core.enums import DomainEventID, DomainState
+from virt.core.events import Event, EventBus, aiter_events
+from virt.core.registry import DriverRegistry, get_registry
+from virt.core.uri import URI, resolve
+from virt.util.errors import ErrorNumber, InvalidArgError, NoSupportError, OperationDeniedError, VirtError
+
+
+def _forward(call: str, doc: str = "") -> Callable[..., Any]:
+    """A method passing the object's ref and the caller's arguments to driver call ``call``."""
+
+    def method(self: _Object, *args: Any) -> Any:
+        return self.conn.call(call, self.ref, *args)
+
+    method.__name__ = call.split("_", 1)[1]
+    method.__doc__ = doc or f"{c_name(call)}."
+    return method
+
+
+class Connection:
+    """An open connection to one hypervisor driver, plus the secondary drivers of a local host.
+
+    ``with Connection("test:///default") as conn: conn.lookup_domain("test").info()``
+    """
+
+    def __init__(self, uri: str | None = None, *, readonly: bool = False, flags: int = 0,
+                 registry: DriverRegistry | None = None) -> None:
+        reg = registry or get_registry()
+        self.uri = resolve(uri)
+        self.readonly = readonly or bool(flags & 1)
+        self.events = EventBus()
+        info = reg.for_uri(self.uri)
+        self.driver_name = info.name
+        self._hv: Driver = info.load()(self.uri, readonly=self.readonly, events=self.events)
+        self._drivers: dict[str, Driver] = {k: self._hv for k in self._hv.kinds}
+        if not self.uri.is_remote:
+            for kind in KINDS:
+                if kind not in self._drivers and (sec := reg.secondary_for(kind)) is not None:
+                    self._drivers[kind] = sec.load()(self.uri, readonly=self.readonly, events=self.events)
+        self._closed = False
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def call(self, name: str, *args: Any) -> Any:
+        """Make driver call ``name`` (libvirt's API name in snake case) on the driver that serves it."""
+        if self._closed:
+            raise VirtError("connection is closed", code=ErrorNumber.INVALID_CONN,
+                            message=f"invalid connection pointer in {c_name(name)}")
+        if self.readonly and not is_read_only_call(name):
+            raise OperationDeniedError(f"read only access prevents {c_name(name)}")
+        driver = self._drivers.get(call_kind(name))
+        if driver is None:
+            raise NoSupportError(c_name(name))
+        return getattr(driver, name)(*args)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            for driver in {id(d): d for d in self._drivers.values()}.values():
+                driver.close()
+            self.events.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the host --------------------------------------------------------------------------------
+    def get_type(self) -> str:
+        return str(self.call("connect_get_type"))
+
+    def get_version(self) -> int:
+        return int(self.call("connect_get_version"))
+
+    def get_lib_version(self) -> int:
+        return int(self.call("connect_get_lib_version"))
+
+    def get_hostname(self) -> str:
+        return str(self.call("connect_get_hostname"))
+
+    def get_uri(self) -> str:
+        return str(self.call("connect_get_uri"))
+
+    def get_capabilities(self) -> str:
+        return str(self.call("connect_get_capabilities"))
+
+    def get_domain_capabilities(self, emulator: str | None = None, arch: str | None = None,
+                                machine: str | None = None, virttype: str | None = None, flags: int = 0) -> str:
+        return str(self.call("connect_get_domain_capabilities", emulator, arch, machine, virttype, flags))
+
+    def get_max_vcpus(self, type: str | None = None) -> int:
+        return int(self.call("connect_get_max_vcpus", type))
+
+    def node_info(self) -> t.NodeInfo:
+        return t.NodeInfo(*self.call("node_get_info"))
+
+    def free_memory(self) -> int:
+        """Free host memory in bytes."""
+        return int(self.call("node_get_free_memory"))
+
+    def get_sysinfo(self, flags: int = 0) -> str:
+        return str(self.call("connect_get_sysinfo", flags))
+
+    def is_alive(self) -> bool:
+        return not self._closed
+
+    def is_secure(self) -> bool:
+        return bool(self.call("connect_is_secure"))
+
+    def is_encrypted(self) -> bool:
+        return bool(self.call("connect_is_encrypted"))
+
+    def domain_xml_to_native(self, native_format: str, xml: str, flags: int = 0) -> str:
+        return str(self.call("connect_domain_xml_to_native", native_format, xml, flags))
+
+    def domain_xml_from_native(self, native_format: str, config: str, flags: int = 0) -> str:
+        return str(self.call("connect_domain_xml_from_native", native_format, config, flags))
+
+    # -- domains ---------------------------------------------------------------------------------
+    def list_all_domains(self, flags: int = 0) -> list[Domain]:
+        return [Domain(self, r) for r in self.call("connect_list_all_domains", flags)]
+
+    def lookup_domain(self, key: str | int) -> Domain:
+        """By name, UUID or id, as virsh resolves a domain argument: id, then UUID, then name."""
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+            try:
+                return self.lookup_domain_by_id(int(key))
+            except VirtError as exc:
+                if exc.code != ErrorNumber.NO_DOMAIN:
+                    raise
+        if isinstance(key, str) and _looks_like_uuid(key):
+            try:
+                return self.lookup_domain_by_uuid(key)
+            except VirtError as exc:
+                if exc.code != ErrorNumber.NO_DOMAIN:
+                    raise
+        return self.lookup_domain_by_name(str(key))
+
+    def lookup_domain_by_name(self, name: str) -> Domain:
+        return Domain(self, self.call("domain_lookup_by_name", name))
+
+    def lookup_domain_by_uuid(self, uuid: str) -> Domain:
+        return Domain(self, self.call("domain_lookup_by_uuid", uuid))
+
+    def lookup_domain_by_id(self, id: int) -> Domain:
+        return Domain(self, self.call("domain_lookup_by_id", id))
+
+    def define_domain(self, xml: str, flags: int = 0) -> Domain:
+        return Domain(self, self.call("domain_define_xml_flags", xml, flags))
+
+    def create_domain(self, xml: str, flags: int = 0) -> Domain:
+        """Start a transient domain (virDomainCreateXML)."""
+        return Domain(self, self.call("domain_create_xml", xml, flags))
+
+    def restore_domain(self, path: str, dxml: str | None = None, flags: int = 0) -> None:
+        self.call("domain_restore_flags", path, dxml, flags)
+
+    def get_all_domain_stats(self, stats: int = 0, flags: int = 0) -> list[t.DomainStatsRecord]:
+        return [t.DomainStatsRecord(Domain(self, r.dom), r.params)  # type: ignore[arg-type]
+                for r in self.call("connect_get_all_domain_stats", stats, flags)]
+
+    # -- networks, storage, devices, secrets, filters ------------------------------------------
+    def list_all_networks(self, flags: int = 0) -> list[Network]:
+        return [Network(self, r) for r in self.call("connect_list_all_networks", flags)]
+
+    def lookup_network(self, key: str) -> Network:
+        return self._lookup(Network, "network", key)
+
+    def define_network(self, xml: str, flags: int = 0) -> Network:
+        return Network(self, self.call("network_define_xml_flags", xml, flags))
+
+    def create_network(self, xml: str, flags: int = 0) -> Network:
+        return Network(self, self.call("network_create_xml_flags", xml, flags))
+
+    def list_all_storage_pools(self, flags: int = 0) -> list[StoragePool]:
+        return [StoragePool(self, r) for r in self.call("connect_list_all_storage_pools", flags)]
+
+    def lookup_storage_pool(self, key: str) -> StoragePool:
+        return self._lookup(StoragePool, "storage_pool", key)
+
+    def define_storage_pool(self, xml: str, flags: int = 0) -> StoragePool:
+        return StoragePool(self, self.call("storage_pool_define_xml", xml, flags))
+
+    def create_storage_pool(self, xml: str, flags: int = 0) -> StoragePool:
+        return StoragePool(self, self.call("storage_pool_create_xml", xml, flags))
+
+    def lookup_storage_vol_by_path(self, path: str) -> StorageVolume:
+        return StorageVolume(self, self.call("storage_vol_lookup_by_path", path))
+
+    def lookup_storage_vol_by_key(self, key: str) -> StorageVolume:
+        return StorageVolume(self, self.call("storage_vol_lookup_by_key", key))
+
+    def list_all_node_devices(self, flags: int = 0) -> list[NodeDevice]:
+        return [NodeDevice(self, r) for r in self.call("connect_list_all_node_devices", flags)]
+
+    def lookup_node_device(self, name: str) -> NodeDevice:
+        return NodeDevice(self, self.call("node_device_lookup_by_name", name))
+
+    def create_node_device(self, xml: str, flags: int = 0) -> NodeDevice:
+        return NodeDevice(self, self.call("node_device_create_xml", xml, flags))
+
+    def list_all_interfaces(self, flags: int = 0) -> list[Interface]:
+        return [Interface(self, r) for r in self.call("connect_list_all_interfaces", flags)]
+
+    def lookup_interface(self, key: str) -> Interface:
+        if _looks_like_mac(key):
+            return Interface(self, self.call("interface_lookup_by_mac_string", key))
+        return Interface(self, self.call("interface_lookup_by_name", key))
+
+    def define_interface(self, xml: str, flags: int = 0) -> Interface:
+        return Interface(self, self.call("interface_define_xml", xml, flags))
+
+    def list_all_secrets(self, flags: int = 0) -> list[Secret]:
+        return [Secret(self, r) for r in self.call("connect_list_all_secrets", flags)]
+
+    def lookup_secret(self, uuid: str) -> Secret:
+        return Secret(self, self.call("secret_lookup_by_uuid", uuid))
+
+    def lookup_secret_by_usage(self, usage_type: int, usage_id: str) -> Secret:
+        return Secret(self, self.call("secret_lookup_by_usage", usage_type, usage_id))
+
+    def define_secret(self, xml: str, flags: int = 0) -> Secret:
+        return Secret(self, self.call("secret_define_xml", xml, flags))
+
+    def list_all_nwfilters(self, flags: int = 0) -> list[NWFilter]:
+        return [NWFilter(self, r) for r in self.call("connect_list_all_nwfilters", flags)]
+
+    def lookup_nwfilter(self, key: str) -> NWFilter:
+        return self._lookup(NWFilter, "nwfilter", key)
+
+    def define_nwfilter(self, xml: str, flags: int = 0) -> NWFilter:
+        return NWFilter(self, self.call("nwfilter_define_xml_flags", xml, flags))
+
+    def _lookup(self, cls: type[_O], prefix: str, key: str) -> _O:
+        """By UUID when it looks like one and matches, else by name (virsh's order)."""
+        if _looks_like_uuid(key):
+            try:
+                return cls(self, self.call(f"{prefix}_lookup_by_uuid", key))
+            except VirtError as exc:
+                if exc.code not in (ErrorNumber.NO_NETWORK, ErrorNumber.NO_STORAGE_POOL, ErrorNumber.NO_NWFILTER):
+                    raise
+        return cls(self, self.call(f"{prefix}_lookup_by_name", key))
+
+    # -- events ----------------------------------------------------------------------------------
+    def domain_event_register(self, event_id: int, callback: Callable[[Event], None],
+                              dom: Domain | None = None) -> int:
+        """Call ``callback(event)`` for each domain event of ``event_id`` (of ``dom`` only, if given)."""
+        self.call("connect_domain_event_register_any", int(event_id))
+        return self.events.subscribe("domain", event_id, callback, dom.ref if dom else None)
+
+    def event_deregister(self, callback_id: int) -> None:
+        if not self.events.unsubscribe(callback_id):
+            raise InvalidArgError(f"callback ID {callback_id} not registered")
+
+    def domain_events(self, event_id: int = DomainEventID.LIFECYCLE, dom: Domain | None = None) -> AsyncIterator[Event]:
+        """``async for ev in conn.domain_events(): ...`` in a running asyncio loop."""
+        self.call("connect_domain_event_register_any", int(event_id))
+        return aiter_events(self.events, "domain", event_id, dom.ref if dom else None)
+
+    def network_event_register(self, event_id: int, callback: Callable[[Event], None],
+                               net: Network | None = None) -> int:
+        self.call("connect_network_event_register_any", int(event_id))
+        return self.events.subscribe("network", event_id, callback, net.ref if net else None)
+
+
+class _Object:
+    """A handle on one object of a connection: its driver ref and its connection."""
+
+    __slots__ = ("conn", "ref")
+
+    def __init__(self, conn: Connection, ref: Any) -> None:
+        self.conn, self.ref = conn, ref
+
+    def name(self) -> str:
+        return str(self.ref.name)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.ref == self.ref  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.ref)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.ref!r}>"
+
+
+class Domain(_Object):
+    __slots__ = ()
+
+    def uuid(self) -> str:
+        return str(self.ref.uuid)
+
+    def id(self) -> int:
+        """The running id, or -1 when the domain is not running (re-read from the driver)."""
+        return int(self.conn.call("domain_lookup_by_uuid", self.ref.uuid).id)
+
+    def info(self) -> t.DomainInfo:
+        return t.DomainInfo(*self.conn.call("domain_get_info", self.ref))
+
+    def state(self, flags: int = 0) -> tuple[DomainState, int]:
+        state, reason = self.conn.call("domain_get_state", self.ref, flags)
+        return DomainState(state), int(reason)
+
+    def is_active(self) -> bool:
+        return bool(self.conn.call("domain_is_active", self.ref))
+
+    def is_persistent(self) -> bool:
+        return bool(self.conn.call("domain_is_persistent", self.ref))
+
+    def xml_desc(self, flags: int = 0) -> str:
+        return str(self.conn.call("domain_get_xml_desc", self.ref, flags))
+
+    def create(self, flags: int = 0) -> None:
+        """Start the defined domain (virDomainCreateWithFlags)."""
+        self.ref = self.conn.call("domain_create_with_flags", self.ref, flags) or self.ref
+
+    def get_autostart(self) -> bool:
+        return bool(self.conn.call("domain_get_autostart", self.ref))
+
+    def snapshots(self, flags: int = 0) -> list[DomainSnapshot]:
+        return [DomainSnapshot(self.conn, r) for r in self.conn.call("domain_list_all_snapshots", self.ref, flags)]
+
+    def snapshot_lookup(self, name: str, flags: int = 0) -> DomainSnapshot:
+        return DomainSnapshot(self.conn, self.conn.call("domain_snapshot_lookup_by_name", self.ref, name, flags))
+
+    def snapshot_create(self, xml: str, flags: int = 0) -> DomainSnapshot:
+        return DomainSnapshot(self.conn, self.conn.call("domain_snapshot_create_xml", self.ref, xml, flags))
+
+    def snapshot_current(self, flags: int = 0) -> DomainSnapshot:
+        return DomainSnapshot(self.conn, self.conn.call("domain_snapshot_current", self.ref, flags))
+
+    destroy = _forward("domain_destroy_flags", "Stop the domain at once (flags: DomainDestroyFlags).")
+    shutdown = _forward("domain_shutdown_flags", "Ask the guest to shut down (flags: DomainShutdownFlags).")
+    reboot = _forward("domain_reboot", "Ask the guest to reboot (flags: DomainRebootFlags).")
+    reset = _forward("domain_reset", "Reset the domain as a power-cycle would.")
+    suspend = _forward("domain_suspend", "Pause the domain's CPUs.")
+    resume = _forward("domain_resume", "Resume a paused domain.")
+    undefine = _forward("domain_undefine_flags", "Remove the persistent config (flags: DomainUndefineFlags).")
+    set_autostart = _forward("domain_set_autostart")
+    set_memory = _forward("domain_set_memory_flags", "Set memory in KiB (flags: DomainMemoryModFlags).")
+    set_max_memory = _forward("domain_set_max_memory", "Set the maximum memory in KiB.")
+    set_vcpus = _forward("domain_set_vcpus_flags", "Set the number of vCPUs (flags: DomainVcpuFlags).")
+    get_vcpus = _forward("domain_get_vcpus_flags", "Number of vCPUs (flags: DomainVcpuFlags).")
+    get_max_vcpus = _forward("domain_get_max_vcpus")
+    managed_save = _forward("domain_managed_save")
+    has_managed_save = _forward("domain_has_managed_save_image")
+    managed_save_remove = _forward("domain_managed_save_remove")
+    save = _forward("domain_save_flags", "Save the running state to a file and stop the domain.")
+    core_dump = _forward("domain_core_dump_with_format")
+    screenshot = _forward("domain_screenshot")
+    attach_device = _forward("domain_attach_device_flags", "Hot-plug and/or add a device to the config.")
+    detach_device = _forward("domain_detach_device_flags")
+    update_device = _forward("domain_update_device_flags")
+    detach_device_alias = _forward("domain_detach_device_alias")
+    block_stats = _forward("domain_block_stats")
+    interface_stats = _forward("domain_interface_stats")
+    memory_stats = _forward("domain_memory_stats")
+    get_block_info = _forward("domain_get_block_info")
+    get_job_info = _forward("domain_get_job_info")
+    get_hostname = _forward("domain_get_hostname")
+    get_metadata = _forward("domain_get_metadata")
+    set_metadata = _forward("domain_set_metadata")
+    send_key = _forward("domain_send_key")
+    rename = _forward("domain_rename")
+    open_console = _forward("domain_open_console")
+
+
+class DomainSnapshot(_Object):
+    __slots__ = ()
+
+    def domain(self) -> Domain:
+        return Domain(self.conn, self.ref.dom)
+
+    def xml_desc(self, flags: int = 0) -> str:
+        return str(self.conn.call("domain_snapshot_get_xml_desc", self.ref, flags))
+
+    def children(self, flags: int = 0) -> list[DomainSnapshot]:
+        return [DomainSnapshot(self.conn, r) for r in self.conn.call("domain_snapshot_list_all_children", self.ref, flags)]
+
+    def parent(self, flags: int = 0) -> DomainSnapshot:
+        return DomainSnapshot(self.conn, self.conn.call("domain_snapshot_get_parent", self.ref, flags))
+
+    revert = _forward("domain_revert_to_snapshot")
+    delete = _forward("domain_snapshot_delete")
+    is_current = _forward("domain_snapshot_is_current")
+    has_metadata = _forward("domain_snapshot_has_metadata")
+
+
+class Network(_Object):
+    __slots__ = ()
+
+    def uuid(self) -> str:
+        return str(self.ref.uuid)
+
+    def xml_desc(self, flags: int = 0) -> str:
+        return str(self.conn.call("network_get_xml_desc", self.ref, flags))
+
+    def dhcp_leases(self, mac: str | None = None, flags: int = 0) -> list[t.NetworkDHCPLease]:
+        return [t.NetworkDHCPLease(*lease) for lease in self.conn.call("network_get_dhcp_leases", self.ref, mac, flags)]
+
+    create = _forward("network_create")
+    destroy = _forward("network_destroy")
+    undefine = _forward("network_undefine")
+    is_active = _forward("network_is_active")
+    is_persistent = _forward("network_is_persistent")
+    get_autostart = _forward("network_get_autostart")
+    set_autostart = _forward("network_set_autostart")
+    bridge_name = _forward("network_get_bridge_name")
+    update = _forward("network_update")
+
+
+class StoragePool(_Object):
+    __slots__ = ()
+
+    def uuid(self) -> str:
+        return str(self.ref.uuid)
+
+    def info(self) -> t.StoragePoolInfo:
+        return t.StoragePoolInfo(*self.conn.call("storage_pool_get_info", self.ref))
+
+    def xml_desc(self, flags: int = 0) -> str:
+        return str(self.conn.call("storage_pool_get_xml_desc", self.ref, flags))
+
+    def list_all_volumes(self, flags: int = 0) -> list[StorageVolume]:
+        return [StorageVolume(self.conn, r) for r in self.conn.call("storage_pool_list_all_volumes", self.ref, flags)]
+
+    def lookup_volume(self, name: str) -> StorageVolume:
+        return StorageVolume(self.conn, self.conn.call("storage_vol_lookup_by_name", self.ref, name))
+
+    def create_volume(self, xml: str, flags: int = 0) -> StorageVolume:
+        return StorageVolume(self.conn, self.conn.call("storage_vol_create_xml", self.ref, xml, flags))
+
+    def clone_volume(self, xml: str, source: StorageVolume, flags: int = 0) -> StorageVolume:
+        return StorageVolume(self.conn, self.conn.call("storage_vol_create_xml_from", self.ref, xml, source.ref, flags))
+
+    create = _forward("storage_pool_create")
+    build = _forward("storage_pool_build")
+    destroy = _forward("storage_pool_destroy")
+    delete = _forward("storage_pool_delete")
+    undefine = _forward("storage_pool_undefine")
+    refresh = _forward("storage_pool_refresh")
+    is_active = _forward("storage_pool_is_active")
+    is_persistent = _forward("storage_pool_is_persistent")
+    get_autostart = _forward("storage_pool_get_autostart")
+    set_autostart = _forward("storage_pool_set_autostart")
+
+
+class StorageVolume(_Object):
+    __slots__ = ()
+
+    def key(self) -> str:
+        return str(self.ref.key)
+
+    def pool(self) -> StoragePool:
+        return StoragePool(self.conn, self.conn.call("storage_pool_lookup_by_volume", self.ref))
+
+    def info(self, flags: int = 0) -> t.StorageVolInfo:
+        return t.StorageVolInfo(*self.conn.call("storage_vol_get_info_flags", self.ref, flags))
+
+    def xml_desc(self, flags: int = 0) -> str:
+        return str(self.conn.call("storage_vol_get_xml_desc", self.ref, flags))
+
+    def path(self) -> str:
+        return str(self.conn.call("storage_vol_get_path", self.ref))
+
+    delete = _forward("storage_vol_delete")
+    wipe = _forward("storage_vol_wipe")
+    resize = _forward("storage_vol_resize")
+    upload = _forward("storage_vol_upload")
+    download = _forward("storage_vol_download")
+
+
+class NodeDevice(_Object):
+    __slots__ = ()
+
+    def xml_desc(self, flags: int = 0) -> str:
+        return str(self.conn.call("node_device_get_xml_desc", self.ref, flags))
+
+    parent = _forward("node_device_get_parent")
+    list_caps = _forward("node_device_list_caps")
+    detach = _forward("node_device_detach_flags")
+    reattach = _forward("node_device_re_attach")
+    reset = _forward("node_device_reset")
+    destroy = _forward("node_device_destroy")
+    undefine = _forward("node_device_undefine")
+    create = _forward("node_device_create")
+    is_active = _forward("node_device_is_active")
+
+
+class Interface(_Object):
+    __slots__ = ()
+
+    def mac(self) -> str:
+        return str(self.ref.mac)
+
+    def xml_desc(self, flags: int = 0) -> str:
+        return str(self.conn.call("interface_get_xml_desc", self.ref, flags))
+
+    create = _forward("interface_create")
+    destroy = _forward("interface_destroy")
+    undefine = _forward("interface_undefine")
+    is_active = _forward("interface_is_active")
+
+
+class Secret(_Object):
+    __slots__ = ()
+
+    def uuid(self) -> str:
+        return str(self.ref.uuid)
+
+    def name(self) -> str:
+        return str(self.ref.uuid)
+
+    def usage_type(self) -> int:
+        return int(self.ref.usage_type)
+
+    def usage_id(self) -> str:
+        return str(self.ref.usage_id)
+
+    def xml_desc(self, flags: int = 0) -> str:
+        return str(self.conn.call("secret_get_xml_desc", self.ref, flags))
+
+    def get_value(self, flags: int = 0) -> bytes:
+        return bytes(self.conn.call("secret_get_value", self.ref, flags))
+
+    set_value = _forward("secret_set_value")
+    undefine = _forward("secret_undefine")
+
+
+class NWFilter(_Object):
+    __slots__ = ()
+
+    def uuid(self) -> str:
+        return str(self.ref.uuid)
+
+    def xml_desc(self, flags: int = 0) -> str:
+        return str(self.conn.call("nwfilter_get_xml_desc", self.ref, flags))
+
+    undefine = _forward("nwfilter_undefine")
+
+
+from typing import TypeVar  # noqa: E402
+
+_O = TypeVar("_O", bound=_Object)
+
+
+def _looks_like_uuid(s: str) -> bool:
+    h = s.replace("-", "")
+    return len(h) == 32 and all(c in "0123456789abcdefABCDEF" for c in h)
+
+
+def _looks_like_mac(s: str) -> bool:
+    parts = s.split(":")
+    return len(parts) == 6 and all(1 <= len(p) <= 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts)
+
+
+def open(uri: str | None = None, *, readonly: bool = False) -> Connection:  # noqa: A001
+    """Open a connection (``virt.core.open("qemu:///system")``); use as a context manager."""
+    return Connection(uri, readonly=readonly)
+
+
+def open_read_only(uri: str | None = None) -> Connection:
+    return Connection(uri, readonly=True)
+
+
+def iter_domains(conn: Connection, flags: int = 0) -> Iterator[Domain]:
+    yield from conn.list_all_domains(flags)

@@ -1,0 +1,105 @@
+"""The driver interface: what a hypervisor or secondary driver implements.
+
+A driver implements libvirt's public C API calls it supports as methods named after them in
+snake case without ``vir`` (virDomainGetInfo -> ``domain_get_info``, virConnectListAllDomains ->
+``connect_list_all_domains``), which are also the remote procedure names (REMOTE_PROC_DOMAIN_GET_INFO).
+Arguments are those of the C call in order, minus the connection: object references from
+``virt.core.types`` (DomainRef, ...), strings, ints and ``flags``; output parameters become return
+values (a list, a NamedTuple from ``virt.core.types``, or a tuple in the wire struct's order).
+Anything not implemented raises NoSupportError, as libvirt does for a missing driver entry point.
+
+Which driver a call goes to is decided by its name (``call_kind``): hypervisor calls go to the
+hypervisor driver, ``network_*`` calls to the driver of the "network" kind, and so on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from virt.core.events import EventBus
+from virt.core.uri import URI
+from virt.util.errors import ErrorNumber, NoSupportError, OperationDeniedError
+
+#: Object kinds a driver can implement; "hypervisor" covers connect_*, domain_* and node_get_*.
+KINDS = ("hypervisor", "network", "storage", "nodedev", "interface", "secret", "nwfilter")
+
+_PREFIXES = ("connect_", "domain_", "network_", "storage_", "node_", "interface_", "secret_",
+             "nwfilter_", "stream_", "find_storage_pool_sources")
+_ACRONYMS = {"xml": "XML", "uuid": "UUID", "id": "ID", "uri": "URI", "cpu": "CPU", "dhcp": "DHCP",
+             "mac": "MAC", "os": "OS", "fd": "FD", "fds": "FDs", "lxc": "LXC", "qemu": "QEMU",
+             "sev": "SEV", "iothread": "IOThread", "iothreads": "IOThreads", "nwfilter": "NWFilter"}
+
+
+def c_name(call: str) -> str:
+    """libvirt's C name of a call: domain_get_xml_desc -> virDomainGetXMLDesc."""
+    return "vir" + "".join(_ACRONYMS.get(w, w.capitalize()) for w in call.split("_"))
+
+
+def call_kind(call: str) -> str:
+    """Which kind of driver serves a call, from its name."""
+    if call.startswith(("network_", "connect_network_")) or re.search(r"_networks?$|_networks_", call):
+        return "network"
+    if call.startswith(("nwfilter_", "connect_nwfilter")) or "nwfilter" in call:
+        return "nwfilter"
+    if call.startswith(("storage_", "find_storage")) or "storage_pool" in call:
+        return "storage"
+    if call.startswith(("node_device", "node_num_of_devices", "node_list_devices")) or "node_device" in call:
+        return "nodedev"
+    if call.startswith("interface_") or re.search(r"_interfaces?$|defined_interfaces", call):
+        return "interface"
+    if call.startswith("secret_") or "secret" in call:
+        return "secret"
+    return "hypervisor"
+
+
+_READ_ONLY = re.compile(
+    r"(_get_|_lookup_|_list_|_num_of_|_is_|_has_|_supports_|_xml_desc$|_event_|_get$|_current$|_parent$"
+    r"|_ref$|_free$|_close$|dumpxml|_compare_cpu|_baseline|_xml_to_native|_xml_from_native"
+    r"|_dhcp_leases|^connect_(get|list|num|is|supports|open|close)|^node_get|^node_list|^node_num)"
+)
+
+
+def is_read_only_call(call: str) -> bool:
+    """Whether a read-only connection may make this call (libvirt allows queries, not changes)."""
+    return bool(_READ_ONLY.search(call)) and not call.endswith(("_set_autostart",))
+
+
+class Driver:
+    """Base class of every driver. Subclasses define the calls they support as methods.
+
+    ``name`` is the driver's name (``virt drivers`` lists it); ``uri_schemes`` the schemes a
+    hypervisor driver claims. The constructor receives the URI being opened, whether the
+    connection is read-only, and the event bus to emit events on.
+    """
+
+    name: ClassVar[str] = ""
+    uri_schemes: ClassVar[tuple[str, ...]] = ()
+    #: Object kinds this driver implements itself (a hypervisor driver usually just "hypervisor").
+    kinds: ClassVar[tuple[str, ...]] = ("hypervisor",)
+
+    def __init__(self, uri: URI, *, readonly: bool = False, events: EventBus | None = None) -> None:
+        self.uri = uri
+        self.readonly = readonly
+        self.events = events or EventBus()
+
+    @classmethod
+    def claims(cls, uri: URI) -> bool:
+        """Whether this driver opens ``uri`` locally. Default: the scheme is one of ``uri_schemes``."""
+        return uri.driver in cls.uri_schemes and not uri.is_remote
+
+    def close(self) -> None:
+        """Release what the connection holds (not the guests: they outlive connections)."""
+
+    def __getattr__(self, call: str) -> Callable[..., Any]:
+        if call.startswith(_PREFIXES):
+            def unsupported(*args: Any, **kw: Any) -> Any:
+                raise NoSupportError(c_name(call))
+            return unsupported
+        raise AttributeError(call)
+
+    def check_writable(self, call: str) -> None:
+        if self.readonly and not is_read_only_call(call):
+            raise OperationDeniedError(f"read only access prevents {c_name(call)}",
+                                       code=ErrorNumber.OPERATION_DENIED)

@@ -1,0 +1,1 @@
+"""Drivers built into virt-core (the test driver)."""
