@@ -14,12 +14,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("action", choices=("normalize", "validate"))
     ap.add_argument("file")
     ap.add_argument("--pool", help="pool XML a volume is normalized against")
+    ap.add_argument("--flags", default="", help="parse flags, '|'-separated (e.g. REDEFINE, NO_CAPACITY)")
+    ap.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra parse option (e.g. creation_time=1525889631); empty values are ignored")
     args = ap.parse_args(argv)
     from virt.conf import normalize, validate
 
     try:
         xml = Path(args.file).read_bytes()
-        options = {"pool_xml": Path(args.pool).read_bytes()} if args.pool else {}
+        options: dict[str, object] = {"pool_xml": Path(args.pool).read_bytes()} if args.pool else {}
+        if args.flags:
+            options["flags"] = args.flags
+        for item in args.option:
+            key, _, value = item.partition("=")
+            if key and value:
+                options[key] = value
         if args.action == "normalize":
             sys.stdout.write(normalize(xml, **options))
         else:
