@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import IntEnum
 from typing import Any, ClassVar
 
@@ -334,7 +335,7 @@ class VirtError(Exception):
         message: str | None = None,
         **extra: Any,
     ) -> None:
-        self.code = ErrorNumber(code) if code is not None else type(self).code
+        self.code = _as_enum(ErrorNumber, code) if code is not None else type(self).code
         self.domain = _as_enum(ErrorDomain, domain)
         self.level = _as_enum(ErrorLevel, level)
         self.detail = detail
@@ -423,6 +424,14 @@ class SystemError_(VirtError):
     """A system call failed; the message carries the OS error text."""
 
     code = E.SYSTEM_ERROR
+
+    @classmethod
+    def from_errno(cls, err: int | OSError, detail: str, **extra: Any) -> SystemError_:
+        """libvirt's virReportSystemError: ``"<detail>: <strerror>"``, the errno kept as ``int1``."""
+        number = err.errno if isinstance(err, OSError) else err
+        if number is None:  # an OSError raised without an errno (rare, e.g. by a library)
+            return cls(f"{detail}: {err}", **extra)
+        return cls(f"{detail}: {os.strerror(number)}", int1=number, **extra)
 
 
 class RPCError(VirtError):
