@@ -103,11 +103,11 @@ def config_paths() -> list[Path]:
 
 
 def _client_config() -> dict[str, object]:
-    from virt.util.config import parse_config_file
+    from virt.util.config import read
 
     for path in config_paths():
         if path.is_file():
-            return dict(parse_config_file(path))
+            return read(path).as_dict()
     return {}
 
 

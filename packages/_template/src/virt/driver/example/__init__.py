@@ -1,0 +1,1 @@
+"""virt-driver-example: the template third-party driver (in-memory domains, URI example:///)."""
