@@ -352,6 +352,8 @@ class Bandwidth(Model):
             raise ConfigUnsupportedError("floor attribute is not supported for this config")
         if self.outbound is not None and self.outbound.floor:
             raise ConfigUnsupportedError("'floor' attribute allowed only in <inbound> element")
+        if self.classID == 0:
+            self.classID = None
 
 
 class PCIAddress(Model):
@@ -529,7 +531,7 @@ class Forward(Model):
                     raise XMLError(f"interface '{iface.dev}' can only be listed once in network {{net}}")
                 devs.append(iface.dev)
             self.interfaces = [ForwardInterface(dev=d) for d in devs]
-            self.addresses, self.pfs = [], []
+            self.addresses = []
         elif self.addresses:
             seen: set[tuple[int, int, int, int]] = set()
             for addr in self.addresses:
@@ -542,8 +544,7 @@ class Forward(Model):
                 if addr.key() in seen:
                     raise XMLError(f"PCI device '{addr}' can only be listed once in network {{net}}")
                 seen.add(addr.key())
-            self.pfs = []
-        elif self.pfs:
+        if self.pfs:
             if len(self.pfs) > 1:
                 raise XMLError("Only one <pf> element is allowed in <forward> of network {net}")
             if self.pfs[0].dev is None:
@@ -565,8 +566,15 @@ class Forward(Model):
         return self.pfs[0].dev if self.pfs else None
 
     def write(self, w: Writer, tag: str | None = None) -> None:
-        if self.mode != "none":
-            super().write(w, tag)
+        if self.mode == "none":
+            return
+        if self.pfs and self.interfaces:
+            # the inactive definition of a PF-backed pool is the PF alone; its VFs are found at start
+            shown = Forward(**{f.name: getattr(self, f.name) for f in self._fields})
+            shown.interfaces = []
+            shown.write(w, tag)
+            return
+        super().write(w, tag)
 
 
 # ----------------------------------------------------------------------------- bridge, dns, domain
