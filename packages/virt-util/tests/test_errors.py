@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import errno
+from typing import TYPE_CHECKING
 
 import pytest
-from _libvirt_oracle import libvirt_python, requires_libvirt
-
 from virt.util import errors
 from virt.util.errors import (
     ConfSyntaxError,
@@ -23,6 +22,9 @@ from virt.util.errors import (
     format_message,
     not_found,
 )
+
+if TYPE_CHECKING:
+    from conftest import LibvirtPython
 
 
 def test_str_is_prefix_and_detail() -> None:
@@ -108,8 +110,7 @@ def test_every_prefix_has_one_placeholder_at_most() -> None:
         assert prefix.count("{}") <= 1, code
 
 
-@requires_libvirt
-def test_numbers_match_libvirt_constants() -> None:
+def test_numbers_match_libvirt_constants(libvirt_python: LibvirtPython) -> None:
     constants = libvirt_python(
         """
         result = {name: getattr(libvirt, name) for name in dir(libvirt)
@@ -133,8 +134,7 @@ def test_numbers_match_libvirt_constants() -> None:
     assert {n for n in constants if n.startswith("VIR_FROM_")} - {f"VIR_FROM_{d.name}" for d in ErrorDomain} == set()
 
 
-@requires_libvirt
-def test_messages_match_libvirt() -> None:
+def test_messages_match_libvirt(libvirt_python: LibvirtPython) -> None:
     """Real errors from libvirt's test driver carry exactly the prefix we put in front of the detail."""
     observed = libvirt_python(
         """

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import random
 import uuid
+from typing import TYPE_CHECKING
 
 import pytest
-from _libvirt_oracle import libvirt_python, requires_libvirt
 from hypothesis import given
 from hypothesis import strategies as st
-
 from virt.util.errors import ErrorNumber, InvalidArgError, XMLError
 from virt.util.ident import (
     MAC_PREFIXES,
@@ -24,6 +23,9 @@ from virt.util.ident import (
     parse_uuid,
     validate_mac,
 )
+
+if TYPE_CHECKING:
+    from conftest import LibvirtPython
 
 TEST_UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"  # the domain "test" of libvirt's test:///default
 
@@ -163,8 +165,7 @@ def _mutations(seed_text: str, alphabet: str, count: int) -> list[str]:
     return out
 
 
-@requires_libvirt
-def test_uuid_agrees_with_libvirt() -> None:
+def test_uuid_agrees_with_libvirt(libvirt_python: LibvirtPython) -> None:
     """virDomainLookupByUUIDString parses with virUUIDParse: "Invalid UUID" exactly when we refuse."""
     cases = sorted(set(_mutations(TEST_UUID, "0123456789abcdefABCDEF- \tx", 300)) | {TEST_UUID, f" {TEST_UUID}-"})
     observed = libvirt_python(
@@ -184,8 +185,7 @@ def test_uuid_agrees_with_libvirt() -> None:
         assert (error[0] if error else None) == expected_code, text
 
 
-@requires_libvirt
-def test_mac_agrees_with_libvirt() -> None:
+def test_mac_agrees_with_libvirt(libvirt_python: LibvirtPython) -> None:
     """A domain's <mac address='...'> goes through virMacAddrParse and comes back canonical."""
     cases = sorted(set(_mutations("52:54:00:ab:cd:0e", "0123456789abcdefABCDEF:- x", 300)) | {"01:00:5e:00:00:01"})
     observed = libvirt_python(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
-from _libvirt_oracle import libvirt_python, requires_libvirt
 from hypothesis import given
 from hypothesis import strategies as st
-
 from virt.util.errors import ErrorNumber, InternalError, InvalidArgError, VirtError
 from virt.util.units import (
     LLONG_MAX,
@@ -21,6 +21,9 @@ from virt.util.units import (
     to_kib,
     unit_scale,
 )
+
+if TYPE_CHECKING:
+    from conftest import LibvirtPython
 
 KiB, MiB, GiB, TiB, PiB, EiB = (1024**n for n in range(1, 7))
 
@@ -140,8 +143,7 @@ def test_pretty_values() -> None:
     assert format_int_pretty(1024 * PiB) == (1024, "PiB")
 
 
-@requires_libvirt
-def test_memory_agrees_with_libvirt() -> None:
+def test_memory_agrees_with_libvirt(libvirt_python: LibvirtPython) -> None:
     """libvirt's test driver parses <memory unit='...'> and reports KiB: we must agree, errors included."""
     cases = [
         ("1", "GiB"), ("1", "kb"), ("1", "KB"), ("1", "Kb"), ("1", "kib"), ("1000", "b"), ("1025", "b"),

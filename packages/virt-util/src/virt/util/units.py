@@ -29,7 +29,7 @@ def unit_scale(unit: str) -> int:
     power = _POWERS.get(unit[0].lower())
     if power is None:
         raise InvalidArgError(f"unknown suffix '{unit}'")
-    return base**power
+    return int(base**power)
 
 
 def scale_integer(value: int, unit: str | None, default_scale: int = 1, limit: int = ULLONG_MAX) -> int:
@@ -51,8 +51,7 @@ def scale_integer(value: int, unit: str | None, default_scale: int = 1, limit: i
 def _parse_unsigned(text: str) -> int:
     # As virStrToLong_ullp: base 10, leading blanks and a '+' allowed, no sign '-', nothing after.
     digits = text.lstrip(" \t\n\v\f\r")
-    if digits.startswith("+"):
-        digits = digits[1:]
+    digits = digits.removeprefix("+")
     if not digits or not digits.isascii() or not digits.isdigit():
         raise InvalidArgError(f"invalid value '{text}': expected a non-negative integer")
     value = int(digits)
@@ -75,8 +74,7 @@ def parse_size(text: str, default_scale: int = 1, max: int = ULLONG_MAX) -> int:
     The suffix starts right after the digits (virsh does not skip blanks there).
     """
     body = text.lstrip(" \t\n\v\f\r")
-    if body.startswith("+"):
-        body = body[1:]
+    body = body.removeprefix("+")
     end = 0
     while end < len(body) and "0" <= body[end] <= "9":
         end += 1
