@@ -933,6 +933,9 @@ class NodeDevice(Model):
     capabilities = Children(DeviceCapability, tag="capability")
 
     def parse_extra(self, el: etree._Element, ctx: ParseContext) -> set[str]:
+        # the name is checked before any capability is read, as libvirt does
+        if not el.findtext("name"):
+            raise VirtError("missing name information", code=29)  # VIR_ERR_NO_NAME
         # <driver><name>..</name></driver> is reported by the host and not read back
         return {"driver"}
 
