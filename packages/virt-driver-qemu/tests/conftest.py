@@ -45,6 +45,20 @@ class BareQemu:
             self.proc.stderr.close()
 
 
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"corpus not found at {CORPUS} (set VIRT_CORPUS)")
+    return CORPUS
+
+
+@pytest.fixture
+def qemu_binary() -> str:
+    if QEMU is None:
+        pytest.skip("qemu-system-x86_64 is not installed")
+    return QEMU
+
+
 @pytest.fixture
 def bare_qemu() -> Iterator[BareQemu]:
     if QEMU is None:

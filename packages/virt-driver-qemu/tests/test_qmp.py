@@ -9,11 +9,10 @@ import time
 
 import pytest
 
-from conftest import CORPUS, BareQemu
 from virt.driver.qemu.qmp import MonitorClosedError, QMPClient, QMPError, ReplayMonitor, iter_json_documents
 
 
-def test_handshake_commands_and_errors(bare_qemu: BareQemu) -> None:
+def test_handshake_commands_and_errors(bare_qemu) -> None:
     with QMPClient.connect(bare_qemu.sock, alive=bare_qemu.alive) as mon:
         assert mon.version[0] >= 7
         ver = mon.execute("query-version")
@@ -25,7 +24,7 @@ def test_handshake_commands_and_errors(bare_qemu: BareQemu) -> None:
         assert "unable to execute QEMU command 'no-such-command'" in str(err.value)
 
 
-def test_concurrent_commands_get_their_own_replies(bare_qemu: BareQemu) -> None:
+def test_concurrent_commands_get_their_own_replies(bare_qemu) -> None:
     with QMPClient.connect(bare_qemu.sock, alive=bare_qemu.alive) as mon:
         results: dict[int, object] = {}
 
@@ -41,7 +40,7 @@ def test_concurrent_commands_get_their_own_replies(bare_qemu: BareQemu) -> None:
         assert all(r == "none-machine" for r in results.values())
 
 
-def test_events_reach_the_callback_and_eof_is_reported(bare_qemu: BareQemu) -> None:
+def test_events_reach_the_callback_and_eof_is_reported(bare_qemu) -> None:
     events: list[str] = []
     eof = threading.Event()
     mon = QMPClient.connect(bare_qemu.sock, alive=bare_qemu.alive,
@@ -58,7 +57,7 @@ def test_events_reach_the_callback_and_eof_is_reported(bare_qemu: BareQemu) -> N
         mon.close()
 
 
-def test_fd_passing(bare_qemu: BareQemu) -> None:
+def test_fd_passing(bare_qemu) -> None:
     r, w = os.pipe()
     try:
         with QMPClient.connect(bare_qemu.sock, alive=bare_qemu.alive) as mon:
@@ -71,15 +70,13 @@ def test_fd_passing(bare_qemu: BareQemu) -> None:
         os.close(w)
 
 
-def test_socketpair_monitor_starts_fast(tmp_path) -> None:  # noqa: ANN001
+def test_socketpair_monitor_starts_fast(qemu_binary: str) -> None:
     """The start-up path the driver uses: QEMU inherits one end of a socketpair (no polling)."""
-    from conftest import QEMU, kvm_usable
-    if QEMU is None:
-        pytest.skip("qemu-system-x86_64 is not installed")
     import subprocess
+    QEMU = qemu_binary
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     fd = theirs.fileno()
-    accel = "kvm:tcg" if kvm_usable() else "tcg"
+    accel = "kvm:tcg" if os.access("/dev/kvm", os.W_OK) else "tcg"
     t0 = time.monotonic()
     proc = subprocess.Popen([QEMU, "-S", "-nodefaults", "-display", "none", "-machine", f"none,accel={accel}",
                              "-chardev", f"socket,id=mon,fd={fd}", "-mon", "chardev=mon,mode=control"],
@@ -99,8 +96,8 @@ def test_iter_json_documents() -> None:
     assert list(iter_json_documents('{"a": 1}\n\n[2]\n  3 ')) == [{"a": 1}, [2], 3]
 
 
-def test_replay_answers_in_recording_order() -> None:
-    mon = ReplayMonitor.from_file(CORPUS / "qemu_caps" / "caps_8.0.0.x86_64.replies")
+def test_replay_answers_in_recording_order(corpus) -> None:  # noqa: ANN001
+    mon = ReplayMonitor.from_file(corpus / "qemu_caps" / "caps_8.0.0.x86_64.replies")
     assert mon.execute("query-version")["qemu"] == {"major": 7, "minor": 2, "micro": 50}
     kvm_defs = mon.execute("query-cpu-definitions")
     tcg_defs = mon.execute("query-cpu-definitions")
