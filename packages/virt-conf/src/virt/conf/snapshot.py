@@ -4,7 +4,7 @@ Parse options (``ParseContext.options``):
 
 - ``flags``: '|'-separated virDomainSnapshotParseFlags names: REDEFINE (read creationTime, state,
   parent and the domain of an existing snapshot), INTERNAL (read <active>, print it back). Without
-  ``flags``, a document carrying <creationTime> is taken as an existing snapshot (REDEFINE) and one
+  ``flags``, a document carrying <creationTime> and <state> is taken as an existing snapshot (REDEFINE) and one
   carrying <active> as libvirt's own metadata file (INTERNAL).
 - ``creation_time``: the clock of a new snapshot (seconds); it also names an unnamed one. Without
   it no time is invented, so normalizing is deterministic.
@@ -154,7 +154,8 @@ class Moment(Model):
         flags = parse_flags(ctx)
         if flags is None:
             flags = set()
-            if auto and el.find("creationTime") is not None:
+            if auto and el.find("creationTime") is not None and (el.tag != "domainsnapshot" or
+                                                                  el.find("state") is not None):
                 flags.add("REDEFINE")
             if el.find("active") is not None:
                 flags.add("INTERNAL")
