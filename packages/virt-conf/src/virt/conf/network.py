@@ -47,12 +47,15 @@ def parse_ip(text: str, family: int | None = None) -> IPAddress:
         if family == socket.AF_INET:
             raise ValueError(text)
         host = s.split("%", 1)[0]
-        return ipaddress.IPv6Address(socket.inet_pton(socket.AF_INET6, host))
+        try:
+            return ipaddress.IPv6Address(socket.inet_pton(socket.AF_INET6, host))
+        except (OSError, ValueError):
+            raise ValueError(text) from None
     if family == socket.AF_INET6:
         raise ValueError(text)
     try:
         return ipaddress.IPv4Address(socket.inet_aton(s))
-    except OSError:
+    except (OSError, ValueError):
         raise ValueError(text) from None
 
 
