@@ -321,7 +321,8 @@ class VirtError(Exception):
     ``str(err)`` is libvirt's full message (prefix and detail), as virsh prints it after ``error:``.
     """
 
-    code: ClassVar[ErrorNumber] = ErrorNumber.INTERNAL_ERROR
+    #: The default error number of the class; instances may carry another (from_code, code=).
+    code: ErrorNumber | int = ErrorNumber.INTERNAL_ERROR
     #: Subclass that each error number maps to, filled by ``__init_subclass__``.
     _by_code: ClassVar[dict[ErrorNumber, type[VirtError]]] = {}
 
