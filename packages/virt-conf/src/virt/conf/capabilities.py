@@ -188,9 +188,15 @@ class CellCPUs(Model):
     num = Attr(UINT)
     cpus = Children(CellCPU)
 
+    def post_parse(self, ctx: ParseContext) -> None:
+        self.num = None  # always the count of the list, computed when printed
+
     def write(self, w: Writer, tag: str | None = None) -> None:
         self.num = len(self.cpus)
-        super().write(w, tag)
+        try:
+            super().write(w, tag)
+        finally:
+            self.num = None
 
 
 class Cell(Model):
@@ -210,9 +216,15 @@ class Cells(Model):
     num = Attr(UINT)
     cells = Children(Cell)
 
+    def post_parse(self, ctx: ParseContext) -> None:
+        self.num = None  # always the count of the list, computed when printed
+
     def write(self, w: Writer, tag: str | None = None) -> None:
         self.num = len(self.cells)
-        super().write(w, tag)
+        try:
+            super().write(w, tag)
+        finally:
+            self.num = None
 
 
 class HostTopology(Model):
