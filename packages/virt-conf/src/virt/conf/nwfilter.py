@@ -451,8 +451,13 @@ class MatchElement:
         v = self.values.get(name)
         return None if v is None else (f"${v.var}" if v.var is not None else v.value)
 
-    def parse(self, el: etree._Element) -> None:
+    def parse(self, el: etree._Element, ctx: ParseContext | None = None) -> None:
         negated = el.get("match") == "no"
+        if ctx is not None:
+            known = {spec.name for spec in self.specs} | {"match"}
+            for key in el.attrib:
+                if key not in known:
+                    ctx.note_unknown(f"attribute '{key}' in element '{self.protocol}'", el)
         for spec in self.specs:
             text = el.get(spec.name)
             if text is None:
@@ -545,7 +550,7 @@ class Rule(Model):
                 self.match = MatchElement(child.tag)
             elif child.tag != self.match.protocol:
                 continue  # libvirt only reads further elements of the first protocol
-            self.match.parse(child)
+            self.match.parse(child, ctx)
             self.match.validate()
         if self.match is not None:
             self.match.fixup()
