@@ -48,7 +48,7 @@ NAT = """<network><name>default</name><uuid>81ff0d90-c91e-6742-64da-4a736edb9a9b
 def test_typed_views_for_dnsmasq():
     net = parse(NAT)
     assert isinstance(net, Network)
-    assert net.forward_mode == "nat" and net.bridge_name == "virbr0" and net.stp and net.stp_delay == 0
+    assert net.forward_mode == "nat" and net.bridge_name() == "virbr0" and net.stp and net.stp_delay == 0
     v4 = net.dhcp_ip(4)
     assert v4 is not None and v4.prefix_len() == 24
     assert v4.network() == ipaddress.ip_network("192.168.122.0/24")

@@ -1223,9 +1223,8 @@ class Network(Model):
         """The forward mode; 'none' for an isolated network."""
         return self.forward.mode if self.forward is not None and self.forward.mode else "none"
 
-    @property
     def bridge_name(self) -> str | None:
-        """The bridge device name as configured (may be a 'virbr%d' template or None)."""
+        """The bridge device name as configured (may be a 'virbr%d' template, or None: pick one)."""
         return self.bridge.name if self.bridge is not None else None
 
     @property
@@ -1282,7 +1281,7 @@ class Network(Model):
         net = self.name
         if "\n" in self.name:
             raise XMLError("invalid char in name: \\n")
-        bandwidth_allowed = mode in L3_MODES or (mode == "bridge" and bool(self.bridge_name))
+        bandwidth_allowed = mode in L3_MODES or (mode == "bridge" and bool(self.bridge_name()))
         if mode not in L3_MODES:
             for what, present in (("<mac>", self.mac is not None), ("<ip>", bool(self.ips)),
                                   ("<dns>", bool(self.dns and (self.dns.txts or self.dns.hosts or self.dns.srvs))),
