@@ -391,6 +391,10 @@ L3_MODES = frozenset({"none", "nat", "route", "open"})
 class ForwardInterface(Model):
     TAG = "interface"
     dev = Attr(String)
+    connections = Attr(String)  # live-only usage count, dropped on parse
+
+    def post_parse(self, ctx: ParseContext) -> None:
+        self.connections = None
 
 
 class ForwardPF(Model):
@@ -891,7 +895,7 @@ class Network(Model):
     """A libvirt virtual network definition."""
 
     TAG = "network"
-    connections = Attr(Int(min=0, hex_ok=False))
+    connections = Attr(String)  # live-only; libvirt never reads it back
     ipv6 = Attr(String)
     trustGuestRxFilters = Attr(YesNo)
     name = TextChild(String)
