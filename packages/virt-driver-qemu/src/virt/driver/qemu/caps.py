@@ -439,7 +439,7 @@ def _probe_host_cpu(caps: QemuCaps, acc: AccelCaps, mon: Monitor, accelerated: b
                 if feature in cd.HYPERV_FEATURES and p.value not in (False, 0, None):
                     hv.append(feature)
             if hv:
-                caps.hyperv = hv
+                caps.hyperv = [f for f in cd.HYPERV_FEATURES if f in hv]
     acc.host_cpu = info
 
 
