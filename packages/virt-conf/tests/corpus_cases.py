@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 from lxml import etree
-
 from virt.conf import normalize, parse
 from virt.util.errors import VirtError
 

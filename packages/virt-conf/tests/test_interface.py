@@ -9,7 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared corpus helpers beside this file
-from corpus_cases import check_case, check_fixed_point, check_mutant, corpus_documents, mutated, params
+from corpus_cases import (
+    check_case,
+    check_fixed_point,
+    check_mutant,
+    corpus_documents,
+    mutated,
+    params,
+)
 from virt.conf import normalize, parse
 from virt.conf.interface import Interface
 from virt.util.errors import XMLError
@@ -54,8 +61,8 @@ def test_members_drop_top_level_only_settings():
 
 
 @pytest.mark.parametrize("xml, match", [
-    ("<interface type='bond' name='b'><bond><interface type='bridge' name='x'><bridge/></interface></bond>"
-     "</interface>", "unsupported type 'bridge'"),
+    (("<interface type='bond' name='b'><bond><interface type='bridge' name='x'><bridge/></interface></bond>"
+     "</interface>"), "unsupported type 'bridge'"),
     ("<interface type='bridge' name='br0'/>", "misses the bridge element"),
     ("<interface type='ethernet'/>", "has no name"),
     ("<interface type='ethernet' name='e'><mtu size='100001'/></interface>", "at most 100000"),

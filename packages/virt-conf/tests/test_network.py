@@ -10,7 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared corpus helpers beside this file
-from corpus_cases import check_case, check_fixed_point, check_mutant, corpus_documents, mutated, params
+from corpus_cases import (
+    check_case,
+    check_fixed_point,
+    check_mutant,
+    corpus_documents,
+    mutated,
+    params,
+)
 from virt.conf import normalize, parse
 from virt.conf.network import Network, format_ip, parse_ip
 from virt.util.errors import ConfigUnsupportedError, VirtError, XMLError
@@ -74,25 +81,25 @@ def test_isolated_network_gets_bridge_defaults_and_uuid():
     ("<network><name>n</name><forward mode='bogus'/></network>", ConfigUnsupportedError, "unknown forwarding type"),
     ("<network><name>n</name><ip address='10.0.0.1' netmask='255.0.0.0' prefix='8'/></network>",
      ConfigUnsupportedError, "both a prefix and a netmask"),
-    ("<network><name>n</name><ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.1.2' end='10.0.1.9'/>"
-     "</dhcp></ip></network>", VirtError, "not entirely within network 10.0.0.1/24"),
-    ("<network><name>n</name><ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.0.9' end='10.0.0.2'/>"
-     "</dhcp></ip></network>", VirtError, "reversed"),
+    (("<network><name>n</name><ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.1.2' end='10.0.1.9'/>"
+     "</dhcp></ip></network>"), VirtError, "not entirely within network 10.0.0.1/24"),
+    (("<network><name>n</name><ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.0.9' end='10.0.0.2'/>"
+     "</dhcp></ip></network>"), VirtError, "reversed"),
     ("<network><name>n</name><mac address='01:00:00:00:00:01'/></network>", XMLError, "multicast"),
     ("<network><name>n</name><forward mode='bridge'/><bridge name='br0' stp='on'/></network>", XMLError,
      "only allowed in route, nat, and isolated mode"),
     ("<network><name>n</name><forward mode='bridge'/><mtu size='9000'/></network>", XMLError, "mtu size only"),
-    ("<network><name>n</name><ip address='10.0.0.1' prefix='8'/><route address='10.1.0.0' prefix='16' "
-     "gateway='192.168.0.1'/></network>", ConfigUnsupportedError, "unreachable static route gateway"),
-    ("<network><name>n</name><ip address='10.0.0.1' prefix='8'/><route address='10.1.0.1' prefix='16' "
-     "gateway='10.0.0.2'/></network>", XMLError, "is not a network address"),
+    (("<network><name>n</name><ip address='10.0.0.1' prefix='8'/><route address='10.1.0.0' prefix='16' "
+     "gateway='192.168.0.1'/></network>"), ConfigUnsupportedError, "unreachable static route gateway"),
+    (("<network><name>n</name><ip address='10.0.0.1' prefix='8'/><route address='10.1.0.1' prefix='16' "
+     "gateway='10.0.0.2'/></network>"), XMLError, "is not a network address"),
     ("<network><name>n</name><dns enable='no'><txt name='a' value='b'/></dns></network>", XMLError,
      "Extra data in disabled network"),
     ("<network><name>n</name><vlan trunk='no'><tag id='1'/><tag id='2'/></vlan></network>", XMLError,
      "trunk='yes' is required"),
     ("<network><name>n</name><virtualport/></network>", XMLError, "missing required virtualport type"),
-    ("<network><name>n</name><forward mode='bridge'><interface dev='a'/><interface dev='a'/></forward>"
-     "</network>", XMLError, "can only be listed once in network n"),
+    (("<network><name>n</name><forward mode='bridge'><interface dev='a'/><interface dev='a'/></forward>"
+     "</network>"), XMLError, "can only be listed once in network n"),
 ])
 def test_libvirt_rejections(xml, error, match):
     with pytest.raises(error, match=match):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from virt.conf import normalize, parse
 from virt.conf.networkport import NetworkPort
 from virt.util.errors import InternalError, XMLError

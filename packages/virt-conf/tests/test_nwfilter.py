@@ -9,10 +9,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared corpus helpers beside this file
-from corpus_cases import check_case, check_fixed_point, check_mutant, corpus_documents, mutated, params
+from corpus_cases import (
+    check_case,
+    check_fixed_point,
+    check_mutant,
+    corpus_documents,
+    mutated,
+    params,
+)
 from virt.conf import normalize, parse
 from virt.conf.nwfilter import NWFilter, NWFilterBinding
-from virt.util.errors import InternalError, InvalidArgError, VirtError
+from virt.util.errors import InvalidArgError, VirtError
 
 SUITE = "nwfilter"
 #: Cases not passing yet, with the reason (none today).

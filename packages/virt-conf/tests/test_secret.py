@@ -9,7 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared corpus helpers beside this file
-from corpus_cases import check_case, check_fixed_point, check_mutant, corpus_documents, mutated, params
+from corpus_cases import (
+    check_case,
+    check_fixed_point,
+    check_mutant,
+    corpus_documents,
+    mutated,
+    params,
+)
 from virt.conf import normalize, parse
 from virt.conf.secret import Secret
 from virt.util.errors import ConfigUnsupportedError, InternalError, XMLError

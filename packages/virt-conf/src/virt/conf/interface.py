@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from lxml import etree
-
 from virt.conf.xmlmodel import (
     Attr,
     Child,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 import uuid as _uuid
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from lxml import etree
-
 from virt.conf.xmlmodel import (
     MAC,
     UUID,
@@ -27,11 +26,10 @@ from virt.conf.xmlmodel import (
     ValueType,
     Writer,
     YesNo,
-    where,
 )
 from virt.util.errors import ConfigUnsupportedError, InternalError, XMLError
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
 
@@ -76,7 +74,8 @@ class IPAddrType(ValueType[IPAddress]):
 
     def __init__(self, family: int | None = None) -> None:
         self.family = family
-        self.name = {socket.AF_INET: "IPv4 address", socket.AF_INET6: "IPv6 address"}.get(family or 0, "IP address")
+        names = {int(socket.AF_INET): "IPv4 address", int(socket.AF_INET6): "IPv6 address"}
+        self.name = names.get(family or 0, "IP address")
 
     def parse(self, text: str) -> IPAddress:
         return parse_ip(text, self.family)
@@ -93,7 +92,7 @@ def netmask_prefix(netmask: IPAddress) -> int:
     """Number of leading one bits of a netmask, -1 when the mask is not contiguous."""
     bits = netmask.max_prefixlen
     value = int(netmask)
-    ones = bin(value).count("1")
+    ones = value.bit_count()
     return ones if value == ((1 << bits) - 1) ^ ((1 << (bits - ones)) - 1) else -1
 
 
@@ -231,7 +230,7 @@ class _ParamInt(Int):
     def parse(self, text: str) -> int:
         s = text.strip()
         if s[:2].lower() == "0x":
-            value = int(s[2:], 16)
+            value = int(s, 16)
         elif len(s) > 1 and s.startswith("0"):
             value = int(s[1:], 8)
         else:
@@ -448,15 +447,15 @@ class Nat(Model):
             check_range(start, end)
             a.start, a.end = format_ip(start), format_ip(end)
         for p in self.ports:
-            start = _uint_or_none(p.start)
-            if start is None or start > 65535:
+            port_start = _uint_or_none(p.start)
+            if port_start is None or port_start > 65535:
                 raise XMLError("Missing or invalid 'start' attribute in <port> in <nat> in <forward> in network {net}",
                                code=35)
-            end = _uint_or_none(p.end)
-            if end is None or end > 65535 or end < start:
+            port_end = _uint_or_none(p.end)
+            if port_end is None or port_end > 65535 or port_end < port_start:
                 raise XMLError("Missing or invalid 'end' attribute in <port> in <nat> in <forward> in network {net}",
                                code=35)
-            p.start, p.end = str(start), (str(end) if end else None)
+            p.start, p.end = str(port_start), (str(port_end) if port_end else None)
         self.ports = [p for p in self.ports if p.start != "0" or p.end]
 
     @property
@@ -516,10 +515,8 @@ class Forward(Model):
             self.mode = "nat"
         managed = self.managed is not None and self.managed.lower() == "yes"
         self.managed = ("yes" if managed else "no") if self.mode == "hostdev" else None
-        if self.driver is not None:
-            if self.driver.name not in ("kvm", "vfio"):
-                raise ConfigUnsupportedError(
-                    f"Unknown forward <driver name='{self.driver.name}'/> in network {{net}}")
+        if self.driver is not None and self.driver.name not in ("kvm", "vfio"):
+            raise ConfigUnsupportedError(f"Unknown forward <driver name='{self.driver.name}'/> in network {{net}}")
         if self.dev is not None and (self.addresses or self.pfs):
             raise XMLError("the <forward> 'dev' attribute cannot be used when <address> or <pf> sub-elements "
                            "are present in network {net}")

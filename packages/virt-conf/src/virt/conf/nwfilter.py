@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
-
 from virt.conf.network import format_ip, netmask_prefix, parse_ip
 from virt.conf.xmlmodel import (
     MAC,
@@ -29,7 +28,12 @@ from virt.conf.xmlmodel import (
     TextChild,
     Writer,
 )
-from virt.util.errors import ConfigUnsupportedError, InternalError, InvalidArgError, XMLError
+from virt.util.errors import (
+    ConfigUnsupportedError,
+    InternalError,
+    InvalidArgError,
+    XMLError,
+)
 
 # ----------------------------------------------------------------------------- value kinds
 
@@ -341,7 +345,7 @@ STP_U16 = ("root-priority", "root-priority-hi")
 
 
 def _stp() -> tuple[AttrSpec, ...]:
-    u16 = lambda n: A(n, U16, U16X)  # noqa: E731
+    u16 = lambda n: A(n, U16, U16X)
     return (A("srcmacaddr", MACADDR), A("srcmacmask", MACMASK), A("type", U8, U8X), A("flags", U8, U8X),
             u16("root-priority"), u16("root-priority-hi"), A("root-address", MACADDR),
             A("root-address-mask", MACMASK), A("root-cost", U32, U32X), A("root-cost-hi", U32, U32X),
@@ -455,7 +459,7 @@ class MatchElement:
         negated = el.get("match") == "no"
         if ctx is not None:
             known = {spec.name for spec in self.specs} | {"match"}
-            for key in el.attrib:
+            for key in map(str, el.attrib):
                 if key not in known:
                     ctx.note_unknown(f"attribute '{key}' in element '{self.protocol}'", el)
         for spec in self.specs:

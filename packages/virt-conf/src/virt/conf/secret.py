@@ -5,8 +5,16 @@ from __future__ import annotations
 import uuid as _uuid
 
 from lxml import etree
-
-from virt.conf.xmlmodel import UUID, Attr, Child, Model, ParseContext, String, TextChild, Writer
+from virt.conf.xmlmodel import (
+    UUID,
+    Attr,
+    Child,
+    Model,
+    ParseContext,
+    String,
+    TextChild,
+    Writer,
+)
 from virt.util.errors import ConfigUnsupportedError, InternalError, XMLError
 
 #: Usage type -> (element holding the usage id, the name libvirt's error gives it).
@@ -39,7 +47,7 @@ class Usage(Model):
             return {"volume", "name", "target"}
         tag, missing = USAGE_ID[t]
         child = el.find(tag)
-        text = "".join(child.itertext()) if child is not None else ""
+        text = "".join(str(t) for t in child.itertext()) if child is not None else ""
         if not text:
             raise InternalError(missing)
         self.usage_id = text
