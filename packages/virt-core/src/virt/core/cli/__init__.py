@@ -1,0 +1,1 @@
+"""The `virt` command line: virsh-compatible commands described as data, run by one engine."""

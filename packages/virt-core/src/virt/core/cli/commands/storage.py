@@ -1,0 +1,486 @@
+"""Storage pool and volume commands (pool-*, vol-*)."""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from virt.core.cli.engine import Context
+from virt.core.cli.output import Fields, Message, Table, Text, pretty_capacity
+from virt.core.cli.parse import Args, CLIError
+from virt.core.cli.spec import POOL, Command, CommandGroup, Option, data, flag, string
+from virt.core.enums import ConnectListAllStoragePoolsFlags as PF
+from virt.core.enums import (
+    StoragePoolBuildFlags,
+    StoragePoolCreateFlags,
+    StorageVolCreateFlags,
+)
+
+from .common import call, exclusive, flags_from, pool, read_xml_arg, volume
+
+POOL_STATES = ("inactive", "building", "running", "degraded", "inaccessible")
+VOL_TYPES = ("file", "block", "dir", "network", "netdir", "ploop")
+WIPE_ALGORITHMS = ("zero", "nnsa", "dod", "bsi", "gutmann", "schneier", "pfitzner7", "pfitzner33", "random", "trim")
+
+
+def _pool_state(state: int) -> str:
+    return POOL_STATES[state] if 0 <= state < len(POOL_STATES) else "unknown"
+
+
+def _vol_type(kind: int) -> str:
+    return VOL_TYPES[kind] if 0 <= kind < len(VOL_TYPES) else "unknown"
+
+
+def _safe(fn: Any, default: Any, *a: Any) -> Any:
+    from virt.util.errors import VirtError
+
+    try:
+        return fn(*a)
+    except VirtError:
+        return default
+
+
+# -- pools -----------------------------------------------------------------------------------------
+_POOL_TYPES = ("dir", "fs", "netfs", "logical", "disk", "iscsi", "scsi", "mpath", "rbd", "sheepdog", "gluster",
+               "zfs", "vstorage", "iscsi-direct")
+
+
+def cmd_pool_list(ctx: Context, args: Args) -> Any:
+    exclusive(args, ("details", "uuid"), ("details", "name"), ("name", "uuid"))
+    flags = int(PF.ACTIVE)
+    if args.bool("inactive"):
+        flags = int(PF.INACTIVE)
+    if args.bool("all"):
+        flags = int(PF.ACTIVE | PF.INACTIVE)
+    flags |= flags_from(args, (("persistent", PF.PERSISTENT), ("transient", PF.TRANSIENT),
+                               ("autostart", PF.AUTOSTART), ("no-autostart", PF.NO_AUTOSTART)))
+    for kind in (args.string("type") or "").split(","):
+        if not kind:
+            continue
+        if kind not in _POOL_TYPES:
+            raise CLIError(f"Invalid pool type '{kind}'")
+        flags |= 64 << _POOL_TYPES.index(kind)
+    pools = call("Failed to list pools", ctx.conn.list_all_storage_pools, flags)
+    pools.sort(key=lambda p: p.name())
+    if args.bool("name"):
+        return Text("".join(f"{p.name():<20}\n" for p in pools), value=[p.name() for p in pools])
+    if args.bool("uuid"):
+        return Text("".join(f"{p.uuid():<36}\n" for p in pools), value=[p.uuid() for p in pools])
+    details = args.bool("details")
+    cols = ["Name", "State", "Autostart"] + (["Persistent", "Capacity", "Allocation", "Available"] if details else [])
+    table = Table(cols)
+    for p in pools:
+        info = p.info()
+        autostart = _safe(p.get_autostart, None)
+        auto_text = "no autostart" if autostart is None else ("yes" if autostart else "no")
+        if not details:
+            state = "active" if _safe(p.is_active, False) else "inactive"
+            table.add(p.name(), state, auto_text, values=[p.name(), state, autostart])
+            continue
+        persistent = _safe(p.is_persistent, None)
+        pers_text = "unknown" if persistent is None else ("yes" if persistent else "no")
+        running = info.state in (2, 3)
+        sizes = [pretty_capacity(v) if running else "-" for v in (info.capacity, info.allocation, info.available)]
+        table.add(p.name(), _pool_state(info.state), auto_text, pers_text, *sizes,
+                  values=[p.name(), _pool_state(info.state), autostart, persistent,
+                          *(v if running else None for v in (info.capacity, info.allocation, info.available))])
+    return table
+
+
+def cmd_pool_info(ctx: Context, args: Args) -> Any:
+    p = pool(ctx, args)
+    out = Fields()
+    out.add("Name:", p.name())
+    out.add("UUID:", p.uuid())
+    info = p.info()
+    out.add("State:", _pool_state(info.state))
+    persistent = _safe(p.is_persistent, None)
+    out.add("Persistent:", "unknown" if persistent is None else ("yes" if persistent else "no"), persistent)
+    autostart = _safe(p.get_autostart, None)
+    out.add("Autostart:", "no autostart" if autostart is None else ("yes" if autostart else "no"), autostart)
+    if info.state in (2, 3):
+        for label, value in (("Capacity:", info.capacity), ("Allocation:", info.allocation),
+                             ("Available:", info.available)):
+            out.add(label, str(value) if args.bool("bytes") else pretty_capacity(value), value)
+    return out
+
+
+def cmd_pool_dumpxml(ctx: Context, args: Args) -> Any:
+    return Text(pool(ctx, args).xml_desc(1 if args.bool("inactive") else 0))
+
+
+def cmd_pool_define(ctx: Context, args: Args) -> Any:
+    path, xml = read_xml_arg(args)
+    p = call(f"Failed to define pool from {path}", ctx.conn.define_storage_pool, xml,
+             flags_from(args, (("validate", 1),)))
+    return Message(f"Pool {p.name()} defined from {path}")
+
+
+def _build_flags(args: Args) -> int:
+    exclusive(args, ("overwrite", "no-overwrite"))
+    return flags_from(args, (("build", StoragePoolCreateFlags.WITH_BUILD),
+                             ("overwrite", StoragePoolCreateFlags.WITH_BUILD_OVERWRITE),
+                             ("no-overwrite", StoragePoolCreateFlags.WITH_BUILD_NO_OVERWRITE)))
+
+
+def cmd_pool_create(ctx: Context, args: Args) -> Any:
+    path, xml = read_xml_arg(args)
+    p = call(f"Failed to create pool from {path}", ctx.conn.create_storage_pool, xml, _build_flags(args))
+    return Message(f"Pool {p.name()} created from {path}")
+
+
+def build_pool_xml(args: Args) -> tuple[str, str]:
+    """The pool XML that pool-define-as / pool-create-as describe with options."""
+    name = args.string("name") or ""
+    kind = args.string("type") or ""
+    lines = [f"<pool type={quoteattr(kind)}>", f"  <name>{escape(name)}</name>"]
+    source = []
+    host = args.string("source-host")
+    if host:
+        host_name, _, port = host.partition(":")
+        source.append(f"    <host name={quoteattr(host_name)}" + (f" port={quoteattr(port)}" if port else "") + "/>")
+    if args.string("source-path"):
+        source.append(f"    <dir path={quoteattr(args.string('source-path') or '')}/>")
+    if args.string("source-dev"):
+        source.append(f"    <device path={quoteattr(args.string('source-dev') or '')}/>")
+    if args.string("adapter-name"):
+        source.append(f"    <adapter type='scsi_host' name={quoteattr(args.string('adapter-name') or '')}/>")
+    if args.string("source-format"):
+        source.append(f"    <format type={quoteattr(args.string('source-format') or '')}/>")
+    if args.string("source-name"):
+        source.append(f"    <name>{escape(args.string('source-name') or '')}</name>")
+    if args.string("source-initiator"):
+        source.append(f"    <initiator>\n      <iqn name={quoteattr(args.string('source-initiator') or '')}/>\n"
+                      "    </initiator>")
+    if source:
+        lines += ["  <source>", *source, "  </source>"]
+    if args.string("target"):
+        lines += ["  <target>", f"    <path>{escape(args.string('target') or '')}</path>", "  </target>"]
+    lines.append("</pool>")
+    return name, "\n".join(lines) + "\n"
+
+
+def cmd_pool_define_as(ctx: Context, args: Args) -> Any:
+    name, xml = build_pool_xml(args)
+    if args.bool("print-xml"):
+        return Text(xml, newline=False)
+    call(f"Failed to define pool {name}", ctx.conn.define_storage_pool, xml, 0)
+    return Message(f"Pool {name} defined")
+
+
+def cmd_pool_create_as(ctx: Context, args: Args) -> Any:
+    name, xml = build_pool_xml(args)
+    if args.bool("print-xml"):
+        return Text(xml, newline=False)
+    call(f"Failed to create pool {name}", ctx.conn.create_storage_pool, xml, _build_flags(args))
+    return Message(f"Pool {name} created")
+
+
+def _pool_simple(method: str, done: str, fail: str, flags: tuple[tuple[str, int], ...] | None = None) -> Any:
+    def handler(ctx: Context, args: Args) -> Any:
+        p = pool(ctx, args)
+        extra = (flags_from(args, flags),) if flags is not None else ()
+        call(fail.format(p.name()), getattr(p, method), *extra)
+        return Message(done.format(p.name()))
+
+    return handler
+
+
+def cmd_pool_build(ctx: Context, args: Args) -> Any:
+    exclusive(args, ("overwrite", "no-overwrite"))
+    p = pool(ctx, args)
+    flags = flags_from(args, (("overwrite", StoragePoolBuildFlags.OVERWRITE),
+                              ("no-overwrite", StoragePoolBuildFlags.NO_OVERWRITE)))
+    call(f"Failed to build pool {p.name()}", p.build, flags)
+    return Message(f"Pool {p.name()} built")
+
+
+def cmd_pool_start(ctx: Context, args: Args) -> Any:
+    p = pool(ctx, args)
+    call(f"Failed to start pool {p.name()}", p.create, _build_flags(args))
+    return Message(f"Pool {p.name()} started")
+
+
+def cmd_pool_autostart(ctx: Context, args: Args) -> Any:
+    p = pool(ctx, args)
+    name = p.name()
+    if args.bool("disable"):
+        call(f"failed to unmark pool {name} as autostarted", p.set_autostart, 0)
+        return Message(f"Pool {name} unmarked as autostarted")
+    call(f"failed to mark pool {name} as autostarted", p.set_autostart, 1)
+    return Message(f"Pool {name} marked as autostarted")
+
+
+# -- volumes ---------------------------------------------------------------------------------------
+def cmd_vol_list(ctx: Context, args: Args) -> Any:
+    p = pool(ctx, args)
+    vols = call("Failed to list volumes", p.list_all_volumes, 0)
+    vols.sort(key=lambda v: v.name())
+    details = args.bool("details")
+    table = Table(["Name", "Path"] + (["Type", "Capacity", "Allocation"] if details else []))
+    for vol in vols:
+        path = _safe(vol.path, "")
+        if not details:
+            table.add(vol.name(), path, values=[vol.name(), path])
+            continue
+        info = _safe(vol.info, None)
+        if info is None:
+            table.add(vol.name(), path, "unknown", "unknown", "unknown",
+                      values=[vol.name(), path, None, None, None])
+            continue
+        table.add(vol.name(), path, _vol_type(info.type), pretty_capacity(info.capacity),
+                  pretty_capacity(info.allocation),
+                  values=[vol.name(), path, _vol_type(info.type), info.capacity, info.allocation])
+    return table
+
+
+def cmd_vol_info(ctx: Context, args: Args) -> Any:
+    vol = volume(ctx, args)
+    out = Fields()
+    out.add("Name:", vol.name())
+    info = vol.info(1 if args.bool("physical") else 0)
+    out.add("Type:", _vol_type(info.type))
+    for label, value in (("Capacity:", info.capacity),
+                         ("Physical:" if args.bool("physical") else "Allocation:", info.allocation)):
+        out.add(label, str(value) if args.bool("bytes") else pretty_capacity(value), value)
+    return out
+
+
+def cmd_vol_dumpxml(ctx: Context, args: Args) -> Any:
+    return Text(volume(ctx, args).xml_desc(0))
+
+
+def _vol_create_flags(args: Args) -> int:
+    return flags_from(args, (("prealloc-metadata", StorageVolCreateFlags.PREALLOC_METADATA),
+                             ("reflink", StorageVolCreateFlags.REFLINK),
+                             ("validate", StorageVolCreateFlags.VALIDATE)))
+
+
+def cmd_vol_create(ctx: Context, args: Args) -> Any:
+    p = pool(ctx, args)
+    path, xml = read_xml_arg(args)
+    vol = call(f"Failed to create vol from {path}", p.create_volume, xml, _vol_create_flags(args))
+    return Message(f"Vol {vol.name()} created from {path}")
+
+
+def _size(text: str | None) -> int | None:
+    """A volume size with an optional unit (virsh's virshVolSize)."""
+    if text is None:
+        return None
+    from virt.util.errors import VirtError
+    from virt.util.units import parse_size
+
+    try:
+        return parse_size(text, 1)
+    except VirtError:
+        raise CLIError(f"Malformed size {text}") from None
+
+
+def cmd_vol_create_as(ctx: Context, args: Args) -> Any:
+    p = pool(ctx, args)
+    name = args.string("name") or ""
+    capacity = _size(args.string("capacity"))
+    allocation = _size(args.string("allocation"))
+    lines = ["<volume>", f"  <name>{escape(name)}</name>", f"  <capacity>{capacity}</capacity>"]
+    if allocation is not None:
+        lines.append(f"  <allocation>{allocation}</allocation>")
+    fmt = args.string("format")
+    if fmt:
+        lines += ["  <target>", f"    <format type={quoteattr(fmt)}/>", "  </target>"]
+    backing = args.string("backing-vol")
+    if backing:
+        try:
+            bvol = volume(ctx, Args(args.command, {"vol": backing, "pool": args.string("pool")}))
+            backing_path = bvol.path()
+        except CLIError:
+            backing_path = backing
+        lines += ["  <backingStore>", f"    <path>{escape(backing_path)}</path>"]
+        if args.string("backing-vol-format"):
+            lines.append(f"    <format type={quoteattr(args.string('backing-vol-format') or '')}/>")
+        lines.append("  </backingStore>")
+    lines.append("</volume>")
+    xml = "\n".join(lines) + "\n"
+    if args.bool("print-xml"):
+        return Text(xml, newline=False)
+    call(f"Failed to create vol {name}", p.create_volume, xml, _vol_create_flags(args))
+    return Message(f"Vol {name} created")
+
+
+def cmd_vol_clone(ctx: Context, args: Args) -> Any:
+    import re
+
+    orig = volume(ctx, args)
+    src_pool = orig.pool()
+    new_name = args.string("newname") or ""
+    xml = orig.xml_desc(0)
+    xml = re.sub(r"<name>.*?</name>", f"<name>{escape(new_name)}</name>", xml, count=1, flags=re.DOTALL)
+    xml = re.sub(r"\s*<key>.*?</key>", "", xml, count=1, flags=re.DOTALL)
+    xml = re.sub(r"\s*<path>.*?</path>", "", xml, count=1, flags=re.DOTALL)
+    flags = flags_from(args, (("prealloc-metadata", StorageVolCreateFlags.PREALLOC_METADATA),
+                              ("reflink", StorageVolCreateFlags.REFLINK)))
+    call(f"Failed to clone vol from {orig.name()}", src_pool.clone_volume, xml, orig, flags)
+    return Message(f"Vol {new_name} cloned from {orig.name()}")
+
+
+def cmd_vol_delete(ctx: Context, args: Args) -> Any:
+    vol = volume(ctx, args)
+    flags = flags_from(args, (("delete-snapshots", 2),))
+    call(f"Failed to delete vol {vol.name()}", vol.delete, flags)
+    return Message(f"Vol {vol.name()} deleted")
+
+
+def cmd_vol_wipe(ctx: Context, args: Args) -> Any:
+    vol = volume(ctx, args)
+    algorithm = args.string("algorithm")
+    if algorithm is not None and algorithm not in WIPE_ALGORITHMS:
+        raise CLIError(f"Unsupported algorithm '{algorithm}'")
+    name = vol.name()
+    if algorithm is None:
+        call(f"Failed to wipe vol {name}", vol.wipe, 0)
+    else:
+        call(f"Failed to wipe vol {name}", ctx.conn.call, "storage_vol_wipe_pattern", vol.ref,
+             WIPE_ALGORITHMS.index(algorithm), 0)
+    return Message(f"Vol {name} wiped")
+
+
+def cmd_vol_resize(ctx: Context, args: Args) -> Any:
+    vol = volume(ctx, args)
+    text = args.string("capacity") or ""
+    delta = args.bool("delta")
+    shrink = args.bool("shrink")
+    value = text.removeprefix("-")
+    if text.startswith("-") and not shrink:
+        raise CLIError("negative size requires --shrink")
+    try:
+        capacity = _size(value) or 0
+    except CLIError:
+        raise CLIError(f"Malformed size {text}") from None
+    flags = flags_from(args, (("allocate", 1), ("delta", 2), ("shrink", 4)))
+    if text.startswith("-"):
+        flags |= 2
+    how = "by" if delta or text.startswith("-") else "to"
+    call(f"Failed to change size of volume '{vol.name()}' {how} {text}", vol.resize, capacity, flags)
+    return Message(f"Size of volume '{vol.name()}' successfully changed {how} {text}")
+
+
+def cmd_vol_path(ctx: Context, args: Args) -> Any:
+    return Text(volume(ctx, args).path())
+
+
+def cmd_vol_key(ctx: Context, args: Args) -> Any:
+    return Text(volume(ctx, args).key())
+
+
+def cmd_vol_name(ctx: Context, args: Args) -> Any:
+    key = args.string("vol") or ""
+    try:
+        vol = ctx.conn.lookup_storage_vol_by_key(key)
+    except Exception:  # noqa: BLE001
+        vol = volume(ctx, Args(args.command, {"vol": key}))
+    return Text(vol.name())
+
+
+def cmd_vol_pool(ctx: Context, args: Args) -> Any:
+    key = args.string("vol") or ""
+    try:
+        vol = ctx.conn.lookup_storage_vol_by_key(key)
+    except Exception:  # noqa: BLE001
+        vol = volume(ctx, Args(args.command, {"vol": key}))
+    p = call("failed to get parent pool", vol.pool)
+    return Text(p.uuid() if args.bool("uuid") else p.name())
+
+
+def _vol(name: str = "vol") -> tuple[Option, Option]:
+    return data(name, "vol name, key or path"), string("pool", "pool name or uuid")
+
+
+_BUILD = (flag("build", "build the pool as normal"), flag("overwrite", "build the pool without overwriting the existing pool data"),
+          flag("no-overwrite", "build the pool without overwriting the existing pool data"))
+_AS_OPTIONS = (
+    data("name", "name of the pool"), data("type", "type of the pool"), flag("print-xml", "print XML document, but don't define/create"),
+    string("source-host", "source-host for underlying storage"), string("source-path", "source path for underlying storage"),
+    string("source-dev", "source device for underlying storage"), string("source-name", "source name for underlying storage"),
+    string("target", "target for underlying storage"), string("source-format", "format for underlying storage"),
+    string("auth-type", "auth type to be used for underlying storage"),
+    string("auth-username", "auth username to be used for underlying storage"),
+    string("secret-usage", "auth secret usage to be used for underlying storage"),
+    string("secret-uuid", "auth secret UUID to be used for underlying storage"),
+    string("adapter-name", "adapter name to be used for underlying storage"),
+    string("source-initiator", "initiator iqn for underlying storage"),
+)
+
+POOL_GROUP = POOL = CommandGroup("Storage Pool", "pool", [
+    Command("pool-autostart", cmd_pool_autostart, "autostart a pool", "Configure a pool to be automatically started at boot.",
+            (POOL, flag("disable", "disable autostarting"))),
+    Command("pool-build", cmd_pool_build, "build a pool", "Build a given pool.",
+            (POOL, flag("overwrite", "overwrite any existing data"), flag("no-overwrite", "do not overwrite any existing data"))),
+    Command("pool-create-as", cmd_pool_create_as, "create a pool from a set of args", "Create a pool.", (*_AS_OPTIONS, *_BUILD)),
+    Command("pool-create", cmd_pool_create, "create a pool from an XML file", "Create a pool.",
+            (data("file", "file containing an XML pool description"), *_BUILD)),
+    Command("pool-define-as", cmd_pool_define_as, "define a pool from a set of args", "Define a pool.", _AS_OPTIONS),
+    Command("pool-define", cmd_pool_define, "define an inactive persistent storage pool or modify an existing persistent one from an XML file",
+            "Define or modify a persistent storage pool.",
+            (data("file", "file containing an XML pool description"), flag("validate", "validate the XML against the schema"))),
+    Command("pool-delete", _pool_simple("delete", "Pool {} deleted", "Failed to delete pool {}", ()), "delete a pool",
+            "Delete a given pool.", (POOL,)),
+    Command("pool-destroy", _pool_simple("destroy", "Pool {} destroyed", "Failed to destroy pool {}"), "destroy (stop) a pool",
+            "Forcefully stop a given pool. Raw data in the pool is untouched", (POOL,)),
+    Command("pool-dumpxml", cmd_pool_dumpxml, "pool information in XML", "Output the pool information as an XML dump to stdout.",
+            (POOL, flag("inactive", "show inactive defined XML"))),
+    Command("pool-info", cmd_pool_info, "storage pool information", "Returns basic information about the storage pool.",
+            (POOL, flag("bytes", "Reture pool info in bytes"))),
+    Command("pool-list", cmd_pool_list, "list pools", "Returns list of pools.",
+            (flag("inactive", "list inactive pools"), flag("all", "list inactive & active pools"),
+             flag("transient", "list transient pools"), flag("persistent", "list persistent pools"),
+             flag("autostart", "list pools with autostart enabled"), flag("no-autostart", "list pools with autostart disabled"),
+             string("type", "only list pool of specified type(s) (if supported)"),
+             flag("details", "display extended details for pools"), flag("uuid", "list UUID of active pools only"),
+             flag("name", "list name of active pools only"))),
+    Command("pool-refresh", _pool_simple("refresh", "Pool {} refreshed", "Failed to refresh pool {}", ()), "refresh a pool",
+            "Refresh a given pool.", (POOL,)),
+    Command("pool-start", cmd_pool_start, "start a (previously defined) inactive pool", "Start a pool.",
+            (data("pool", "name or uuid of the inactive pool"), *_BUILD)),
+    Command("pool-undefine", _pool_simple("undefine", "Pool {} has been undefined", "Failed to undefine pool {}"),
+            "undefine an inactive pool", "Undefine the configuration for an inactive pool.", (POOL,)),
+])
+
+VOLUME = CommandGroup("Storage Volume", "volume", [
+    Command("vol-clone", cmd_vol_clone, "clone a volume.", "Clone an existing volume within the parent pool.",
+            (data("vol", "vol name, key or path"), data("newname", "clone name"), string("pool", "pool name or uuid"),
+             flag("prealloc-metadata", "preallocate metadata (for qcow2 instead of full allocation)"),
+             flag("reflink", "use btrfs COW lightweight copy"))),
+    Command("vol-create-as", cmd_vol_create_as, "create a volume from a set of args", "Create a vol.",
+            (data("pool", "pool name"), data("name", "name of the volume"),
+             Option("capacity", "data", "size of the vol, as scaled integer (default bytes)", required=True),
+             string("allocation", "initial allocation size, as scaled integer (default bytes)"),
+             string("format", "file format type raw,bochs,qcow,qcow2,qed,vmdk"),
+             string("backing-vol", "the backing volume if taking a snapshot"),
+             string("backing-vol-format", "format of backing volume if taking a snapshot"),
+             flag("prealloc-metadata", "preallocate metadata (for qcow2 instead of full allocation)"),
+             flag("print-xml", "print XML document, but don't define/create"))),
+    Command("vol-create", cmd_vol_create, "create a vol from an XML file", "Create a vol.",
+            (data("pool", "pool name"), data("file", "file containing an XML vol description"),
+             flag("prealloc-metadata", "preallocate metadata (for qcow2 instead of full allocation)"),
+             flag("validate", "validate the XML against the schema"))),
+    Command("vol-delete", cmd_vol_delete, "delete a vol", "Delete a given vol.",
+            (*_vol(), flag("delete-snapshots", "delete snapshots associated with volume (must be supported by storage driver)"))),
+    Command("vol-dumpxml", cmd_vol_dumpxml, "vol information in XML", "Output the vol information as an XML dump to stdout.", _vol()),
+    Command("vol-info", cmd_vol_info, "storage vol information", "Returns basic information about the storage vol.",
+            (*_vol(), flag("bytes", "sizes are represented in bytes rather than pretty units"),
+             flag("physical", "return the physical size of the volume in allocation field"))),
+    Command("vol-key", cmd_vol_key, "returns the volume key for a given volume name or path", "", (data("vol", "volume name or path"), string("pool", "pool name or uuid"))),
+    Command("vol-list", cmd_vol_list, "list vols", "Returns list of vols by pool.",
+            (POOL, flag("details", "display extended details for volumes"))),
+    Command("vol-name", cmd_vol_name, "returns the volume name for a given volume key or path", "", (data("vol", "volume key or path"),)),
+    Command("vol-path", cmd_vol_path, "returns the volume path for a given volume name or key", "",
+            (data("vol", "volume name or key"), string("pool", "pool name or uuid"))),
+    Command("vol-pool", cmd_vol_pool, "returns the storage pool for a given volume key or path", "",
+            (data("vol", "volume key or path"), flag("uuid", "return the pool uuid rather than pool name"))),
+    Command("vol-resize", cmd_vol_resize, "resize a vol", "Resizes a storage volume. This is safe only for storage volumes not in use by an active guest.\nSee blockresize for live resizing.",
+            (data("vol", "vol name, key or path"), data("capacity", "new capacity for the vol, as scaled integer (default bytes)"),
+             string("pool", "pool name or uuid"), flag("allocate", "allocate the new capacity, rather than leaving it sparse"),
+             flag("delta", "use capacity as a delta to current size, rather than the new size"),
+             flag("shrink", "allow the resize to shrink the volume"))),
+    Command("vol-wipe", cmd_vol_wipe, "wipe a vol", "Ensure data previously on a volume is not accessible to future reads.",
+            (*_vol(), string("algorithm", "perform selected wiping algorithm"))),
+])
