@@ -622,10 +622,17 @@ class Struct(XdrType):
     def __init__(self, name: str, fields: Sequence[tuple[str, XdrType]]) -> None:
         super().__init__(name)
         self.fields = list(fields)
-        self.Value: type[tuple[Any, ...]] = namedtuple(name, [_field_name(f) for f, _ in self.fields])  # type: ignore[misc]
         self.min_size = sum(t.min_size for _, t in self.fields)
         self._types = [t for _, t in self.fields]
-        self._new = partial(tuple.__new__, self.Value)
+        self._value: type[tuple[Any, ...]] | None = None
+
+    @property
+    def Value(self) -> type[tuple[Any, ...]]:  # noqa: N802 - a class
+        """The namedtuple class of this struct's values (made on first use: protocols declare hundreds)."""
+        if self._value is None:
+            self._value = namedtuple(self.name, [_field_name(f) for f, _ in self.fields])  # type: ignore[misc]
+            self._new = partial(tuple.__new__, self._value)
+        return self._value
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """A value of this struct."""
@@ -649,6 +656,8 @@ class Struct(XdrType):
         for t in self._types:
             item, pos = t._dec(buf, pos)
             items.append(item)
+        if self._value is None:
+            self.Value  # noqa: B018 - creates the class and self._new
         return self._new(items), pos
 
 
