@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import pytest
-
 from virt.core.remote import procedures as P
 from virt.core.remote import protocol as W
 from virt.util import xdr
-from virt.util.errors import ErrorDomain, ErrorNumber, NotFoundError, RPCError, VirtError, not_found
+from virt.util.errors import (
+    ErrorDomain,
+    ErrorNumber,
+    NotFoundError,
+    RPCError,
+    VirtError,
+    not_found,
+)
 
 
 def test_program_and_limit_constants() -> None:

@@ -627,7 +627,7 @@ class Struct(XdrType):
         self._value: type[tuple[Any, ...]] | None = None
 
     @property
-    def Value(self) -> type[tuple[Any, ...]]:  # noqa: N802 - a class
+    def Value(self) -> type[tuple[Any, ...]]:
         """The namedtuple class of this struct's values (made on first use: protocols declare hundreds)."""
         if self._value is None:
             self._value = namedtuple(self.name, [_field_name(f) for f, _ in self.fields])  # type: ignore[misc]

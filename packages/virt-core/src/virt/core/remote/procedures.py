@@ -25,7 +25,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from virt.core.remote.protocol import NonnullDomain, NonnullNetwork, NonnullString, String
+from virt.core.remote.protocol import (
+    NonnullDomain,
+    NonnullNetwork,
+    NonnullString,
+)
 from virt.util import xdr
 
 #: Limits of remote_protocol.x (without their REMOTE_ prefix).
