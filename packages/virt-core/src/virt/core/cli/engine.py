@@ -143,11 +143,12 @@ class Catalog:
         groups = self.builtin_groups()
         plugins = sorted(self.plugin_commands().values(), key=lambda c: c.name)
         if plugins:
-            by_name = {g.name: g for g in groups}
+            by_name = {g.name: g for g in groups} | {g.keyword: g for g in groups}
             for cmd in plugins:
-                group = by_name.get(cmd.group)
+                name = cmd.group or "Plugin commands"
+                group = by_name.get(name)
                 if group is None:
-                    group = by_name[cmd.group] = CommandGroup(cmd.group, cmd.group)
+                    group = by_name[name] = CommandGroup(name, cmd.group or "plugins")
                     groups.append(group)
                 group.commands = [*group.commands, cmd]
         return groups

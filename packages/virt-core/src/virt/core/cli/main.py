@@ -141,17 +141,20 @@ def print_usage(ctx: Context) -> None:
 
 
 def setup_logging(ctx: Context, debug: int | None, log_file: str | None) -> None:
+    """-d LEVEL (virsh's 0 = debug ... 4 = error) and -l FILE, through virt.util.log."""
     if debug is None and log_file is None:
         return
     try:
         from virt.util.log import setup_logging as setup
     except ImportError:
         return
-    level = debug if debug is not None else 3
-    outputs = f"{level}:stderr" + (f" {level}:file:{log_file}" if log_file else "")
-    if log_file and debug is None:
-        outputs = f"1:file:{log_file}"
-    setup(level=level if debug is not None else 1, outputs=outputs)
+    # virsh's levels start at 0 (debug); libvirt's log priorities at 1 (debug).
+    priority = min(4, max(1, debug + 1 if debug is not None and debug < 2 else (debug or 3)))
+    outputs = f"{priority}:stderr" + (f" 1:file:{log_file}" if log_file else "")
+    try:
+        setup(level=1 if log_file else priority, outputs=outputs)
+    except Exception as exc:  # noqa: BLE001 - logging set-up must not stop the command
+        ctx.warn(f"cannot set up logging: {exc}")
 
 
 def shell(ctx: Context) -> bool:

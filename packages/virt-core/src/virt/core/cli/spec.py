@@ -60,7 +60,8 @@ class Command:
     desc: str = ""
     options: tuple[Option, ...] = ()
     aliases: tuple[str, ...] = ()
-    group: str = "virt"
+    #: The help group (its name or keyword) a plugin command is listed in; "" for "Plugin commands".
+    group: str = ""
     #: False for commands that never touch a hypervisor (help, xml-validate, drivers, ...).
     needs_connection: bool = True
 

@@ -112,7 +112,10 @@ def cmd_echo(ctx: Context, args: Args) -> Any:
     from xml.sax.saxutils import escape
 
     words = []
-    for word in args.argv("string"):
+    source = args.argv("string")
+    if args.bool("split"):
+        source = [part.replace("\0", ",") for w in source for part in w.replace(",,", "\0").split(",")]
+    for word in source:
         if args.bool("shell") and word and (not word.replace("-", "").replace("_", "").isalnum()):
             word = shlex.quote(word)
         if args.bool("xml"):
@@ -135,10 +138,10 @@ GROUP = CommandGroup("Virt itself", "virt", [
     Command("cd", cmd_cd, "change the current directory", "Change the current directory.",
             (string("dir", "directory to switch to (default: home or else root)"),),
             needs_connection=False),
-    Command("echo", cmd_echo, "echo arguments. Used for internal testing.", "Echo back arguments, possibly with quoting.",
+    Command("echo", cmd_echo, "echo arguments. Used for internal testing.", "Echo back arguments, possibly with quoting. Used for internal testing.",
             (flag("shell", "escape for shell use"), flag("xml", "escape for XML use"),
              flag("split", "split each argument on ','; ',,' is an escape sequence"),
-             flag("err", "output to stderr"), string("str", "literal string"), argv("string", "arguments to echo")),
+             flag("err", "output to stderr"), argv("string", "arguments to echo")),
             needs_connection=False),
     Command("exit", cmd_quit, "quit this interactive terminal", "", needs_connection=False),
     Command("help", cmd_help, "print help",
