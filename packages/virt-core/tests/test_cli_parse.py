@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
-
-from virt.core.cli.parse import CLIError, ParseError, parse_command, parse_commands, split_argv, split_string
+from virt.core.cli.parse import (
+    CLIError,
+    ParseError,
+    parse_command,
+    parse_commands,
+    split_argv,
+    split_string,
+)
 from virt.core.cli.spec import Command, Option, argv, data, flag, number, string
 
 SETVCPUS = Command("setvcpus", lambda ctx, args: None, "change vcpus", options=(

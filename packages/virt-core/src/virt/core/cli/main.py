@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from virt.core.cli.engine import Context, report, run_words
-from virt.core.cli.parse import CLIError, split_argv, split_string
+if TYPE_CHECKING:
+    from virt.core.cli.engine import Context
 
 PROG = "virt"
 
@@ -45,8 +46,8 @@ USAGE = f"""
 """
 
 
-class Usage(CLIError):
-    pass
+class Usage(Exception):
+    """A wrong global option: one ``error:`` line, exit status 1."""
 
 
 def parse_global(argv: Sequence[str]) -> tuple[list[tuple[str, str | None]], list[str]]:
@@ -159,6 +160,9 @@ def setup_logging(ctx: Context, debug: int | None, log_file: str | None) -> None
 
 def shell(ctx: Context) -> bool:
     """The interactive shell: one command line at a time until quit, exit or end of input."""
+    from virt.core.cli.engine import report, run_words
+    from virt.core.cli.parse import CLIError, split_string
+
     try:
         import readline  # noqa: F401 - line editing and history for input()
     except ImportError:
@@ -192,9 +196,26 @@ def shell(ctx: Context) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    # Global options first, before importing the engine, so `virt --version` stays fast.
+    try:
+        options, rest = parse_global(args)
+    except Usage as exc:
+        sys.stdout.flush()
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    if options and options[-1][0] in ("v", "version") and (options[-1][1] or "short") == "short" \
+            and not any(k in ("h", "V") for k, _ in options):
+        sys.stdout.write(version() + "\n")
+        return 0
+    from virt.core.cli.engine import Context, report
+    from virt.core.cli.parse import CLIError
+
     ctx = Context()
     try:
-        return _main(ctx, args)
+        return _main(ctx, options, rest)
+    except Usage as exc:
+        ctx.error(str(exc))
+        return 1
     except CLIError as exc:
         report(ctx, exc)
         return 1
@@ -212,8 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
 
 
-def _main(ctx: Context, args: list[str]) -> int:
-    options, rest = parse_global(args)
+def _main(ctx: Context, options: list[tuple[str, str | None]], rest: list[str]) -> int:
+    from virt.core.cli.engine import run_words
+    from virt.core.cli.parse import split_argv
     debug: int | None = None
     log_file: str | None = None
     show: str | None = None
