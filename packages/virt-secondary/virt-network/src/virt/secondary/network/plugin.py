@@ -1,0 +1,11 @@
+"""Entry point of the network driver: registers the driver and its ``net-dumpdnsmasq`` command."""
+
+from __future__ import annotations
+
+from virt.core.plugin import hookimpl
+from virt.core.registry import DriverRegistry
+
+
+@hookimpl
+def virt_register_drivers(register: DriverRegistry) -> None:
+    register.command("net-dumpdnsmasq", "virt.secondary.network.cli:DUMPDNSMASQ")
