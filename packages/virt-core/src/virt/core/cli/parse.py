@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,7 +121,7 @@ class Args:
     def get(self, name: str, default: Any = None) -> Any:
         return self.values.get(name, default)
 
-    def string(self, name: str) -> str | None:
+    def string(self, name: str) -> builtins.str | None:
         """The value, or None when absent; an empty value is an error unless the option allows it."""
         value = self.values.get(name)
         if value is None:
@@ -130,8 +131,8 @@ class Args:
             raise CLIError(f"Failed to get option '{name}': Option argument is empty")
         return str(value)
 
-    def int(self, name: str, default: int | None = None, *, unsigned: bool = False,
-            bits: int = 32) -> int | None:
+    def int(self, name: str, default: builtins.int | None = None, *, unsigned: builtins.bool = False,
+            bits: builtins.int = 32) -> builtins.int | None:
         """A decimal integer as virsh's vshCommandOptInt/UInt/LongLong read it."""
         value = self.values.get(name)
         if value is None:
@@ -145,7 +146,8 @@ class Args:
             raise CLIError(f"Numeric value '{value}' for <{name}> option is malformed or out of range")
         return number
 
-    def scaled(self, name: str, scale: int = 1, max: int = 2 ** 64 - 1, default: int | None = None) -> int | None:
+    def scaled(self, name: str, scale: builtins.int = 1, max: builtins.int = 2 ** 64 - 1,
+               default: builtins.int | None = None) -> builtins.int | None:
         """A size with an optional unit suffix (KiB, M, GB, ...); bare numbers are in ``scale`` bytes."""
         value = self.values.get(name)
         if value is None:

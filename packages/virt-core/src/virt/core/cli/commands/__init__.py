@@ -11,7 +11,7 @@ from virt.core.cli.spec import Command, CommandGroup
 GROUPS = (
     ("domain", "GROUP"), ("domain", "MONITOR"), ("host", "EVENTS"), ("host", "GROUP"),
     ("iface", "GROUP"), ("nwfilter", "GROUP"), ("network", "GROUP"), ("nodedev", "GROUP"),
-    ("secret", "GROUP"), ("snapshot", "GROUP"), ("storage", "POOL"), ("storage", "VOLUME"),
+    ("secret", "GROUP"), ("snapshot", "GROUP"), ("storage", "POOLS"), ("storage", "VOLUME"),
     ("shell", "GROUP"), ("host", "TOOLS"), ("xmltools", "GROUP"),
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from virt.core.cli.engine import Context
 from virt.core.cli.output import Fields, Message, Table, Text
@@ -296,7 +296,8 @@ def _remove_storage(ctx: Context, dom: Any, args: Args) -> None:
     wanted = set((args.string("storage") or "").split(",")) - {""}
     root = ET.fromstring(dom.xml_desc(DomainXMLFlags.INACTIVE))
     for disk in root.iter("disk"):
-        target = (disk.find("target").get("dev") if disk.find("target") is not None else "") or ""
+        target_el = disk.find("target")
+        target = (target_el.get("dev") if target_el is not None else "") or ""
         source = disk.find("source")
         path = ""
         if source is not None:
@@ -534,13 +535,13 @@ def cmd_domstats(ctx: Context, args: Args) -> Any:
             wanted.append(domain(ctx, Args(args.command, {"domain": name})))
         records = [r for r in ctx.conn.get_all_domain_stats(stats, flags) if r.dom in wanted]
         order = {d.uuid(): i for i, d in enumerate(wanted)}
-        records.sort(key=lambda r: order.get(r.dom.uuid(), 0))  # type: ignore[attr-defined]
+        records.sort(key=lambda r: order.get(cast(Any, r.dom).uuid(), 0))
     else:
         records = call("Failed to list domains", ctx.conn.get_all_domain_stats, stats, flags)
     out = []
     values = []
     for rec in records:
-        name = rec.dom.name()  # type: ignore[attr-defined]
+        name = cast(Any, rec.dom).name()
         out.append(f"Domain: '{name}'\n")
         for key, value in rec.params.items():
             out.append(f"  {key}={_typed(value)}\n")

@@ -107,12 +107,13 @@ def cmd_snapshot_create_as(ctx: Context, args: Args) -> Any:
 
 def _info(snap: Any) -> dict[str, Any]:
     root = ET.fromstring(snap.xml_desc(0))
+    memory = root.find("memory")
     return {
         "name": root.findtext("name") or snap.name(),
         "state": root.findtext("state") or "",
         "creation": int(root.findtext("creationTime") or 0),
         "parent": root.findtext("parent/name"),
-        "memory": (root.find("memory").get("snapshot") if root.find("memory") is not None else None),
+        "memory": memory.get("snapshot") if memory is not None else None,
     }
 
 

@@ -409,7 +409,7 @@ _AS_OPTIONS = (
     string("source-initiator", "initiator iqn for underlying storage"),
 )
 
-POOL_GROUP = POOL = CommandGroup("Storage Pool", "pool", [
+POOLS = CommandGroup("Storage Pool", "pool", [
     Command("pool-autostart", cmd_pool_autostart, "autostart a pool", "Configure a pool to be automatically started at boot.",
             (POOL, flag("disable", "disable autostarting"))),
     Command("pool-build", cmd_pool_build, "build a pool", "Build a given pool.",
