@@ -150,3 +150,28 @@ def test_version_starts_fast() -> None:
     lines = proc.stdout.splitlines()
     assert lines[1] == "[]"
     assert float(lines[2]) < 0.5 and elapsed < 5
+
+
+SECRET_XML = """<secret ephemeral='no' private='yes'>
+  <uuid>f52a81b2-424e-490c-823d-6bd4235bc57d</uuid>
+  <description>Some description</description>
+  <usage type='volume'>
+    <volume>/var/lib/libvirt/images/image.img</volume>
+  </usage>
+</secret>
+"""
+
+
+def test_xml_validate_and_normalize(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    good = tmp_path / "secret.xml"
+    good.write_text(SECRET_XML)
+    rc, out, err = run(capsys, "xml-validate", str(good))
+    assert (rc, out, err) == (0, f"{good} validates\n\n", "")
+    rc, out, err = run(capsys, "-q", "xml-normalize", str(good))
+    assert rc == 0 and out == SECRET_XML and not err
+    bad = tmp_path / "bad.xml"
+    bad.write_text(SECRET_XML.replace("<description>", "<nosuch/><description>"))
+    rc, out, err = run(capsys, "xml-validate", str(bad))
+    assert rc == 1 and err.startswith("error: ") and "nosuch" in err
+    rc, out, err = run(capsys, "xml-validate", str(tmp_path / "missing.xml"))
+    assert rc == 1 and err.startswith("error: Failed to open file")
