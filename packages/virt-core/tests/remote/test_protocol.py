@@ -175,3 +175,8 @@ def test_table_notation_errors() -> None:
     with pytest.raises(ValueError, match="declared twice"):
         P.parse_procedures("1 A ro\n1 B ro", {})
     assert isinstance(P.parse_type("str?<4>[2]", {}), xdr.Array)
+
+
+def test_high_priority_procedures() -> None:
+    assert P.BY_NAME["DOMAIN_LOOKUP_BY_NAME"].high_priority and P.BY_NAME["CONNECT_LIST_ALL_DOMAINS"].high_priority
+    assert not P.BY_NAME["DOMAIN_GET_INFO"].high_priority and not P.BY_NAME["DOMAIN_CREATE"].high_priority
