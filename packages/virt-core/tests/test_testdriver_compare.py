@@ -1,0 +1,737 @@
+"""The test driver against libvirt's own: the same scenarios on both, the same results expected.
+
+Each scenario is a list of steps ``[op, *args]``. ``OURS`` runs an op through virt's public API
+(in this process, on ``test:///default``); ``LIBVIRT`` runs it through python3-libvirt on libvirt's
+``test:///default`` (this file is executed by /usr/bin/python3 as that runner, one forked child per
+scenario so every scenario starts from a fresh default state). Results are compared step by step:
+values, and errors as (code, domain, message).
+
+Values that cannot match (wall-clock CPU times, snapshot creation times, random UUIDs) are left out
+by the ops themselves; lists libvirt returns in hash order are sorted on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from typing import Any
+
+try:
+    import pytest
+except ImportError:  # running as the libvirt side under /usr/bin/python3
+    pytest = None  # type: ignore[assignment]
+
+LIBVIRT_PYTHON = "/usr/bin/python3"
+UUID2 = "11111111-2222-3333-4444-000000000002"
+UUID3 = "11111111-2222-3333-4444-000000000003"
+
+DOM = ("<domain type='test'><name>{name}</name><uuid>{uuid}</uuid><memory>1048576</memory>"
+       "<vcpu>2</vcpu><os><type>hvm</type></os>{devices}</domain>")
+DISK = ("<devices><disk type='file' device='disk'><source file='/guest/{name}.img'/>"
+        "<target dev='vda' bus='virtio'/></disk><interface type='network'><source network='default'/>"
+        "<mac address='52:54:00:00:00:0{n}'/></interface></devices>")
+T2 = DOM.format(name="t2", uuid=UUID2, devices="")
+T3 = DOM.format(name="t3", uuid=UUID3, devices=DISK.format(name="t3", n=3))
+T2_MAX4 = DOM.format(name="t2", uuid=UUID2, devices="").replace("<vcpu>2</vcpu>", "<vcpu current='1'>4</vcpu>")
+NET2 = ("<network><name>net2</name><uuid>22222222-2222-3333-4444-000000000002</uuid><bridge name='virbr9'/>"
+        "<ip address='10.9.0.1' netmask='255.255.255.0'><dhcp><range start='10.9.0.2' end='10.9.0.20'/>"
+        "</dhcp></ip></network>")
+POOL2 = ("<pool type='dir'><name>pool2</name><uuid>33333333-2222-3333-4444-000000000002</uuid>"
+         "<target><path>/pool2</path></target></pool>")
+VOL = "<volume><name>{name}</name><capacity unit='M'>{mib}</capacity></volume>"
+IFACE2 = "<interface type='ethernet' name='eth2'><mac address='aa:bb:cc:dd:ee:02'/></interface>"
+VHBA = ("<device><parent>{parent}</parent><capability type='scsi_host'><capability type='fc_host'>"
+        "<wwnn>2000000012341111</wwnn><wwpn>1000000012341111</wwpn></capability></capability></device>")
+POOL_DEFAULT_AT_X = ("<pool type='dir'><name>default-pool</name><uuid>dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566</uuid>"
+                     "<target><path>/x</path></target></pool>")
+DHCP_HOST = "<host mac='00:11:22:33:44:55' ip='192.168.122.10'/>"
+
+# ----------------------------------------------------------------------------- scenarios
+
+SCENARIOS: dict[str, list[list[Any]]] = {
+    "initial_objects": [
+        ["dom_list", 0], ["dom_ids"], ["dom_lookup", "test"], ["dom_state", "test"], ["dom_info", "test"],
+        ["dom_xml", "test", 0], ["dom_xml", "test", 2], ["dom_xml", "test", 1], ["dom_xml", "test", 4],
+        ["dom_xml", "test", 8], ["dom_persistent", "test"], ["dom_autostart", "test"], ["dom_ostype", "test"],
+        ["dom_maxmem", "test"], ["dom_vcpus", "test", 0], ["dom_vcpus", "test", 4], ["dom_hostname", "test"],
+        ["net_list", 0], ["net_xml", "default", 0], ["net_xml", "default", 1], ["net_bridge", "default"],
+        ["net_state", "default"], ["pool_list", 0], ["pool_xml", "default-pool"], ["pool_info", "default-pool"],
+        ["pool_state", "default-pool"], ["vol_list", "default-pool"], ["iface_list", 0], ["iface_list", 1],
+        ["iface_list", 2], ["iface_xml", "eth1"], ["nd_list", None], ["nd_list", "scsi_host"], ["nd_list", "fc_host"],
+        ["nd_list", "vports"], ["nd_list_all", 0], ["nd_list_all", 512], ["nd_list_all", 1024],
+        ["nd_list_all", 0x80000000], ["nd_xml", "computer"], ["nd_xml", "scsi_host1"], ["nd_xml", "scsi_host2"],
+        ["nd_xml", "scsi_host11"], ["nd_parent", "scsi_host1"], ["nd_caps", "scsi_host1"],
+    ],
+    "host": [
+        ["type"], ["version"], ["libversion"], ["hostname"], ["nodeinfo"], ["caps"], ["sysinfo"], ["freemem"],
+        ["cells_free", 0, 2], ["cells_free", 1, 5], ["cells_free", 2, 1], ["maxvcpus"], ["uri"],
+    ],
+    "define_start_suspend_resume_destroy_undefine": [
+        ["events_on"], ["dom_define", T2], ["dom_xml", "t2", 0], ["dom_state", "t2"], ["dom_info", "t2"],
+        ["dom_lookup", "t2"], ["dom_start", "t2", 0], ["dom_lookup", "t2"], ["dom_state", "t2"],
+        ["dom_xml", "t2", 0], ["dom_start", "t2", 0], ["dom_suspend", "t2"], ["dom_state", "t2"],
+        ["dom_suspend", "t2"], ["dom_resume", "t2"], ["dom_state", "t2"], ["dom_resume", "t2"],
+        ["dom_destroy", "t2"], ["dom_state", "t2"], ["dom_destroy", "t2"], ["dom_lookup", "t2"],
+        ["dom_undefine", "t2", 0], ["dom_lookup", "t2"], ["dom_list", 0], ["events"],
+    ],
+    "errors_on_shutoff": [
+        ["dom_define", T2], ["dom_suspend", "t2"], ["dom_resume", "t2"], ["dom_shutdown", "t2"],
+        ["dom_reboot", "t2"], ["dom_reset", "t2"], ["dom_destroy", "t2"], ["dom_hostname", "t2"],
+        ["dom_managedsave", "t2"], ["dom_vcpus", "t2", 1], ["dom_setmem", "t2", 1000, 1],
+        ["dom_start", "t2", 1], ["dom_xml", "t2", 4], ["dom_lookup", "nope"], ["dom_lookup_id", 42],
+        ["dom_lookup_uuid", "11111111-2222-3333-4444-555555555555"],
+    ],
+    "ids_shutdown_reboot": [
+        ["events_on"], ["dom_define", T2], ["dom_define", T3], ["dom_start", "t3", 0], ["dom_lookup", "t3"],
+        ["dom_start", "t2", 0], ["dom_lookup", "t2"], ["dom_ids"], ["dom_lookup_id", 3], ["dom_shutdown", "t2"],
+        ["dom_state", "t2"], ["dom_start", "t2", 0], ["dom_lookup", "t2"], ["dom_reboot", "t2"],
+        ["dom_state", "t2"], ["dom_reset", "t2"], ["dom_suspend", "t2"], ["dom_reboot", "t2"], ["dom_state", "t2"],
+        ["dom_suspend", "t2"], ["dom_shutdown", "t2"], ["dom_state", "t2"], ["events"],
+    ],
+    "transient": [
+        ["events_on"], ["dom_create_xml", T3, 0], ["dom_persistent", "t3"], ["dom_xml", "t3", 0],
+        ["dom_xml", "t3", 2], ["dom_create_xml", T3, 0], ["dom_managedsave", "t3"], ["dom_setmem", "t3", 1000, 2],
+        ["dom_vcpus", "t3", 2], ["dom_set_autostart", "t3", 1], ["dom_autostart", "t3"], ["dom_destroy", "t3"],
+        ["dom_lookup", "t3"], ["dom_create_xml", T3, 0], ["dom_undefine", "t3", 0], ["dom_state", "t3"],
+        ["dom_shutdown", "t3"], ["dom_lookup", "t3"], ["dom_define", T2], ["dom_create_xml", T2, 0],
+        ["dom_persistent", "t2"], ["dom_xml", "t2", 0], ["dom_destroy", "t2"], ["dom_persistent", "t2"],
+        ["dom_state", "t2"], ["dom_create_xml", T2.replace(UUID2, UUID3), 0],
+        ["dom_create_xml", T2.replace("t2", "test"), 0], ["events"],
+    ],
+    "define_conflicts": [
+        ["events_on"], ["dom_define", T2], ["dom_define", T2], ["dom_define", T2.replace(UUID2, UUID3)],
+        ["dom_define", T2.replace("<name>t2<", "<name>t9<")],
+        ["dom_define", DOM.format(name="test", uuid=UUID3, devices="")],
+        ["dom_define", T2.replace("<memory>1048576", "<memory>2097152")], ["dom_info", "t2"],
+        ["dom_define", DOM.format(name="test", uuid="6695eb01-f6a4-8304-79aa-97f2502e193f", devices="")],
+        ["dom_xml", "test", 0], ["dom_xml", "test", 2], ["dom_destroy", "test"], ["dom_xml", "test", 0],
+        ["dom_define", "<domain type='test'><name>bad"], ["dom_define", "<domain type='test'></domain>"],
+        ["events"],
+    ],
+    "memory_vcpus": [
+        ["dom_setmem", "test", 524288, 0], ["dom_info", "test"], ["dom_setmem", "test", 1000, 3],
+        ["dom_setmem", "test", 99999999, 1], ["dom_setmem", "test", 1048576, 2], ["dom_xml", "test", 2],
+        ["dom_setmem", "test", 4194304, 4], ["dom_setmem", "test", 4194304, 6], ["dom_xml", "test", 2],
+        ["dom_info", "test"], ["dom_maxmem", "test"], ["dom_setvcpus", "test", 3, 5],
+        ["dom_setvcpus", "test", 3, 6], ["dom_vcpus", "test", 6], ["dom_vcpus", "test", 2],
+        ["dom_setvcpus", "test", 3, 2], ["dom_setvcpus", "test", 1, 1], ["dom_vcpus", "test", 1],
+        ["dom_setvcpus", "test", 40, 2], ["dom_setvcpus", "test", 0, 2], ["dom_setvcpus", "test", 3, 1],
+        ["dom_xml", "test", 0], ["dom_xml", "test", 2], ["dom_destroy", "test"], ["dom_xml", "test", 0],
+        ["dom_define", T2_MAX4], ["dom_vcpus", "t2", 0], ["dom_vcpus", "t2", 4], ["dom_setvcpus", "t2", 3, 0],
+        ["dom_setmem", "t2", 2048, 4], ["dom_info", "t2"], ["dom_xml", "t2", 0],
+    ],
+    "managed_save": [
+        ["events_on"], ["dom_managedsave", "test"], ["dom_state", "test"], ["dom_has_managedsave", "test"],
+        ["dom_list", 256], ["dom_list", 512], ["dom_undefine", "test", 0], ["dom_start", "test", 0],
+        ["dom_state", "test"], ["dom_lookup", "test"], ["dom_has_managedsave", "test"],
+        ["dom_managedsave", "test"], ["dom_managedsave_remove", "test"], ["dom_has_managedsave", "test"],
+        ["dom_managedsave", "test"], ["dom_undefine", "test", 1], ["dom_lookup", "test"], ["events"],
+    ],
+    "list_filters": [
+        ["dom_define", T2], ["dom_create_xml", T3, 0], ["dom_suspend", "t3"], ["dom_set_autostart", "t2", 1],
+        *[["dom_list", f] for f in (0, 1, 2, 4, 8, 16, 32, 64, 128, 1024, 2048, 4096, 8192, 16384, 32768, 3,
+                                    16 | 32, 4 | 16, 1 << 20)],
+    ],
+    "autostart": [
+        ["dom_autostart", "test"], ["dom_set_autostart", "test", 1], ["dom_autostart", "test"],
+        ["dom_list", 1024], ["net_autostart", "default"], ["net_set_autostart", "default", 1],
+        ["net_autostart", "default"], ["net_list", 16], ["pool_autostart", "default-pool"],
+        ["pool_set_autostart", "default-pool", 1], ["pool_autostart", "default-pool"], ["pool_list", 16],
+    ],
+    "metadata": [
+        ["events_on"], ["dom_metadata", "test", 1, None, 0], ["dom_set_metadata", "test", 1, "hello", None, None, 0],
+        ["dom_metadata", "test", 1, None, 0], ["dom_set_metadata", "test", 0, "a description", None, None, 0],
+        ["dom_set_metadata", "test", 2, "<foo>bar</foo>", "f", "http://example.org/", 0],
+        ["dom_metadata", "test", 2, "http://example.org/", 0], ["dom_metadata", "test", 2, None, 0],
+        ["dom_xml", "test", 0], ["dom_xml", "test", 2], ["dom_set_metadata", "test", 1, None, None, None, 1],
+        ["dom_metadata", "test", 1, None, 1], ["dom_metadata", "test", 1, None, 2], ["events"],
+    ],
+    "stats_and_devices": [
+        ["dom_define", T2], ["stats", 0, 0], ["stats", 1, 0], ["stats", 2, 0], ["stats", 0, 1], ["stats", 0, 2],
+        ["dom_blockstats_bad", "test", "vdz"], ["dom_blockstats_bad", "test", ""], ["dom_ifstats_bad", "test", "x"],
+        ["dom_blockinfo", "test", "vda"], ["dom_blockinfo", "test", "/guest/diskimage1"],
+        ["dom_blockinfo", "test", "vdz"], ["dom_memstats", "test"], ["dom_ifaddrs", "test"],
+        ["dom_blockstats_bad", "t2", "vda"], ["dom_vcpuinfo", "t2"],
+    ],
+    "snapshots": [
+        ["events_on"], ["snap_current", "test"], ["snap_has_current", "test"],
+        ["snap_create", "test", "<domainsnapshot><name>s1</name><description>first</description></domainsnapshot>", 0],
+        ["snap_xml", "test", "s1"], ["snap_create", "test", "<domainsnapshot><name>s2</name></domainsnapshot>", 0],
+        ["snap_create", "test", "<domainsnapshot><name>s2</name></domainsnapshot>", 0],
+        ["snap_parent", "test", "s2"], ["snap_parent", "test", "s1"], ["snap_current", "test"],
+        ["snap_list", "test", 0], ["snap_list", "test", 1], ["snap_list", "test", 4], ["snap_list", "test", 8],
+        ["snap_num", "test", 0], ["snap_children", "test", "s1", 0], ["snap_is_current", "test", "s1"],
+        ["dom_suspend", "test"], ["snap_create", "test", "<domainsnapshot><name>s3</name></domainsnapshot>", 0],
+        ["snap_xml", "test", "s3"], ["dom_destroy", "test"],
+        ["snap_create", "test", "<domainsnapshot><name>s4</name></domainsnapshot>", 0], ["snap_xml", "test", "s4"],
+        ["snap_list", "test", 32], ["snap_list", "test", 64], ["snap_list", "test", 256], ["snap_list", "test", 512],
+        ["snap_children", "test", "s1", 1], ["snap_list_names", "test", 1024],
+        ["snap_revert", "test", "s1", 0], ["dom_state", "test"], ["dom_lookup", "test"], ["snap_current", "test"],
+        ["snap_revert", "test", "s3", 0], ["dom_state", "test"], ["snap_revert", "test", "s4", 0],
+        ["dom_state", "test"], ["snap_revert", "test", "s4", 1], ["dom_state", "test"],
+        ["snap_revert", "test", "s2", 2], ["dom_state", "test"], ["dom_lookup", "test"],
+        ["snap_create", "test", "<domainsnapshot><name>s5</name></domainsnapshot>", 8], ["dom_state", "test"],
+        ["dom_undefine", "test", 0], ["snap_delete", "test", "s1", 0], ["snap_parent", "test", "s2"],
+        ["snap_list", "test", 1], ["snap_delete", "test", "s3", 1], ["snap_list", "test", 0],
+        ["snap_current", "test"], ["snap_lookup", "test", "nope"], ["snap_delete", "test", "s2", 4],
+        ["snap_list", "test", 0], ["snap_undefine_meta", "test"], ["dom_lookup", "test"], ["events"],
+    ],
+    "revert_transitions": [
+        ["events_on"],
+        ["snap_create", "test", "<domainsnapshot><name>run</name></domainsnapshot>", 0], ["dom_suspend", "test"],
+        ["snap_create", "test", "<domainsnapshot><name>pau</name></domainsnapshot>", 0], ["dom_destroy", "test"],
+        ["snap_create", "test", "<domainsnapshot><name>off</name></domainsnapshot>", 0], ["events"],
+        *[step for frm in ("off", "run", "pau") for snap in ("off", "run", "pau") for fl in (0, 1, 2)
+          for step in (["dom_goto", "test", frm], ["events"], ["snap_revert", "test", snap, fl],
+                       ["dom_state", "test"], ["dom_lookup", "test"], ["events"])],
+    ],
+    "save_restore": [
+        ["events_on"], ["dom_save", "test", "{tmp}/test.save"], ["dom_state", "test"], ["dom_save", "test", "x"],
+        ["dom_restore", "{tmp}/test.save"], ["dom_state", "test"], ["dom_lookup", "test"],
+        ["dom_restore", "{tmp}/test.save"], ["dom_restore", "{tmp}/missing"], ["dom_create_xml", T3, 0],
+        ["dom_save", "t3", "{tmp}/t3.save"], ["dom_lookup", "t3"], ["dom_restore", "{tmp}/t3.save"],
+        ["dom_lookup", "t3"], ["dom_persistent", "t3"], ["dom_xml", "t3", 0], ["events"],
+    ],
+    "networks": [
+        ["events_on"], ["net_define", NET2], ["net_state", "net2"], ["net_xml", "net2", 0], ["net_start", "net2"],
+        ["net_start", "net2"], ["net_undefine", "net2"], ["net_list", 1], ["net_list", 2], ["net_list", 4],
+        ["net_destroy", "net2"], ["net_destroy", "net2"], ["net_undefine", "net2"], ["net_lookup", "net2"],
+        ["net_define", NET2.replace("net2", "default")], ["net_define", NET2.replace("virbr9", "virbr8")],
+        ["net_create_xml", NET2.replace("net2", "tnet").replace("22222222", "22222223")],
+        ["net_state", "tnet"], ["net_set_autostart", "tnet", 1], ["net_destroy", "tnet"], ["net_lookup", "tnet"],
+        ["net_define", "<network><name>nobridge</name><uuid>22222222-2222-3333-4444-000000000009</uuid></network>"],
+        ["net_bridge", "nobridge"], ["net_lookup_uuid", "dd8fe884-6c02-601e-7551-cca97df1c5d0"], ["events"],
+    ],
+    "network_update": [
+        ["net_update", "default", 3, 4, -1, DHCP_HOST, 2], ["net_xml", "default", 0],
+        ["net_update", "default", 3, 4, -1, DHCP_HOST, 1], ["net_xml", "default", 0],
+        ["net_update", "default", 3, 4, -1, DHCP_HOST, 1], ["net_update", "default", 2, 4, -1, DHCP_HOST, 1],
+        ["net_update", "default", 2, 4, -1, DHCP_HOST, 1],
+        ["net_update", "default", 1, 1, -1, "<bridge name='x'/>", 1],
+        ["net_update", "default", 3, 4, -1, "<range start='192.168.122.2' end='192.168.122.3'/>", 1],
+        ["net_update", "default", 3, 5, -1, "<range start='192.168.122.2' end='192.168.122.254'/>", 1],
+        ["net_update", "default", 1, 5, -1, "<range start='192.168.122.2' end='192.168.122.254'/>", 1],
+        ["net_update", "default", 2, 5, -1, "<range start='192.168.122.2' end='192.168.122.254'/>", 1],
+        ["net_xml", "default", 0],
+        ["net_update", "default", 3, 10, -1, "<host ip='192.168.122.5'><hostname>foo</hostname></host>", 1],
+        ["net_update", "default", 3, 11, -1, "<txt name='example' value='hello'/>", 1],
+        ["net_update", "default", 3, 9, -1, "<portgroup name='engineering' default='yes'/>", 1],
+        ["net_xml", "default", 0], ["net_destroy", "default"], ["net_update", "default", 3, 4, -1, DHCP_HOST, 1],
+        ["net_update", "default", 0, 4, -1, DHCP_HOST, 2], ["net_update", "default", 3, 0, -1, DHCP_HOST, 2],
+        ["net_update", "default", 3, 4, -1, DHCP_HOST, 0], ["net_xml", "default", 0],
+    ],
+    "pools_and_volumes": [
+        ["events_on"], ["vol_create", "default-pool", VOL.format(name="v1", mib=10)], ["vol_xml", "default-pool", "v1"],
+        ["vol_info", "default-pool", "v1"], ["vol_path", "default-pool", "v1"], ["pool_info", "default-pool"],
+        ["vol_create", "default-pool", VOL.format(name="v1", mib=10)],
+        ["vol_create", "default-pool", VOL.format(name="big", mib=200 * 1024)],
+        ["vol_clone", "default-pool", VOL.format(name="v2", mib=5), "v1"], ["vol_list", "default-pool"],
+        ["vol_lookup_key", "/default-pool/v2"], ["vol_lookup_path", "/default-pool/v1"], ["vol_lookup_key", "x"],
+        ["vol_lookup_path", "x"], ["vol_xml", "default-pool", "nope"], ["pool_undefine", "default-pool"],
+        ["pool_start", "default-pool"], ["pool_build", "default-pool"], ["pool_refresh", "default-pool"],
+        ["pool_destroy", "default-pool"], ["vol_list", "default-pool"], ["vol_info", "default-pool", "v1"],
+        ["pool_info", "default-pool"], ["pool_refresh", "default-pool"], ["pool_build", "default-pool"],
+        ["pool_delete", "default-pool"], ["pool_start", "default-pool"], ["vol_delete", "default-pool", "v1"],
+        ["pool_info", "default-pool"], ["vol_info", "default-pool", "v1"], ["pool_define", POOL2],
+        ["pool_state", "pool2"], ["pool_xml", "pool2"], ["pool_define", POOL2.replace("/pool2", "/default-pool")
+                                                         .replace("pool2<", "pool3<").replace("33333333", "33333334")],
+        ["pool_define", POOL2.replace("pool2<", "pool3<")], ["pool_list", 0], ["pool_list", 1], ["pool_list", 64],
+        ["pool_list", 128], ["pool_undefine", "pool2"], ["pool_lookup", "pool2"],
+        ["pool_create_xml", POOL2.replace("pool2", "tp").replace("33333333", "33333335")], ["pool_state", "tp"],
+        ["pool_set_autostart", "tp", 1], ["pool_destroy", "tp"], ["pool_lookup", "tp"],
+        ["pool_create_xml", POOL_DEFAULT_AT_X],
+        ["pool_xml", "default-pool"], ["find_sources", "logical", None], ["find_sources", "netfs",
+                                                                           "<source><host name='foo'/></source>"],
+        ["find_sources", "netfs", None], ["find_sources", "dir", None], ["events"],
+    ],
+    "interfaces": [
+        ["iface_start", "eth1"], ["iface_stop", "eth1"], ["iface_stop", "eth1"], ["iface_list", 0],
+        ["iface_list", 1], ["iface_mac", "aa:bb:cc:dd:ee:ff"], ["iface_mac", "aa:bb:cc:dd:ee:00"],
+        ["iface_xml", "x"], ["iface_define", IFACE2], ["iface_state", "eth2"], ["iface_start", "eth2"],
+        ["iface_list", 2], ["iface_define", IFACE2.replace("ee:02", "ee:ff")], ["iface_mac", "aa:bb:cc:dd:ee:ff"],
+        ["iface_undefine", "eth2"], ["iface_begin"], ["iface_begin"], ["iface_undefine", "eth1"], ["iface_list", 0],
+        ["iface_rollback"], ["iface_list", 0], ["iface_commit"], ["iface_rollback"],
+    ],
+    "node_devices": [
+        ["events_on"], ["nd_create", VHBA.format(parent="scsi_host1")], ["nd_xml", "scsi_host12"],
+        ["nd_parent", "scsi_host12"], ["nd_list", None], ["nd_destroy", "scsi_host12"], ["nd_xml", "scsi_host12"],
+        ["nd_create", VHBA.format(parent="nope")], ["nd_create", VHBA.format(parent="computer")],
+        ["nd_destroy", "computer"], ["nd_list", None], ["nd_destroy", "scsi_host11"], ["nd_list", None],
+        ["nd_create", VHBA.format(parent="scsi_host1")], ["nd_lookup", "nope"], ["nd_list_flags", 1],
+        ["nd_list_all", 1 << 30], ["events"],
+    ],
+    "readonly": [
+        ["ro_call", "dom_suspend", "test"], ["ro_call", "dom_state", "test"], ["ro_call", "net_destroy", "default"],
+    ],
+}
+
+# ----------------------------------------------------------------------------- libvirt side
+
+
+def _sorted(items: Any) -> list[Any]:
+    return sorted(items, key=lambda x: json.dumps(x))
+
+
+def _mask_snapshot(xml: str) -> str:
+    return re.sub(r"<creationTime>\d+</creationTime>", "<creationTime>T</creationTime>", xml)
+
+
+def libvirt_ops() -> dict[str, Any]:
+    import libvirt
+
+    def dom(c: Any, name: str) -> Any:
+        return c.lookupByName(name)
+
+    def goto(c: Any, name: str, state: str) -> None:
+        d = dom(c, name)
+        if state == "off":
+            if d.isActive():
+                d.destroy()
+            return
+        if not d.isActive():
+            d.create()
+        if state == "run" and d.state()[0] == 3:
+            d.resume()
+        if state == "pau" and d.state()[0] == 1:
+            d.suspend()
+
+    def snap(c: Any, name: str, s: str) -> Any:
+        return dom(c, name).snapshotLookupByName(s, 0)
+
+    def vol(c: Any, pool: str, name: str) -> Any:
+        return c.storagePoolLookupByName(pool).storageVolLookupByName(name)
+
+    error_cls = libvirt.libvirtError
+    return {
+        "type": lambda c: c.getType(), "version": lambda c: c.getVersion(), "libversion": lambda c: c.getLibVersion(),
+        "hostname": lambda c: c.getHostname(), "nodeinfo": lambda c: c.getInfo()[:1] + c.getInfo()[2:],
+        "caps": lambda c: c.getCapabilities(), "sysinfo": lambda c: c.getSysinfo(0),
+        "freemem": lambda c: c.getFreeMemory(), "cells_free": lambda c, s, m: c.getCellsFreeMemory(s, m),
+        "maxvcpus": lambda c: c.getMaxVcpus(None), "uri": lambda c: c.getURI(),
+        "dom_list": lambda c, f: sorted(d.name() for d in c.listAllDomains(f)),
+        "dom_ids": lambda c: sorted(c.listDomainsID()),
+        "dom_lookup": lambda c, n: [dom(c, n).name(), dom(c, n).UUIDString(), dom(c, n).ID()],
+        "dom_lookup_id": lambda c, i: c.lookupByID(i).name(),
+        "dom_lookup_uuid": lambda c, u: c.lookupByUUIDString(u).name(),
+        "dom_state": lambda c, n: dom(c, n).state(0), "dom_info": lambda c, n: dom(c, n).info()[:4],
+        "dom_xml": lambda c, n, f: dom(c, n).XMLDesc(f), "dom_persistent": lambda c, n: dom(c, n).isPersistent(),
+        "dom_autostart": lambda c, n: dom(c, n).autostart(),
+        "dom_set_autostart": lambda c, n, v: dom(c, n).setAutostart(v),
+        "dom_ostype": lambda c, n: dom(c, n).OSType(), "dom_maxmem": lambda c, n: dom(c, n).maxMemory(),
+        "dom_vcpus": lambda c, n, f: dom(c, n).vcpusFlags(f), "dom_hostname": lambda c, n: dom(c, n).hostname(0),
+        "dom_define": lambda c, x: c.defineXML(x).name(),
+        "dom_create_xml": lambda c, x, f: _name_id(c.createXML(x, f), "ID"),
+        "dom_start": lambda c, n, f: dom(c, n).createWithFlags(f), "dom_destroy": lambda c, n: dom(c, n).destroy(),
+        "dom_shutdown": lambda c, n: dom(c, n).shutdown(), "dom_reboot": lambda c, n: dom(c, n).reboot(0),
+        "dom_reset": lambda c, n: dom(c, n).reset(0), "dom_suspend": lambda c, n: dom(c, n).suspend(),
+        "dom_resume": lambda c, n: dom(c, n).resume(), "dom_undefine": lambda c, n, f: dom(c, n).undefineFlags(f),
+        "dom_managedsave": lambda c, n: dom(c, n).managedSave(0),
+        "dom_has_managedsave": lambda c, n: dom(c, n).hasManagedSaveImage(0),
+        "dom_managedsave_remove": lambda c, n: dom(c, n).managedSaveRemove(0),
+        "dom_setmem": lambda c, n, m, f: dom(c, n).setMemoryFlags(m, f),
+        "dom_setvcpus": lambda c, n, v, f: dom(c, n).setVcpusFlags(v, f),
+        "dom_metadata": lambda c, n, t, u, f: dom(c, n).metadata(t, u, f),
+        "dom_set_metadata": lambda c, n, t, m, k, u, f: dom(c, n).setMetadata(t, m, k, u, f),
+        "dom_save": lambda c, n, p: dom(c, n).save(p), "dom_restore": lambda c, p: c.restore(p),
+        "dom_goto": goto,
+        "dom_blockstats_bad": lambda c, n, p: dom(c, n).blockStats(p) and None,
+        "dom_ifstats_bad": lambda c, n, p: dom(c, n).interfaceStats(p) and None,
+        "dom_blockinfo": lambda c, n, p: dom(c, n).blockInfo(p, 0),
+        "dom_memstats": lambda c, n: sorted(dom(c, n).memoryStats().items()),
+        "dom_ifaddrs": lambda c, n: sorted((k, v["hwaddr"], [[a["type"], a["addr"], a["prefix"]] for a in v["addrs"]])
+                                           for k, v in dom(c, n).interfaceAddresses(0).items()),
+        "dom_vcpuinfo": lambda c, n: len(dom(c, n).vcpus()[0]),
+        "stats": lambda c, s, f: _sorted([r[0].name(), r[1]] for r in c.getAllDomainStats(s, f)),
+        "snap_current": lambda c, n: dom(c, n).snapshotCurrent(0).getName(),
+        "snap_has_current": lambda c, n: dom(c, n).hasCurrentSnapshot(0),
+        "snap_create": lambda c, n, x, f: dom(c, n).snapshotCreateXML(x, f).getName(),
+        "snap_xml": lambda c, n, s: _mask_snapshot(snap(c, n, s).getXMLDesc(0)),
+        "snap_parent": lambda c, n, s: snap(c, n, s).getParent(0).getName(),
+        "snap_list": lambda c, n, f: sorted(s.getName() for s in dom(c, n).listAllSnapshots(f)),
+        "snap_list_names": lambda c, n, f: _topological(dom(c, n).snapshotListNames(f),
+                                                        lambda s: _libvirt_parent(snap(c, n, s), error_cls)),
+        "snap_num": lambda c, n, f: dom(c, n).snapshotNum(f),
+        "snap_children": lambda c, n, s, f: sorted(x.getName() for x in snap(c, n, s).listAllChildren(f)),
+        "snap_is_current": lambda c, n, s: snap(c, n, s).isCurrent(0),
+        "snap_revert": lambda c, n, s, f: dom(c, n).revertToSnapshot(snap(c, n, s), f),
+        "snap_delete": lambda c, n, s, f: snap(c, n, s).delete(f),
+        "snap_lookup": lambda c, n, s: snap(c, n, s).getName(),
+        "snap_undefine_meta": lambda c, n: dom(c, n).undefineFlags(2),
+        "net_list": lambda c, f: sorted(x.name() for x in c.listAllNetworks(f)),
+        "net_xml": lambda c, n, f: c.networkLookupByName(n).XMLDesc(f),
+        "net_bridge": lambda c, n: c.networkLookupByName(n).bridgeName(),
+        "net_state": lambda c, n: [c.networkLookupByName(n).isActive(), c.networkLookupByName(n).isPersistent()],
+        "net_define": lambda c, x: c.networkDefineXML(x).name(), "net_create_xml": lambda c, x: c.networkCreateXML(x).name(),
+        "net_start": lambda c, n: c.networkLookupByName(n).create(),
+        "net_destroy": lambda c, n: c.networkLookupByName(n).destroy(),
+        "net_undefine": lambda c, n: c.networkLookupByName(n).undefine(),
+        "net_lookup": lambda c, n: c.networkLookupByName(n).UUIDString(),
+        "net_lookup_uuid": lambda c, u: c.networkLookupByUUIDString(u).name(),
+        "net_autostart": lambda c, n: c.networkLookupByName(n).autostart(),
+        "net_set_autostart": lambda c, n, v: c.networkLookupByName(n).setAutostart(v),
+        "net_update": lambda c, n, cmd, sec, idx, x, f: c.networkLookupByName(n).update(cmd, sec, idx, x, f),
+        "pool_list": lambda c, f: sorted(x.name() for x in c.listAllStoragePools(f)),
+        "pool_xml": lambda c, n: c.storagePoolLookupByName(n).XMLDesc(0),
+        "pool_info": lambda c, n: c.storagePoolLookupByName(n).info(),
+        "pool_state": lambda c, n: [c.storagePoolLookupByName(n).isActive(),
+                                    c.storagePoolLookupByName(n).isPersistent()],
+        "pool_define": lambda c, x: c.storagePoolDefineXML(x, 0).name(),
+        "pool_create_xml": lambda c, x: c.storagePoolCreateXML(x, 0).name(),
+        "pool_start": lambda c, n: c.storagePoolLookupByName(n).create(0),
+        "pool_destroy": lambda c, n: c.storagePoolLookupByName(n).destroy(),
+        "pool_build": lambda c, n: c.storagePoolLookupByName(n).build(0),
+        "pool_delete": lambda c, n: c.storagePoolLookupByName(n).delete(0),
+        "pool_undefine": lambda c, n: c.storagePoolLookupByName(n).undefine(),
+        "pool_refresh": lambda c, n: c.storagePoolLookupByName(n).refresh(0),
+        "pool_lookup": lambda c, n: c.storagePoolLookupByName(n).UUIDString(),
+        "pool_autostart": lambda c, n: c.storagePoolLookupByName(n).autostart(),
+        "pool_set_autostart": lambda c, n, v: c.storagePoolLookupByName(n).setAutostart(v),
+        "find_sources": lambda c, t, s: c.findStoragePoolSources(t, s, 0),
+        "vol_list": lambda c, p: sorted(x.name() for x in c.storagePoolLookupByName(p).listAllVolumes(0)),
+        "vol_create": lambda c, p, x: c.storagePoolLookupByName(p).createXML(x, 0).name(),
+        "vol_clone": lambda c, p, x, s: c.storagePoolLookupByName(p).createXMLFrom(x, vol(c, p, s), 0).name(),
+        "vol_xml": lambda c, p, n: vol(c, p, n).XMLDesc(0), "vol_info": lambda c, p, n: vol(c, p, n).info(),
+        "vol_path": lambda c, p, n: vol(c, p, n).path(), "vol_delete": lambda c, p, n: vol(c, p, n).delete(0),
+        "vol_lookup_key": lambda c, k: c.storageVolLookupByKey(k).name(),
+        "vol_lookup_path": lambda c, p: c.storageVolLookupByPath(p).name(),
+        "iface_list": lambda c, f: sorted([x.name(), x.MACString()] for x in c.listAllInterfaces(f)),
+        "iface_xml": lambda c, n: c.interfaceLookupByName(n).XMLDesc(0),
+        "iface_state": lambda c, n: c.interfaceLookupByName(n).isActive(),
+        "iface_define": lambda c, x: c.interfaceDefineXML(x, 0).name(),
+        "iface_undefine": lambda c, n: c.interfaceLookupByName(n).undefine(),
+        "iface_start": lambda c, n: c.interfaceLookupByName(n).create(0),
+        "iface_stop": lambda c, n: c.interfaceLookupByName(n).destroy(0),
+        "iface_mac": lambda c, m: c.interfaceLookupByMACString(m).name(),
+        "iface_begin": lambda c: c.changeBegin(0), "iface_commit": lambda c: c.changeCommit(0),
+        "iface_rollback": lambda c: c.changeRollback(0),
+        "nd_list": lambda c, cap: sorted(c.listDevices(cap, 0)),
+        "nd_list_flags": lambda c, f: sorted(c.listDevices(None, f)),
+        "nd_list_all": lambda c, f: sorted(d.name() for d in c.listAllDevices(f)),
+        "nd_xml": lambda c, n: c.nodeDeviceLookupByName(n).XMLDesc(0),
+        "nd_parent": lambda c, n: c.nodeDeviceLookupByName(n).parent(),
+        "nd_caps": lambda c, n: c.nodeDeviceLookupByName(n).listCaps(),
+        "nd_create": lambda c, x: c.nodeDeviceCreateXML(x, 0).name(),
+        "nd_destroy": lambda c, n: c.nodeDeviceLookupByName(n).destroy(),
+        "nd_lookup": lambda c, n: c.nodeDeviceLookupByName(n).name(),
+    }, libvirt.libvirtError
+
+
+def _name_id(dom: Any, id_method: str) -> list[Any]:
+    return [dom.name(), getattr(dom, id_method)()]
+
+
+def _topological(names: list[str], parent_of: Any) -> list[Any]:
+    """A topological listing as (the names, whether each one comes after its parent): the order
+    among siblings is libvirt's hash order, so only the ordering rule is compared."""
+    seen: set[str] = set()
+    ok = True
+    for name in names:
+        parent = parent_of(name)
+        ok = ok and (parent is None or parent in seen)
+        seen.add(name)
+    return [sorted(names), ok]
+
+
+def _libvirt_parent(snapshot: Any, error_cls: Any) -> str | None:
+    try:
+        return str(snapshot.getParent(0).getName())
+    except error_cls:
+        return None
+
+
+def run_libvirt_scenario(steps: list[list[Any]], tmp: str) -> list[Any]:
+    import threading
+
+    import libvirt
+
+    ops, error_cls = libvirt_ops()
+    libvirt.registerErrorHandler(lambda *a: None, None)
+    events: list[Any] = []
+    results: list[Any] = []
+    conn = libvirt.open("test:///default")
+    ro = None
+    for step in steps:
+        op, args = step[0], [a.replace("{tmp}", tmp) if isinstance(a, str) else a for a in step[1:]]
+        try:
+            if op == "events_on":
+                libvirt.virEventRegisterDefaultImpl()
+                threading.Thread(target=lambda: [libvirt.virEventRunDefaultImpl() for _ in iter(int, 1)],
+                                 daemon=True).start()
+                conn.domainEventRegisterAny(None, 0, lambda c, d, e, de, o: events.append(["dom", d.name(), e, de]),
+                                            None)
+                conn.networkEventRegisterAny(None, 0, lambda c, n, e, de, o: events.append(["net", n.name(), e, de]),
+                                             None)
+                conn.storagePoolEventRegisterAny(None, 0, lambda c, p, e, de, o: events.append(["pool", p.name(), e,
+                                                                                              de]), None)
+                conn.nodeDeviceEventRegisterAny(None, 0, lambda c, n, e, de, o: events.append(["nodedev", n.name(),
+                                                                                             e, de]), None)
+                conn.domainEventRegisterAny(None, 23, lambda c, d, t, u, o: events.append(["meta", d.name(), t, u]),
+                                            None)
+                value: Any = None
+            elif op == "events":
+                time.sleep(0.3)
+                value, events[:] = list(events), []
+            elif op == "ro_call":
+                ro = ro or libvirt.openReadOnly("test:///default")
+                value = ops[args[0]](ro, *args[1:])
+            else:
+                value = ops[op](conn, *args)
+            results.append(["ok", value])
+        except error_cls as e:
+            results.append(["error", e.get_error_code(), e.get_error_domain(), e.get_error_message()])
+    return json.loads(json.dumps(results))
+
+
+def libvirt_main() -> None:
+    """Run the scenarios given on stdin, each in a forked child, and print their results as JSON."""
+    request = json.load(sys.stdin)
+    out = {}
+    for name, steps in request["scenarios"].items():
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(rfd)
+            try:
+                data = json.dumps(run_libvirt_scenario(steps, request["tmp"])).encode()
+            except Exception as exc:  # noqa: BLE001 - reported to the parent, which must not hang
+                data = json.dumps([["crash", repr(exc)]]).encode()
+            with os.fdopen(wfd, "wb") as f:
+                f.write(data)
+            os._exit(0)
+        os.close(wfd)
+        with os.fdopen(rfd, "rb") as f:
+            out[name] = json.loads(f.read() or b"null")
+        os.waitpid(pid, 0)
+    json.dump(out, sys.stdout)
+
+
+# ----------------------------------------------------------------------------- our side
+
+
+def our_ops() -> dict[str, Any]:
+    from virt.core.enums import DomainState
+
+    def dom(c: Any, name: str) -> Any:
+        return c.lookup_domain_by_name(name)
+
+    def goto(c: Any, name: str, state: str) -> None:
+        d = dom(c, name)
+        if state == "off":
+            if d.is_active():
+                d.destroy()
+            return
+        if not d.is_active():
+            d.create()
+        if state == "run" and d.state()[0] == DomainState.PAUSED:
+            d.resume()
+        if state == "pau" and d.state()[0] == DomainState.RUNNING:
+            d.suspend()
+
+    def snap(c: Any, name: str, s: str) -> Any:
+        return dom(c, name).snapshot_lookup(s)
+
+    def vol(c: Any, pool: str, name: str) -> Any:
+        return c.lookup_storage_pool(pool).lookup_volume(name)
+
+    def net(c: Any, name: str) -> Any:
+        return c.lookup_network(name)
+
+    def pool(c: Any, name: str) -> Any:
+        return c.lookup_storage_pool(name)
+
+    def parent(snapshot: Any) -> str | None:
+        from virt.util.errors import VirtError
+
+        try:
+            return str(snapshot.parent().name())
+        except VirtError:
+            return None
+
+    return {
+        "type": lambda c: c.get_type(), "version": lambda c: c.get_version(), "libversion": lambda c: c.get_lib_version(),
+        "hostname": lambda c: c.get_hostname(),
+        "nodeinfo": lambda c: [c.node_info().model, *list(c.node_info())[2:]],
+        "caps": lambda c: c.get_capabilities(), "sysinfo": lambda c: c.get_sysinfo(0),
+        "freemem": lambda c: c.free_memory(), "cells_free": lambda c, s, m: c.call("node_get_cells_free_memory", s, m),
+        "maxvcpus": lambda c: c.get_max_vcpus(None), "uri": lambda c: c.get_uri(),
+        "dom_list": lambda c, f: sorted(d.name() for d in c.list_all_domains(f)),
+        "dom_ids": lambda c: sorted(c.call("connect_list_domains", -1)),
+        "dom_lookup": lambda c, n: [dom(c, n).name(), dom(c, n).uuid(), dom(c, n).id()],
+        "dom_lookup_id": lambda c, i: c.lookup_domain_by_id(i).name(),
+        "dom_lookup_uuid": lambda c, u: c.lookup_domain_by_uuid(u).name(),
+        "dom_state": lambda c, n: list(dom(c, n).state(0)), "dom_info": lambda c, n: list(dom(c, n).info())[:4],
+        "dom_xml": lambda c, n, f: dom(c, n).xml_desc(f), "dom_persistent": lambda c, n: int(dom(c, n).is_persistent()),
+        "dom_autostart": lambda c, n: int(dom(c, n).get_autostart()),
+        "dom_set_autostart": lambda c, n, v: dom(c, n).set_autostart(v),
+        "dom_ostype": lambda c, n: c.call("domain_get_os_type", dom(c, n).ref),
+        "dom_maxmem": lambda c, n: c.call("domain_get_max_memory", dom(c, n).ref),
+        "dom_vcpus": lambda c, n, f: dom(c, n).get_vcpus(f), "dom_hostname": lambda c, n: dom(c, n).get_hostname(0),
+        "dom_define": lambda c, x: c.define_domain(x).name(),
+        "dom_create_xml": lambda c, x, f: _name_id(c.create_domain(x, f), "id"),
+        "dom_start": lambda c, n, f: dom(c, n).create(f), "dom_destroy": lambda c, n: dom(c, n).destroy(0),
+        "dom_shutdown": lambda c, n: dom(c, n).shutdown(0), "dom_reboot": lambda c, n: dom(c, n).reboot(0),
+        "dom_reset": lambda c, n: dom(c, n).reset(0), "dom_suspend": lambda c, n: dom(c, n).suspend(),
+        "dom_resume": lambda c, n: dom(c, n).resume(), "dom_undefine": lambda c, n, f: dom(c, n).undefine(f),
+        "dom_managedsave": lambda c, n: dom(c, n).managed_save(0),
+        "dom_has_managedsave": lambda c, n: int(dom(c, n).has_managed_save(0)),
+        "dom_managedsave_remove": lambda c, n: dom(c, n).managed_save_remove(0),
+        "dom_setmem": lambda c, n, m, f: dom(c, n).set_memory(m, f),
+        "dom_setvcpus": lambda c, n, v, f: dom(c, n).set_vcpus(v, f),
+        "dom_metadata": lambda c, n, t, u, f: dom(c, n).get_metadata(t, u, f),
+        "dom_set_metadata": lambda c, n, t, m, k, u, f: dom(c, n).set_metadata(t, m, k, u, f),
+        "dom_save": lambda c, n, p: dom(c, n).save(p, None, 0), "dom_restore": lambda c, p: c.restore_domain(p),
+        "dom_goto": goto,
+        "dom_blockstats_bad": lambda c, n, p: dom(c, n).block_stats(p) and None,
+        "dom_ifstats_bad": lambda c, n, p: dom(c, n).interface_stats(p) and None,
+        "dom_blockinfo": lambda c, n, p: list(dom(c, n).get_block_info(p, 0)),
+        "dom_memstats": lambda c, n: sorted((MEMSTAT_NAMES[k], v) for k, v in dom(c, n).memory_stats(13, 0).items()),
+        "dom_ifaddrs": lambda c, n: sorted((name, mac, [list(a) for a in addrs])
+                                           for name, mac, addrs in c.call("domain_interface_addresses",
+                                                                          dom(c, n).ref, 0, 0)),
+        "dom_vcpuinfo": lambda c, n: len(c.call("domain_get_vcpus", dom(c, n).ref, -1)),
+        "stats": lambda c, s, f: _sorted([r.dom.name(), r.params] for r in c.get_all_domain_stats(s, f)),
+        "snap_current": lambda c, n: dom(c, n).snapshot_current(0).name(),
+        "snap_has_current": lambda c, n: c.call("domain_has_current_snapshot", dom(c, n).ref, 0),
+        "snap_create": lambda c, n, x, f: dom(c, n).snapshot_create(x, f).name(),
+        "snap_xml": lambda c, n, s: _mask_snapshot(snap(c, n, s).xml_desc(0)),
+        "snap_parent": lambda c, n, s: snap(c, n, s).parent(0).name(),
+        "snap_list": lambda c, n, f: sorted(s.name() for s in dom(c, n).snapshots(f)),
+        "snap_list_names": lambda c, n, f: _topological(c.call("domain_snapshot_list_names", dom(c, n).ref, -1, f),
+                                                        lambda s: parent(snap(c, n, s))),
+        "snap_num": lambda c, n, f: c.call("domain_snapshot_num", dom(c, n).ref, f),
+        "snap_children": lambda c, n, s, f: sorted(x.name() for x in snap(c, n, s).children(f)),
+        "snap_is_current": lambda c, n, s: snap(c, n, s).is_current(0),
+        "snap_revert": lambda c, n, s, f: snap(c, n, s).revert(f),
+        "snap_delete": lambda c, n, s, f: snap(c, n, s).delete(f),
+        "snap_lookup": lambda c, n, s: snap(c, n, s).name(),
+        "snap_undefine_meta": lambda c, n: dom(c, n).undefine(2),
+        "net_list": lambda c, f: sorted(x.name() for x in c.list_all_networks(f)),
+        "net_xml": lambda c, n, f: net(c, n).xml_desc(f), "net_bridge": lambda c, n: net(c, n).bridge_name(),
+        "net_state": lambda c, n: [net(c, n).is_active(), net(c, n).is_persistent()],
+        "net_define": lambda c, x: c.define_network(x).name(), "net_create_xml": lambda c, x: c.create_network(x).name(),
+        "net_start": lambda c, n: net(c, n).create(), "net_destroy": lambda c, n: net(c, n).destroy(),
+        "net_undefine": lambda c, n: net(c, n).undefine(), "net_lookup": lambda c, n: net(c, n).uuid(),
+        "net_lookup_uuid": lambda c, u: c.lookup_network(u).name(),
+        "net_autostart": lambda c, n: net(c, n).get_autostart(),
+        "net_set_autostart": lambda c, n, v: net(c, n).set_autostart(v),
+        "net_update": lambda c, n, cmd, sec, idx, x, f: net(c, n).update(cmd, sec, idx, x, f),
+        "pool_list": lambda c, f: sorted(x.name() for x in c.list_all_storage_pools(f)),
+        "pool_xml": lambda c, n: pool(c, n).xml_desc(0), "pool_info": lambda c, n: list(pool(c, n).info()),
+        "pool_state": lambda c, n: [pool(c, n).is_active(), pool(c, n).is_persistent()],
+        "pool_define": lambda c, x: c.define_storage_pool(x, 0).name(),
+        "pool_create_xml": lambda c, x: c.create_storage_pool(x, 0).name(),
+        "pool_start": lambda c, n: pool(c, n).create(0), "pool_destroy": lambda c, n: pool(c, n).destroy(),
+        "pool_build": lambda c, n: pool(c, n).build(0), "pool_delete": lambda c, n: pool(c, n).delete(0),
+        "pool_undefine": lambda c, n: pool(c, n).undefine(), "pool_refresh": lambda c, n: pool(c, n).refresh(0),
+        "pool_lookup": lambda c, n: pool(c, n).uuid(), "pool_autostart": lambda c, n: pool(c, n).get_autostart(),
+        "pool_set_autostart": lambda c, n, v: pool(c, n).set_autostart(v),
+        "find_sources": lambda c, t, s: c.call("connect_find_storage_pool_sources", t, s, 0),
+        "vol_list": lambda c, p: sorted(x.name() for x in pool(c, p).list_all_volumes(0)),
+        "vol_create": lambda c, p, x: pool(c, p).create_volume(x, 0).name(),
+        "vol_clone": lambda c, p, x, s: pool(c, p).clone_volume(x, vol(c, p, s), 0).name(),
+        "vol_xml": lambda c, p, n: vol(c, p, n).xml_desc(0), "vol_info": lambda c, p, n: list(vol(c, p, n).info()),
+        "vol_path": lambda c, p, n: vol(c, p, n).path(), "vol_delete": lambda c, p, n: vol(c, p, n).delete(0),
+        "vol_lookup_key": lambda c, k: c.lookup_storage_vol_by_key(k).name(),
+        "vol_lookup_path": lambda c, p: c.lookup_storage_vol_by_path(p).name(),
+        "iface_list": lambda c, f: sorted([x.name(), x.mac()] for x in c.list_all_interfaces(f)),
+        "iface_xml": lambda c, n: c.lookup_interface(n).xml_desc(0),
+        "iface_state": lambda c, n: c.lookup_interface(n).is_active(),
+        "iface_define": lambda c, x: c.define_interface(x, 0).name(),
+        "iface_undefine": lambda c, n: c.lookup_interface(n).undefine(),
+        "iface_start": lambda c, n: c.lookup_interface(n).create(0),
+        "iface_stop": lambda c, n: c.lookup_interface(n).destroy(0),
+        "iface_mac": lambda c, m: c.lookup_interface(m).name(),
+        "iface_begin": lambda c: c.call("interface_change_begin", 0),
+        "iface_commit": lambda c: c.call("interface_change_commit", 0),
+        "iface_rollback": lambda c: c.call("interface_change_rollback", 0),
+        "nd_list": lambda c, cap: sorted(c.call("node_list_devices", cap, -1, 0)),
+        "nd_list_flags": lambda c, f: sorted(c.call("node_list_devices", None, -1, f)),
+        "nd_list_all": lambda c, f: sorted(d.name() for d in c.list_all_node_devices(f)),
+        "nd_xml": lambda c, n: c.lookup_node_device(n).xml_desc(0),
+        "nd_parent": lambda c, n: c.lookup_node_device(n).parent(),
+        "nd_caps": lambda c, n: c.lookup_node_device(n).list_caps(),
+        "nd_create": lambda c, x: c.create_node_device(x, 0).name(),
+        "nd_destroy": lambda c, n: c.lookup_node_device(n).destroy(),
+        "nd_lookup": lambda c, n: c.lookup_node_device(n).name(),
+    }
+
+
+#: virDomainMemoryStatTags -> the names python3-libvirt's memoryStats() uses.
+MEMSTAT_NAMES = {0: "swap_in", 1: "swap_out", 2: "major_fault", 3: "minor_fault", 4: "unused", 5: "available",
+                 6: "actual", 7: "rss", 8: "usable", 9: "last_update", 10: "disk_caches", 11: "hugetlb_pgalloc",
+                 12: "hugetlb_pgfail"}
+
+
+def run_our_scenario(steps: list[list[Any]], tmp: str) -> list[Any]:
+    import virt.core
+    from virt.core.enums import DomainEventID
+    from virt.util.errors import VirtError
+
+    ops = our_ops()
+    results: list[Any] = []
+    events: list[Any] = []
+    conn = virt.core.open("test:///default")
+    ro = None
+    try:
+        for step in steps:
+            op, args = step[0], [a.replace("{tmp}", tmp) if isinstance(a, str) else a for a in step[1:]]
+            try:
+                value: Any = None
+                if op == "events_on":
+                    def record(kind: str) -> Any:
+                        return lambda ev: events.append([kind, ev.obj.name, *ev.payload])
+                    conn.domain_event_register(DomainEventID.LIFECYCLE, record("dom"))
+                    conn.domain_event_register(DomainEventID.METADATA_CHANGE, record("meta"))
+                    conn.network_event_register(0, record("net"))
+                    for kind, label in (("storage_pool", "pool"), ("node_device", "nodedev")):
+                        conn.call(f"connect_{kind}_event_register_any", 0)
+                        conn.events.subscribe(kind, 0, record(label))
+                elif op == "events":
+                    conn.events.flush()
+                    value, events[:] = list(events), []
+                elif op == "ro_call":
+                    ro = ro or virt.core.open("test:///default", readonly=True)
+                    value = ops[args[0]](ro, *args[1:])
+                else:
+                    value = ops[op](conn, *args)
+                results.append(["ok", value])
+            except VirtError as e:
+                results.append(["error", int(e.code), int(e.domain), e.message])
+    finally:
+        if ro is not None:
+            ro.close()
+        conn.close()
+    return json.loads(json.dumps(results))
+
+
+# ----------------------------------------------------------------------------- the tests
+
+if pytest is not None:
+    HAVE_LIBVIRT = os.path.exists(LIBVIRT_PYTHON) and subprocess.run(
+        [LIBVIRT_PYTHON, "-c", "import libvirt"], capture_output=True, check=False).returncode == 0
+
+    @pytest.fixture(scope="module")
+    def libvirt_results(tmp_path_factory: Any) -> dict[str, Any]:
+        if not HAVE_LIBVIRT:
+            pytest.skip("python3-libvirt is not installed for /usr/bin/python3")
+        tmp = str(tmp_path_factory.mktemp("libvirt"))
+        proc = subprocess.run([LIBVIRT_PYTHON, __file__], input=json.dumps({"scenarios": SCENARIOS, "tmp": tmp}),
+                              capture_output=True, text=True, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return dict(json.loads(proc.stdout))
+
+    @pytest.mark.parametrize("name", list(SCENARIOS))
+    def test_same_as_libvirt(name: str, libvirt_results: dict[str, Any], tmp_path: Any) -> None:
+        theirs = libvirt_results[name]
+        ours = run_our_scenario(SCENARIOS[name], str(tmp_path))
+        steps = SCENARIOS[name]
+        for i, (step, mine, libv) in enumerate(zip(steps, ours, theirs)):
+            assert mine == libv, f"step {i} {step[0]}{tuple(step[1:])!r}"
+        assert len(ours) == len(theirs)
+
+if __name__ == "__main__":
+    libvirt_main()
