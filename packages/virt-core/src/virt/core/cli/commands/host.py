@@ -40,8 +40,9 @@ def cmd_capabilities(ctx: Context, args: Args) -> Any:
 
 
 def cmd_domcapabilities(ctx: Context, args: Args) -> Any:
-    return Text(ctx.conn.get_domain_capabilities(args.string("emulatorbin"), args.string("arch"),
-                                                 args.string("machine"), args.string("virttype"), 0))
+    return Text(call("failed to get emulator capabilities", ctx.conn.get_domain_capabilities,
+                     args.string("emulatorbin"), args.string("arch"), args.string("machine"),
+                     args.string("virttype"), 0))
 
 
 def cmd_hostname(ctx: Context, args: Args) -> Any:
@@ -83,7 +84,7 @@ def cmd_version(ctx: Context, args: Args) -> Any:
 
 def cmd_freecell(ctx: Context, args: Args) -> Any:
     free = call("failed to get the free memory", ctx.conn.free_memory)
-    return Text(f"Total: {free // 1024} KiB", value=free // 1024)
+    return Text(f"Total: {free // 1024} KiB", value=free // 1024)  # bytes -> KiB, as virsh prints it
 
 
 # -- events --------------------------------------------------------------------------------------------
