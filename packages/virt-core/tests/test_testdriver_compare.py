@@ -480,7 +480,7 @@ def run_libvirt_scenario(steps: list[list[Any]], tmp: str) -> list[Any]:
                 value = ops[args[0]](ro, *args[1:])
             else:
                 value = ops[op](conn, *args)
-            results.append(["ok", value])
+            results.append(["ok", 0 if value is None else value])
         except error_cls as e:
             results.append(["error", e.get_error_code(), e.get_error_domain(), e.get_error_message()])
     return json.loads(json.dumps(results))
@@ -615,7 +615,7 @@ def our_ops() -> dict[str, Any]:
         "net_define": lambda c, x: c.define_network(x).name(), "net_create_xml": lambda c, x: c.create_network(x).name(),
         "net_start": lambda c, n: net(c, n).create(), "net_destroy": lambda c, n: net(c, n).destroy(),
         "net_undefine": lambda c, n: net(c, n).undefine(), "net_lookup": lambda c, n: net(c, n).uuid(),
-        "net_lookup_uuid": lambda c, u: c.lookup_network(u).name(),
+        "net_lookup_uuid": lambda c, u: c.call("network_lookup_by_uuid", u).name,
         "net_autostart": lambda c, n: net(c, n).get_autostart(),
         "net_set_autostart": lambda c, n, v: net(c, n).set_autostart(v),
         "net_update": lambda c, n, cmd, sec, idx, x, f: net(c, n).update(cmd, sec, idx, x, f),
@@ -649,7 +649,8 @@ def our_ops() -> dict[str, Any]:
         "iface_commit": lambda c: c.call("interface_change_commit", 0),
         "iface_rollback": lambda c: c.call("interface_change_rollback", 0),
         "nd_list": lambda c, cap: sorted(c.call("node_list_devices", cap, -1, 0)),
-        "nd_list_flags": lambda c, f: sorted(c.call("node_list_devices", None, -1, f)),
+        "nd_list_flags": lambda c, f: c.call("node_num_of_devices", None, f) and sorted(
+            c.call("node_list_devices", None, -1, f)),
         "nd_list_all": lambda c, f: sorted(d.name() for d in c.list_all_node_devices(f)),
         "nd_xml": lambda c, n: c.lookup_node_device(n).xml_desc(0),
         "nd_parent": lambda c, n: c.lookup_node_device(n).parent(),
@@ -698,7 +699,7 @@ def run_our_scenario(steps: list[list[Any]], tmp: str) -> list[Any]:
                     value = ops[args[0]](ro, *args[1:])
                 else:
                     value = ops[op](conn, *args)
-                results.append(["ok", value])
+                results.append(["ok", 0 if value is None else value])  # libvirt's void calls return 0
             except VirtError as e:
                 results.append(["error", int(e.code), int(e.domain), e.message])
     finally:

@@ -181,7 +181,7 @@ class NetworkCalls(Calls):
                 raise operation_invalid("cannot change persistent config of a transient network", NET)
             if obj.active and obj.new_def is None:
                 obj.new_def = obj.defn.copy()
-            targets.append("new_def" if obj.active else "defn")
+            targets.append("new_def" if obj.new_def is not None else "defn")
         if flags & UF.LIVE:
             if not obj.active:
                 raise operation_invalid("network is not running", NET)

@@ -57,6 +57,25 @@ def _fc_host(defn: Any) -> Any:
     return getattr(scsi, "fc_host", None) if scsi is not None else None
 
 
+def _named(xml: str) -> Any:
+    """A device to create has no name yet (libvirt calls it "new device" until the host names it)
+    nor a SCSI host number (the host assigns it): fill both in before parsing."""
+    from lxml import etree
+    from virt.conf.xmlmodel import parse_xml
+
+    el = parse_xml(xml)
+    if el.tag == "device" and not el.findtext("name"):
+        name = el.find("name")
+        if name is None:
+            name = etree.Element("name")
+            el.insert(0, name)
+        name.text = "new device"
+    for cap in el.findall("capability[@type='scsi_host']"):
+        if cap.find("host") is None:
+            etree.SubElement(cap, "host").text = "0"
+    return el
+
+
 class NodeDevCalls(Calls):
     FLAGS: ClassVar[dict[str, int]] = {"node_num_of_devices": 0, "node_list_devices": 0, "connect_list_all_node_devices": CAP_MASK,
              "node_device_get_xml_desc": 0, "node_device_create_xml": 0}
@@ -124,7 +143,7 @@ class NodeDevCalls(Calls):
         del self.state.nodedevs[VPORT_NAME]
 
     def node_device_create_xml(self, xml: str, flags: int = 0) -> NodeDeviceRef:
-        defn = parse_doc(xml, "device", NODEDEV)
+        defn = parse_doc(_named(xml), "device", NODEDEV)
         fc = _fc_host(defn)
         if fc is None:
             raise error(E.INTERNAL_ERROR, "Device is not a fibre channel HBA", NODEDEV)
