@@ -219,6 +219,16 @@ def call(what: str, fn: Any, *a: Any) -> Any:
         raise failed(what, exc) from None
 
 
+def escape(text: str) -> str:
+    """XML character data: &, < and > escaped (xml.sax.saxutils pulls in urllib; too slow to import)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def quoteattr(text: str) -> str:
+    """An XML attribute value in single quotes, as libvirt writes them."""
+    return "'" + escape(text).replace("'", "&apos;").replace('"', "&quot;") + "'"
+
+
 def version_string(number: int) -> str:
     """libvirt's version number (major * 1,000,000 + minor * 1,000 + micro) as "9.0.0"."""
     return f"{number // 1000000}.{number // 1000 % 1000}.{number % 1000}"

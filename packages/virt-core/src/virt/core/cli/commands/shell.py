@@ -109,7 +109,8 @@ def cmd_pwd(ctx: Context, args: Args) -> Any:
 
 def cmd_echo(ctx: Context, args: Args) -> Any:
     import shlex
-    from xml.sax.saxutils import escape
+
+    from .common import escape
 
     words = []
     source = args.argv("string")
@@ -119,7 +120,7 @@ def cmd_echo(ctx: Context, args: Args) -> Any:
         if args.bool("shell") and word and (not word.replace("-", "").replace("_", "").isalnum()):
             word = shlex.quote(word)
         if args.bool("xml"):
-            word = escape(word, {"'": "&apos;", '"': "&quot;"})
+            word = escape(word).replace("'", "&apos;").replace('"', "&quot;")
         words.append(word)
     text = " ".join(words)
     if args.bool("err"):

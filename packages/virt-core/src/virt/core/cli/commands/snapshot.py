@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 from xml.etree import ElementTree as ET
-from xml.sax.saxutils import escape
 
 from virt.core.cli.engine import Context
 from virt.core.cli.output import Fields, Message, Table, Text
@@ -16,7 +15,7 @@ from virt.core.enums import DomainSnapshotDeleteFlags as DF
 from virt.core.enums import DomainSnapshotListFlags as LF
 from virt.core.enums import DomainSnapshotRevertFlags as RF
 
-from .common import call, domain, exclusive, flags_from, read_file
+from .common import call, domain, escape, exclusive, flags_from, read_file
 from .nodedev import tree_lines
 
 _CREATE_FLAGS = (("redefine", CF.REDEFINE), ("current", CF.CURRENT), ("no-metadata", CF.NO_METADATA),

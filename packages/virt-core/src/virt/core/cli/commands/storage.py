@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from virt.core.cli.engine import Context
 from virt.core.cli.output import Fields, Message, Table, Text, pretty_capacity
@@ -16,7 +15,16 @@ from virt.core.enums import (
     StorageVolCreateFlags,
 )
 
-from .common import call, exclusive, flags_from, pool, read_xml_arg, volume
+from .common import (
+    call,
+    escape,
+    exclusive,
+    flags_from,
+    pool,
+    quoteattr,
+    read_xml_arg,
+    volume,
+)
 
 POOL_STATES = ("inactive", "building", "running", "degraded", "inaccessible")
 VOL_TYPES = ("file", "block", "dir", "network", "netdir", "ploop")
