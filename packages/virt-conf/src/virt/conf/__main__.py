@@ -15,6 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("file")
     ap.add_argument("--pool", help="pool XML a volume is normalized against")
     ap.add_argument("--flags", default="", help="parse flags, '|'-separated (e.g. REDEFINE, NO_CAPACITY)")
+    ap.add_argument("--inactive", action="store_true",
+                    help="inactive parse and format (drop live-only data such as a domain's id and aliases)")
     ap.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                     help="extra parse option (e.g. creation_time=1525889631); empty values are ignored")
     args = ap.parse_args(argv)
@@ -30,9 +32,9 @@ def main(argv: list[str] | None = None) -> int:
             if key and value:
                 options[key] = value
         if args.action == "normalize":
-            sys.stdout.write(normalize(xml, **options))
+            sys.stdout.write(normalize(xml, inactive=args.inactive, **options))
         else:
-            validate(xml, **options)
+            validate(xml, inactive=args.inactive, **options)
     except VirtError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

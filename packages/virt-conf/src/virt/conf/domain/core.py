@@ -110,6 +110,7 @@ class Domain(Model):
         return consumed | {"@id"}
 
     def post_parse(self, ctx: ParseContext) -> None:
+        self._parsed_inactive = ctx.inactive
         if ctx.inactive:
             self.id = None
         elif self.id is not None:
@@ -128,7 +129,7 @@ class Domain(Model):
             self.devices = Devices()
         self._post_parse_vcpus()
         self._post_parse_iothreads()
-        self._post_parse_memory()
+        self._post_parse_memory(ctx)
         self._post_parse_lifecycle()
         if self.clock is None:
             self.clock = Clock(offset="utc")
@@ -176,7 +177,7 @@ class Domain(Model):
             else:
                 raise XMLError("an os <type> must be specified")
         if os_.type.arch is None:
-            os_.type.arch = ctx.options.get("default_arch") or host_arch()
+            os_.type.arch = ctx.options["default_arch"] if "default_arch" in ctx.options else host_arch()
         if os_.os_type != "hvm":
             # boot order, bootmenu, loader and friends are read for HVM guests only
             pass
@@ -245,12 +246,14 @@ class Domain(Model):
             self.iothreadids = None
             self._iothread_list = []
 
-    def _post_parse_memory(self) -> None:
+    def _post_parse_memory(self, ctx: ParseContext) -> None:
         numa_kib = self.cpu.numa.memory_kib if self.cpu is not None and self.cpu.numa is not None else 0
         hotplug = sum(m.size_kib for m in self.devices.memories)
         if self.memory is None:
             self.memory = Memory()
         total = self.memory.value or 0
+        if total and not ctx.options.get("abi_update"):
+            numa_kib = 0
         if numa_kib:
             total = numa_kib + hotplug
             self.memory.value = total
@@ -346,7 +349,7 @@ class Domain(Model):
         panics = [p.model for p in devs.panics]
         if len(set(panics)) != len(panics):
             raise XMLError("Multiple panic devices with model '%s' are not supported" % panics[0])
-        if self.os.os_type == "hvm":
+        if self.os.os_type == "hvm" and "no_boot_order" not in ctx.options.get("features", ()):
             self._boot_order()
         self.add_console_compat()
         self.add_implicit_controllers()
@@ -387,7 +390,7 @@ class Domain(Model):
                     raise XMLError(f"boot order '{boot.order}' used for more than one device")
                 orders[boot.order] = dev
         if self.os.boots and device_boot:
-            raise XMLError("per-device boot elements cannot be used together with os/boot elements")
+            raise ConfigUnsupportedError("per-device boot elements cannot be used together with os/boot elements")
         if not self.os.boots and not device_boot and self.bootloader is None:
             self.os.boots = [OSBoot(dev="hd")]
 
@@ -480,7 +483,8 @@ class Domain(Model):
             if isinstance(a, DriveAddress):
                 key = (d.bus or "", a.controller or 0, a.bus or 0, a.target or 0, a.unit or 0)
                 if key in addrs:
-                    raise XMLError(f"Found duplicate drive address for disk with target name '{d.dev}' "
+                    raise ConfigUnsupportedError(f"Found duplicate drive address for disk with target name "
+                                                 f"'{addrs[key].dev}' "
                                    f"controller='{key[1]}' bus='{key[2]}' target='{key[3]}' unit='{key[4]}'")
                 addrs[key] = d
         aliases: set[str] = set()
@@ -525,8 +529,12 @@ class Domain(Model):
             pass
 
     # -- formatting ----------------------------------------------------------------------------
-    def format(self, indent: int = 0, *, inactive: bool = False, secure: bool = True) -> str:  # type: ignore[override]
-        """The domain as libvirt prints it; ``inactive`` drops live-only data as ``dumpxml --inactive``."""
+    def format(self, indent: int = 0, *, inactive: bool | None = None,  # type: ignore[override]
+               secure: bool = True) -> str:
+        """The domain as libvirt prints it; ``inactive`` drops live-only data as ``dumpxml --inactive``
+        (default: as it was parsed). ``secure=False`` hides passwords as dumpxml without --security-info."""
+        if inactive is None:
+            inactive = getattr(self, "_parsed_inactive", True)
         w = Writer(indent)
         w.inactive = inactive  # type: ignore[attr-defined]
         w.secure = secure  # type: ignore[attr-defined]

@@ -579,8 +579,17 @@ class CPU(Model):
                 raise XMLError("missing 'mode' attribute of 'maxphysaddr'")
 
     def write(self, w: Writer, tag: str | None = None) -> None:
-        # libvirt prints nothing of model/vendor for host-passthrough; match only with a custom model
-        super().write(w, tag)
+        # mode is printed unless it is the default with no model; match only for a custom model
+        has_model = self.model is not None and bool(self.model.name)
+        saved = self.mode, self.match
+        if self.mode == "custom" and not has_model:
+            self.mode = None
+        if not (has_model and saved[0] == "custom"):
+            self.match = None
+        try:
+            super().write(w, tag)
+        finally:
+            self.mode, self.match = saved
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) in (None, []) for f in self._fields if f.name != "mode") and \

@@ -6,7 +6,7 @@ from typing import Any
 
 from virt.conf.xmlmodel import Attr, Child, Children, Enum, Model, ParseContext, String, Text, Writer
 from virt.conf.domain.types import DecInt, OnOff, UInt10, ULong10, YesNo, scale_value
-from virt.util.errors import XMLError
+from virt.util.errors import ConfigUnsupportedError, XMLError
 
 
 class Flag(Model):
@@ -55,7 +55,7 @@ class TSeg(Model):
         if self.value is not None:
             nbytes = scale_value(self.value, self.unit, 1024 * 1024)
             if nbytes % (1024 * 1024):
-                raise XMLError("SMM TSEG size must be divisible by 1 MiB")
+                raise ConfigUnsupportedError("SMM TSEG size must be divisible by 1 MiB")
             self.value, self.unit = nbytes // (1024 * 1024), "MiB"
 
 

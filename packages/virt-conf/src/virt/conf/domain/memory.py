@@ -187,6 +187,22 @@ class MemNode(Model):
 
 class NumaTune(Model):
     TAG = "numatune"
+
+    def write(self, w, tag=None):  # type: ignore[no-untyped-def]
+        w.start("numatune", [])
+        mark = w.mark()
+        m = self.memory
+        if m is not None:
+            attrs = [("mode", m.mode or "strict")]
+            if m.placement == "static" or (m.placement is None and m.nodeset is not None):
+                attrs.append(("nodeset", Bitmap.format(m.nodeset)))
+            elif m.placement is not None:
+                attrs.append(("placement", m.placement))
+            w.leaf("memory", attrs, None)
+        for n in self.memnodes:
+            n.write(w)
+        w.end("numatune", None, mark)
+
     memory = Child(NumaMemory)
     memnodes = Children(MemNode)
 

@@ -9,7 +9,7 @@ import re
 from virt.conf.xmlmodel import Attr, Child, Children, Enum, Model, ParseContext, String, Text, TextChild
 from virt.conf.domain.devices.storage import StorageSource
 from virt.conf.domain.types import DecInt, UInt10, YesNo
-from virt.util.errors import XMLError
+from virt.util.errors import ConfigUnsupportedError, XMLError
 
 OS_TYPES = ("hvm", "xen", "linux", "exe", "uml", "xenpvh")
 BOOT_DEVS = ("fd", "cdrom", "hd", "network")
@@ -123,7 +123,7 @@ class BootMenu(Model):
                 except ValueError:
                     value = -1
                 if not 0 <= value <= 65535:
-                    raise XMLError("invalid value for boot menu timeout, must be in range [0,65535]")
+                    raise ConfigUnsupportedError("invalid value for boot menu timeout, must be in range [0,65535]")
                 self.timeout = str(value)
 
 

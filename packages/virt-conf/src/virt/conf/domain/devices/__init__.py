@@ -198,9 +198,6 @@ class Devices(Model):
             elif (getattr(ctrl, "master", None) is None and getattr(cur, "master", None) is not None and
                   cur.index == ctrl.index):
                 insert_at = i
-            elif insert_at == -1:
-                insert_at = i + 1
-                break
         if insert_at == -1:
             ctrls.append(ctrl)
         else:

@@ -12,7 +12,7 @@ from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.storage import (FILE_FORMATS, STORAGE_TYPES, Auth, BackingStore, Encryption,
                                               StorageSource, validate_source_chain)
 from virt.conf.domain.types import OnOff, ULong10, UInt10, YesNo
-from virt.util.errors import ConfigUnsupportedError, XMLError
+from virt.util.errors import ConfigUnsupportedError, ErrorNumber, VirtError, XMLError
 
 DISK_BUSES = ("ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd")
 
@@ -250,17 +250,21 @@ class Disk(Device):
             src.finish(self.type)
             if src.is_empty() and self.type != "network":
                 self.source = src = None
+        if self.type == "network" and src is not None and src.protocol == "iscsi" and src.name and \
+                "/" not in src.name:
+            # virDomainPostParseCheckISCSIPath: the LUN defaults to 0
+            src.name += "/0"
         if self.type == "network" and src is None:
             raise XMLError("missing network source protocol type")
         if src is not None and self.type == "network":
             src.startupPolicy = None
         # auth/encryption given directly under <disk> are kept there (libvirt remembers where they were)
         if self.auth is not None and src is not None and src.auth is not None:
-            raise XMLError("an <auth> definition already found for disk source")
+            raise ConfigUnsupportedError("an <auth> definition already found for disk source")
         if self.encryption is not None and src is not None and src.encryption is not None:
-            raise XMLError("an <encryption> definition already found for disk source")
+            raise ConfigUnsupportedError("an <encryption> definition already found for disk source")
         if self.target is None or self.target.dev is None:
-            raise XMLError(f"missing target information for {self.source_path or 'disk'}", code=20)
+            raise VirtError(f"device {self.source_path}" if self.source_path else None, code=ErrorNumber.NO_TARGET)
         tgt = self.target
         if tgt.bus is None:
             dev = tgt.dev
@@ -301,12 +305,17 @@ class Disk(Device):
         chain: Any = self
         stype = self.type
         src = self.source
+        auth = self.auth
         while True:
-            validate_source_chain(src, stype)
+            validate_source_chain(src, stype, auth)
+            auth = None
             bs = chain.backingStore
             if bs is None or bs.is_terminator:
                 break
             chain, stype, src = bs, bs.type, bs.source
+        m = _DISK_NAME.fullmatch(self.dev)
+        if m and m.group(2):
+            raise ConfigUnsupportedError(f"invalid disk target '{self.dev}', partitions can't appear in disk targets")
         if self.device == "lun":
             if not (self.type in ("block", "volume") or
                     (self.type == "network" and self.source is not None and self.source.protocol == "iscsi")):
@@ -358,6 +367,4 @@ def _address_fits_bus(bus: str | None, atype: str | None) -> bool:
         return True
     if bus in ("ide", "fdc", "scsi", "sata"):
         return atype == "drive"
-    if bus == "usb":
-        return atype == "usb"
     return True

@@ -121,7 +121,7 @@ class PCISource(HostdevSource):
 class USBSource(HostdevSource):
     SUBSYS = "usb"
     startupPolicy = Attr(Enum("mandatory", "requisite", "optional", name="startupPolicy"))
-    guestReset = Attr(Enum("off", "uboot", "on", name="guestReset"))
+    guestReset = Attr(Enum("off", "uninitialized", "on", name="guestReset"))
     vendor = Child(USBVendor)
     product = Child(USBProduct)
     address = Child(HostUSBAddress)
@@ -208,11 +208,26 @@ class HostdevDriver(Model):
     name = Attr(Enum("kvm", "vfio", "xen", name="hostdev driver name"))
 
 
-class HostdevIP(Model):
+class IPAddr(Model):
     TAG = "ip"
     address = Attr(String)
-    family = Attr(String)
+    family = Attr(Enum("ipv4", "ipv6", name="family"))
     prefix = Attr(UInt10)
+    peer = Attr(String)
+
+    def validate(self, ctx: ParseContext) -> None:
+        if not self.address:
+            raise XMLError("Missing required address in <ip>")
+
+
+class Route(Model):
+    TAG = "route"
+    family = Attr(Enum("ipv4", "ipv6", name="family"))
+    address = Attr(String)
+    netmask = Attr(String)
+    prefix = Attr(UInt10)
+    gateway = Attr(String)
+    metric = Attr(UInt10)
 
 
 class Hostdev(Device):
@@ -230,7 +245,8 @@ class Hostdev(Device):
     ramfb = Attr(Enum("on", "off", name="ramfb"))
     driver = Child(HostdevDriver)
     source = Child(HostdevSource)
-    ips = Children(HostdevIP)
+    ips = Children(IPAddr)
+    routes = Children(Route)
     readonly = Flag()
     shareable = Flag()
 

@@ -446,8 +446,6 @@ class Video(Device):
         m = self.model
         if m.type is None:
             m.type = "default"
-        if m.heads is None and m.type != "none":
-            m.heads = 1
         if m.primary is False:
             m.primary = None
         if m.vram == 0:

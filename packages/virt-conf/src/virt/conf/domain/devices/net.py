@@ -8,7 +8,7 @@ from typing import Any
 from virt.conf.xmlmodel import (UUID, Attr, Child, Children, Enum, MACType, Model, ParseContext, String, Text,
                                 TextChild, Writer)
 from virt.conf.domain.devices.base import Device
-from virt.conf.domain.devices.hostdev import HostdevDriver, HostPCIAddress
+from virt.conf.domain.devices.hostdev import IPAddr, HostdevDriver, HostPCIAddress, Route
 from virt.conf.domain.devices.storage import Reconnect
 from virt.conf.domain.types import DecInt, OnOff, UInt10, ULong10, YesNo
 from virt.util.errors import XMLError
@@ -39,28 +39,6 @@ class NetLocal(Model):
     TAG = "local"
     address = Attr(String)
     port = Attr(DecInt(0, 65535))
-
-
-class IPAddr(Model):
-    TAG = "ip"
-    address = Attr(String)
-    family = Attr(Enum("ipv4", "ipv6", name="family"))
-    prefix = Attr(UInt10)
-    peer = Attr(String)
-
-    def validate(self, ctx: ParseContext) -> None:
-        if not self.address:
-            raise XMLError("Missing required address in <ip>")
-
-
-class Route(Model):
-    TAG = "route"
-    family = Attr(Enum("ipv4", "ipv6", name="family"))
-    address = Attr(String)
-    netmask = Attr(String)
-    prefix = Attr(UInt10)
-    gateway = Attr(String)
-    metric = Attr(UInt10)
 
 
 class NetSource(Model):

@@ -57,8 +57,6 @@ class Auth(Model):
             raise XMLError("missing username for auth")
         if self.secret is None:
             raise XMLError("Missing <secret> element in auth")
-        if self.secret.type is not None and self.secret.type not in ("iscsi", "ceph", "volume", "tls", "vtpm"):
-            raise XMLError(f"invalid secret type {self.secret.type}")
 
 
 class Cipher(Model):
@@ -332,9 +330,6 @@ class StorageSource(Model):
                 self.identity = None
             if self.protocol != "iscsi":
                 self.initiator = None
-            if self.protocol == "iscsi" and self.name and "/" not in self.name:
-                # libvirt's virDomainPostParseCheckISCSIPath: the LUN defaults to 0
-                self.name += "/0"
             port = DEFAULT_PORTS.get(self.protocol or "")
             for h in self.hosts:
                 if h.port is None and h.transport is None and port:
@@ -421,12 +416,15 @@ class BackingStore(Model):
         return self.type is None
 
 
-def validate_source_chain(src: StorageSource | None, stype: str | None) -> None:
+def validate_source_chain(src: StorageSource | None, stype: str | None, auth: Auth | None = None) -> None:
     """libvirt's per-layer checks of a disk's source chain (domain_validate.c)."""
     if src is None:
         return
-    if stype == "network" and src.auth is not None and src.auth.secret is not None:
-        usage = src.auth.secret.type
+    auth = auth or src.auth
+    if stype == "network" and auth is not None and auth.secret is not None:
+        usage = auth.secret.type
+        if usage not in ("none", "volume", "ceph", "iscsi", "tls", "vtpm"):
+            raise ConfigUnsupportedError(f"unknown secret type '{usage if usage is not None else '<null>'}'")
         if usage is not None and ((src.protocol == "iscsi" and usage != "iscsi") or
                                   (src.protocol == "rbd" and usage != "ceph")):
             raise ConfigUnsupportedError(f"invalid secret type '{usage}'")
