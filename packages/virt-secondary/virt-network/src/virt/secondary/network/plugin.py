@@ -8,4 +8,6 @@ from virt.core.registry import DriverRegistry
 
 @hookimpl
 def virt_register_drivers(register: DriverRegistry) -> None:
+    register.secondary("virt.secondary.network.driver:NetworkDriver", name="network", objects=("network",),
+                       description="virtual networks: Linux bridges, dnsmasq, nftables")
     register.command("net-dumpdnsmasq", "virt.secondary.network.cli:DUMPDNSMASQ")

@@ -1,0 +1,346 @@
+"""The network driver: libvirt's virNetwork* calls on local connections, backed by real host plumbing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from virt.conf.network import Network, parse_ip, same_network
+from virt.core.driver import Driver
+from virt.core.enums import ConnectListAllNetworksFlags as LF
+from virt.core.enums import NetworkEventID
+from virt.core.enums import NetworkEventLifecycleType as Ev
+from virt.core.enums import NetworkUpdateFlags as UF
+from virt.core.enums import NetworkUpdateSection as Sec
+from virt.core.enums import NetworkXMLFlags
+from virt.core.events import EventBus
+from virt.core.types import NetworkDHCPLease, NetworkRef
+from virt.core.uri import URI
+from virt.secondary.network.host import Host
+from virt.secondary.network.runtime import Plumbing, network_error
+from virt.secondary.network.store import NetworkObj, NetworkSettings, NetworkStore, parse_network
+from virt.util.errors import ErrorDomain, ErrorNumber, InvalidArgError, OperationInvalidError, not_found
+
+NET = ErrorDomain.NETWORK
+
+#: list-all filters: (the two flags of a group, which of them an object matches)
+_FILTERS: tuple[tuple[int, Callable[[NetworkObj], int]], ...] = (
+    (LF.ACTIVE | LF.INACTIVE, lambda o: LF.ACTIVE if o.active else LF.INACTIVE),
+    (LF.PERSISTENT | LF.TRANSIENT, lambda o: LF.PERSISTENT if o.persistent else LF.TRANSIENT),
+    (LF.AUTOSTART | LF.NO_AUTOSTART, lambda o: LF.AUTOSTART if o.autostart else LF.NO_AUTOSTART),
+)
+
+#: Flags each call accepts (virCheckFlags); calls not listed accept none.
+_ALLOWED_FLAGS = {"connect_list_all_networks": sum(LF), "network_define_xml_flags": 1,
+                  "network_create_xml_flags": 1, "network_get_xml_desc": int(NetworkXMLFlags.INACTIVE),
+                  "network_update": int(UF.LIVE | UF.CONFIG), "network_get_dhcp_leases": 0}
+
+#: Update sections whose live change dnsmasq picks up from its hosts files on SIGHUP.
+_HUP_SECTIONS = (Sec.IP_DHCP_HOST, Sec.DNS_HOST)
+#: Update sections that change nothing dnsmasq or the firewall use.
+_NO_RELOAD_SECTIONS = (Sec.PORTGROUP, Sec.FORWARD_INTERFACE)
+
+
+def _ref(obj: NetworkObj) -> NetworkRef:
+    return NetworkRef(obj.name, obj.uuid)
+
+
+@dataclass
+class _Shared:
+    """What every connection of this process to the same directories shares."""
+
+    store: NetworkStore
+    plumbing: Plumbing
+    buses: list[EventBus] = field(default_factory=list)
+    recovered: bool = False
+
+    def emit(self, ref: NetworkRef, event: int) -> None:
+        for bus in list(self.buses):
+            bus.emit("network", NetworkEventID.LIFECYCLE, ref, int(event), 0)
+
+
+_shared_lock = threading.Lock()
+_shared: dict[NetworkSettings, _Shared] = {}
+
+
+def _shared_for(settings: NetworkSettings) -> _Shared:
+    with _shared_lock:
+        sh = _shared.get(settings)
+        if sh is None:
+            store = NetworkStore(settings)
+            sh = _shared[settings] = _Shared(store, Plumbing(store, Host(settings.netns)))
+        return sh
+
+
+class NetworkDriver(Driver):
+    """Virtual networks: definitions on disk, bridges, dnsmasq and firewall rules on the host."""
+
+    name: ClassVar[str] = "network"
+    kinds: ClassVar[tuple[str, ...]] = ("network",)
+
+    def __init__(self, uri: URI, *, readonly: bool = False, events: EventBus | None = None) -> None:
+        super().__init__(uri, readonly=readonly, events=events)
+        self.settings = NetworkSettings.for_uri(uri.params)
+        self._sh = _shared_for(self.settings)
+        self._sh.buses.append(self.events)
+        self.store = self._sh.store
+        self.plumbing = self._sh.plumbing
+        if not readonly:
+            self._startup()
+
+    def close(self) -> None:
+        if self.events in self._sh.buses:
+            self._sh.buses.remove(self.events)
+
+    def _startup(self) -> None:
+        """Once a process: clean up after crashes; once a boot (the run dir is fresh): autostart."""
+        with self.store.locked():
+            if self._sh.recovered:
+                return
+            self._sh.recovered = True
+            self.plumbing.recover()
+            marker = self.store.run_dir / ".autostarted"
+            if marker.exists():
+                return
+            marker.touch()
+            for obj in self.store.load_all().values():
+                if obj.autostart and not obj.active:
+                    try:
+                        self._start(obj)
+                    except Exception:  # noqa: BLE001 - one broken network must not stop the others
+                        import logging
+
+                        logging.getLogger(__name__).exception("autostart of network %s failed", obj.name)
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _check_flags(self, call: str, flags: int) -> None:
+        bad = int(flags) & ~_ALLOWED_FLAGS.get(call, 0)
+        if bad:
+            from virt.core.driver import c_name
+
+            raise InvalidArgError(f"{c_name(call)}: unsupported flags (0x{bad:x})", code=ErrorNumber.INVALID_ARG,
+                                  domain=NET, message=f"invalid argument: {c_name(call)}: unsupported flags "
+                                                      f"(0x{bad:x})")
+
+    def _by_name(self, name: str) -> NetworkObj:
+        obj = self.store.load_all().get(name)
+        if obj is None:
+            raise not_found(ErrorNumber.NO_NETWORK, f"no network with matching name '{name}'", NET)
+        return obj
+
+    def _by_uuid(self, uuid: str) -> NetworkObj:
+        for obj in self.store.load_all().values():
+            if obj.uuid == uuid.lower():
+                return obj
+        raise not_found(ErrorNumber.NO_NETWORK, f"no network with matching uuid '{uuid}'", NET)
+
+    def _get(self, ref: NetworkRef) -> NetworkObj:
+        """The object of a ref: by UUID (a name may have been reused), as libvirt looks refs up."""
+        return self._by_uuid(ref.uuid)
+
+    # -- lookups and lists --------------------------------------------------------------------------
+    def network_lookup_by_name(self, name: str) -> NetworkRef:
+        with self.store.locked():
+            return _ref(self._by_name(name))
+
+    def network_lookup_by_uuid(self, uuid: str) -> NetworkRef:
+        with self.store.locked():
+            return _ref(self._by_uuid(uuid))
+
+    def connect_list_all_networks(self, flags: int = 0) -> list[NetworkRef]:
+        self._check_flags("connect_list_all_networks", flags)
+        with self.store.locked():
+            objs = sorted(self.store.load_all().values(), key=lambda o: o.name)
+        groups = [(mask & flags, match) for mask, match in _FILTERS if mask & flags]
+        return [_ref(o) for o in objs if all(match(o) & sel for sel, match in groups)]
+
+    def connect_num_of_networks(self) -> int:
+        return len(self.connect_list_all_networks(LF.ACTIVE))
+
+    def connect_list_networks(self, maxnames: int = -1) -> list[str]:
+        names = [r.name for r in self.connect_list_all_networks(LF.ACTIVE)]
+        return names if maxnames < 0 else names[:maxnames]
+
+    def connect_num_of_defined_networks(self) -> int:
+        return len(self.connect_list_all_networks(LF.INACTIVE))
+
+    def connect_list_defined_networks(self, maxnames: int = -1) -> list[str]:
+        names = [r.name for r in self.connect_list_all_networks(LF.INACTIVE)]
+        return names if maxnames < 0 else names[:maxnames]
+
+    def connect_network_event_register_any(self, event_id: int, net: NetworkRef | None = None) -> int:
+        if int(event_id) != NetworkEventID.LIFECYCLE:
+            raise InvalidArgError(f"unsupported event ID {event_id}")
+        return 0
+
+    def connect_network_event_deregister_any(self, callback_id: int) -> None:
+        return None
+
+    # -- define, create, undefine -------------------------------------------------------------------
+    def _assign(self, xml: str, *, live: bool) -> tuple[NetworkObj, Network]:
+        """Check a new definition against the existing networks; the object it belongs to."""
+        defn = parse_network(xml)
+        defn.validate_for_define()
+        objs = self.store.load_all()
+        by_uuid = next((o for o in objs.values() if o.uuid == str(defn.uuid)), None)
+        if by_uuid is not None and by_uuid.name != defn.name:
+            raise network_error(f"network '{by_uuid.name}' is already defined with uuid {defn.uuid}",
+                                ErrorNumber.OPERATION_FAILED)
+        by_name = objs.get(defn.name)
+        if by_name is not None and by_name.uuid != str(defn.uuid):
+            raise network_error(f"network '{defn.name}' already exists with uuid {by_name.uuid}",
+                                ErrorNumber.OPERATION_FAILED)
+        obj = by_name or NetworkObj(defn.name, str(defn.uuid))
+        if live and obj.active:
+            raise OperationInvalidError(f"network is already active as '{obj.name}'", domain=NET)
+        self.plumbing.fill_defaults(defn, [o.current for o in objs.values() if o is not obj])
+        return obj, defn
+
+    def network_define_xml(self, xml: str) -> NetworkRef:
+        return self.network_define_xml_flags(xml, 0)
+
+    def network_define_xml_flags(self, xml: str, flags: int = 0) -> NetworkRef:
+        self._check_flags("network_define_xml_flags", flags)
+        with self.store.locked():
+            obj, defn = self._assign(xml, live=False)
+            self.store.save_config(defn)
+            obj.config = defn
+        self._sh.emit(_ref(obj), Ev.DEFINED)
+        return _ref(obj)
+
+    def network_create_xml(self, xml: str) -> NetworkRef:
+        return self.network_create_xml_flags(xml, 0)
+
+    def network_create_xml_flags(self, xml: str, flags: int = 0) -> NetworkRef:
+        self._check_flags("network_create_xml_flags", flags)
+        with self.store.locked():
+            obj, defn = self._assign(xml, live=True)
+            self._start(obj, defn)
+        self._sh.emit(_ref(obj), Ev.STARTED)
+        return _ref(obj)
+
+    def network_undefine(self, net: NetworkRef) -> None:
+        with self.store.locked():
+            obj = self._get(net)
+            if not obj.persistent:
+                raise OperationInvalidError("cannot undefine transient network", domain=NET)
+            self.store.delete_config(obj.name)
+        self._sh.emit(_ref(obj), Ev.UNDEFINED)
+
+    # -- start and stop -----------------------------------------------------------------------------
+    def _start(self, obj: NetworkObj, defn: Network | None = None) -> None:
+        defn = defn if defn is not None else obj.config
+        assert defn is not None
+        others = [o for o in self.store.load_all().values() if o.name != obj.name]
+        obj.status = self.plumbing.start(obj, defn, others)
+        obj.live = defn
+
+    def network_create(self, net: NetworkRef) -> None:
+        with self.store.locked():
+            obj = self._get(net)
+            if obj.active:
+                raise OperationInvalidError("network is already active", domain=NET)
+            self._start(obj)
+        self._sh.emit(_ref(obj), Ev.STARTED)
+
+    def network_destroy(self, net: NetworkRef) -> None:
+        with self.store.locked():
+            obj = self._get(net)
+            if not obj.active:
+                raise OperationInvalidError(f"network '{obj.name}' is not active", domain=NET)
+            try:
+                self.plumbing.teardown(obj.name, obj.status)
+            finally:
+                self.store.clear_live(obj.name)
+        self._sh.emit(_ref(obj), Ev.STOPPED)
+
+    # -- properties ---------------------------------------------------------------------------------
+    def network_get_xml_desc(self, net: NetworkRef, flags: int = 0) -> str:
+        self._check_flags("network_get_xml_desc", flags)
+        with self.store.locked():
+            obj = self._get(net)
+            defn = obj.config if flags & NetworkXMLFlags.INACTIVE and obj.config is not None else obj.current
+            return str(defn.format())
+
+    def network_get_bridge_name(self, net: NetworkRef) -> str:
+        with self.store.locked():
+            obj = self._get(net)
+            bridge = obj.current.bridge_name()
+            if not bridge:
+                raise network_error(f"network '{obj.name}' does not have a bridge name.")
+            return bridge
+
+    def network_get_autostart(self, net: NetworkRef) -> int:
+        with self.store.locked():
+            return int(self._get(net).autostart)
+
+    def network_set_autostart(self, net: NetworkRef, autostart: int) -> None:
+        with self.store.locked():
+            obj = self._get(net)
+            if not obj.persistent:
+                raise OperationInvalidError("cannot set autostart for transient network", domain=NET)
+            self.store.set_autostart(obj.name, bool(autostart))
+
+    def network_is_active(self, net: NetworkRef) -> int:
+        with self.store.locked():
+            return int(self._get(net).active)
+
+    def network_is_persistent(self, net: NetworkRef) -> int:
+        with self.store.locked():
+            return int(self._get(net).persistent)
+
+    # -- leases -------------------------------------------------------------------------------------
+    def network_get_dhcp_leases(self, net: NetworkRef, mac: str | None = None,
+                                flags: int = 0) -> list[NetworkDHCPLease]:
+        """The leases dnsmasq handed out and that have not expired (0: an infinite lease)."""
+        self._check_flags("network_get_dhcp_leases", flags)
+        with self.store.locked():
+            obj = self._get(net)
+            if not obj.active:
+                return []
+            defn = obj.current
+            records = self.plumbing.leases(obj.name)
+        now = int(time.time())
+        bridge = defn.bridge_name() or ""
+        out = []
+        for rec in records:
+            if rec.expirytime and rec.expirytime < now:
+                continue
+            if mac is not None and (rec.mac or "").lower() != mac.lower():
+                continue
+            addr = parse_ip(rec.ipaddr)
+            prefix = next((ip.prefix_len() for ip in defn.ips
+                           if ip.addr.version == addr.version and same_network(ip.addr, addr, ip.prefix_len())), 0)
+            out.append(NetworkDHCPLease(bridge, rec.expirytime, 1 if rec.ipv6 else 0, rec.mac or "", rec.iaid,
+                                        rec.ipaddr, prefix, rec.hostname, rec.clientid))
+        return out
+
+    # -- virNetworkUpdate ---------------------------------------------------------------------------
+    def network_update(self, net: NetworkRef, command: int, section: int, parent_index: int, xml: str,
+                       flags: int = 0) -> None:
+        from virt.core.drivers.test.networks import update_section
+
+        self._check_flags("network_update", flags)
+        with self.store.locked():
+            obj = self._get(net)
+            if not flags & (UF.LIVE | UF.CONFIG):
+                flags |= UF.LIVE if obj.active else UF.CONFIG
+            if flags & UF.CONFIG and not obj.persistent:
+                raise OperationInvalidError("cannot change persistent config of a transient network", domain=NET)
+            if flags & UF.LIVE and not obj.active:
+                raise OperationInvalidError("network is not running", domain=NET)
+            # all or nothing: edit copies, store them once every edit worked
+            new_config = obj.config.copy() if flags & UF.CONFIG and obj.config is not None else None
+            new_live = obj.live.copy() if flags & UF.LIVE and obj.live is not None else None
+            for defn in (new_config, new_live):
+                if defn is not None:
+                    update_section(defn, command, section, parent_index, xml)
+            if new_config is not None:
+                self.store.save_config(new_config)
+            if new_live is not None:
+                self.store.save_live(new_live)
+                if obj.status.get("dnsmasq") and section not in _NO_RELOAD_SECTIONS:
+                    self.plumbing.reload_dnsmasq(new_live, restart=section not in _HUP_SECTIONS)

@@ -1,0 +1,227 @@
+"""Where the network driver keeps its networks: definitions, live state and dnsmasq's files, shared by
+every connection and every process through the file system (virt has no daemon holding them).
+
+- ``config_dir/NAME.xml``: persistent definitions; ``config_dir/autostart/NAME.xml``: autostart links
+- ``run_dir/NAME.xml``: the live definition of an active network; ``run_dir/NAME.json``: its plumbing
+  (bridge, firewall backend, dnsmasq pid, and whether start-up finished: crash recovery reads it)
+- ``state_dir/NAME.{conf,hostsfile,addnhosts,leases}``: dnsmasq's files
+
+One lock file serializes changes between processes; a thread lock does so within one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from virt.conf import parse
+from virt.conf.network import Network
+from virt.util.errors import ErrorDomain, VirtError
+from virt.util.fileutil import atomic_write, make_dirs, unlink_if_exists
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Directories and host choices of the driver (``?root=DIR`` or $VIRT_NETWORK_ROOT moves every
+    directory under DIR; $VIRT_NETWORK_NETNS runs all plumbing in that network namespace;
+    $VIRT_NETWORK_FIREWALL picks nftables, iptables or auto)."""
+
+    config_dir: Path
+    state_dir: Path
+    run_dir: Path
+    netns: str | None = None
+    firewall: str = "auto"
+
+    @classmethod
+    def for_uri(cls, params: dict[str, str] | None = None, environ: dict[str, str] | None = None) -> NetworkSettings:
+        env = os.environ if environ is None else environ
+        root = (params or {}).get("root") or env.get("VIRT_NETWORK_ROOT")
+        if root:
+            base = Path(root)
+            dirs = (base / "etc" / "network", base / "lib" / "network", base / "run" / "network")
+        elif os.geteuid() == 0:
+            dirs = (Path("/etc/virt/network"), Path("/var/lib/virt/network"), Path("/run/virt/network"))
+        else:
+            home = Path.home()
+            config = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+            data = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
+            runtime = Path(env.get("XDG_RUNTIME_DIR") or data)
+            dirs = (config / "virt" / "network", data / "virt" / "network", runtime / "virt" / "network")
+        return cls(*dirs, netns=env.get("VIRT_NETWORK_NETNS") or None,
+                   firewall=env.get("VIRT_NETWORK_FIREWALL") or "auto")
+
+
+@dataclass
+class NetworkObj:
+    """A network: its persistent definition (None when transient), its live one (None when inactive),
+    and the plumbing record of a running network."""
+
+    name: str
+    uuid: str
+    config: Network | None = None
+    live: Network | None = None
+    autostart: bool = False
+    status: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.live is not None
+
+    @property
+    def persistent(self) -> bool:
+        return self.config is not None
+
+    @property
+    def current(self) -> Network:
+        """The definition in effect: the live one while running."""
+        defn = self.live if self.live is not None else self.config
+        assert defn is not None
+        return defn
+
+
+class NetworkStore:
+    """The networks under one set of directories, read from disk under the lock at every call."""
+
+    def __init__(self, settings: NetworkSettings) -> None:
+        self.settings = settings
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._lock_fd: int | None = None
+
+    # -- paths --------------------------------------------------------------------------------------
+    @property
+    def config_dir(self) -> Path:
+        return self.settings.config_dir
+
+    @property
+    def run_dir(self) -> Path:
+        return self.settings.run_dir
+
+    @property
+    def state_dir(self) -> Path:
+        return self.settings.state_dir
+
+    def config_path(self, name: str) -> Path:
+        return self.config_dir / f"{name}.xml"
+
+    def autostart_path(self, name: str) -> Path:
+        return self.config_dir / "autostart" / f"{name}.xml"
+
+    def live_path(self, name: str) -> Path:
+        return self.run_dir / f"{name}.xml"
+
+    def status_path(self, name: str) -> Path:
+        return self.run_dir / f"{name}.json"
+
+    def pid_path(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+    def file(self, name: str, suffix: str) -> Path:
+        """A dnsmasq file of the network: conf, hostsfile, addnhosts, leases."""
+        return self.state_dir / f"{name}.{suffix}"
+
+    # -- locking ------------------------------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive access to the networks, across threads and processes (re-entrant in one thread)."""
+        with self._thread_lock:
+            if self._depth == 0:
+                for d in (self.config_dir, self.state_dir, self.run_dir):
+                    make_dirs(d, 0o755)
+                fd = os.open(self.run_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._lock_fd = fd
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._lock_fd is not None:
+                    os.close(self._lock_fd)  # closing drops the flock
+                    self._lock_fd = None
+
+    # -- reading ------------------------------------------------------------------------------------
+    def load_all(self) -> dict[str, NetworkObj]:
+        """Every network by name."""
+        objs: dict[str, NetworkObj] = {}
+        for path in sorted(self.config_dir.glob("*.xml")) if self.config_dir.is_dir() else []:
+            defn = _read_def(path)
+            if defn is None:
+                continue
+            objs[defn.name] = NetworkObj(defn.name, str(defn.uuid), config=defn,
+                                         autostart=self.autostart_path(defn.name).exists())
+        for path in sorted(self.run_dir.glob("*.xml")) if self.run_dir.is_dir() else []:
+            defn = _read_def(path)
+            if defn is None:
+                continue
+            obj = objs.get(defn.name)
+            if obj is None:
+                obj = objs[defn.name] = NetworkObj(defn.name, str(defn.uuid))
+            obj.live = defn
+            obj.status = self.read_status(defn.name)
+        return objs
+
+    def read_status(self, name: str) -> dict[str, Any]:
+        try:
+            data = json.loads(self.status_path(name).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def status_names(self) -> set[str]:
+        """Networks with a plumbing record (an active network, or one a crash left half-started)."""
+        if not self.run_dir.is_dir():
+            return set()
+        return {p.name[:-5] for p in self.run_dir.glob("*.json")}
+
+    # -- writing ------------------------------------------------------------------------------------
+    def save_config(self, defn: Network) -> None:
+        atomic_write(self.config_path(defn.name), defn.format(), mode=0o600)
+
+    def delete_config(self, name: str) -> None:
+        unlink_if_exists(self.autostart_path(name))
+        unlink_if_exists(self.config_path(name))
+
+    def set_autostart(self, name: str, on: bool) -> None:
+        link = self.autostart_path(name)
+        if on:
+            make_dirs(link.parent, 0o755)
+            if not link.is_symlink():
+                os.symlink(Path("..") / f"{name}.xml", link)
+        else:
+            unlink_if_exists(link)
+
+    def save_live(self, defn: Network) -> None:
+        atomic_write(self.live_path(defn.name), defn.format(), mode=0o644)
+
+    def save_status(self, name: str, status: dict[str, Any]) -> None:
+        atomic_write(self.status_path(name), json.dumps(status, indent=1, sort_keys=True), mode=0o644)
+
+    def clear_live(self, name: str) -> None:
+        for path in (self.live_path(name), self.status_path(name), self.pid_path(name)):
+            unlink_if_exists(path)
+
+
+def _read_def(path: Path) -> Network | None:
+    try:
+        defn = parse(path.read_text(), "network")
+    except (OSError, VirtError):
+        return None  # a damaged file must not hide the other networks
+    return defn  # type: ignore[return-value]
+
+
+def parse_network(xml: str) -> Network:
+    """A network definition from the user; its errors belong to the network domain."""
+    try:
+        return parse(xml, "network")  # type: ignore[return-value]
+    except VirtError as exc:
+        if not exc.domain:
+            exc.domain = ErrorDomain.NETWORK
+        raise
