@@ -63,6 +63,20 @@ def guest_dhcp(ns: Namespaces, script: Path) -> str:
     return Path(f"{script}.lease").read_text().strip()
 
 
+def assert_nat(ns: Namespaces) -> None:
+    """A connection from the guest reaches the outside namespace from the host's address."""
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", ns.outside, sys.executable, "-c",
+         "import socket\ns=socket.create_server(('198.51.100.1',7777))\nprint('ready',flush=True)\n"
+         "c,a=s.accept()\nprint(a[0],flush=True)"], stdout=subprocess.PIPE, text=True)
+    ns.pids.append(server.pid)
+    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+    ns.exec(ns.guest, sys.executable, "-c",
+            "import socket\nsocket.create_connection(('198.51.100.1',7777),timeout=5).close()")
+    assert server.stdout.readline().strip() == "198.51.100.2"
+    server.wait(timeout=10)
+
+
 def test_nat_network_gives_a_lease_and_nats_to_the_outside(netns: Namespaces, udhcpc_script: Path) -> None:
     drv = driver()
     ref = drv.network_define_xml(NAT_XML.format(name="natnet"))
@@ -92,17 +106,7 @@ def test_nat_network_gives_a_lease_and_nats_to_the_outside(netns: Namespaces, ud
     answer = netns.exec(netns.guest, "busybox", "nslookup", "printer", "192.168.77.1").stdout
     assert "192.168.77.5" in answer
 
-    # NAT: the outside world sees the host's address, not the guest's
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", netns.outside, sys.executable, "-c",
-         "import socket\ns=socket.create_server(('198.51.100.1',7777))\nprint('ready',flush=True)\n"
-         "c,a=s.accept()\nprint(a[0],flush=True)"], stdout=subprocess.PIPE, text=True)
-    netns.pids.append(server.pid)
-    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-    netns.exec(netns.guest, sys.executable, "-c",
-               "import socket\nsocket.create_connection(('198.51.100.1',7777),timeout=5).close()")
-    assert server.stdout.readline().strip() == "198.51.100.2"
-    server.wait(timeout=10)
+    assert_nat(netns)
 
     # destroy removes everything the start made
     drv.network_destroy(ref)
@@ -229,3 +233,22 @@ def test_dnsmasq_failure_undoes_the_start(netns: Namespaces) -> None:
     assert "virt_net_vtbr0" not in table_names(netns)
     assert not (netns.root / "run" / "network" / "nodns.json").exists()
 
+
+
+def test_iptables_fallback(netns: Namespaces, udhcpc_script: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    if shutil.which("iptables", path="/usr/sbin:/sbin:/usr/bin") is None:
+        pytest.skip("iptables is not installed (Debian package iptables)")
+    monkeypatch.setenv("VIRT_NETWORK_FIREWALL", "iptables")
+    drv = driver()
+    ref = drv.network_create_xml(NAT_XML.format(name="ipt"))
+    chains = netns.exec(netns.host, "iptables", "-S").stdout + netns.exec(netns.host, "iptables", "-t", "nat", "-S").stdout
+    for chain in ("VNINP-vtbr0", "VNOUT-vtbr0", "VNFWD-vtbr0", "VNNAT-vtbr0"):
+        assert f"-N {chain}" in chains and f"-j {chain}" in chains
+    assert "virt_net_vtbr0" not in table_names(netns)
+    assert guest_dhcp(netns, udhcpc_script).startswith("192.168.77.")
+    assert_nat(netns)
+    drv.network_destroy(ref)
+    chains = netns.exec(netns.host, "iptables", "-S").stdout + netns.exec(netns.host, "iptables", "-t", "nat", "-S").stdout
+    assert "vtbr0" not in chains
