@@ -82,6 +82,11 @@ class Devices(Model):
         return set()
 
     def post_parse(self, ctx: ParseContext) -> None:
+        if ctx.inactive:
+            for dev in self:
+                alias = getattr(dev, "alias", None)
+                if alias is not None and alias.name is None:
+                    dev.alias = None
         for kind, message in SINGLE.items():
             if len(getattr(self, kind)) > 1:
                 raise XMLError(message)

@@ -1,0 +1,250 @@
+"""The <domain> format on libvirt's corpus: generic_domain cases, every qemu input, libvirt's own outputs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from lxml import etree
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared corpus helpers beside this file
+from corpus_cases import check_mutant, load_cases, mutated, same_xml
+from virt.conf import normalize, parse
+from virt.conf.domain import Domain
+from virt.conf.xmlmodel import ParseContext
+from virt.util.errors import VirtError
+
+SUITE = "generic_domain"
+#: Cases not passing yet, with the reason (none today).
+XFAIL: dict[str, str] = {}
+
+#: Parse options a driver would pass for the corpus outputs of another driver's suite.
+DRIVER_OPTIONS: dict[str, dict[str, Any]] = {
+    "vmx2xml": {"features": ("no_boot_order",)},  # the VMware driver has no default boot device
+    "lxc_native": {"default_arch": None},  # lxc-tools configs carry no architecture
+    "qemu_xml": {},
+    "generic_domain": {},
+}
+
+
+def _params(suite: str, xfail: dict[str, str], keep: Any = lambda c: True) -> list[Any]:
+    out = []
+    for case in load_cases(suite):
+        if not keep(case):
+            continue
+        marks = [pytest.mark.xfail(strict=True, reason=xfail[case["name"]])] if case["name"] in xfail else []
+        out.append(pytest.param(case, id=case["name"], marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("case", _params(SUITE, XFAIL))
+def test_corpus(case):
+    """libvirt's genericxml2xml test: a live parse and a live format."""
+    data = (case["suite_dir"] / case["input"]).read_bytes()
+    if case["mode"] == "fail":
+        with pytest.raises(VirtError) as info:
+            normalize(data, inactive=case["notes"].endswith("inactive parse"))
+        assert str(info.value)
+        return
+    out = normalize(data, inactive=False)
+    expected = (case["suite_dir"] / (case["expected"] or case["input"])).read_bytes()
+    assert same_xml(expected, out), out
+
+
+@pytest.mark.parametrize("case", _params(SUITE, {}, lambda c: c["mode"] != "fail"))
+@pytest.mark.parametrize("inactive", [True, False], ids=["inactive", "live"])
+def test_fixed_point(case, inactive):
+    data = (case["suite_dir"] / case["input"]).read_bytes()
+    first = parse(data, inactive=inactive)
+    text = first.format()
+    second = parse(text, inactive=inactive)
+    assert second.format() == text
+    assert second == first
+
+
+def _outputs() -> list[Any]:
+    out = []
+    for suite in ("qemu_xml", "vmx2xml", "lxc_native", "generic_domain"):
+        for case in load_cases(suite):
+            if case["mode"] != "fail" and case.get("expected"):
+                out.append(pytest.param(suite, case, id=f"{suite}:{case['name']}"))
+    return out
+
+
+@pytest.mark.parametrize("suite, case", _outputs())
+def test_libvirt_outputs_are_fixed_points(suite, case):
+    """Whatever libvirt printed (with its drivers' defaults) reads back and prints the same."""
+    data = (case["suite_dir"] / case["expected"]).read_bytes()
+    inactive = (case.get("params") or {}).get("format") == "inactive"
+    dom = Domain.parse(data, ParseContext(inactive=inactive, options=dict(DRIVER_OPTIONS[suite])))
+    assert same_xml(data, dom.format()), dom.format()
+
+
+def _inputs() -> list[Any]:
+    return [pytest.param(case, id=f"{suite}:{case['name']}") for suite in ("qemu_xml", "qemu_argv")
+            for case in load_cases(suite)]
+
+
+@pytest.mark.parametrize("case", _inputs())
+def test_every_qemu_input_parses_or_is_rejected_cleanly(case):
+    data = (case["suite_dir"] / case["input"]).read_bytes()
+    try:
+        dom = parse(data, "domain")
+    except VirtError as exc:
+        assert case["mode"] == "fail", f"rejected: {exc}"
+        assert str(exc)
+        return
+    text = dom.format()
+    assert parse(text, "domain").format() == text
+
+
+def _mutation_sources() -> list[bytes]:
+    docs = [(c["suite_dir"] / c["input"]).read_bytes() for c in load_cases(SUITE)]
+    qemu = load_cases("qemu_argv")
+    docs += [(c["suite_dir"] / c["input"]).read_bytes() for c in qemu[::4]]
+    return docs
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated(_mutation_sources()))
+def test_mutants_raise_only_virt_errors(doc):
+    check_mutant(doc)
+
+
+# ----------------------------------------------------------------------------- behaviour
+
+BASE = """<domain type='kvm'{extra}>
+  <name>vm</name>
+  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>
+  <memory unit='GiB'>1</memory>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices>{devices}</devices>
+</domain>"""
+
+
+def dom(devices: str = "", extra: str = "", inactive: bool = True, **options: Any) -> Domain:
+    d = Domain.parse(BASE.format(devices=devices, extra=extra), ParseContext(inactive=inactive, options=options))
+    return d
+
+
+def test_generic_defaults():
+    d = dom()
+    out = d.format()
+    assert "<memory unit='KiB'>1048576</memory>" in out
+    assert "<currentMemory unit='KiB'>1048576</currentMemory>" in out
+    assert "<vcpu placement='static'>1</vcpu>" in out
+    assert "<boot dev='hd'/>" in out
+    assert "<clock offset='utc'/>" in out
+    assert [line.strip() for line in out.splitlines() if line.strip().startswith("<on_")] == [
+        "<on_poweroff>destroy</on_poweroff>", "<on_reboot>restart</on_reboot>", "<on_crash>destroy</on_crash>"]
+    assert d.memory_kib == 1048576 and d.max_vcpus == 1 and d.os.arch == "x86_64"
+
+
+def test_devices_printed_in_libvirt_kind_order():
+    d = dom("<memballoon model='virtio'/><interface type='user'><mac address='52:54:00:00:00:01'/></interface>"
+            "<disk type='file'><source file='/a.img'/><target dev='vda'/></disk><emulator>/bin/qemu</emulator>")
+    tags = [el.tag for el in etree.fromstring(d.format()).find("devices")]
+    assert tags == ["emulator", "disk", "interface", "memballoon"]
+    assert d.devices.disks[0].bus == "virtio" and d.devices.disks[0].source_path == "/a.img"
+
+
+def test_drive_addresses_and_implicit_controllers():
+    d = dom("<disk type='file' device='cdrom'><target dev='hdc'/></disk>"
+            "<disk type='block'><source dev='/dev/sdx'/><target dev='sdj'/></disk>")
+    hdc, sdj = d.devices.disks
+    assert (hdc.address.controller, hdc.address.bus, hdc.address.unit) == (0, 1, 0)
+    assert (sdj.address.controller, sdj.address.unit) == (1, 2)  # narrow SCSI: 7 units a controller
+    # implicit controllers come in libvirt's order: scsi, fdc, ide, sata
+    assert [(c.type, c.index) for c in d.devices.controllers] == [("scsi", 0), ("scsi", 1), ("ide", 0)]
+    wide = dom("<disk type='block'><source dev='/dev/sdx'/><target dev='sdj'/></disk>", features=("wide_scsi",))
+    assert (wide.devices.disks[0].address.controller, wide.devices.disks[0].address.unit) == (0, 10)
+
+
+def test_console_duplicates_first_serial():
+    d = dom("<serial type='pty'/>")
+    out = d.format()
+    assert "<console type='pty'>" in out and "<target type='serial' port='0'/>" in out
+    d = dom("<console type='pty'/>")
+    assert len(d.devices.serials) == 1 and d.devices.consoles[0].target.type == "serial"
+
+
+def test_controllers_sorted_like_libvirt_inserts_them():
+    d = dom("<controller type='pci' index='2' model='pci-bridge'/><controller type='usb'/>"
+            "<controller type='pci' index='0' model='pci-root'/>")
+    assert [(c.type, c.index) for c in d.devices.controllers] == [("pci", 0), ("pci", 2), ("usb", 0)]
+
+
+def test_live_only_data_and_user_aliases():
+    devices = ("<interface type='network'><mac address='52:54:00:00:00:01'/><source network='default'/>"
+               "<alias name='net0'/></interface><input type='tablet' bus='usb'><alias name='ua-tab'/></input>")
+    live = dom(devices, extra=" id='7'", inactive=False)
+    assert live.id == "7" and live.find_device(alias="net0") is live.devices.interfaces[0]
+    assert "id='7'" in live.format() and "net0" in live.format()
+    inactive_text = live.format(inactive=True)
+    assert "id='7'" not in inactive_text and "net0" not in inactive_text and "ua-tab" in inactive_text
+    defined = dom(devices, extra=" id='7'")
+    assert defined.id is None and defined.devices.interfaces[0].alias is None
+    assert defined.find_device(alias="ua-tab") is defined.devices.inputs[0]
+
+
+def test_iteration_with_addresses_and_lookup_by_target():
+    d = dom("<disk type='file'><source file='/a'/><target dev='vda'/>"
+            "<address type='pci' domain='0' bus='0' slot='5' function='0'/></disk>"
+            "<interface type='user'><mac address='52:54:00:00:00:02'/><target dev='tap3'/></interface>")
+    pairs = [(type(dev).__name__, addr) for dev, addr in d.devices.with_addresses()]
+    assert pairs[0][0] == "Disk" and str(pairs[0][1]) == "0000:00:05.0"
+    assert d.find_device(target="vda") is d.devices.disks[0]
+    assert d.find_device(target="tap3") is d.devices.interfaces[0]
+    assert "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>" in d.format()
+
+
+def test_qemu_namespace_kept():
+    d = Domain.parse(BASE.format(devices="", extra=" xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'")
+                     .replace("</domain>", "<q:commandline><q:arg value='-S'/><q:env name='A' value='b'/>"
+                              "</q:commandline></domain>"))
+    out = d.format()
+    assert "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" in out
+    assert "<qemu:arg value='-S'/>" in out and "<qemu:env name='A' value='b'/>" in out
+    assert d.namespaces.qemu.args == ["-S"]
+
+
+def test_metadata_kept_verbatim():
+    d = Domain.parse(BASE.format(devices="", extra="").replace(
+        "<memory", "<metadata><app:x xmlns:app='urn:app'><y a='1'>t</y></app:x></metadata><memory"))
+    out = d.format()
+    assert '<app:x xmlns:app="urn:app">' in out and '<y a="1">t</y>' in out
+
+
+@pytest.mark.parametrize("devices, message", [
+    ("<disk type='file'><source file='/a'/><target dev='vda'/></disk>"
+     "<disk type='file'><source file='/b'/><target dev='vda'/></disk>",
+     "target 'vda' duplicated for disk sources '/a' and '/b'"),
+    ("<disk type='file'><source file='/a'/></disk>", "missing target information for device /a"),
+    ("<interface type='network'/>", "No <source> 'network' attribute specified"),
+    ("<graphics type='vnc'><listen type='network'/></graphics>",
+     "'network' attribute is required for listen type 'network'"),
+    ("<memballoon model='virtio'/><memballoon model='virtio'/>", "only a single memory balloon device"),
+    ("<controller type='usb' index='0'/><controller type='usb' index='0'/>",
+     "Multiple 'usb' controllers with index '0'"),
+    ("<disk type='file'><target dev='vda'/><address type='pci' slot='0x20'/></disk>",
+     "Invalid PCI address slot='0x20', must be <= 0x1F"),
+    ("<channel type='tcp'><source host='h'/><target type='virtio'/></channel>",
+     "Missing source service attribute for char device"),
+])
+def test_rejected_with_libvirt_messages(devices, message):
+    with pytest.raises(VirtError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        dom(devices)
+
+
+def test_unit_scaling_and_bitmaps():
+    d = Domain.parse(BASE.format(devices="", extra="").replace(
+        "<memory unit='GiB'>1</memory>",
+        "<memory unit='MB'>3</memory><vcpu cpuset='0-3,^2,8'>4</vcpu>"
+        "<memtune><hard_limit unit='G'>2</hard_limit></memtune>"))
+    out = d.format()
+    assert "<memory unit='KiB'>2930</memory>" in out  # 3 MB = 3000000 bytes, rounded up to KiB
+    assert "<vcpu placement='static' cpuset='0-1,3,8'>4</vcpu>" in out
+    assert "<hard_limit unit='KiB'>2097152</hard_limit>" in out
