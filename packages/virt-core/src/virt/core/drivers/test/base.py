@@ -85,13 +85,53 @@ def pair(yes: int, no: int, pred: Callable[[T], Any]) -> tuple[int, Callable[[T]
     return yes | no, lambda o: yes if pred(o) else no
 
 
-def parse_doc(xml: str, kind: str, domain: Any) -> Any:
+#: Root element -> the document name libvirt's XML errors start with.
+DOCUMENT_NAMES = {"domain": "(domain_definition)", "network": "(network_definition)",
+                  "pool": "(storage_pool_definition)", "volume": "(storage_volume_definition)",
+                  "device": "(node_device_definition)", "interface": "(interface_definition)",
+                  "secret": "(definition_of_secret)", "filter": "(nwfilter_definition)",
+                  "domainsnapshot": "(domain_snapshot)"}
+
+
+def xml_root(xml: Any, kind: str, domain: Any) -> Any:
+    """Parse a document of root ``kind`` as libvirt's virXMLParse does, with its error texts: the
+    first syntax error as "(document):LINE: message", the line, and a caret under the column."""
+    from lxml import etree
+    from virt.core.drivers.test.errors import error
+    from virt.util.errors import ErrorDomain, ErrorNumber, VirtError
+
+    if isinstance(xml, etree._Element):
+        root = xml
+    else:
+        data = xml.encode() if isinstance(xml, str) else bytes(xml)
+        where = DOCUMENT_NAMES.get(kind, f"({kind})")
+        if not data.strip():
+            raise VirtError(None, code=ErrorNumber.XML_DETAIL, domain=domain,
+                            message=f"{where}:1: Document is empty\n(null)\n^")
+        parser = etree.XMLParser(resolve_entities=False, no_network=True)
+        try:
+            root = etree.fromstring(data, parser)
+        except etree.XMLSyntaxError as exc:
+            first = parser.error_log[0] if len(parser.error_log) else None
+            line, column = (first.line, first.column) if first else (exc.lineno or 1, 1)
+            message = first.message if first else str(exc.msg)
+            lines = data.decode(errors="replace").split("\n")
+            text = lines[line - 1] if 0 < line <= len(lines) else ""
+            raise VirtError(None, code=ErrorNumber.XML_DETAIL, domain=domain,
+                            message=f"{where}:{line}: {message}\n{text}\n{'-' * max(column - 1, 0)}^") from None
+    if root.tag != kind:
+        raise error(ErrorNumber.XML_ERROR, f"expecting root element of '{kind}', not '{root.tag}'", ErrorDomain.XML)
+    return root
+
+
+def parse_doc(xml: Any, kind: str, domain: Any) -> Any:
     """Parse a document of root ``kind`` with virt.conf; its errors carry ``domain`` as libvirt's do."""
     from virt.conf import parse
     from virt.util.errors import VirtError
 
+    root = xml_root(xml, kind, domain)
     try:
-        return parse(xml, kind)
+        return parse(root, kind)
     except VirtError as exc:
         if not exc.domain:
             exc.domain = domain

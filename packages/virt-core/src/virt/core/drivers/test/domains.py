@@ -12,6 +12,7 @@ from virt.core.drivers.test import domdef
 from virt.core.drivers.test.base import Calls, check_unique, filter_objects, pair
 from virt.core.drivers.test.errors import (
     DOMAIN,
+    TEST,
     bare,
     error,
     internal,
@@ -28,6 +29,7 @@ from virt.core.enums import (
     DomainPausedReason,
     DomainRunningReason,
     DomainShutoffReason,
+    DomainStatsTypes,
 )
 from virt.core.enums import DomainEventDefinedDetail as Defined
 from virt.core.enums import DomainEventResumedDetail as Resumed
@@ -550,7 +552,7 @@ class DomainCalls(Calls):
         except OSError as exc:
             from virt.util.errors import SystemError_
 
-            raise SystemError_.from_errno(exc, f"domain '{obj.name}' coredump: failed to open {to}") from None
+            raise SystemError_.from_errno(exc, f"domain '{obj.name}' coredump: failed to open {to}", domain=TEST) from None
         if dumpformat != 0:
             raise error(E.OPERATION_UNSUPPORTED, "kdump-compressed format is not supported here")
         if flags & 1:  # VIR_DUMP_CRASH
@@ -616,8 +618,9 @@ class DomainCalls(Calls):
         from virt.core.types import DomainStatsRecord
 
         doms = filter_objects(self.state.domains.values(), flags & 0xFF, _FILTERS[:3])
-        return [DomainStatsRecord(ref(d), {"state.state": int(d.state), "state.reason": int(d.reason)})
-                for d in doms]
+        want_state = not stats or stats & DomainStatsTypes.STATE
+        return [DomainStatsRecord(ref(d), {"state.state": int(d.state), "state.reason": int(d.reason)}
+                                  if want_state else {}) for d in doms]
 
     def domain_interface_addresses(self, dom: DomainRef, source: int = 0, flags: int = 0) -> list[Any]:
         """(name, hwaddr, [(type, addr, prefix)]) per interface, addresses taken from its network."""
@@ -704,12 +707,14 @@ def _write_image(path: str, name: str, xml: str) -> None:
     try:
         fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
     except OSError as exc:
-        raise SystemError_.from_errno(exc, f"saving domain '{name}' to '{path}': open failed") from None
+        raise SystemError_.from_errno(exc, f"saving domain '{name}' to '{path}': open failed",
+                                      domain=TEST) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(SAVE_MAGIC + struct.pack("=i", len(data)) + data)
     except OSError as exc:
-        raise SystemError_.from_errno(exc, f"saving domain '{name}' to '{path}': write failed") from None
+        raise SystemError_.from_errno(exc, f"saving domain '{name}' to '{path}': write failed",
+                                      domain=TEST) from None
 
 
 def _read_image(path: str) -> str:
@@ -719,17 +724,17 @@ def _read_image(path: str) -> str:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
-        raise SystemError_.from_errno(exc, f"cannot read domain image '{path}'") from None
+        raise SystemError_.from_errno(exc, f"cannot read domain image '{path}'", domain=TEST) from None
     if len(data) < len(SAVE_MAGIC):
-        raise SystemError_(f"incomplete save header in '{path}'")
+        raise SystemError_(f"incomplete save header in '{path}'", domain=TEST)
     if data[:len(SAVE_MAGIC)] != SAVE_MAGIC:
         raise internal("mismatched header magic")
     if len(data) < len(SAVE_MAGIC) + 4:
-        raise SystemError_(f"failed to read metadata length in '{path}'")
+        raise SystemError_(f"failed to read metadata length in '{path}'", domain=TEST)
     (length,) = struct.unpack("=i", data[len(SAVE_MAGIC):len(SAVE_MAGIC) + 4])
     if length < 1 or length > 8192:
         raise internal("length of metadata out of range")
     xml = data[len(SAVE_MAGIC) + 4:len(SAVE_MAGIC) + 4 + length]
     if len(xml) != length:
-        raise SystemError_(f"incomplete metadata in '{path}'")
+        raise SystemError_(f"incomplete metadata in '{path}'", domain=TEST)
     return xml.decode()

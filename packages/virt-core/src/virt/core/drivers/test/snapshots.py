@@ -38,7 +38,8 @@ _CREATE_FLAGS = CF.REDEFINE | CF.CURRENT | CF.HALT | CF.QUIESCE | CF.ATOMIC | CF
 
 def _parse(xml: Any, flags: str, creation_time: int | None = None, domain_uuid: str | None = None) -> Any:
     from virt.conf.snapshot import DomainSnapshot
-    from virt.conf.xmlmodel import ParseContext, parse_xml
+    from virt.conf.xmlmodel import ParseContext
+    from virt.core.drivers.test.base import xml_root
     from virt.util.errors import VirtError
 
     options: dict[str, Any] = {"flags": flags}
@@ -46,10 +47,7 @@ def _parse(xml: Any, flags: str, creation_time: int | None = None, domain_uuid: 
         options["creation_time"] = creation_time
     if domain_uuid is not None:
         options["domain_uuid"] = domain_uuid
-    root = parse_xml(xml)
-    if root.tag != "domainsnapshot":
-        raise error(E.XML_ERROR, f"unexpected root element <{root.tag}>, expecting <domainsnapshot>",
-                    ErrorDomain.DOMAIN_SNAPSHOT)
+    root = xml_root(xml, "domainsnapshot", ErrorDomain.DOMAIN_SNAPSHOT)
     try:
         return DomainSnapshot.from_element(root, ParseContext(hooks=domdef.parse_hooks(), options=options))
     except VirtError as exc:

@@ -119,10 +119,12 @@ def _source_key(defn: Any) -> tuple[Any, ...] | None:
 def new_volume(pool: PoolObj, xml_or_el: Any) -> VolumeObj:
     """Parse a volume of ``pool``; its path (pool target + name) and key (the path) filled in."""
     from virt.conf.storage import Volume
-    from virt.conf.xmlmodel import ParseContext, parse_xml
+    from virt.conf.xmlmodel import ParseContext
+    from virt.core.drivers.test.base import xml_root
 
+    root = xml_root(xml_or_el, "volume", STORAGE)
     try:
-        defn = Volume.from_element(parse_xml(xml_or_el), ParseContext(options={"pool": pool.defn}))
+        defn = Volume.from_element(root, ParseContext(options={"pool": pool.defn}))
     except Exception as exc:
         if getattr(exc, "domain", None) == 0:
             exc.domain = STORAGE  # type: ignore[attr-defined]
