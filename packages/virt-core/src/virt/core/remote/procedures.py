@@ -433,6 +433,8 @@ PROCEDURES = """
 276 DOMAIN_EVENT_BALLOON_CHANGE                   event         =domain_event_balloon_change_msg
 277 DOMAIN_GET_HOSTNAME                                         dom: domain, flags: uint -> hostname: str
 278 DOMAIN_GET_SECURITY_LABEL_LIST                hi ro         dom: domain -> labels: domain_get_security_label_ret<SECURITY_LABEL_LIST_MAX>, ret: int
+279 DOMAIN_PIN_EMULATOR                                         dom: domain, cpumap: bytes<CPUMAP_MAX>, flags: uint
+280 DOMAIN_GET_EMULATOR_PIN_INFO                  ro            dom: domain, maplen: int, flags: uint -> cpumaps: bytes<CPUMAPS_MAX>, ret: int
 281 CONNECT_LIST_ALL_STORAGE_POOLS                hi ro         need_results: int, flags: uint -> pools: storage_pool<STORAGE_POOL_LIST_MAX>, ret: uint
 282 STORAGE_POOL_LIST_ALL_VOLUMES                 hi ro         pool: storage_pool, need_results: int, flags: uint -> vols: storage_vol<STORAGE_VOL_LIST_MAX>, ret: uint
 283 CONNECT_LIST_ALL_NETWORKS                     hi ro         need_results: int, flags: uint -> nets: network<NETWORK_LIST_MAX>, ret: uint
