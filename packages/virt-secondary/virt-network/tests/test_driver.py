@@ -151,3 +151,53 @@ def test_lifecycle_events_reach_every_connection(conn: Connection, tmp_path: Pat
         conn.define_network(net_xml(6)).undefine()
         assert done.wait(5)
     assert seen == [("net6", Ev.DEFINED), ("net6", Ev.UNDEFINED)]
+
+
+PORT = ("<networkport><uuid>{uuid}</uuid><owner><name>guest</name><uuid>11111111-2222-3333-4444-555555555555"
+        "</uuid></owner>{group}<mac address='52:54:00:0a:0b:0{n}'/></networkport>")
+
+
+def port_xml(n: int, group: str = "") -> str:
+    return PORT.format(uuid=f"aaaaaaaa-0000-0000-0000-{n:012d}", n=n, group=f"<group>{group}</group>" if group else "")
+
+
+def test_ports_of_a_host_bridge_network(conn: Connection) -> None:
+    """A network on an existing host bridge needs no plumbing of ours, so it starts without root."""
+    net = conn.define_network("<network><name>lan</name><forward mode='bridge'/><bridge name='br-host'/>"
+                              "<portgroup name='web'><vlan><tag id='42'/></vlan></portgroup></network>")
+    with pytest.raises(VirtError, match="network 'lan' is not active"):
+        conn.call("network_port_create_xml", net.ref, port_xml(1), 0)
+    net.create()
+    assert net.is_active()
+    ref = conn.call("network_port_create_xml", net.ref, port_xml(1, "web"), 0)
+    xml = conn.call("network_port_get_xml_desc", ref, 0)
+    assert "<plug type='bridge' bridge='br-host'/>" in xml
+    assert "<tag id='42'/>" in xml  # from the portgroup
+    assert "connections='1'" in net.xml_desc() and "connections" not in net.xml_desc(1)
+    with pytest.raises(VirtError) as err:
+        conn.call("network_port_create_xml", net.ref, port_xml(1), 0)
+    assert err.value.code == ErrorNumber.NETWORK_PORT_EXIST
+    assert conn.call("network_list_all_ports", net.ref, 0) == [ref]
+    assert conn.call("network_port_lookup_by_uuid", net.ref, ref.uuid.upper()) == ref
+    conn.call("network_port_delete", ref, 0)
+    with pytest.raises(VirtError) as err:
+        conn.call("network_port_get_xml_desc", ref, 0)
+    assert err.value.code == ErrorNumber.NO_NETWORK_PORT
+    net.destroy()
+    assert not net.is_active()
+
+
+def test_ports_of_a_passthrough_pool(conn: Connection) -> None:
+    net = conn.define_network("<network><name>pt</name><forward mode='passthrough'>"
+                              "<interface dev='eth10'/><interface dev='eth11'/></forward></network>")
+    net.create()
+    plugs = [conn.call("network_port_get_xml_desc", conn.call("network_port_create_xml", net.ref, port_xml(n), 0), 0)
+             for n in (1, 2)]
+    assert "<plug type='direct' dev='eth10' mode='passthrough'/>" in plugs[0]
+    assert "<plug type='direct' dev='eth11' mode='passthrough'/>" in plugs[1]
+    with pytest.raises(VirtError, match="requires exclusive access to interfaces, but none are available"):
+        conn.call("network_port_create_xml", net.ref, port_xml(3), 0)
+    net.destroy()  # ports go with the running network
+    net.create()
+    assert conn.call("network_list_all_ports", net.ref, 0) == []
+    net.destroy()

@@ -108,6 +108,12 @@ def test_nat_network_gives_a_lease_and_nats_to_the_outside(netns: Namespaces, ud
 
     assert_nat(netns)
 
+    # a hypervisor driver asks for a port: it is told to plug into the bridge
+    port = drv.network_port_create_xml(ref, "<networkport><uuid>aaaaaaaa-0000-0000-0000-000000000001</uuid><owner>"
+                                       "<name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner>"
+                                       "<mac address='52:54:00:0a:0b:01'/></networkport>", 0)
+    assert "<plug type='network' bridge='vtbr0'/>" in drv.network_port_get_xml_desc(port, 0)
+
     # destroy removes everything the start made
     drv.network_destroy(ref)
     assert drv.network_is_active(ref) == 0

@@ -17,12 +17,12 @@ from virt.core.enums import NetworkUpdateFlags as UF
 from virt.core.enums import NetworkUpdateSection as Sec
 from virt.core.enums import NetworkXMLFlags
 from virt.core.events import EventBus
-from virt.core.types import NetworkDHCPLease, NetworkRef
+from virt.core.types import NetworkDHCPLease, NetworkPortRef, NetworkRef
 from virt.core.uri import URI
 from virt.secondary.network.host import Host
 from virt.secondary.network.runtime import Plumbing, network_error
 from virt.secondary.network.store import NetworkObj, NetworkSettings, NetworkStore, parse_network
-from virt.util.errors import ErrorDomain, ErrorNumber, InvalidArgError, OperationInvalidError, not_found
+from virt.util.errors import ErrorDomain, ErrorNumber, InvalidArgError, OperationInvalidError, VirtError, not_found
 
 NET = ErrorDomain.NETWORK
 
@@ -36,7 +36,9 @@ _FILTERS: tuple[tuple[int, Callable[[NetworkObj], int]], ...] = (
 #: Flags each call accepts (virCheckFlags); calls not listed accept none.
 _ALLOWED_FLAGS = {"connect_list_all_networks": sum(LF), "network_define_xml_flags": 1,
                   "network_create_xml_flags": 1, "network_get_xml_desc": int(NetworkXMLFlags.INACTIVE),
-                  "network_update": int(UF.LIVE | UF.CONFIG), "network_get_dhcp_leases": 0}
+                  "network_update": int(UF.LIVE | UF.CONFIG), "network_get_dhcp_leases": 0,
+                  "network_port_create_xml": 0, "network_port_delete": 0, "network_port_get_xml_desc": 0,
+                  "network_list_all_ports": 0}
 
 #: Update sections whose live change dnsmasq picks up from its hosts files on SIGHUP.
 _HUP_SECTIONS = (Sec.IP_DHCP_HOST, Sec.DNS_HOST)
@@ -262,7 +264,14 @@ class NetworkDriver(Driver):
         self._check_flags("network_get_xml_desc", flags)
         with self.store.locked():
             obj = self._get(net)
-            defn = obj.config if flags & NetworkXMLFlags.INACTIVE and obj.config is not None else obj.current
+            if flags & NetworkXMLFlags.INACTIVE and obj.config is not None:
+                return str(obj.config.format())
+            defn = obj.current
+            if obj.active:
+                ports = len(self.store.port_paths(obj.name))
+                if ports:  # a live-only attribute: how many guest interfaces are connected
+                    defn = defn.copy()
+                    defn.connections = str(ports)
             return str(defn.format())
 
     def network_get_bridge_name(self, net: NetworkRef) -> str:
@@ -344,3 +353,92 @@ class NetworkDriver(Driver):
                 self.store.save_live(new_live)
                 if obj.status.get("dnsmasq") and section not in _NO_RELOAD_SECTIONS:
                     self.plumbing.reload_dnsmasq(new_live, restart=section not in _HUP_SECTIONS)
+
+    # -- network ports (virNetworkPort*): what a hypervisor driver asks for a guest interface --------
+    def network_port_create_xml(self, net: NetworkRef, xml: str, flags: int = 0) -> NetworkPortRef:
+        """Attach a port to a running network: the network fills in how to plug it (its bridge, a
+        device of its pool) and the portgroup's vlan/virtualport/bandwidth the port did not set."""
+        from virt.conf import parse
+
+        self._check_flags("network_port_create_xml", flags)
+        with self.store.locked():
+            obj = self._get(net)
+            if not obj.active:
+                raise OperationInvalidError(f"network '{obj.name}' is not active", domain=NET)
+            try:
+                port: Any = parse(xml, "networkport")
+            except VirtError as exc:
+                exc.domain = exc.domain or NET
+                raise
+            existing = self.store.load_ports(obj.name)
+            if any(p.uuid == port.uuid for p in existing):
+                raise VirtError(f"network port with UUID {port.uuid} already exists", code=ErrorNumber.NETWORK_PORT_EXIST,
+                                domain=NET)
+            self._plug(obj.current, port, existing)
+            self.store.save_port(obj.name, port)
+            return NetworkPortRef(_ref(obj), str(port.uuid))
+
+    def _plug(self, defn: Network, port: Any, existing: list[Any]) -> None:
+        from virt.conf.networkport import Plug, PlugAddress
+
+        pg = defn.portgroup(port.group)
+        if pg is not None:
+            for attr in ("vlan", "virtualport", "bandwidth"):
+                if getattr(port, attr) is None and getattr(pg, attr) is not None:
+                    setattr(port, attr, getattr(pg, attr).copy())
+        mode = defn.forward_mode
+        tables = defn.bridge.macTableManager if defn.bridge is not None else None
+        if mode in ("nat", "route", "open", "none"):
+            port.plug = Plug(type="network", bridge=defn.bridge_name(), macTableManager=tables)
+        elif mode == "bridge" and defn.bridge_name():
+            port.plug = Plug(type="bridge", bridge=defn.bridge_name(), macTableManager=tables)
+        elif mode in ("bridge", "private", "vepa", "passthrough"):
+            devs = defn.forward.devices if defn.forward is not None else []
+            used = [p.plug.dev for p in existing if p.plug is not None and p.plug.dev]
+            free = [d for d in devs if d not in used] if mode == "passthrough" else devs
+            if not free:
+                raise network_error(f"network '{defn.name}' requires exclusive access to interfaces, but none "
+                                    "are available" if mode == "passthrough" else
+                                    f"network '{defn.name}' uses a direct mode, but has no forward dev and no "
+                                    "interface pool")
+            dev = min(free, key=used.count)  # the least used device of the pool
+            port.plug = Plug(type="direct", dev=dev, mode=mode)
+        elif mode == "hostdev":
+            addrs = defn.forward.addresses if defn.forward is not None else []
+            used_addrs = {str(p.plug.address) for p in existing if p.plug is not None and p.plug.address is not None}
+            free_addrs = [a for a in addrs if str(a) not in used_addrs]
+            if not free_addrs:
+                raise network_error(f"network '{defn.name}' requires exclusive access to interfaces, but none are "
+                                    "available")
+            a = free_addrs[0]
+            port.plug = Plug(type="hostdev-pci", managed=defn.forward.is_managed if defn.forward else False,
+                             address=PlugAddress(domain=a.domain, bus=a.bus, slot=a.slot, function=a.function))
+
+    def _port(self, port: NetworkPortRef) -> tuple[NetworkObj, Any]:
+        obj = self._get(port.net)
+        for p in self.store.load_ports(obj.name):
+            if p.uuid == port.uuid:
+                return obj, p
+        raise not_found(ErrorNumber.NO_NETWORK_PORT, f"network port with UUID {port.uuid} not found", NET)
+
+    def network_port_lookup_by_uuid(self, net: NetworkRef, uuid: str) -> NetworkPortRef:
+        with self.store.locked():
+            self._port(NetworkPortRef(net, uuid.lower()))
+            return NetworkPortRef(_ref(self._get(net)), uuid.lower())
+
+    def network_list_all_ports(self, net: NetworkRef, flags: int = 0) -> list[NetworkPortRef]:
+        self._check_flags("network_list_all_ports", flags)
+        with self.store.locked():
+            obj = self._get(net)
+            return [NetworkPortRef(_ref(obj), str(p.uuid)) for p in self.store.load_ports(obj.name)]
+
+    def network_port_get_xml_desc(self, port: NetworkPortRef, flags: int = 0) -> str:
+        self._check_flags("network_port_get_xml_desc", flags)
+        with self.store.locked():
+            return str(self._port(port)[1].format())
+
+    def network_port_delete(self, port: NetworkPortRef, flags: int = 0) -> None:
+        self._check_flags("network_port_delete", flags)
+        with self.store.locked():
+            obj, p = self._port(port)
+            self.store.delete_port(obj.name, str(p.uuid))

@@ -76,7 +76,10 @@ class Plumbing:
         """Bring ``defn`` up; returns its plumbing record. Undoes every step on failure."""
         mode = defn.forward_mode
         if mode not in OWN_BRIDGE_MODES:
-            return {"phase": "active", "mode": mode}
+            status = {"phase": "active", "mode": mode, "started": int(time.time())}
+            self.store.save_live(defn)
+            self.store.save_status(obj.name, status)
+            return status
         bridge = defn.bridge_name()
         if not bridge or is_template(bridge):
             self.fill_defaults(defn, [o.current for o in others])

@@ -207,6 +207,32 @@ class NetworkStore:
     def clear_live(self, name: str) -> None:
         for path in (self.live_path(name), self.status_path(name), self.pid_path(name)):
             unlink_if_exists(path)
+        for port in self.port_paths(name):
+            unlink_if_exists(port)
+
+    # -- network ports (what a running network handed out to guest interfaces) -----------------------
+    def port_dir(self, name: str) -> Path:
+        return self.run_dir / "ports" / name
+
+    def port_paths(self, name: str) -> list[Path]:
+        d = self.port_dir(name)
+        return sorted(d.glob("*.xml")) if d.is_dir() else []
+
+    def load_ports(self, name: str) -> list[Any]:
+        ports = []
+        for path in self.port_paths(name):
+            try:
+                ports.append(parse(path.read_text(), "networkport"))
+            except (OSError, VirtError):
+                continue
+        return ports
+
+    def save_port(self, name: str, port: Any) -> None:
+        make_dirs(self.port_dir(name), 0o755)
+        atomic_write(self.port_dir(name) / f"{port.uuid}.xml", port.format(), mode=0o644)
+
+    def delete_port(self, name: str, uuid: str) -> None:
+        unlink_if_exists(self.port_dir(name) / f"{uuid}.xml")
 
 
 def _read_def(path: Path) -> Network | None:
