@@ -9,7 +9,6 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-
 from virt.core.connection import Connection
 from virt.core.driver import Driver
 from virt.core.enums import ConnectListAllNetworksFlags as LF

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-
 from virt.core.enums import NetworkUpdateCommand as Cmd
 from virt.core.enums import NetworkUpdateFlags as UF
 from virt.core.enums import NetworkUpdateSection as Sec
@@ -67,8 +66,8 @@ def assert_nat(ns: Namespaces) -> None:
     """A connection from the guest reaches the outside namespace from the host's address."""
     server = subprocess.Popen(
         ["ip", "netns", "exec", ns.outside, sys.executable, "-c",
-         "import socket\ns=socket.create_server(('198.51.100.1',7777))\nprint('ready',flush=True)\n"
-         "c,a=s.accept()\nprint(a[0],flush=True)"], stdout=subprocess.PIPE, text=True)
+         ("import socket\ns=socket.create_server(('198.51.100.1',7777))\nprint('ready',flush=True)\n"
+          "c,a=s.accept()\nprint(a[0],flush=True)")], stdout=subprocess.PIPE, text=True)
     ns.pids.append(server.pid)
     assert server.stdout is not None and server.stdout.readline().strip() == "ready"
     ns.exec(ns.guest, sys.executable, "-c",
@@ -224,8 +223,8 @@ def test_dnsmasq_failure_undoes_the_start(netns: Namespaces) -> None:
     drv = driver()
     # port 53 on the bridge address is taken: dnsmasq cannot start, everything is rolled back
     blocker = subprocess.Popen(["ip", "netns", "exec", netns.host, sys.executable, "-c",
-                                "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
-                                "s.bind(('0.0.0.0',53))\nprint('ready',flush=True)\ntime.sleep(60)"],
+                                ("import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                                 "s.bind(('0.0.0.0',53))\nprint('ready',flush=True)\ntime.sleep(60)")],
                                stdout=subprocess.PIPE, text=True)
     netns.pids.append(blocker.pid)
     assert blocker.stdout is not None and blocker.stdout.readline().strip() == "ready"

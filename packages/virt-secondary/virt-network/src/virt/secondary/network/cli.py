@@ -13,7 +13,12 @@ from virt.core.cli.spec import Command, data, flag, string
 def cmd_net_dumpdnsmasq(ctx: Context, args: Args) -> Any:
     from virt.conf import parse
     from virt.core.cli.commands.common import read_xml_arg
-    from virt.secondary.network.dnsmasq import LIBVIRT_DNSMASQ_DIR, DnsmasqCaps, DnsmasqFiles, build_config
+    from virt.secondary.network.dnsmasq import (
+        LIBVIRT_DNSMASQ_DIR,
+        DnsmasqCaps,
+        DnsmasqFiles,
+        build_config,
+    )
 
     _, xml = read_xml_arg(args)
     net: Any = parse(xml, "network")

@@ -13,7 +13,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from virt.conf.network import IP, DHCPHost, Lease, Network, check_range, format_ip, parse_ip
+from virt.conf.network import (
+    IP,
+    DHCPHost,
+    Lease,
+    Network,
+    check_range,
+    format_ip,
+    parse_ip,
+)
 from virt.util.errors import ConfigUnsupportedError, InternalError
 
 #: Where libvirt keeps dnsmasq's per-network files; ``net-dumpdnsmasq`` prints these paths by default.

@@ -11,18 +11,29 @@ from typing import Any, ClassVar
 from virt.conf.network import Network, parse_ip, same_network
 from virt.core.driver import Driver
 from virt.core.enums import ConnectListAllNetworksFlags as LF
-from virt.core.enums import NetworkEventID
+from virt.core.enums import NetworkEventID, NetworkXMLFlags
 from virt.core.enums import NetworkEventLifecycleType as Ev
 from virt.core.enums import NetworkUpdateFlags as UF
 from virt.core.enums import NetworkUpdateSection as Sec
-from virt.core.enums import NetworkXMLFlags
 from virt.core.events import EventBus
 from virt.core.types import NetworkDHCPLease, NetworkPortRef, NetworkRef
 from virt.core.uri import URI
 from virt.secondary.network.host import Host
 from virt.secondary.network.runtime import Plumbing, network_error
-from virt.secondary.network.store import NetworkObj, NetworkSettings, NetworkStore, parse_network
-from virt.util.errors import ErrorDomain, ErrorNumber, InvalidArgError, OperationInvalidError, VirtError, not_found
+from virt.secondary.network.store import (
+    NetworkObj,
+    NetworkSettings,
+    NetworkStore,
+    parse_network,
+)
+from virt.util.errors import (
+    ErrorDomain,
+    ErrorNumber,
+    InvalidArgError,
+    OperationInvalidError,
+    VirtError,
+    not_found,
+)
 
 NET = ErrorDomain.NETWORK
 
@@ -112,7 +123,7 @@ class NetworkDriver(Driver):
                 if obj.autostart and not obj.active:
                     try:
                         self._start(obj)
-                    except Exception:  # noqa: BLE001 - one broken network must not stop the others
+                    except Exception:  # one broken network must not keep the others down
                         import logging
 
                         logging.getLogger(__name__).exception("autostart of network %s failed", obj.name)

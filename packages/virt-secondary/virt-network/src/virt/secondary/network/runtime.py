@@ -19,7 +19,12 @@ from virt.secondary.network import dnsmasq as dm
 from virt.secondary.network.firewall import Firewall, make_firewall, network_rules
 from virt.secondary.network.host import Host, is_template, running_with, stop_process
 from virt.secondary.network.store import NetworkObj, NetworkStore
-from virt.util.errors import ErrorDomain, ErrorNumber, InternalError, OperationFailedError, VirtError
+from virt.util.errors import (
+    ErrorDomain,
+    ErrorNumber,
+    OperationFailedError,
+    VirtError,
+)
 from virt.util.fileutil import atomic_write, unlink_if_exists
 from virt.util.ident import generate_mac
 from virt.util.process import find_binary, is_alive, read_pidfile
@@ -59,7 +64,7 @@ class Plumbing:
         if not name or is_template(name):
             template = name or BRIDGE_TEMPLATE
             in_use = taken | self.host.link_names()
-            for n in range(0, 256):
+            for n in range(256):
                 candidate = template.replace("%d", str(n), 1)
                 if candidate not in in_use:
                     defn.bridge.name = candidate
@@ -75,6 +80,7 @@ class Plumbing:
     def start(self, obj: NetworkObj, defn: Network, others: list[NetworkObj]) -> dict[str, Any]:
         """Bring ``defn`` up; returns its plumbing record. Undoes every step on failure."""
         mode = defn.forward_mode
+        status: dict[str, Any]
         if mode not in OWN_BRIDGE_MODES:
             status = {"phase": "active", "mode": mode, "started": int(time.time())}
             self.store.save_live(defn)
@@ -91,7 +97,7 @@ class Plumbing:
         if self.host.link_exists(bridge):
             raise network_error(f"Network is already in use by interface {bridge}")
         fw = self.firewall()
-        status: dict[str, Any] = {"phase": "starting", "mode": mode, "bridge": bridge, "firewall": fw.name,
+        status = {"phase": "starting", "mode": mode, "bridge": bridge, "firewall": fw.name,
                                   "netns": self.host.netns, "dnsmasq": False}
         self.store.save_live(defn)
         self.store.save_status(obj.name, status)
