@@ -25,7 +25,7 @@ def from_native(text: str, datacenter_path: str | None = None, **_: Any) -> str:
     return format_domain(parse_config(VMXContext.offline(datacenter_path or None), text))
 
 
-def to_native(xml: str, virtualHW_version: int | str | None = None, **_: Any) -> str:  # noqa: N803 (VMX's name)
+def to_native(xml: str, virtualHW_version: int | str | None = None, **_: Any) -> str:
     """The .vmx file for a domain, for hardware version ``virtualHW_version`` (default 4)."""
     version = DEFAULT_VIRTUAL_HW_VERSION if virtualHW_version in (None, "") else virtualHW_version
     try:

@@ -12,10 +12,20 @@ import uuid as uuidlib
 from collections.abc import Iterator
 
 from lxml import etree
-
-from virt.driver.esx.vmx.domain import (ChrDef, ControllerDef, CPUTopology, DiskDef, DomainDef, DriveAddress,
-                                        FilesystemDef, GraphicsDef, NetDef, VideoDef, add_implicit_controllers,
-                                        default_drive_address)
+from virt.driver.esx.vmx.domain import (
+    ChrDef,
+    ControllerDef,
+    CPUTopology,
+    DiskDef,
+    DomainDef,
+    DriveAddress,
+    FilesystemDef,
+    GraphicsDef,
+    NetDef,
+    VideoDef,
+    add_implicit_controllers,
+    default_drive_address,
+)
 from virt.util.bitmap import format_cpuset, parse_cpuset
 from virt.util.errors import VirtError, XMLError
 from virt.util.ident import format_mac, parse_mac, parse_uuid
@@ -250,8 +260,7 @@ class _DomainReader:
         dom.memory = _kib(r.find("memory"))
         current = r.find("currentMemory")
         dom.current_memory = _kib(current) if current is not None else dom.memory
-        if dom.current_memory > dom.memory:
-            dom.current_memory = dom.memory
+        dom.current_memory = min(dom.current_memory, dom.memory)
         dom.min_guarantee = _kib(r.find("memtune/min_guarantee"))
         vcpu = r.find("vcpu")
         dom.vcpus = _int(vcpu, default=1) or 1

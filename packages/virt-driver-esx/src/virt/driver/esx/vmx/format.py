@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 from virt.driver.esx.vmx.context import VMXContext
-from virt.driver.esx.vmx.domain import (SCSI_CONTROLLER_UNIT, ChrDef, DiskDef, DomainDef, NetDef,
-                                        default_drive_address, disk_name_to_index, find_controller)
-from virt.driver.esx.vmx.names import (NET_MODELS_TO_VMX, PERCENT_SPECIALS, PIPE_SPECIALS, SCSI_MODELS_FROM_VMX,
-                                       SCSI_MODELS_TO_VMX, SERIAL_PROTOCOLS_TO_VMX, escape_hex)
+from virt.driver.esx.vmx.domain import (
+    SCSI_CONTROLLER_UNIT,
+    ChrDef,
+    DiskDef,
+    DomainDef,
+    NetDef,
+    default_drive_address,
+    disk_name_to_index,
+    find_controller,
+)
+from virt.driver.esx.vmx.names import (
+    NET_MODELS_TO_VMX,
+    PERCENT_SPECIALS,
+    PIPE_SPECIALS,
+    SCSI_MODELS_FROM_VMX,
+    SCSI_MODELS_TO_VMX,
+    SERIAL_PROTOCOLS_TO_VMX,
+    escape_hex,
+)
 from virt.util.errors import ConfigUnsupportedError, InternalError, VirtError
 from virt.util.ident import parse_mac
 
@@ -319,8 +334,9 @@ def _format_disk(ctx: VMXContext, vmx: _VMX, disk: DiskDef) -> None:
     elif disk.src is None and disk.startup_policy == "optional":
         vmx.set(f"{prefix}.autodetect", "true")
         vmx.set(f"{prefix}.fileName", "auto detect")
-    else:
-        vmx.set(f"{prefix}.fileName", disk.src if disk.src is not None else "(null)")
+    elif disk.src is not None:
+        vmx.set(f"{prefix}.fileName", disk.src)
+    # An empty host drive gets no fileName (libvirt writes "(null)", which reads back as a device path).
     if disk.bus == "scsi":
         if disk.cache == "writethrough":
             vmx.set(f"{prefix}.writeThrough", "true")

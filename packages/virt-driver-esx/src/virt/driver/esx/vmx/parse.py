@@ -8,12 +8,30 @@ from urllib.parse import urlsplit
 
 from virt.driver.esx.vmx.conf import Entry, Section, VMXConfig
 from virt.driver.esx.vmx.context import VMXContext
-from virt.driver.esx.vmx.domain import (SCSI_CONTROLLER_UNIT, SCSI_SUPER_WIDE_BUS_UNITS, ChrDef, ControllerDef,
-                                        CPUTopology, DiskDef, DomainDef, FilesystemDef, GraphicsDef, NetDef,
-                                        VideoDef, add_controller, default_drive_address, index_to_disk_name,
-                                        post_parse, scsi_units_per_controller)
-from virt.driver.esx.vmx.names import (NET_MODELS_FROM_VMX, SCSI_MODELS_FROM_VMX, SERIAL_PROTOCOLS_FROM_VMX,
-                                       unescape_hex)
+from virt.driver.esx.vmx.domain import (
+    SCSI_CONTROLLER_UNIT,
+    SCSI_SUPER_WIDE_BUS_UNITS,
+    ChrDef,
+    ControllerDef,
+    CPUTopology,
+    DiskDef,
+    DomainDef,
+    FilesystemDef,
+    GraphicsDef,
+    NetDef,
+    VideoDef,
+    add_controller,
+    default_drive_address,
+    index_to_disk_name,
+    post_parse,
+    scsi_units_per_controller,
+)
+from virt.driver.esx.vmx.names import (
+    NET_MODELS_FROM_VMX,
+    SCSI_MODELS_FROM_VMX,
+    SERIAL_PROTOCOLS_FROM_VMX,
+    unescape_hex,
+)
 from virt.util.bitmap import CPUMASK_LEN
 from virt.util.errors import InternalError, VirtError
 from virt.util.ident import format_mac, parse_mac, parse_uuid
