@@ -7,7 +7,7 @@ from typing import Any
 from virt.core.cli.engine import Context
 from virt.core.cli.output import Message, Text
 from virt.core.cli.parse import Args, CLIError
-from virt.core.cli.spec import Command, CommandGroup, data, string
+from virt.core.cli.spec import Command, CommandGroup, data, flag, string
 
 
 def _read_bytes(path: str) -> bytes:
@@ -51,6 +51,9 @@ def cmd_xml_normalize(ctx: Context, args: Args) -> Any:
     if args.string("pool"):
         options["pool_xml"] = _read_bytes(args.string("pool") or "")
     options.update(plugin_kwargs(args))
+    # libvirt's xml2xml round trip is a live parse and format (ids, aliases kept); --inactive is what
+    # define followed by dumpxml --inactive prints.
+    options["inactive"] = args.bool("inactive")
     driver = args.string("driver")
     if driver:
         from virt.core.registry import resolve_ref
@@ -99,8 +102,10 @@ _PARSE_OPTIONS = (string("flags", "parse flags, '|'-separated (e.g. REDEFINE)", 
 
 GROUP = CommandGroup("Virt XML tools", "xml", [
     Command("xml-normalize", cmd_xml_normalize, "print an XML document as libvirt would store it",
-            "Prints the XML that define followed by dumpxml --inactive would print (generic defaults, or a driver's with --driver).",
+            "Prints the XML after a parse and format as libvirt does it (generic defaults, or a driver's with "
+            "--driver); with --inactive, what define followed by dumpxml --inactive prints.",
             (data("file", "XML document"), string("driver", "normalize with this driver's defaults", named_only=True),
+             flag("inactive", "inactive parse and format: drop live-only data (a domain's id, aliases)"),
              string("pool", "pool XML that a volume is normalized against", named_only=True), *_PARSE_OPTIONS),
             needs_connection=False),
     Command("xml-validate", cmd_xml_validate, "validate an XML document",
