@@ -14,6 +14,7 @@ hypervisor driver, ``network_*`` calls to the driver of the "network" kind, and 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -37,6 +38,7 @@ def c_name(call: str) -> str:
     return "vir" + "".join(_ACRONYMS.get(w, w.capitalize()) for w in call.split("_"))
 
 
+@functools.cache  # called on every API call: the answer depends on the name only
 def call_kind(call: str) -> str:
     """Which kind of driver serves a call, from its name."""
     if call.startswith(("network_", "connect_network_")) or re.search(r"_networks?$|_networks_", call):

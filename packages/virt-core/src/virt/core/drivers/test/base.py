@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
@@ -93,6 +94,19 @@ DOCUMENT_NAMES = {"domain": "(domain_definition)", "network": "(network_definiti
                   "domainsnapshot": "(domain_snapshot)"}
 
 
+_parsers = threading.local()
+
+
+def _parser() -> Any:
+    """One lxml parser per thread: building one costs more than parsing a small document."""
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        from lxml import etree
+
+        parser = _parsers.parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return parser
+
+
 def xml_root(xml: Any, kind: str, domain: Any) -> Any:
     """Parse a document of root ``kind`` as libvirt's virXMLParse does, with its error texts: the
     first syntax error as "(document):LINE: message", the line, and a caret under the column."""
@@ -108,7 +122,7 @@ def xml_root(xml: Any, kind: str, domain: Any) -> Any:
         if not data.strip():
             raise VirtError(None, code=ErrorNumber.XML_DETAIL, domain=domain,
                             message=f"{where}:1: Document is empty\n(null)\n^")
-        parser = etree.XMLParser(resolve_entities=False, no_network=True)
+        parser = _parser()
         try:
             root = etree.fromstring(data, parser)
         except etree.XMLSyntaxError as exc:

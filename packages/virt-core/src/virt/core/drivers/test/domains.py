@@ -352,10 +352,10 @@ class DomainCalls(Calls):
 
     # -- state and properties ----------------------------------------------------------------
     def domain_get_info(self, dom: DomainRef) -> DomainInfo:
-        obj = self._dom(dom)
+        obj = self.state.domains.get(dom.uuid) or self._dom(dom)
         d = obj.defn
-        return DomainInfo(int(obj.state), domdef.max_memory(d), domdef.current_memory(d), domdef.vcpus(d),
-                          now_ns())
+        return DomainInfo(obj.state, d.memory_kib, d.current_memory_kib, d.current_vcpus,
+                          time.time_ns() // 1000 * 1000)
 
     def domain_get_state(self, dom: DomainRef, flags: int = 0) -> tuple[int, int]:
         obj = self._dom(dom)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from virt.core.driver import KINDS, Driver
+from collections.abc import Callable
+from typing import Any
+
+from virt.core.driver import KINDS, Driver, call_kind
 from virt.core.drivers.test.base import api
 from virt.core.drivers.test.domains import DomainCalls
 from virt.core.drivers.test.errors import invalid_arg
@@ -17,6 +20,11 @@ from virt.core.drivers.test.state import open_state, release_state
 from virt.core.drivers.test.storage import StorageCalls
 from virt.core.events import EventBus
 from virt.core.uri import URI
+from virt.util.errors import ErrorDomain, NoSupportError
+
+_NO_SUPPORT_DOMAINS = {"network": ErrorDomain.NETWORK, "storage": ErrorDomain.STORAGE, "nodedev": ErrorDomain.NODEDEV,
+                       "interface": ErrorDomain.INTERFACE, "secret": ErrorDomain.SECRET,
+                       "nwfilter": ErrorDomain.NWFILTER}
 
 
 @api
@@ -27,6 +35,8 @@ class TestDriver(HostCalls, DomainCalls, SnapshotCalls, NetworkCalls, StorageCal
     name = "test"
     uri_schemes = ("test",)
     kinds = KINDS
+    #: Every call works on in-memory state: virtd may run them on its event loop (remote/server.py).
+    nonblocking = True
 
     def __init__(self, uri: URI, *, readonly: bool = False, events: EventBus | None = None) -> None:
         super().__init__(uri, readonly=readonly, events=events)
@@ -34,6 +44,23 @@ class TestDriver(HostCalls, DomainCalls, SnapshotCalls, NetworkCalls, StorageCal
             raise invalid_arg("testOpen: supply a path or use test:///default")
         self.state = open_state(uri.path, self.events)
         self._closed = False
+
+    def __getattr__(self, call: str) -> Callable[..., Any]:
+        """A call libvirt's API has but this driver lacks: NO_SUPPORT in the error domain of the
+        API's object kind, as libvirt reports it."""
+        unsupported = super().__getattr__(call)
+
+        def no_support(*args: Any) -> Any:
+            try:
+                return unsupported(*args)
+            except NoSupportError as exc:
+                exc.domain = _NO_SUPPORT_DOMAINS.get(call_kind(call), ErrorDomain.DOMAIN)
+                if call.startswith("domain_snapshot"):
+                    exc.domain = ErrorDomain.DOMAIN_SNAPSHOT
+                elif call.startswith("stream_"):
+                    exc.domain = ErrorDomain.STREAMS
+                raise
+        return no_support
 
     def close(self) -> None:
         if not self._closed:
