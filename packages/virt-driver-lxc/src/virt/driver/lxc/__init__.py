@@ -1,0 +1,1 @@
+"""The LXC driver of virt: containers built from namespaces, cgroups and a controller process each."""
