@@ -165,6 +165,12 @@ class Enum(ValueType[str]):
             raise ValueError(text)
         return text
 
+    def extend(self, *values: str) -> None:
+        """Accept more words (extension points: a third-party driver's domain type)."""
+        new = tuple(v for v in values if v not in self.values)
+        self.values = self.values | frozenset(new)
+        self.ordered = self.ordered + new
+
 
 class Bool(ValueType[bool]):
     """A two-word boolean: yes/no, on/off."""
@@ -407,12 +413,26 @@ class Model:
 
     # -- engine --------------------------------------------------------------------------------
     @classmethod
+    def _plan(cls) -> _Plan:
+        """What from_element and write need of this class's fields, computed once per class."""
+        plan = cls.__dict__.get("_plan_built")
+        if plan is None:
+            plan = _Plan(cls)
+            cls._plan_built = plan  # type: ignore[attr-defined]
+        return plan
+
+    @classmethod
     def from_element(cls: type[M], el: etree._Element, ctx: ParseContext | None = None) -> M:
         ctx = ctx or ParseContext()
+        plan = cls.__dict__.get("_plan_built") or cls._plan()
         self = cls.__new__(cls)
-        for f in cls._fields:
+        d = self.__dict__
+        d.update(plan.defaults)
+        for name in plan.lists:
+            d[name] = []
+        for f in plan.custom_empty:
             setattr(self, f.name, f.empty())
-        consumed = self.parse_extra(el, ctx)
+        consumed = self.parse_extra(el, ctx) if plan.has_parse_extra else _NOTHING
         attrs = cls._attrs
         for key, text in el.attrib.items():
             f = attrs.get(key)
@@ -420,43 +440,54 @@ class Model:
                 if "@" + key not in consumed:
                     ctx.note_unknown(f"attribute '{key}' in element '{local_name(el.tag)}'", el)
                 continue
-            setattr(self, f.name, _convert(f.vtype, text, f"attribute '{key}' of element '{local_name(el.tag)}'", el))
+            try:
+                value = f.vtype.parse(text)
+            except (ValueError, OverflowError):
+                _convert(f.vtype, text, f"attribute '{key}' of element '{local_name(el.tag)}'", el)
+                raise
+            setattr(self, f.name, value)
         if cls._text is not None:
             text = el.text.strip() if el.text else ""
             if text:
                 setattr(self, cls._text.name, _convert(cls._text.vtype, text, f"element '{local_name(el.tag)}'", el))
-        index = cls._child_index()
+        index = plan.children
         for child in el:
             tag = child.tag
             if not isinstance(tag, str):  # comments, processing instructions
                 continue
-            f = index.get(tag)
-            if f is None:
+            entry = index.get(tag)
+            if entry is None:
                 if tag not in consumed:
                     ctx.note_unknown(f"element '{local_name(tag)}' in '{local_name(el.tag)}'", child)
                 continue
-            if isinstance(f, TextChild):
-                text = child.text.strip() if child.text else ""
-                if f.vtype is String:
-                    text = child.text or ""
-                setattr(self, f.name, _convert(f.vtype, text, f"element '{tag}'", child) if text or f.vtype is String else None)
-            elif isinstance(f, Flag):
-                setattr(self, f.name, True)
-            elif isinstance(f, Raw):
-                setattr(self, f.name, child)
-            elif isinstance(f, Children):
-                getattr(self, f.name).append(f.model.from_element(child, ctx))
-            elif isinstance(f, Child):
-                setattr(self, f.name, f.model.from_element(child, ctx))
-            elif isinstance(f, Mixed):
-                getattr(self, f.name).append(f.by_tag[tag].from_element(child, ctx))
-        for f in cls._fields:
-            if getattr(f, "required", False) and getattr(self, f.name) in (None, []):
+            code, name, payload = entry
+            if code == _CHILD:
+                setattr(self, name, payload.from_element(child, ctx))
+            elif code == _CHILDREN:
+                d[name].append(payload.from_element(child, ctx))
+            elif code == _TEXT_CHILD:
+                vtype = payload
+                if vtype is String:
+                    setattr(self, name, child.text or "")
+                else:
+                    text = child.text.strip() if child.text else ""
+                    setattr(self, name, _convert(vtype, text, f"element '{tag}'", child) if text else None)
+            elif code == _FLAG:
+                setattr(self, name, True)
+            elif code == _RAW:
+                setattr(self, name, child)
+            else:  # Mixed
+                d[name].append(payload.from_element(child, ctx))
+        for f in plan.required:
+            if getattr(self, f.name) in (None, []):
                 raise XMLError(f"missing {_describe(f)} in element '{local_name(el.tag)}'{where(el)}")
-        self.post_parse(ctx)
-        for hook in ctx.hooks:
-            hook(self, ctx)
-        self.validate(ctx)
+        if plan.has_post_parse:
+            self.post_parse(ctx)
+        if ctx.hooks:
+            for hook in ctx.hooks:
+                hook(self, ctx)
+        if plan.has_validate:
+            self.validate(ctx)
         return self
 
     @classmethod
@@ -474,38 +505,105 @@ class Model:
 
     def write(self, w: Writer, tag: str | None = None) -> None:
         tag = tag or self.TAG
-        attrs = [(f.xml, f.vtype.format(v)) for f in self._attrs.values()
-                 if (v := getattr(self, f.name)) is not None]
+        attrs = "".join([f" {f.xml}='{escape_attr(f.vtype.format(v))}'" for f in self._attrs.values()
+                         if (v := getattr(self, f.name)) is not None])
         if self.NSMAP:
-            attrs.extend((f"xmlns:{p}", uri) for p, uri in self.NSMAP.items())
+            attrs += "".join(f" xmlns:{p}='{escape_attr(uri)}'" for p, uri in self.NSMAP.items())
         text = None
         if self._text is not None and (v := getattr(self, self._text.name)) is not None:
             text = self._text.vtype.format(v)
-        w.start(tag, attrs)
-        mark = w.mark()
-        for f in self._fields:
-            value = getattr(self, f.name)
-            if value is None or value is False or value == []:
+        # Writer.start/leaf/end inlined: this is the hot path of every format
+        parts = w.parts
+        depth = w.depth
+        parts.append(f"{'  ' * depth}<{tag}{attrs}")
+        w.depth = depth + 1
+        mark = len(parts)
+        inner = "  " * (depth + 1)
+        for code, name, ftag, payload in self._plan().writes:
+            value = getattr(self, name)
+            if value is None or value is False:
                 continue
-            if isinstance(f, TextChild):
-                w.leaf(f.tag, [], f.vtype.format(value))  # type: ignore[arg-type]
-            elif isinstance(f, Flag):
-                w.leaf(f.tag, [], None)  # type: ignore[arg-type]
-            elif isinstance(f, Raw):
-                w.raw(value)
-            elif isinstance(f, Children):
+            if code == _CHILD:
+                value.write(w, ftag)
+            elif code == _CHILDREN:
                 for item in value:
-                    item.write(w, f._tag)
-            elif isinstance(f, Child):
-                value.write(w, f._tag)
-            elif isinstance(f, Mixed):
+                    item.write(w, ftag)
+            elif code == _TEXT_CHILD:
+                parts.append(f"{inner}<{ftag}>{escape_text(payload.format(value))}</{ftag}>\n")
+            elif code == _FLAG:
+                parts.append(f"{inner}<{ftag}/>\n")
+            elif code == _RAW:
+                w.raw(value)
+            else:  # Mixed
                 for item in value:
                     item.write(w)
         self.format_extra(w)
-        w.end(tag, text, mark)
+        w.depth = depth
+        if len(parts) == mark:
+            parts[-1] += f">{escape_text(text)}</{tag}>\n" if text is not None else "/>\n"
+        else:
+            parts[mark - 1] += ">\n"
+            parts.append(f"{'  ' * depth}</{tag}>\n")
 
     def copy(self: M) -> M:
         return type(self).from_element(parse_xml(self.format()), ParseContext())
+
+
+_TEXT_CHILD, _FLAG, _RAW, _CHILDREN, _CHILD, _MIXED = range(6)
+_NOTHING: frozenset[str] = frozenset()
+
+
+class _Plan:
+    """A model class's fields sorted for the engine: defaults, required fields, child dispatch, output."""
+
+    __slots__ = ("defaults", "lists", "custom_empty", "required", "children", "writes", "has_parse_extra",
+                 "has_post_parse", "has_validate")
+
+    def __init__(self, cls: type[Model]) -> None:
+        # hooks left as Model's no-ops are not called at all
+        self.has_parse_extra = cls.parse_extra is not Model.parse_extra
+        self.has_post_parse = cls.post_parse is not Model.post_parse
+        self.has_validate = cls.validate is not Model.validate
+        self.defaults: dict[str, Any] = {}
+        self.lists: list[str] = []
+        self.custom_empty: list[Field] = []
+        for f in cls._fields:
+            empty = type(f).empty
+            if empty is Field.empty:
+                self.defaults[f.name] = f.default
+            elif empty is Children.empty or empty is Mixed.empty:
+                self.lists.append(f.name)
+            else:
+                self.custom_empty.append(f)
+        self.required = tuple(f for f in cls._fields if getattr(f, "required", False))
+        self.children: dict[str, tuple[int, str, Any]] = {}
+        self.writes: list[tuple[int, str, Any, Any]] = []
+        for tag, f in cls._child_index().items():
+            if isinstance(f, Mixed):
+                self.children[tag] = (_MIXED, f.name, f.by_tag[tag])
+            elif isinstance(f, TextChild):
+                self.children[tag] = (_TEXT_CHILD, f.name, f.vtype)
+            elif isinstance(f, Flag):
+                self.children[tag] = (_FLAG, f.name, None)
+            elif isinstance(f, Raw):
+                self.children[tag] = (_RAW, f.name, None)
+            elif isinstance(f, Children):
+                self.children[tag] = (_CHILDREN, f.name, f.model)
+            elif isinstance(f, Child):
+                self.children[tag] = (_CHILD, f.name, f.model)
+        for f in cls._fields:
+            if isinstance(f, TextChild):
+                self.writes.append((_TEXT_CHILD, f.name, f.tag, f.vtype))
+            elif isinstance(f, Flag):
+                self.writes.append((_FLAG, f.name, f.tag, None))
+            elif isinstance(f, Raw):
+                self.writes.append((_RAW, f.name, f.tag, None))
+            elif isinstance(f, Children):
+                self.writes.append((_CHILDREN, f.name, f._tag, None))
+            elif isinstance(f, Child):
+                self.writes.append((_CHILD, f.name, f._tag, None))
+            elif isinstance(f, Mixed):
+                self.writes.append((_MIXED, f.name, None, None))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -566,11 +664,15 @@ def parse_xml(xml: str | bytes | etree._Element) -> etree._Element:
 
 
 def escape_attr(s: str) -> str:
+    if "&" not in s and "<" not in s and ">" not in s and '"' not in s and "'" not in s:
+        return s
     return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;").replace("'", "&apos;"))
 
 
 def escape_text(s: str) -> str:
+    if "&" not in s and "<" not in s and ">" not in s:
+        return s
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -582,7 +684,7 @@ class Writer:
         self.depth = indent
 
     def _open(self, tag: str, attrs: Iterable[tuple[str, str]]) -> str:
-        a = "".join(f" {k}='{escape_attr(v)}'" for k, v in attrs)
+        a = "".join([f" {k}='{escape_attr(v)}'" for k, v in attrs])
         return f"{'  ' * self.depth}<{tag}{a}"
 
     def start(self, tag: str, attrs: Iterable[tuple[str, str]]) -> None:
