@@ -5,7 +5,7 @@ from __future__ import annotations
 from virt.conf.domain.address import (Address, CCIDAddress, CCWAddress, DIMMAddress, DriveAddress, ISAAddress,
                                       PCIAddress, SpaprVioAddress, USBAddress, VirtioMMIOAddress,
                                       VirtioSerialAddress)
-from virt.conf.domain.core import Domain, assign_disk_address, default_video_type
+from virt.conf.domain.core import Domain, assign_disk_address, default_video_type, register_virt_type
 from virt.conf.domain.devices import DEVICE_KINDS, Devices
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.chardev import Channel, ChrDevice, Console, Parallel, Redirdev, Serial, Smartcard
@@ -20,6 +20,7 @@ from virt.conf.domain.devices.net import Interface
 from virt.conf.domain.devices.storage import BackingStore, StorageSource
 
 __all__ = [
+    "register_virt_type",
     "Address", "Audio", "BackingStore", "CCIDAddress", "CCWAddress", "Channel", "ChrDevice", "Console",
     "Controller", "Crypto", "DEVICE_KINDS", "DIMMAddress", "Device", "Devices", "Disk", "Domain", "DriveAddress",
     "Filesystem", "Graphics", "Hostdev", "Hub", "IOMMU", "ISAAddress", "Input", "Interface", "Lease", "Listen",

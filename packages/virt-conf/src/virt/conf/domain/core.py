@@ -129,6 +129,8 @@ class Domain(Model):
             self.devices = Devices()
         self._post_parse_vcpus()
         self._post_parse_iothreads()
+        if self.cputune is not None:
+            self.cputune.limit_to(self.vcpu.count, [t.id for t in self._iothread_list])
         self._post_parse_memory(ctx)
         self._post_parse_lifecycle()
         if self.clock is None:
@@ -503,10 +505,6 @@ class Domain(Model):
             for pin in self.cputune.iothreadpins:
                 if pin.iothread not in ids:
                     raise XMLError(f"Cannot find 'iothread' : {pin.iothread}")
-            for ct in (*self.cputune.cachetunes, *self.cputune.memorytunes):
-                if max(ct.vcpus) >= vc.count:
-                    raise XMLError("vcpus outside of maximum vcpus in cachetune" if False else
-                                   f"Some vcpus in {ct.TAG} are out of range")
         if self.memoryBacking is not None and self.memoryBacking.hugepages is not None:
             ncells = len(self.cpu.numa.cells) if self.cpu is not None and self.cpu.numa is not None else 0
             for page in self.memoryBacking.hugepages.pages:
@@ -686,3 +684,10 @@ def assign_hostdev_scsi_address(dom: Domain, hostdev: Any, wide_scsi: bool) -> N
 
 
 _ = (re, Controller, Input)
+
+
+def register_virt_type(name: str) -> None:
+    """Let ``<domain type='NAME'>`` parse: for hypervisor drivers that libvirt does not know."""
+    field = Domain._attrs["type"]
+    assert isinstance(field.vtype, Enum)
+    field.vtype.extend(name)

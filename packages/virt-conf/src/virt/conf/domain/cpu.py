@@ -309,7 +309,7 @@ class CPUTune(Model):
         self._group_scheds()
 
     def _group_scheds(self) -> None:
-        """Regroup vcpusched/iothreadsched per scheduler and priority, as libvirt prints them."""
+        """One vcpusched/iothreadsched per thread, in id order, as libvirt keeps them per thread."""
         for attr, ids_name, cls in (("vcpuscheds", "vcpus", VcpuSched), ("iothreadscheds", "iothreads",
                                                                           IOThreadSched)):
             items = getattr(self, attr)
@@ -318,19 +318,27 @@ class CPUTune(Model):
             per: dict[int, tuple[str, int | None]] = {}
             for s in items:
                 for n in getattr(s, ids_name) or ():
-                    per.setdefault(n, (s.scheduler, s.priority))
-            out = []
-            for pol in SCHED_POLICIES:
-                ids = sorted(n for n, (p, _) in per.items() if p == pol)
-                while ids:
-                    if pol in ("fifo", "rr"):
-                        prio = per[ids[0]][1]
-                        group = [n for n in ids if per[n][1] == prio]
-                    else:
-                        prio, group = None, ids
-                    out.append(cls(**{ids_name: tuple(group), "scheduler": pol, "priority": prio}))
-                    ids = [n for n in ids if n not in group]
-            setattr(self, attr, out)
+                    if n in per:
+                        raise XMLError(f"{ids_name} are already scheduled" if False else
+                                       f"Attempt to redefine scheduler for {ids_name[:-1]} {n}")
+                    per[n] = (s.scheduler, s.priority)
+            setattr(self, attr, [cls(**{ids_name: (n,), "scheduler": per[n][0], "priority": per[n][1]})
+                                 for n in sorted(per)])
+
+    def limit_to(self, max_vcpus: int, iothread_ids: list[int]) -> None:
+        """Drop scheduling of vCPUs and iothreads the domain does not have; trim resctrl vCPU sets."""
+        self.vcpuscheds = [s for s in self.vcpuscheds if s.vcpus[0] < max_vcpus]
+        order = {tid: i for i, tid in enumerate(iothread_ids)}
+        self.iothreadscheds = sorted((s for s in self.iothreadscheds if s.iothreads[0] in order),
+                                     key=lambda s: order[s.iothreads[0]])
+        for name in ("cachetunes", "memorytunes"):
+            kept = []
+            for t in getattr(self, name):
+                vcpus = tuple(v for v in t.vcpus if v < max_vcpus)
+                if vcpus:
+                    t.vcpus = vcpus
+                    kept.append(t)
+            setattr(self, name, kept)
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) in (None, []) for f in self._fields)

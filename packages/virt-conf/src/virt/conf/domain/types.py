@@ -23,6 +23,18 @@ class BaseInt(Int):
     """An integer read the way strtol(base 0) does: 0x.. hex, 0.. octal, otherwise decimal."""
 
     def parse(self, text: str) -> int:
+        # fast paths for the common spellings: 0x1f and 42
+        if text.isascii():
+            if text[:2] in ("0x", "0X") and text[2:].isalnum():
+                value = int(text[2:], 16)
+                if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+                    raise ValueError(text)
+                return value
+            if text.isdigit() and (text[0] != "0" or len(text) == 1):
+                value = int(text)
+                if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+                    raise ValueError(text)
+                return value
         m = _BASE0.fullmatch(text)
         if not m:
             raise ValueError(text)
@@ -58,6 +70,11 @@ class DecInt(Int):
         super().__init__(min=min, max=max, hex_ok=False)
 
     def parse(self, text: str) -> int:
+        if text.isascii() and text.isdigit():
+            value = int(text)
+            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+                raise ValueError(text)
+            return value
         m = _BASE10.fullmatch(text)
         if not m:
             raise ValueError(text)

@@ -155,15 +155,18 @@ class Graphics(Device):
             self._parse_listens(ctx)
         if t == "vnc":
             autoport = self.autoport
-            self.autoport = False
-            if self.port == -1:
-                if ctx.inactive:
-                    self.port = 0
+            if self.port is None:
                 self.autoport = True
-            if autoport:
+            elif self.port == -1:
                 if ctx.inactive:
-                    self.port = 0
+                    self.port = None
                 self.autoport = True
+            else:
+                self.autoport = False
+            if autoport is not None:
+                self.autoport = autoport
+                if autoport and ctx.inactive:
+                    self.port = None
             if self.port == 0:
                 self.port = None
             self.websocketGenerated = None
@@ -180,6 +183,13 @@ class Graphics(Device):
                 self.tlsPort = None
             if self.defaultMode == "any":
                 self.defaultMode = None
+            names = GraphicsChannel.name.vtype.ordered  # type: ignore[attr-defined]
+            chans: dict[str, GraphicsChannel] = {}
+            for ch in self.channels:
+                if ch.name is None or ch.mode is None:
+                    raise XMLError("spice channel missing name/mode")
+                chans[ch.name] = ch
+            self.channels = [chans[n] for n in names if n in chans and chans[n].mode != "any"]
             for name, allowed in _COMPRESSION.items():
                 el = getattr(self, name)
                 if el is not None:
@@ -190,12 +200,19 @@ class Graphics(Device):
             if self.streaming is not None and self.streaming.mode is None:
                 raise XMLError("spice streaming missing mode")
         elif t == "rdp":
-            if self.port == -1:
+            autoport = self.autoport
+            if self.port is None:
+                self.autoport = True
+            elif self.port == -1:
                 if ctx.inactive:
                     self.port = None
                 self.autoport = True
-            elif self.autoport and ctx.inactive:
-                self.port = None
+            else:
+                self.autoport = None
+            if autoport:
+                self.autoport = True
+                if ctx.inactive:
+                    self.port = None
             if self.port == 0:
                 self.port = None
             if not self.autoport:

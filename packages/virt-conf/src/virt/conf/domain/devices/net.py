@@ -125,8 +125,8 @@ class VPortParameters(Model):
     typeid = Attr(DecInt(0, 2**24 - 1))
     typeidversion = Attr(DecInt(0, 255))
     instanceid = Attr(UUID)
-    profileid = Attr(String)
     interfaceid = Attr(UUID)
+    profileid = Attr(String)
 
 
 class VirtualPort(Model):
