@@ -18,7 +18,7 @@ def main() -> int:
         import virt.core
 
         with virt.core.open("example:///") as conn:
-            dom = conn.define_domain("<domain type='example'><name>t1</name><memory>1024</memory></domain>")
+            dom = conn.define_domain("<domain type='example'><name>t1</name><memory>1024</memory><os><type>hvm</type></os></domain>")
             dom.create()
             assert dom.state()[0] == 1, dom.state()
             dom.destroy(0)

@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from virt.conf import parse
+from virt.conf.domain import register_virt_type
 from virt.core.driver import Driver
 from virt.core.enums import DomainShutoffReason, DomainState
 from virt.core.types import DomainInfo, DomainRef
 from virt.util.errors import ErrorNumber, ExistsError, OperationInvalidError, not_found
+
+
+register_virt_type("example")  # <domain type='example'> is ours
 
 
 @dataclass
@@ -76,7 +80,9 @@ class ExampleDriver(Driver):
             old = self._domains.get(model.name)
             if old is not None and old.uuid != uuid:
                 raise ExistsError(f"domain '{model.name}' already exists with uuid {old.uuid}")
-            dom = _Domain(model.name, uuid, model.format(), model.memory_kib(), model.vcpu_count())
+            memory = model.memory.value if model.memory is not None else 0  # KiB after parsing
+            vcpus = model.vcpu.count if model.vcpu is not None else 1
+            dom = _Domain(model.name, uuid, model.format(), memory, vcpus)
             if old is not None:
                 dom.id, dom.state, dom.reason = old.id, old.state, old.reason
             self._domains[dom.name] = dom
