@@ -1,0 +1,238 @@
+"""Where the storage driver keeps its pools, shared by every connection and process through files.
+
+- ``config_dir/NAME.xml``: persistent pool definitions; ``config_dir/autostart/NAME.xml``: links
+- ``run_dir/NAME.xml``: the live definition of an active pool; ``run_dir/NAME.json``: what its last
+  refresh found (sizes and volumes), so lists and lookups never touch the pool's storage
+- ``run_dir/locks/NAME.lock``: one lock per pool, so a pool whose storage hangs holds only itself
+
+Definitions change under a short store-wide lock; work on a pool's storage takes that pool's lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from virt.conf import parse
+from virt.conf.storage import Pool
+from virt.util.errors import ErrorDomain, OperationTimeoutError, VirtError
+from virt.util.fileutil import atomic_write, make_dirs, unlink_if_exists
+
+#: Seconds a call waits for a pool's storage before giving up on it (not for wipe, clone, build).
+DEFAULT_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Directories and limits (``?root=DIR`` or $VIRT_STORAGE_ROOT moves the directories under DIR;
+    $VIRT_STORAGE_TIMEOUT bounds how long a call waits for an unresponsive pool)."""
+
+    config_dir: Path
+    run_dir: Path
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def for_uri(cls, params: dict[str, str] | None = None, environ: dict[str, str] | None = None) -> StorageSettings:
+        env = os.environ if environ is None else environ
+        root = (params or {}).get("root") or env.get("VIRT_STORAGE_ROOT")
+        if root:
+            dirs = (Path(root) / "etc" / "storage", Path(root) / "run" / "storage")
+        elif os.geteuid() == 0:
+            dirs = (Path("/etc/virt/storage"), Path("/run/virt/storage"))
+        else:
+            home = Path.home()
+            config = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+            runtime = Path(env.get("XDG_RUNTIME_DIR") or home / ".cache")
+            dirs = (config / "virt" / "storage", runtime / "virt" / "storage")
+        try:
+            timeout = float(env.get("VIRT_STORAGE_TIMEOUT") or DEFAULT_TIMEOUT)
+        except ValueError:
+            timeout = DEFAULT_TIMEOUT
+        return cls(*dirs, timeout=timeout)
+
+
+@dataclass
+class PoolObj:
+    """A pool: its persistent and live definitions and what its last refresh found."""
+
+    name: str
+    uuid: str
+    config: Pool | None = None
+    live: Pool | None = None
+    autostart: bool = False
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.live is not None
+
+    @property
+    def persistent(self) -> bool:
+        return self.config is not None
+
+    @property
+    def current(self) -> Pool:
+        defn = self.live if self.live is not None else self.config
+        assert defn is not None
+        return defn
+
+    @property
+    def volumes(self) -> list[dict[str, Any]]:
+        return list(self.state.get("volumes", []))
+
+
+class PoolStore:
+    def __init__(self, settings: StorageSettings) -> None:
+        self.settings = settings
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pool_locks: dict[str, threading.Lock] = {}
+        self._pool_locks_guard = threading.Lock()
+
+    @property
+    def config_dir(self) -> Path:
+        return self.settings.config_dir
+
+    @property
+    def run_dir(self) -> Path:
+        return self.settings.run_dir
+
+    def config_path(self, name: str) -> Path:
+        return self.config_dir / f"{name}.xml"
+
+    def autostart_path(self, name: str) -> Path:
+        return self.config_dir / "autostart" / f"{name}.xml"
+
+    def live_path(self, name: str) -> Path:
+        return self.run_dir / f"{name}.xml"
+
+    def state_path(self, name: str) -> Path:
+        return self.run_dir / f"{name}.json"
+
+    # -- locks --------------------------------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The store-wide lock: held only while definitions and state files are read or replaced."""
+        with self._thread_lock:
+            if self._depth == 0:
+                for d in (self.config_dir, self.run_dir):
+                    make_dirs(d, 0o755)
+                fd = os.open(self.run_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._fd = fd
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+
+    @contextmanager
+    def pool_locked(self, name: str, timeout: float | None) -> Iterator[None]:
+        """One pool's lock, across threads and processes; gives up after ``timeout`` seconds."""
+        with self._pool_locks_guard:
+            tlock = self._pool_locks.setdefault(name, threading.Lock())
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not tlock.acquire(timeout=-1 if timeout is None else timeout):
+            raise _busy(name)
+        try:
+            make_dirs(self.run_dir / "locks", 0o755)
+            fd = os.open(self.run_dir / "locks" / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if deadline is not None and time.monotonic() >= deadline:
+                            raise _busy(name) from None
+                        time.sleep(0.05)
+                yield
+            finally:
+                os.close(fd)
+        finally:
+            tlock.release()
+
+    # -- reading ------------------------------------------------------------------------------------
+    def load_all(self) -> dict[str, PoolObj]:
+        objs: dict[str, PoolObj] = {}
+        for path in sorted(self.config_dir.glob("*.xml")) if self.config_dir.is_dir() else []:
+            defn = _read_pool(path)
+            if defn is not None:
+                objs[defn.name] = PoolObj(defn.name, str(defn.uuid), config=defn,
+                                          autostart=self.autostart_path(defn.name).exists())
+        for path in sorted(self.run_dir.glob("*.xml")) if self.run_dir.is_dir() else []:
+            defn = _read_pool(path)
+            if defn is None:
+                continue
+            obj = objs.setdefault(defn.name, PoolObj(defn.name, str(defn.uuid)))
+            obj.live = defn
+            obj.state = self.read_state(defn.name)
+        return objs
+
+    def read_state(self, name: str) -> dict[str, Any]:
+        try:
+            data = json.loads(self.state_path(name).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    # -- writing ------------------------------------------------------------------------------------
+    def save_config(self, defn: Pool) -> None:
+        atomic_write(self.config_path(defn.name), defn.format(), mode=0o600)
+
+    def delete_config(self, name: str) -> None:
+        unlink_if_exists(self.autostart_path(name))
+        unlink_if_exists(self.config_path(name))
+
+    def set_autostart(self, name: str, on: bool) -> None:
+        link = self.autostart_path(name)
+        if on:
+            make_dirs(link.parent, 0o755)
+            if not link.is_symlink():
+                os.symlink(Path("..") / f"{name}.xml", link)
+        else:
+            unlink_if_exists(link)
+
+    def save_live(self, defn: Pool, state: dict[str, Any]) -> None:
+        atomic_write(self.state_path(defn.name), json.dumps(state, indent=1, sort_keys=True), mode=0o644)
+        atomic_write(self.live_path(defn.name), defn.format(), mode=0o644)
+
+    def save_state(self, name: str, state: dict[str, Any]) -> None:
+        atomic_write(self.state_path(name), json.dumps(state, indent=1, sort_keys=True), mode=0o644)
+
+    def clear_live(self, name: str) -> None:
+        unlink_if_exists(self.live_path(name))
+        unlink_if_exists(self.state_path(name))
+
+
+def _busy(name: str) -> OperationTimeoutError:
+    return OperationTimeoutError(f"storage pool '{name}' is not responding: another operation on it has not "
+                                 "finished", domain=ErrorDomain.STORAGE)
+
+
+def _read_pool(path: Path) -> Pool | None:
+    try:
+        return parse(path.read_text(), "pool")  # type: ignore[return-value]
+    except (OSError, VirtError):
+        return None
+
+
+def parse_pool(xml: str) -> Pool:
+    try:
+        return parse(xml, "pool")  # type: ignore[return-value]
+    except VirtError as exc:
+        if not exc.domain:
+            exc.domain = ErrorDomain.STORAGE
+        raise
