@@ -12,16 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import virt.core
 from virt.core.connection import Connection
 from virt.core.enums import (
     ConnectListAllDomainsFlags as LF,
+)
+from virt.core.enums import (
     DomainEventID,
     DomainEventType,
-    DomainModificationImpact as MI,
     DomainState,
     SecretUsageType,
+)
+from virt.core.enums import (
+    DomainModificationImpact as MI,
 )
 from virt.util.errors import ErrorDomain, ErrorNumber, VirtError
 
@@ -194,9 +197,9 @@ def test_custom_node_files_get_a_fresh_state_per_open(node_file: Path) -> None:
     (None, ErrorNumber.XML_ERROR, "XML error: failed to parse xml document '{path}'"),
     ("<foo/>", ErrorNumber.XML_ERROR, "XML error: expecting root element of 'node', not 'foo'"),
     ("<node><cpu><nodes>x</nodes></cpu></node>", ErrorNumber.XML_ERROR, "XML error: invalid node cpu nodes value"),
-    ("<node><domain type='test'><name>x</name><memory>1</memory><os><type>hvm</type></os>"
+    (("<node><domain type='test'><name>x</name><memory>1</memory><os><type>hvm</type></os>"
      "<test:runstate xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>5</test:runstate>"
-     "<test:transient xmlns:test='http://libvirt.org/schemas/domain/test/1.0'/></domain></node>",
+     "<test:transient xmlns:test='http://libvirt.org/schemas/domain/test/1.0'/></domain></node>"),
      ErrorNumber.XML_ERROR, "XML error: transient domain cannot have runstate 'shutoff'"),
 ])
 def test_bad_node_files(tmp_path: Path, content: str | None, code: int, message: str) -> None:
@@ -247,8 +250,8 @@ def test_secrets(conn: Connection) -> None:
     secret = conn.define_secret(xml)
     assert secret.usage_id() == "/images/x.img" and secret.usage_type() == SecretUsageType.VOLUME
     err = error_of(secret.get_value)
-    assert (err.code, str(err)) == (ErrorNumber.NO_SECRET, "Secret not found: secret "
-                                    "'aaaaaaaa-2222-3333-4444-555555555555' does not have a value")
+    assert (err.code, str(err)) == (ErrorNumber.NO_SECRET, ("Secret not found: secret "
+                                    "'aaaaaaaa-2222-3333-4444-555555555555' does not have a value"))
     secret.set_value(b"hunter2", 0)
     assert secret.get_value() == b"hunter2"
     assert conn.lookup_secret_by_usage(SecretUsageType.VOLUME, "/images/x.img") == secret

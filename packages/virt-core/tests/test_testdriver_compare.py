@@ -50,6 +50,35 @@ POOL_DEFAULT_AT_X = ("<pool type='dir'><name>default-pool</name><uuid>dfe224cb-2
                      "<target><path>/x</path></target></pool>")
 DHCP_HOST = "<host mac='00:11:22:33:44:55' ip='192.168.122.10'/>"
 
+RICH = """<domain type='test'>
+  <name>rich</name>
+  <uuid>5b4c5e4e-2d2a-4f6a-9a0e-3c2b1a0f9d81</uuid>
+  <title>A guest</title>
+  <description>With most kinds of devices</description>
+  <memory unit='GiB'>4</memory>
+  <currentMemory unit='GiB'>2</currentMemory>
+  <vcpu placement='static' current='2'>4</vcpu>
+  <os><type arch='i686'>hvm</type><boot dev='hd'/><boot dev='cdrom'/></os>
+  <features><acpi/><apic/><pae/></features>
+  <clock offset='utc'/>
+  <on_crash>restart</on_crash>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+      <source file='/var/lib/libvirt/images/rich.qcow2'/><target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='cdrom'><source file='/iso/install.iso'/><target dev='hdc' bus='ide'/><readonly/></disk>
+    <interface type='network'><mac address='52:54:00:12:34:56'/><source network='default'/>
+      <model type='virtio'/></interface>
+    <interface type='bridge'><mac address='52:54:00:12:34:57'/><source bridge='br0'/><model type='e1000'/></interface>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+    <input type='tablet' bus='usb'/>
+    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1' passwd='secret'/>
+    <video><model type='vga' vram='16384' heads='1'/></video>
+    <memballoon model='virtio'/>
+  </devices>
+</domain>
+"""
+
 # ----------------------------------------------------------------------------- scenarios
 
 SCENARIOS: dict[str, list[list[Any]]] = {
@@ -111,6 +140,13 @@ SCENARIOS: dict[str, list[list[Any]]] = {
         ["dom_xml", "test", 0], ["dom_xml", "test", 2], ["dom_destroy", "test"], ["dom_xml", "test", 0],
         ["dom_define", "<domain type='test'><name>bad"], ["dom_define", "<domain type='test'></domain>"],
         ["events"],
+    ],
+    "rich_domain_xml": [
+        ["dom_define", RICH], ["dom_xml", "rich", 0], ["dom_xml", "rich", 1], ["dom_xml", "rich", 2],
+        ["dom_start", "rich", 0], ["dom_xml", "rich", 0], ["dom_xml", "rich", 1], ["dom_xml", "rich", 3],
+        ["dom_info", "rich"], ["dom_vcpus", "rich", 0], ["dom_vcpus", "rich", 4], ["dom_ifstats_bad", "rich", "x"],
+        ["dom_blockinfo", "rich", "hdc"], ["dom_create_xml", RICH.replace("rich", "rich2")
+                                            .replace("5b4c5e4e", "5b4c5e4f"), 0], ["dom_xml", "rich2", 0],
     ],
     "memory_vcpus": [
         ["dom_setmem", "test", 524288, 0], ["dom_info", "test"], ["dom_setmem", "test", 1000, 3],

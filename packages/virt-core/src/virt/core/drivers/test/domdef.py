@@ -31,14 +31,21 @@ def parse(xml: str | bytes | etree._Element, validate: bool = False) -> Any:
     from virt.core.drivers.test.base import xml_root
 
     root = xml_root(xml, "domain", ErrorDomain.DOMAIN)
+    explicit_inputs = {(i.get("type"), i.get("bus")) for i in root.iterfind("devices/input")}
     try:
         ctx = ParseContext(strict=validate, inactive=True, hooks=parse_hooks(),
                            options={"default_arch": DEFAULT_ARCH})
-        return Domain.from_element(root, ctx)
+        defn = Domain.from_element(root, ctx)
     except VirtError as exc:
         if not exc.domain:
             exc.domain = ErrorDomain.DOMAIN
         raise
+    # Implicit mouse and keyboard for graphics are a hypervisor driver's default (qemu, xen add
+    # them); libvirt's test driver adds none.
+    defn.devices.inputs = [i for i in defn.devices.inputs
+                           if not (i.type in ("mouse", "keyboard") and i.bus in ("ps2", "xen"))
+                           or (i.type, i.bus) in explicit_inputs or (i.type, None) in explicit_inputs]
+    return defn
 
 
 def copy(defn: Any) -> Any:
