@@ -219,8 +219,8 @@ def test_metadata_kept_verbatim():
 
 
 @pytest.mark.parametrize("devices, message", [
-    ("<disk type='file'><source file='/a'/><target dev='vda'/></disk>"
-     "<disk type='file'><source file='/b'/><target dev='vda'/></disk>",
+    (("<disk type='file'><source file='/a'/><target dev='vda'/></disk>"
+      "<disk type='file'><source file='/b'/><target dev='vda'/></disk>"),
      "target 'vda' duplicated for disk sources '/a' and '/b'"),
     ("<disk type='file'><source file='/a'/></disk>", "missing target information for device /a"),
     ("<interface type='network'/>", "No <source> 'network' attribute specified"),

@@ -556,8 +556,8 @@ _NOTHING: frozenset[str] = frozenset()
 class _Plan:
     """A model class's fields sorted for the engine: defaults, required fields, child dispatch, output."""
 
-    __slots__ = ("defaults", "lists", "custom_empty", "required", "children", "writes", "has_parse_extra",
-                 "has_post_parse", "has_validate")
+    __slots__ = ("children", "custom_empty", "defaults", "has_parse_extra", "has_post_parse", "has_validate",
+                 "lists", "required", "writes")
 
     def __init__(self, cls: type[Model]) -> None:
         # hooks left as Model's no-ops are not called at all

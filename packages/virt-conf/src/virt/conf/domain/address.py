@@ -6,9 +6,17 @@ import re
 from typing import Any, ClassVar
 
 from lxml import etree
-
+from virt.conf.domain.types import (
+    BaseInt,
+    DecInt,
+    HexOut,
+    OnOff,
+    UInt0,
+    UInt10,
+    ULong0,
+    YesNo,
+)
 from virt.conf.xmlmodel import Attr, Child, Model, ParseContext, String, Writer, where
-from virt.conf.domain.types import BaseInt, DecInt, HexOut, OnOff, UInt0, UInt10, ULong0, YesNo
 from virt.util.errors import XMLError
 
 ADDRESS_TYPES = ("none", "pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio", "virtio-s390", "ccw",

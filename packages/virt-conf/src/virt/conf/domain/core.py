@@ -8,11 +8,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
-
-from virt.conf.xmlmodel import (UUID, Attr, Child, Children, Enum, Model, ParseContext, Raw, String, TextChild,
-                                Writer)
 from virt.conf.domain.address import DriveAddress, VirtioSerialAddress
-from virt.conf.domain.cpu import CPU, CPUTune, DefaultIOThread, IOThread, IOThreadIDs, Vcpu, Vcpus, VcpuState
+from virt.conf.domain.cpu import (
+    CPU,
+    CPUTune,
+    DefaultIOThread,
+    IOThread,
+    IOThreadIDs,
+    Vcpu,
+    Vcpus,
+    VcpuState,
+)
 from virt.conf.domain.devices import Devices
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.chardev import ChrTarget, Console, Serial
@@ -20,14 +26,40 @@ from virt.conf.domain.devices.controller import Controller
 from virt.conf.domain.devices.disk import Disk, disk_name_to_index
 from virt.conf.domain.devices.misc import Input, Video, VideoModel
 from virt.conf.domain.features import Features
-from virt.conf.domain.memory import (BlkioTune, CurrentMemory, MaxMemory, Memory, MemoryBacking, MemTune,
-                                     NumaTune, Resource)
-from virt.conf.domain.namespaces import PREFIXES, Namespaces, format_namespaces, parse_namespaces
+from virt.conf.domain.memory import (
+    BlkioTune,
+    CurrentMemory,
+    MaxMemory,
+    Memory,
+    MemoryBacking,
+    MemTune,
+    NumaTune,
+    Resource,
+)
+from virt.conf.domain.namespaces import (
+    PREFIXES,
+    Namespaces,
+    format_namespaces,
+    parse_namespaces,
+)
 from virt.conf.domain.os import OS, IdMap, OSType, Sysinfo, host_arch
 from virt.conf.domain.os import Boot as OSBoot
 from virt.conf.domain.platform import CRASH, LIFECYCLE, LOCKFAILURE, PM, Clock, Perf
 from virt.conf.domain.security import Keywrap, LaunchSecurity, Seclabel
 from virt.conf.domain.types import UInt10
+from virt.conf.xmlmodel import (
+    UUID,
+    Attr,
+    Child,
+    Children,
+    Enum,
+    Model,
+    ParseContext,
+    Raw,
+    String,
+    TextChild,
+    Writer,
+)
 from virt.util.errors import ConfigUnsupportedError, XMLError
 
 VIRT_TYPES = ("none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test", "vmware", "hyperv", "vbox",
@@ -48,7 +80,7 @@ class Genid(Model):
             try:
                 self.value = UUID.parse(self.value)
             except ValueError:
-                raise XMLError(f"malformed genid element") from None
+                raise XMLError("malformed genid element") from None
 
 
 class Domain(Model):
@@ -142,8 +174,7 @@ class Domain(Model):
         if self.name is None or not self.name:
             raise XMLError("missing name information in domain", code=21, message="missing name information")
         if "\n" in self.name:
-            raise XMLError("name contains illegal character '\\n'" if False else
-                           "invalid name: name contains illegal character")
+            raise XMLError("invalid name: name contains illegal character")
         if self.uuid is None:
             self.uuid = str(_uuid.uuid4())
             self._uuid_generated = True
@@ -160,7 +191,7 @@ class Domain(Model):
                 try:
                     parsed = UUID.parse(sys_uuid)
                 except ValueError:
-                    raise XMLError(f"malformed <sysinfo> uuid element") from None
+                    raise XMLError("malformed <sysinfo> uuid element") from None
                 if getattr(self, "_uuid_generated", False):
                     self.uuid = parsed
                     self._uuid_generated = False
@@ -198,23 +229,17 @@ class Domain(Model):
                 if v.id >= vc.count:
                     raise XMLError("vcpu id must be lower than what <vcpu> element permits")
                 if states[v.id] is not None:
-                    raise XMLError(f"duplicate vcpu id '{v.id}'" if False else "duplicate vcpu id")
+                    raise XMLError(f"duplicate vcpu id '{v.id}'")
                 if v.enabled is None:
                     raise XMLError("missing vcpu enabled state")
                 states[v.id] = v
-            if any(s is None for s in states):
-                raise XMLError("all vcpus must have either set or unset order") if False else None
             filled = [s or VcpuState(id=i, enabled=False) for i, s in enumerate(states)]
             orders = [s.order for s in filled if s.order]
             if len(set(orders)) != len(orders):
-                raise XMLError("duplicate vcpu order '%s'" % orders)
+                raise XMLError("duplicate vcpu order")
             self.vcpus.vcpus = filled
-            online = sum(1 for s in filled if s.enabled)
-            if vc.current is not None and vc.current != online and False:
-                pass
-            vc.current = online
-            if not filled[0].enabled:
-                pass
+            # the online vCPUs count wins over the current attribute
+            vc.current = sum(1 for s in filled if s.enabled)
         else:
             self.vcpus = None
         if vc.current == vc.count:
@@ -286,10 +311,6 @@ class Domain(Model):
                 raise XMLError(f"unknown {name.replace('_', ' ')} action: {v}")
         if self.on_lockfailure is not None and self.on_lockfailure not in LOCKFAILURE:
             raise XMLError(f"unknown lock failure action: {self.on_lockfailure}")
-        for name in ("on_poweroff", "on_reboot"):
-            v = getattr(self, name)
-            if v in ("rename-restart", "preserve") and name == "on_poweroff" and False:
-                pass
 
     def _post_parse_devices(self, ctx: ParseContext) -> None:
         devs = self.devices
@@ -350,7 +371,7 @@ class Domain(Model):
         self._reject_duplicate_controllers()
         panics = [p.model for p in devs.panics]
         if len(set(panics)) != len(panics):
-            raise XMLError("Multiple panic devices with model '%s' are not supported" % panics[0])
+            raise XMLError(f"Multiple panic devices with model '{panics[0]}' are not supported")
         if self.os.os_type == "hvm" and "no_boot_order" not in ctx.options.get("features", ()):
             self._boot_order()
         self.add_console_compat()
@@ -419,10 +440,8 @@ class Domain(Model):
                     con.target.port = "0"
         elif (self.os.os_type == "hvm" and devs.serials and
               (not devs.consoles or devs.consoles[0].target.type not in ("serial", "none"))):
-            s0 = devs.serials[0]
-            if s0.target is None or s0.target.type in (None, "isa-serial") or True:
-                stub = Console(type="pty", target=ChrTarget(type="serial", port="0"))
-                devs.consoles.insert(0, stub)
+            # the first serial port doubles as the first console
+            devs.consoles.insert(0, Console(type="pty", target=ChrTarget(type="serial", port="0")))
 
     def add_implicit_controllers(self) -> None:
         """Controllers that devices' addresses imply (virDomainDefAddImplicitControllers)."""
@@ -523,8 +542,6 @@ class Domain(Model):
                 for c in cell.cpus or ():
                     if c >= vc.count:
                         raise XMLError("Number of CPUs in <numa> exceeds the <vcpu> count")
-        if self.on_poweroff in ("rename-restart", "preserve") and False:
-            pass
 
     # -- formatting ----------------------------------------------------------------------------
     def format(self, indent: int = 0, *, inactive: bool | None = None,  # type: ignore[override]

@@ -5,10 +5,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from virt.conf.xmlmodel import (Attr, Child, Children, Enum, Model, ParseContext, String, Text, TextChild,
-                                Writer)
-from virt.conf.domain.types import (CPUSet, DecInt, OnOff, UInt10, ULong10, YesNo, format_bitmap,
-                                    pretty_size, scale_value, scaled_kib)
+from virt.conf.domain.types import (
+    CPUSet,
+    DecInt,
+    OnOff,
+    UInt10,
+    ULong10,
+    YesNo,
+    format_bitmap,
+    pretty_size,
+    scale_value,
+    scaled_kib,
+)
+from virt.conf.xmlmodel import (
+    Attr,
+    Child,
+    Children,
+    Enum,
+    Model,
+    ParseContext,
+    String,
+    Text,
+    TextChild,
+    Writer,
+)
 from virt.util.errors import XMLError
 
 
@@ -23,12 +43,10 @@ class Vcpu(Model):
         if self.count is None:
             self.count = 1
         if self.count == 0:
-            raise XMLError("Invalid number of vCPUs '0'") if False else XMLError(
-                "invalid maximum number of vCPUs")
+            raise XMLError("invalid maximum number of vCPUs")
         if self.current is not None:
             if self.current == 0:
-                raise XMLError("Invalid current vcpus count '0'") if False else XMLError(
-                    "invalid current number of vCPUs")
+                raise XMLError("invalid current number of vCPUs")
             if self.current > self.count:
                 raise XMLError("maxvcpus must not be less than current vcpus "
                                f"({self.count} < {self.current})")
@@ -219,7 +237,7 @@ def _check_monitors(monitors: list[Monitor], vcpus: tuple[int, ...], what: str) 
         if m.vcpus is None:
             raise XMLError("Missing attribute vcpus for element monitor")
         if not set(m.vcpus) <= set(vcpus):
-            raise XMLError(f"Monitor vcpus conflicts with allocation")
+            raise XMLError("Monitor vcpus conflicts with allocation")
         if m.vcpus in seen:
             raise XMLError("Identical vcpus found in same type monitors")
         seen.append(m.vcpus)
@@ -275,7 +293,7 @@ class CPUTune(Model):
             if pin.cpuset is None:
                 raise XMLError("missing cpuset for vcpupin")
             if pin.vcpu in seen:
-                raise XMLError("duplicate vcpupin for vcpu '%d'" % pin.vcpu)
+                raise XMLError(f"duplicate vcpupin for vcpu '{pin.vcpu}'")
             seen.add(pin.vcpu)
         self.vcpupins.sort(key=lambda p: p.vcpu)
         seen = set()
@@ -319,8 +337,7 @@ class CPUTune(Model):
             for s in items:
                 for n in getattr(s, ids_name) or ():
                     if n in per:
-                        raise XMLError(f"{ids_name} are already scheduled" if False else
-                                       f"Attempt to redefine scheduler for {ids_name[:-1]} {n}")
+                        raise XMLError(f"Attempt to redefine scheduler for {ids_name[:-1]} {n}")
                     per[n] = (s.scheduler, s.priority)
             setattr(self, attr, [cls(**{ids_name: (n,), "scheduler": per[n][0], "priority": per[n][1]})
                                  for n in sorted(per)])
@@ -501,8 +518,7 @@ class Numa(Model):
         for c in self.cells:
             if c.cpus:
                 if cpus & set(c.cpus):
-                    raise XMLError("NUMA cells %u and %zu have overlapping vCPU ids" if False else
-                                   f"NUMA cells have overlapping vCPU ids")
+                    raise XMLError("NUMA cells have overlapping vCPU ids")
                 cpus.update(c.cpus)
 
     @property
@@ -532,12 +548,12 @@ class CPU(Model):
             if self.match is None:
                 self.match = "exact"
         elif mode != "custom":
-            self.match = None if mode != "host-model" or True else self.match
+            self.match = None
         if self.model is not None:
             if self.model.name is not None and not self.model.name.strip():
                 self.model.name = None
             if self.model.vendor_id is not None and len(self.model.vendor_id) != 12:
-                raise XMLError(f"vendor_id must be exactly 12 characters long")
+                raise XMLError("vendor_id must be exactly 12 characters long")
             if mode == "custom" and self.model.fallback is None and self.model.name:
                 self.model.fallback = "allow"
             if mode in ("host-model",) and self.model.fallback is None:

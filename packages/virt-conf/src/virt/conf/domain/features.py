@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from virt.conf.xmlmodel import Attr, Child, Children, Enum, Model, ParseContext, String, Text, Writer
 from virt.conf.domain.types import DecInt, OnOff, UInt10, ULong10, YesNo, scale_value
+from virt.conf.xmlmodel import (
+    Attr,
+    Child,
+    Children,
+    Enum,
+    Model,
+    ParseContext,
+    String,
+    Text,
+    Writer,
+)
 from virt.util.errors import ConfigUnsupportedError, XMLError
 
 

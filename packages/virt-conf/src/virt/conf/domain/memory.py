@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
-from virt.conf.xmlmodel import Attr, Child, Children, Enum, Flag, Model, ParseContext, String, Text, TextChild
-from virt.conf.domain.types import Bitmap, DecInt, KiBSize, OnOff, UInt10, ULong10, YesNo, scaled_kib
+from virt.conf.domain.types import (
+    Bitmap,
+    DecInt,
+    KiBSize,
+    OnOff,
+    UInt10,
+    ULong10,
+    YesNo,
+    scaled_kib,
+)
+from virt.conf.xmlmodel import (
+    Attr,
+    Child,
+    Children,
+    Enum,
+    Flag,
+    Model,
+    ParseContext,
+    String,
+    Text,
+    TextChild,
+)
 from virt.util.errors import XMLError
 
 
@@ -93,8 +113,6 @@ class MemoryBacking(Model):
                 if overlap:
                     raise XMLError(f"nodeset attribute of hugepages of sizes {page.size} and ... intersect")
                 seen.update(page.nodeset)
-            if len(pages) == 1 and pages[0].nodeset is None and False:
-                pass
         self.__dict__.pop("_page_kib", None)
 
     def is_empty(self) -> bool:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
-
 from virt.conf.xmlmodel import Writer
 from virt.util.errors import XMLError
 
@@ -113,12 +112,10 @@ def parse_namespaces(root: etree._Element, ns: Namespaces) -> set[str]:
             elif local == "capabilities":
                 for el in child:
                     cap = el.get("capability")
-                    if el.tag == _q(QEMU_NS, "add"):
-                        if cap:
-                            q.caps_add.append(cap.strip())
-                    elif el.tag == _q(QEMU_NS, "del"):
-                        if cap:
-                            q.caps_del.append(cap.strip())
+                    if el.tag == _q(QEMU_NS, "add") and cap:
+                        q.caps_add.append(cap.strip())
+                    elif el.tag == _q(QEMU_NS, "del") and cap:
+                        q.caps_del.append(cap.strip())
             elif local == "override":
                 for dev in child.iterfind(_q(QEMU_NS, "device")):
                     alias = dev.get("alias")

@@ -6,9 +6,19 @@ from __future__ import annotations
 import platform
 import re
 
-from virt.conf.xmlmodel import Attr, Child, Children, Enum, Model, ParseContext, String, Text, TextChild
 from virt.conf.domain.devices.storage import StorageSource
 from virt.conf.domain.types import DecInt, UInt10, YesNo
+from virt.conf.xmlmodel import (
+    Attr,
+    Child,
+    Children,
+    Enum,
+    Model,
+    ParseContext,
+    String,
+    Text,
+    TextChild,
+)
 from virt.util.errors import ConfigUnsupportedError, XMLError
 
 OS_TYPES = ("hvm", "xen", "linux", "exe", "uml", "xenpvh")
@@ -185,11 +195,9 @@ class OS(Model):
             self.initargs = []
             self.initenvs = []
             self.initdir = self.inituser = self.initgroup = None
-        if self.os_type == "exe" and self.init is None and False:
-            raise XMLError("init binary must be specified")
         for e in self.initenvs:
             if not e.name or not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", e.name):
-                raise XMLError("invalid environment variable name '%s'" % (e.name or ""))
+                raise XMLError(f"invalid environment variable name '{e.name or ''}'")
         if self.acpi is not None:
             for tab in self.acpi.tables:
                 if tab.type is None:

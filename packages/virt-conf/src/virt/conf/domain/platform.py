@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from virt.conf.xmlmodel import Attr, Child, Children, Enum, Model, ParseContext, String, Writer
 from virt.conf.domain.types import DecInt, UInt10, ULong10, YesNo
+from virt.conf.xmlmodel import (
+    Attr,
+    Child,
+    Children,
+    Enum,
+    Model,
+    ParseContext,
+    String,
+    Writer,
+)
 from virt.util.errors import XMLError
 
 TIMER_NAMES = ("platform", "pit", "rtc", "hpet", "tsc", "kvmclock", "hypervclock", "armvtimer")
@@ -29,9 +38,8 @@ class Timer(Model):
     def post_parse(self, ctx: ParseContext) -> None:
         if self.name is None:
             raise XMLError("missing timer name")
-        if self.name != "rtc":
-            if self.track is not None:
-                raise XMLError(f"track attribute is only valid for timer rtc")
+        if self.name != "rtc" and self.track is not None:
+            raise XMLError("track attribute is only valid for timer rtc")
         if self.name != "tsc":
             self.frequency = None
             self.mode = None

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from virt.conf.xmlmodel import Attr, Children, Enum, Model, ParseContext, String, Text, TextChild, Writer
 from virt.conf.domain.types import HexOut, OnOff, UInt10, YesNo
+from virt.conf.xmlmodel import (
+    Attr,
+    Children,
+    Enum,
+    Model,
+    ParseContext,
+    String,
+    Text,
+    TextChild,
+    Writer,
+)
 from virt.util.errors import XMLError
 
 
@@ -21,7 +31,7 @@ class Seclabel(Model):
             self.type = "dynamic"
         t = self.type
         if self.relabel is None:
-            self.relabel = t == "dynamic" or (t == "static" and False)
+            self.relabel = t == "dynamic"
         elif t == "dynamic" and not self.relabel:
             raise XMLError("dynamic label type must use resource relabeling")
         elif t == "none" and self.relabel:

@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 from lxml import etree
-
 from virt.conf.xmlmodel import Attr, Bool, Enum, Int, Model, Text, ValueType, where
 from virt.util.errors import XMLError
 
@@ -26,7 +25,7 @@ class BaseInt(Int):
         # fast paths for the common spellings: 0x1f and 42
         if text.isascii():
             if text[:2] in ("0x", "0X") and text[2:].isalnum():
-                value = int(text[2:], 16)
+                value = int(text, 16)
                 if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
                     raise ValueError(text)
                 return value
@@ -40,7 +39,7 @@ class BaseInt(Int):
             raise ValueError(text)
         body = m.group(2)
         if body[:2] in ("0x", "0X"):
-            value = int(body[2:], 16)
+            value = int(body, 16)
         elif len(body) > 1 and body[0] == "0":
             value = int(body[1:], 8)
         else:

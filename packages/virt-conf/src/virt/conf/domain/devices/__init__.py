@@ -6,19 +6,44 @@ from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
-
-from virt.conf.xmlmodel import Children, Model, ParseContext, TextChild, String, Writer
 from virt.conf.domain.address import Address
 from virt.conf.domain.devices.base import Device
-from virt.conf.domain.devices.chardev import Channel, ChrDevice, Console, Parallel, Redirdev, Serial, Smartcard
+from virt.conf.domain.devices.chardev import (
+    Channel,
+    ChrDevice,
+    Console,
+    Parallel,
+    Redirdev,
+    Serial,
+    Smartcard,
+)
 from virt.conf.domain.devices.controller import Controller
 from virt.conf.domain.devices.disk import Disk
 from virt.conf.domain.devices.graphics import Graphics
 from virt.conf.domain.devices.hostdev import Hostdev
-from virt.conf.domain.devices.misc import (IOMMU, RNG, TPM, Audio, Crypto, Filesystem, Hub, Input, Lease,
-                                           Memballoon, MemoryDevice, NVRAMDevice, Panic, Redirfilter, Shmem,
-                                           Sound, Video, Vsock, Watchdog)
+from virt.conf.domain.devices.misc import (
+    IOMMU,
+    RNG,
+    TPM,
+    Audio,
+    Crypto,
+    Filesystem,
+    Hub,
+    Input,
+    Lease,
+    Memballoon,
+    MemoryDevice,
+    NVRAMDevice,
+    Panic,
+    Redirfilter,
+    Shmem,
+    Sound,
+    Video,
+    Vsock,
+    Watchdog,
+)
 from virt.conf.domain.devices.net import Interface
+from virt.conf.xmlmodel import Children, Model, ParseContext, String, TextChild, Writer
 from virt.util.errors import XMLError
 
 #: (list attribute, model) in libvirt's output order.
@@ -198,9 +223,7 @@ class Devices(Model):
             if ctrl.index is None:
                 insert_at = i + 1
                 break
-            if cur.index is not None and cur.index > ctrl.index:
-                insert_at = i
-            elif (getattr(ctrl, "master", None) is None and getattr(cur, "master", None) is not None and
+            if cur.index is not None and cur.index > ctrl.index or (getattr(ctrl, "master", None) is None and getattr(cur, "master", None) is not None and
                   cur.index == ctrl.index):
                 insert_at = i
         if insert_at == -1:
@@ -235,4 +258,4 @@ def _kind_of(dev: Any) -> str:
     raise TypeError(f"not a device: {dev!r}")
 
 
-__all__ = ["DEVICE_KINDS", "Devices", "Device", "ChrDevice"]
+__all__ = ["DEVICE_KINDS", "ChrDevice", "Device", "Devices"]

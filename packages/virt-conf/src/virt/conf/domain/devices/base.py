@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from virt.conf.xmlmodel import Attr, Child, Field, Model, ParseContext, Writer
-from virt.conf.domain.address import ACPI, ROM, Address, Alias, Boot, Master, is_user_alias
+from virt.conf.domain.address import (
+    ACPI,
+    ROM,
+    Address,
+    Alias,
+    Boot,
+    Master,
+    is_user_alias,
+)
 from virt.conf.domain.types import OnOff
+from virt.conf.xmlmodel import Attr, Child, Field, Model, ParseContext, Writer
 
 INFO_FIELDS = ("boot", "alias", "master", "acpi", "rom", "address")
 

@@ -5,10 +5,21 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from virt.conf.xmlmodel import Attr, Child, Children, Enum, Model, ParseContext, String, Text, TextChild, Writer
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.storage import DeviceSeclabel, Reconnect
 from virt.conf.domain.types import DecInt, OnOff, YesNo
+from virt.conf.xmlmodel import (
+    Attr,
+    Child,
+    Children,
+    Enum,
+    Model,
+    ParseContext,
+    String,
+    Text,
+    TextChild,
+    Writer,
+)
 from virt.util.errors import XMLError
 
 CHR_TYPES = ("null", "vc", "pty", "dev", "file", "pipe", "stdio", "udp", "tcp", "unix", "spicevmc", "spiceport",
@@ -130,7 +141,7 @@ class ChrSourceMixin(Model):
                 if connect.host or connect.service:
                     out.append(connect)
             if connect is None or not connect.service:
-                raise XMLError(f"Missing source service attribute for char device")
+                raise XMLError("Missing source service attribute for char device")
         elif t == "tcp":
             s = srcs[0] if srcs else ChrSourceEl()
             if s.mode is None:

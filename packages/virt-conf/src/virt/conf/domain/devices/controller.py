@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-from virt.conf.xmlmodel import Attr, Child, Enum, Model, ParseContext, String, Text, TextChild, Writer
 from virt.conf.domain.devices.base import Device
-from virt.conf.domain.types import DecInt, HexOut, OnOff, ULong10, UInt10, YesNo, scale_value
+from virt.conf.domain.types import (
+    DecInt,
+    HexOut,
+    OnOff,
+    UInt10,
+    ULong10,
+    YesNo,
+    scale_value,
+)
+from virt.conf.xmlmodel import (
+    Attr,
+    Child,
+    Enum,
+    Model,
+    ParseContext,
+    String,
+    Text,
+    TextChild,
+    Writer,
+)
 from virt.util.errors import XMLError
 
 CONTROLLER_TYPES = ("ide", "fdc", "scsi", "sata", "virtio-serial", "ccid", "usb", "pci", "xenbus", "isa")
@@ -90,9 +108,8 @@ class Controller(Device):
             if self.model == "auto" and self.type == "scsi":
                 self.model = None
         if self.type != "pci":
-            if self.model_name is not None or self.target is not None or self.pcihole64 is not None:
-                # libvirt reads these only for PCI controllers
-                self.model_name = self.target = self.pcihole64 = None
+            # libvirt reads these only for PCI controllers
+            self.model_name = self.target = self.pcihole64 = None
         if self.type not in ("virtio-serial", "usb"):
             self.ports = None
         if self.type != "virtio-serial":
@@ -111,7 +128,7 @@ class Controller(Device):
                     raise XMLError(f"Invalid index {self.index} for '{self.model}' controller. "
                                    f"The index of the PCI root controller must be 0")
                 if self.address is not None and self.address.type != "none":
-                    raise XMLError(f"PCI root controllers cannot have an address")
+                    raise XMLError("PCI root controllers cannot have an address")
             if self.target is not None:
                 t = self.target
                 if t.chassisNr is not None and not 1 <= t.chassisNr <= 255:

@@ -6,12 +6,30 @@ import re
 from typing import Any
 
 from lxml import etree
-
-from virt.conf.xmlmodel import Attr, Child, Enum, Flag, Model, ParseContext, Raw, String, Text, TextChild, Writer
 from virt.conf.domain.devices.base import Device
-from virt.conf.domain.devices.storage import (FILE_FORMATS, STORAGE_TYPES, Auth, BackingStore, Encryption,
-                                              StorageSource, validate_source_chain)
-from virt.conf.domain.types import OnOff, ULong10, UInt10, YesNo
+from virt.conf.domain.devices.storage import (
+    FILE_FORMATS,
+    STORAGE_TYPES,
+    Auth,
+    BackingStore,
+    Encryption,
+    StorageSource,
+    validate_source_chain,
+)
+from virt.conf.domain.types import OnOff, UInt10, ULong10, YesNo
+from virt.conf.xmlmodel import (
+    Attr,
+    Child,
+    Enum,
+    Flag,
+    Model,
+    ParseContext,
+    Raw,
+    String,
+    Text,
+    TextChild,
+    Writer,
+)
 from virt.util.errors import ConfigUnsupportedError, ErrorNumber, VirtError, XMLError
 
 DISK_BUSES = ("ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd")
@@ -287,7 +305,7 @@ class Disk(Device):
         if self.device != "floppy" and tgt.bus == "fdc":
             raise XMLError(f"Invalid bus type '{tgt.bus}' for disk")
         if tgt.tray is not None and self.device not in ("cdrom", "floppy"):
-            raise XMLError(f"tray is only valid for cdrom and floppy")
+            raise XMLError("tray is only valid for cdrom and floppy")
         if tgt.removable is not None and tgt.bus != "usb":
             raise XMLError("removable is only valid for usb disks")
         if self.type == "vhostuser" and self.snapshot is None:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from virt.conf.xmlmodel import Attr, Child, Children, Enum, Model, ParseContext, String, Writer
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.types import DecInt, UInt10, YesNo
+from virt.conf.xmlmodel import (
+    Attr,
+    Child,
+    Children,
+    Enum,
+    Model,
+    ParseContext,
+    String,
+    Writer,
+)
 from virt.util.errors import XMLError
 
 GRAPHICS_TYPES = ("sdl", "vnc", "rdp", "desktop", "spice", "egl-headless", "dbus")
@@ -239,7 +248,7 @@ class Graphics(Device):
             self.audio = None
         if self.passwdValidTo is not None:
             try:
-                datetime.strptime(self.passwdValidTo, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+                datetime.strptime(self.passwdValidTo, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
             except ValueError:
                 raise XMLError(f"cannot parse password validity time '{self.passwdValidTo}', expect "
                                "YYYY-MM-DDTHH:MM:SS") from None
@@ -317,9 +326,8 @@ class Graphics(Device):
                 self.port = -1
             else:
                 self.port = None
-        elif t == "spice":
-            if not listen_ok:
-                self.port = self.tlsPort = self.autoport = self.listen = None
+        elif t == "spice" and not listen_ok:
+            self.port = self.tlsPort = self.autoport = self.listen = None
         if not getattr(w, "secure", True):
             self.passwd = None
         try:

@@ -6,12 +6,23 @@ import re
 from typing import Any, ClassVar
 
 from lxml import etree
-
-from virt.conf.xmlmodel import UUID, Attr, Child, Children, Enum, Flag, Model, ParseContext, String, TextChild, Writer
 from virt.conf.domain.address import PCIAddress
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.storage import Auth, Host, Initiator
 from virt.conf.domain.types import HexOut, UInt10, ULong10, YesNo
+from virt.conf.xmlmodel import (
+    UUID,
+    Attr,
+    Child,
+    Children,
+    Enum,
+    Flag,
+    Model,
+    ParseContext,
+    String,
+    TextChild,
+    Writer,
+)
 from virt.util.errors import XMLError
 
 HOSTDEV_SUBSYS_TYPES = ("usb", "pci", "scsi", "scsi_host", "mdev")

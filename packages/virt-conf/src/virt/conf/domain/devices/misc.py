@@ -5,12 +5,33 @@ from __future__ import annotations
 
 import re
 
-from virt.conf.xmlmodel import (UUID, Attr, Child, Children, Enum, Flag, Model, ParseContext, String, Text,
-                                TextChild, Writer)
 from virt.conf.domain.devices.base import Device, VirtioDriver
 from virt.conf.domain.devices.chardev import CHR_TYPES, ChrSourceMixin
-from virt.conf.domain.types import (Bitmap, DecInt, KiBSize, OnOff, UInt10, ULong10, YesNo, scale_value,
-                                    unit_scale)
+from virt.conf.domain.types import (
+    Bitmap,
+    DecInt,
+    KiBSize,
+    OnOff,
+    UInt10,
+    ULong10,
+    YesNo,
+    scale_value,
+    unit_scale,
+)
+from virt.conf.xmlmodel import (
+    UUID,
+    Attr,
+    Child,
+    Children,
+    Enum,
+    Flag,
+    Model,
+    ParseContext,
+    String,
+    Text,
+    TextChild,
+    Writer,
+)
 from virt.util.errors import XMLError
 
 # ----------------------------------------------------------------------------- lease
@@ -169,8 +190,7 @@ class Filesystem(Device):
         elif self.accessmode is None:
             self.accessmode = "passthrough"
         if src is None or all(getattr(src, f.name) is None for f in src._fields):
-            if not (self.type == "mount" and self.driver is not None and self.driver.type == "virtiofs" and False):
-                raise XMLError("missing source information for filesystem", code=19)
+            raise XMLError("missing source information for filesystem", code=19)
         if self.target is None or not self.target.dir:
             raise XMLError("missing target information for filesystem", code=20)
         if self.driver is not None and all(getattr(self.driver, f.name) is None for f in self.driver._fields):

@@ -5,12 +5,29 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from virt.conf.xmlmodel import (UUID, Attr, Child, Children, Enum, MACType, Model, ParseContext, String, Text,
-                                TextChild, Writer)
 from virt.conf.domain.devices.base import Device
-from virt.conf.domain.devices.hostdev import IPAddr, HostdevDriver, HostPCIAddress, Route
+from virt.conf.domain.devices.hostdev import (
+    HostdevDriver,
+    HostPCIAddress,
+    IPAddr,
+    Route,
+)
 from virt.conf.domain.devices.storage import Reconnect
 from virt.conf.domain.types import DecInt, OnOff, UInt10, ULong10, YesNo
+from virt.conf.xmlmodel import (
+    UUID,
+    Attr,
+    Child,
+    Children,
+    Enum,
+    MACType,
+    Model,
+    ParseContext,
+    String,
+    Text,
+    TextChild,
+    Writer,
+)
 from virt.util.errors import XMLError
 
 NET_TYPES = ("user", "ethernet", "vhostuser", "server", "client", "mcast", "network", "bridge", "internal",
@@ -50,9 +67,9 @@ class NetSource(Model):
     portid = Attr(UUID)
     bridge = Attr(String)
     dev = Attr(String)
-    mode = Attr(String)
     type = Attr(String)
     path = Attr(String)
+    mode = Attr(String)
     address = Attr(String)
     port = Attr(DecInt(0, 65535))
     name = Attr(String)
@@ -405,7 +422,7 @@ class Interface(Device):
                 raise XMLError(f"Invalid mode attribute value '{src.mode}' for vhostuser interface")
         if t in ("server", "client", "mcast", "udp"):
             if src is None or src.port is None:
-                raise XMLError(f"No <source> 'port' attribute specified with socket interface")
+                raise XMLError("No <source> 'port' attribute specified with socket interface")
             if src.address is None and t != "server":
                 raise XMLError("No <source> 'address' attribute specified with socket interface")
             if t == "udp":

@@ -5,11 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from lxml import etree
-
-from virt.conf.xmlmodel import (UUID, Attr, Child, Children, Enum, Model, ParseContext, String, Text, TextChild,
-                                Writer, where)
 from virt.conf.domain.address import PCIAddress
-from virt.conf.domain.types import DecInt, ULong10, UInt10, YesNo
+from virt.conf.domain.types import DecInt, UInt10, ULong10, YesNo
+from virt.conf.xmlmodel import (
+    UUID,
+    Attr,
+    Child,
+    Children,
+    Enum,
+    Model,
+    ParseContext,
+    String,
+    Text,
+    TextChild,
+    Writer,
+    where,
+)
 from virt.util.errors import ConfigUnsupportedError, XMLError
 
 STORAGE_TYPES = ("file", "block", "dir", "network", "volume", "nvme", "vhostuser")
@@ -91,7 +102,7 @@ class Encryption(Model):
             if self.cipher.name is None:
                 raise XMLError("cipher element missing name attribute")
             if self.cipher.size is None:
-                raise XMLError(f"cipher element missing size attribute")
+                raise XMLError("cipher element missing size attribute")
         if self.ivgen is not None and self.ivgen.name is None:
             raise XMLError("ivgen element missing name attribute")
 
@@ -314,7 +325,7 @@ class StorageSource(Model):
             if self.name is None and self.protocol != "nbd":
                 raise XMLError(f"missing name for disk source{where(el)}")
             if self.protocol in ("gluster", "rbd") and self.name is not None:
-                head, sep, tail = self.name.partition("/")
+                head, sep, _ = self.name.partition("/")
                 if not sep or not head:
                     raise XMLError(f"can't split path '{self.name}' into pool name and image name")
             if self.protocol == "rbd" and self.name and "@" in self.name and self.snapshot is None:
@@ -334,8 +345,6 @@ class StorageSource(Model):
             for h in self.hosts:
                 if h.port is None and h.transport is None and port:
                     h.port = port
-            if self.protocol != "nfs" or True:
-                pass
         elif stype == "volume":
             if (self.pool is None) != (self.volume is None):
                 raise XMLError("'pool' and 'volume' must be specified together for 'pool' type source")
