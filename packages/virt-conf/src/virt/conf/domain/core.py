@@ -159,6 +159,7 @@ class Domain(Model):
         self._post_parse_os(ctx)
         if self.devices is None:
             self.devices = Devices()
+        self.devices.hvm = self.os.os_type == "hvm"
         self._post_parse_vcpus()
         self._post_parse_iothreads()
         if self.cputune is not None:

@@ -10,6 +10,7 @@ from virt.conf.domain.address import Address
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.chardev import (
     Channel,
+    ChrTarget,
     ChrDevice,
     Console,
     Parallel,
@@ -138,6 +139,9 @@ class Devices(Model):
                 continue
             if f.name == "emulator":
                 w.leaf("emulator", [], value)
+            elif f.name == "consoles" and self.hvm:
+                for i, con in enumerate(value):
+                    self._console_view(i, con).write(w)
             else:
                 for item in value:
                     item.write(w)
@@ -148,6 +152,18 @@ class Devices(Model):
         else:
             w.parts[mark - 1] += ">\n"
             w.parts.append("  " * w.depth + "</devices>\n")
+
+    #: Set by the domain: HVM guests print serial-type consoles as copies of the serial ports.
+    hvm = False
+
+    def _console_view(self, i: int, con: Console) -> Console:
+        """What libvirt prints for console ``i``: serials[i] itself when the console aliases it."""
+        if con.target is None or con.target.type not in ("serial", "none") or i >= len(self.serials):
+            return con
+        s = self.serials[i]
+        return Console(type=s.type, tty=s.tty, sources=s.sources, protocol=s.protocol, log=s.log,
+                       target=ChrTarget(type="serial", port=s.target.port if s.target else str(i)),
+                       alias=s.alias, address=s.address)
 
     # -- single devices ------------------------------------------------------------------------
     @property
