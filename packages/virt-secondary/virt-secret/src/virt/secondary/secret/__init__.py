@@ -1,0 +1,1 @@
+"""virt's secret driver: secrets kept encrypted at rest with a host key, never logged."""
