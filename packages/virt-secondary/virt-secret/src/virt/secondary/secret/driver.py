@@ -198,7 +198,7 @@ class SecretDriver(Driver):
             existing = self._all()
             old = existing.get(uuid)
             if old is not None:
-                old_def, old_ephemeral = old
+                old_def = old[0]
                 if _usage(old_def) != usage:
                     raise VirtError(f"a secret with UUID {uuid} is already defined for use with "
                                     f"{old_def.usage_id or ''}", code=ErrorNumber.INTERNAL_ERROR, domain=SECRET)
