@@ -24,6 +24,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,6 +40,8 @@ from virt.util.errors import ErrorDomain, ErrorNumber, SystemError_, VirtError
 
 log = logging.getLogger("virt.remote.client")
 
+#: Seconds without calls after which the background thread receives events itself.
+IDLE_TAKEOVER = 0.01
 DEFAULT_KEEPALIVE_INTERVAL = 5
 DEFAULT_KEEPALIVE_COUNT = 5
 TCP_PORT = 16509
@@ -56,20 +59,31 @@ def _closed_error(detail: str = "End of file while reading data: Input/output er
 
 
 class _Waiter:
-    """A caller waiting for the reply with its serial: a pre-acquired lock the reader releases."""
+    """A caller waiting for the reply with its serial.
 
-    __slots__ = ("error", "keep", "lock", "msg")
+    ``lock`` is pre-acquired; it is released once, either because the reply came (``done``) or
+    because the reader role passes to this caller.
+    """
+
+    __slots__ = ("done", "error", "lock", "msg", "signalled")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.lock.acquire()
         self.msg: W.Message | None = None
         self.error: BaseException | None = None
-        self.keep: bytes | None = None
+        self.done = False
+        self.signalled = False
 
 
 class RemoteClient:
-    """A libvirt-protocol client connection over a connected socket."""
+    """A libvirt-protocol client connection over a connected socket.
+
+    Whoever needs a reply reads the socket itself while no one else does (the "reader role", as
+    libvirt's client passes the buck), so a call costs no thread switch; replies for other callers
+    are handed to them, events and pings are dispatched on the way. When no call is in progress, a
+    background thread takes the role to receive events and keepalive pings.
+    """
 
     def __init__(self, sock: socket.socket, *, on_event: Callable[[W.Message], None] | None = None,
                  helper: subprocess.Popen[bytes] | None = None) -> None:  # fmt: skip
@@ -80,16 +94,22 @@ class RemoteClient:
         self._send_lock = threading.Lock()
         # OpenSSL objects take one operation at a time: TLS reads and writes share this lock.
         self._io_lock = threading.Lock() if self._tls else None
+        self._state = threading.Lock()  # guards _reading and _waiters
+        self._reading = False
         self._waiters: dict[int, _Waiter] = {}
         self._serials = itertools.count(1)
+        self._activity = 0
+        self._rbuf = bytearray()
+        self._chunk = bytearray(65536)
         self._closed: BaseException | None = None
         self.keepalive_interval = 0.0
         self.keepalive_count = 0
-        self._idle_pings = 0
+        self._last_rx = time.monotonic()
+        self._pings = 0
         if self._tls:
             sock.setblocking(False)
-        self._reader = threading.Thread(target=self._read_loop, name="virt-remote-reader", daemon=True)
-        self._reader.start()
+        self._watcher = threading.Thread(target=self._watch, name="virt-remote-reader", daemon=True)
+        self._watcher.start()
 
     # -- calls -----------------------------------------------------------------------------------------
     def call(self, proc: int, args_type: xdr.XdrType, args: Any, ret_type: xdr.XdrType,
@@ -98,20 +118,55 @@ class RemoteClient:
         if self._closed is not None:
             raise _closed_error("client socket is closed")
         serial = next(self._serials)
+        self._activity = serial
         waiter = _Waiter()
-        self._waiters[serial] = waiter
+        with self._state:
+            self._waiters[serial] = waiter
         try:
             self.send(W.encode_message(args_type, args, prog, vers, proc, _CALL, serial, W.MessageStatus.OK))
         except BaseException:
-            self._waiters.pop(serial, None)
+            with self._state:
+                self._waiters.pop(serial, None)
             raise
-        waiter.lock.acquire()
+        self._wait(waiter)
         msg = waiter.msg
         if msg is None:
             raise waiter.error or _closed_error()
         if msg.status == W.MessageStatus.OK:
             return ret_type.decode(msg.body)
         raise W.error_from_wire(W.Error.decode(msg.body))
+
+    def _wait(self, waiter: _Waiter) -> None:
+        while True:
+            with self._state:
+                if waiter.done:
+                    return
+                reader = not self._reading
+                if reader:
+                    self._reading = True
+                else:
+                    waiter.signalled = False
+            if not reader:
+                waiter.lock.acquire()  # our reply, or our turn to read
+                continue
+            try:
+                while not waiter.done:
+                    self._read_packet()
+            except BaseException as err:  # noqa: BLE001 - even ^C: a half-read packet ends the stream
+                self._shutdown(_as_error(err))
+            finally:
+                self._release_role()
+            return
+
+    def _release_role(self) -> None:
+        """Give up reading; a caller still waiting for its reply takes over."""
+        with self._state:
+            self._reading = False
+            for other in self._waiters.values():
+                if not other.done and not other.signalled:
+                    other.signalled = True
+                    other.lock.release()
+                    break
 
     def send(self, data: bytes) -> None:
         with self._send_lock:
@@ -138,51 +193,40 @@ class RemoteClient:
 
     # -- reading ---------------------------------------------------------------------------------------
     def _recv_into(self, view: memoryview) -> int:
-        """Fill ``view``; 0 on orderly end of file. Times out (socket.timeout) when idle for keepalive."""
+        """Read into ``view``; 0 on orderly end of file."""
         while True:
             if self._io_lock is None:
                 return self.sock.recv_into(view)
             assert isinstance(self.sock, ssl.SSLSocket)
             if not self.sock.pending():
-                ready, _, _ = select.select([self.sock], [], [], self.keepalive_interval or None)
-                if not ready:
-                    raise TimeoutError
+                select.select([self.sock], [], [])
             with self._io_lock:
                 try:
                     return self.sock.recv_into(view)
                 except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
                     continue
 
-    def _read_exact(self, size: int) -> bytearray:
-        buf = bytearray(size)
-        view = memoryview(buf)
-        got = 0
-        while got < size:
-            try:
-                n = self._recv_into(view[got:])
-            except TimeoutError:
-                self._keepalive_tick()
-                continue
+    def _fill(self, size: int) -> None:
+        """Read until the buffer holds ``size`` bytes (more if the socket has them: fewer syscalls)."""
+        buf = self._rbuf
+        while len(buf) < size:
+            chunk = self._chunk
+            n = self._recv_into(memoryview(chunk))
             if n == 0:
                 raise EOFError
-            got += n
-            self._idle_pings = 0
-        return buf
+            buf += memoryview(chunk)[:n]
+        self._last_rx = time.monotonic()
 
-    def _read_loop(self) -> None:
-        error: BaseException = _closed_error()
-        try:
-            while True:
-                length = W.packet_length(bytes(self._read_exact(4)))
-                self._dispatch(W.decode_message(self._read_exact(length)))
-        except EOFError:
-            pass
-        except OSError as err:
-            if self._closed is None:
-                error = SystemError_.from_errno(err, "Cannot recv data")
-        except VirtError as err:
-            error = err
-        self._shutdown(error)
+    def _read_packet(self) -> None:
+        buf = self._rbuf
+        if len(buf) < 4:
+            self._fill(4)
+        length = W.packet_length(bytes(buf[:4])) + 4
+        if len(buf) < length:
+            self._fill(length)
+        packet = bytes(buf[4:length])
+        del buf[:length]
+        self._dispatch(W.decode_message(packet))
 
     def _dispatch(self, msg: W.Message) -> None:
         if msg.prog == W.KEEPALIVE_PROGRAM:
@@ -191,10 +235,14 @@ class RemoteClient:
                                            W.KeepaliveProcedure.PONG, _MESSAGE, 0))  # fmt: skip
             return
         if msg.type == _REPLY:
-            waiter = self._waiters.pop(msg.serial, None)
-            if waiter is not None:
-                waiter.msg = msg
-                waiter.lock.release()
+            with self._state:
+                waiter = self._waiters.pop(msg.serial, None)
+                if waiter is not None:
+                    waiter.msg = msg
+                    waiter.done = True
+                    if not waiter.signalled and waiter.lock.locked():
+                        waiter.signalled = True
+                        waiter.lock.release()
             return
         if msg.type == _MESSAGE and self.on_event is not None:
             try:
@@ -202,40 +250,88 @@ class RemoteClient:
             except Exception:  # a bad event must not kill the connection
                 log.exception("cannot deliver event %d", msg.proc)
 
-    def _keepalive_tick(self) -> None:
+    def _watch(self) -> None:
+        """Receive events and pings while no call reads, and keep the connection alive.
+
+        It stays out of the way while calls follow each other (a thread woken by every reply would
+        fight the caller for the GIL) and takes the reader role only after a quiet moment.
+        """
+        try:
+            while self._closed is None:
+                self._keepalive_check()
+                seen = self._activity
+                # A nap rather than an event: being woken at the end of every call costs the caller.
+                time.sleep(IDLE_TAKEOVER)
+                with self._state:
+                    if self._reading or seen != self._activity or self._closed is not None:
+                        continue
+                    self._reading = True
+                try:
+                    if self._tls and self.sock.pending():  # type: ignore[attr-defined]
+                        ready = True
+                    else:
+                        ready = bool(select.select([self.sock], [], [], self._keepalive_wait() or 0.5)[0])
+                    if ready and self._closed is None:
+                        self._read_packet()
+                finally:
+                    self._release_role()
+        except BaseException as err:  # noqa: BLE001 - the thread must not die leaving callers waiting
+            if self._closed is None:
+                self._shutdown(_as_error(err))
+
+    def _keepalive_wait(self) -> float:
+        """Seconds until the next keepalive decision (a long nap without keepalive)."""
+        if not self.keepalive_interval:
+            return 0.5
+        return max(0.01, self._last_rx + self.keepalive_interval * (self._pings + 1) - time.monotonic())
+
+    def _keepalive_check(self) -> None:
+        """Ping after ``keepalive_interval`` seconds of silence; give up after ``keepalive_count`` pings."""
         if not self.keepalive_interval:
             return
-        self._idle_pings += 1
-        if self.keepalive_count and self._idle_pings > self.keepalive_count:
-            raise _closed_error("connection closed due to keepalive timeout")
+        silent = time.monotonic() - self._last_rx
+        if silent < self.keepalive_interval * (self._pings + 1):
+            if silent < self.keepalive_interval:
+                self._pings = 0
+            return
+        if self._pings >= self.keepalive_count:
+            self._shutdown(_closed_error("connection closed due to keepalive timeout"))
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)  # wakes a caller blocked reading
+            except OSError:
+                pass
+            return
+        self._pings += 1
         self.send(W.encode_message(xdr.void, None, W.KEEPALIVE_PROGRAM, W.KEEPALIVE_PROTOCOL_VERSION,
                                    W.KeepaliveProcedure.PING, _MESSAGE, 0))  # fmt: skip
 
     def start_keepalive(self, interval: float, count: int) -> None:
         self.keepalive_interval = float(interval)
         self.keepalive_count = count
-        if not self._tls:
-            self.sock.settimeout(interval if interval > 0 else None)
 
     # -- closing ---------------------------------------------------------------------------------------
     def _shutdown(self, error: BaseException) -> None:
-        if self._closed is None:
-            self._closed = error
-        waiters, self._waiters = self._waiters, {}
-        for waiter in waiters.values():
-            waiter.error = error
-            waiter.lock.release()
+        with self._state:
+            if self._closed is None:
+                self._closed = error
+            waiters, self._waiters = self._waiters, {}
+            for waiter in waiters.values():
+                waiter.error = error
+                waiter.done = True
+                if not waiter.signalled and waiter.lock.locked():
+                    waiter.signalled = True
+                    waiter.lock.release()
 
     def close(self) -> None:
         if self._closed is None:
-            self._closed = _closed_error("client socket is closed")
+            self._shutdown(_closed_error("client socket is closed"))
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         self.sock.close()
-        if threading.current_thread() is not self._reader:
-            self._reader.join(timeout=5)
+        if threading.current_thread() is not self._watcher:
+            self._watcher.join(timeout=5)
         if self.helper is not None:
             self.helper.terminate()
             try:
@@ -247,6 +343,15 @@ class RemoteClient:
     @property
     def is_alive(self) -> bool:
         return self._closed is None
+
+
+def _as_error(err: BaseException) -> BaseException:
+    """What pending callers get when the connection fails."""
+    if isinstance(err, EOFError):
+        return _closed_error()
+    if isinstance(err, OSError):
+        return SystemError_.from_errno(err, "Cannot recv data")
+    return err
 
 
 # ---- transports -----------------------------------------------------------------------------------------

@@ -142,6 +142,8 @@ class Call:
     #: "void", "single", "list" (a list and its count) or "tuple".
     ret_mode: str = "void"
     record: type | None = None
+    #: The record's attribute for each reply field (wire names in snake case).
+    record_names: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, proc: P.Procedure) -> Call:
@@ -166,6 +168,7 @@ class Call:
             else:
                 call.ret_mode = "tuple"
                 call.record = RECORDS.get(proc.method)
+            call.record_names = tuple(snake(name) for name, _t, _f in call.ret_fields)
         return call
 
     # -- server side: wire -> driver -> wire ---------------------------------------------------------
@@ -185,9 +188,8 @@ class Call:
                 return ([], len(items))  # need_results == 0: only the count
             to = self.ret_fields[0][1]
             return (to(items) if to else items, len(items))
-        names = getattr(result, "_fields", None)
-        if names is not None:
-            values = [getattr(result, snake(name)) for name, _to, _f in self.ret_fields]
+        if getattr(result, "_fields", None) is not None:
+            values = [getattr(result, name) for name in self.record_names]
         else:
             values = list(result)
         return tuple([to(v) if to else v for (_, to, _f), v in zip(self.ret_fields, values)])
@@ -218,7 +220,7 @@ class Call:
             return frm(wire[0]) if frm else wire[0]
         values = [frm(v) if frm else v for (_, _t, frm), v in zip(self.ret_fields, wire)]
         if self.record is not None:
-            return self.record(**{snake(name): v for (name, _t, _f), v in zip(self.ret_fields, values)})
+            return self.record(**dict(zip(self.record_names, values)))
         return tuple(values)
 
 
