@@ -9,6 +9,7 @@ from virt.core.driver import KINDS, Driver, call_kind
 from virt.core.drivers.test.base import api
 from virt.core.drivers.test.domains import DomainCalls
 from virt.core.drivers.test.errors import invalid_arg
+from virt.core.drivers.test.guest import GuestCalls
 from virt.core.drivers.test.host import HostCalls
 from virt.core.drivers.test.interfaces import InterfaceCalls
 from virt.core.drivers.test.networks import NetworkCalls
@@ -18,6 +19,7 @@ from virt.core.drivers.test.secrets import SecretCalls
 from virt.core.drivers.test.snapshots import SnapshotCalls
 from virt.core.drivers.test.state import open_state, release_state
 from virt.core.drivers.test.storage import StorageCalls
+from virt.core.drivers.test.tuning import TuningCalls
 from virt.core.events import EventBus
 from virt.core.uri import URI
 from virt.util.errors import ErrorDomain, NoSupportError
@@ -28,8 +30,8 @@ _NO_SUPPORT_DOMAINS = {"network": ErrorDomain.NETWORK, "storage": ErrorDomain.ST
 
 
 @api
-class TestDriver(HostCalls, DomainCalls, SnapshotCalls, NetworkCalls, StorageCalls, NodeDevCalls,
-                 InterfaceCalls, SecretCalls, NWFilterCalls, Driver):
+class TestDriver(HostCalls, DomainCalls, GuestCalls, TuningCalls, SnapshotCalls, NetworkCalls, StorageCalls,
+                 NodeDevCalls, InterfaceCalls, SecretCalls, NWFilterCalls, Driver):
     """``test:///default`` (one state shared in the process) or ``test:///path/to/node.xml``."""
 
     name = "test"
