@@ -435,9 +435,13 @@ class CellCache(Model):
     line = Child(CellCacheLine)
 
     def post_parse(self, ctx: ParseContext) -> None:
-        for part in (self.size, self.line):
-            if part is not None and part.value is not None:
-                part.value, part.unit = _kib_pretty(part.value, part.unit)
+        # libvirt keeps the cache size in KiB and the line size in bytes
+        if self.size is not None and self.size.value is not None:
+            self.size.value = -(-scale_value(self.size.value, self.size.unit, 1024) // 1024)
+            self.size.unit = "KiB"
+        if self.line is not None and self.line.value is not None:
+            self.line.value = scale_value(self.line.value, self.line.unit, 1)
+            self.line.unit = "B"
 
 
 def _kib_pretty(value: int, unit: str | None) -> tuple[int, str]:
@@ -488,6 +492,11 @@ class LatencyEl(Latency):
 
 class BandwidthEl(Latency):
     TAG = "bandwidth"
+
+    def post_parse(self, ctx: ParseContext) -> None:
+        if self.value is not None:
+            self.value = -(-scale_value(self.value, self.unit, 1024) // 1024)
+            self.unit = "KiB"
 
 
 class Interconnects(Model):

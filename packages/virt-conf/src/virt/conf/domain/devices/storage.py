@@ -275,6 +275,7 @@ class StorageSource(Model):
 
     TAG = "source"
     file = Attr(String)
+    fdgroup = Attr(String)
     dev = Attr(String)
     dir = Attr(String)
     protocol = Attr(Enum(*NET_PROTOCOLS, name="network source protocol type"))
@@ -377,7 +378,7 @@ class StorageSource(Model):
 
 
 _TYPED_ATTRS = {
-    "file": ("file",), "block": ("dev",), "dir": ("dir",),
+    "file": ("file", "fdgroup"), "block": ("dev",), "dir": ("dir",),
     "network": ("protocol", "name", "query", "tls", "tlsHostname", "hosts", "snapshot", "config", "initiator",
                 "ssl", "cookies", "readahead", "timeout", "identity", "knownHosts", "reconnect"),
     "volume": ("pool", "volume", "mode"),
