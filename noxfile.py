@@ -13,7 +13,7 @@ import nox
 ROOT = Path(__file__).parent
 nox.options.sessions = ["tests", "imports", "isolated_install"]
 nox.options.reuse_existing_virtualenvs = True
-TEST_TOOLS = ["pytest>=7", "pytest-xdist", "hypothesis>=6"]
+TEST_TOOLS = ["pytest>=7", "pytest-xdist", "pytest-timeout", "hypothesis>=6"]
 
 
 def _distributions() -> dict[str, Path]:
