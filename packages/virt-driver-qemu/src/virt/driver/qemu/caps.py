@@ -154,6 +154,17 @@ class QemuCaps:
                 return m
         return None
 
+    def strip_machine_aliases(self) -> None:
+        """Turn each machine alias into a machine of its own (as libvirt's test suite does), so that
+        domains keep the name they gave (``pc`` stays ``pc``)."""
+        import dataclasses
+
+        for accel in (self.kvm, self.tcg):
+            for m in list(accel.machines):
+                if m.alias:
+                    name, m.alias = m.alias, None
+                    accel.machines.append(dataclasses.replace(m, name=name))
+
     def canonical_machine(self, virt_type: str, name: str) -> str:
         for m in self.accel(virt_type).machines:
             if m.alias == name:
