@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import grp
 import json
 import os
+import pwd
 import termios
 import traceback
 from typing import NoReturn
@@ -164,9 +166,6 @@ def _environment(spec: ContainerSpec) -> dict[str, str]:
 
 
 def _switch_user(spec: ContainerSpec) -> None:
-    import grp
-    import pwd
-
     if spec.initgroup:
         try:
             gid = int(spec.initgroup) if spec.initgroup.isdigit() else grp.getgrnam(spec.initgroup).gr_gid
@@ -203,7 +202,9 @@ def setup_and_exec(spec: ContainerSpec, staging: str, peers: list[str], consoles
                 netdev.configure(hostdev.source, None, hostdev.ips, hostdev.routes, True)
     console_fds = [os.open(path, os.O_RDWR | os.O_NOCTTY) for path in consoles]
     root = spec.root
-    _bind(root.source if root is not None and root.source else "/", staging)
+    # Inside a user namespace the host's mounts are locked to what they cover: only a recursive bind
+    # of the root is allowed then.
+    _bind(root.source if root is not None and root.source else "/", staging, recursive=userns)
     for fs in spec.mounts:
         mount_filesystem(staging, fs)
     mount_basics(staging, spec.private_net, userns)
@@ -245,7 +246,7 @@ def child_main(spec: ContainerSpec, sync_fd: int, err_fd: int, staging: str, pee
     except VirtError as err:
         report = {"code": int(err.code), "domain": int(err.domain), "message": str(err)}
     except OSError as err:
-        report = {"code": 38, "domain": 17, "message": f"System error: {err.strerror or err}",
+        report = {"code": 38, "domain": 17, "message": f"Failed to set up the container: {err}",
                   "errno": err.errno or errno.EIO}
     except BaseException:  # noqa: BLE001 - whatever happened must reach the controller
         report = {"code": 1, "domain": 17, "message": "internal error: " + traceback.format_exc(limit=3)}

@@ -198,6 +198,9 @@ class Controller:
             self.host_ttys.append((master, slave, os.ttyname(slave)))
             guest_master, guest_slave = os.openpty()
             os.set_blocking(guest_master, False)
+            if spec.uidmap:
+                # The container's root is an unprivileged host user that must open its console.
+                os.fchown(guest_slave, _host_id(spec.uidmap), _host_id(spec.gidmap))
             self.guest_ttys.append((guest_master, os.ttyname(guest_slave)))
             os.close(guest_slave)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -424,6 +427,8 @@ class Controller:
     def cleanup(self, reason: str) -> None:
         try:
             if self.cgroup is not None:
+                if self.cgroup.has("freezer") and self.cgroup.freezer_state() != "THAWED":
+                    self.cgroup.thaw()  # frozen processes would not die of SIGKILL (cgroup v1)
                 self.cgroup.kill_all()
             self._reap_init(kill=True)
             for dev in self.host_devs:
@@ -450,6 +455,14 @@ class Controller:
         _log(f"container '{self.spec.name}' stopped: {reason}")
         if self.pidfile is not None:
             self.pidfile.release()
+
+
+def _host_id(idmap: list[tuple[int, int, int]], inside: int = 0) -> int:
+    """The host id that id ``inside`` of the container maps to (the overflow id 65534 if unmapped)."""
+    for start, target, count in idmap:
+        if start <= inside < start + count:
+            return target + inside - start
+    return 65534
 
 
 def _write_map(pid: int, name: str, entries: list[tuple[int, int, int]]) -> None:

@@ -63,6 +63,7 @@ from virt.util.errors import (
     not_found,
 )
 from virt.util.fileutil import atomic_write, make_dirs, unlink_if_exists
+from virt.util.process import is_alive
 
 LXC = ErrorDomain.LXC
 #: Lifecycle reasons the controller records, as libvirt's shutoff reasons and stopped-event details.
@@ -694,7 +695,8 @@ class LxcDriver(Driver):
             except ProcessLookupError:
                 pass
             deadline = time.monotonic() + DESTROY_TIMEOUT
-            while self._controller_alive(obj):
+            # Done when the controller has exited, not merely released its pid file.
+            while self._controller_alive(obj) or is_alive(pid):
                 if time.monotonic() >= deadline:
                     raise OperationFailedError(f"controller {pid} of '{obj.name}' did not stop", domain=LXC)
                 time.sleep(0.002)

@@ -133,6 +133,7 @@ class ContainerDef:
 
 
 # ------------------------------------------------------------------------------------------- numbers
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
 
 
@@ -496,7 +497,8 @@ def _format(cdef: ContainerDef) -> str:
         w.end("hostdev", None, hm)
     w.end("devices", None, m)
     w.end("domain", None, top)
-    return w.getvalue()
+    # XML cannot carry most control characters; libvirt's escaping drops them too.
+    return _CONTROL_CHARS.sub("", w.getvalue())
 
 
 def _format_fs(w: Writer, fs: Filesystem) -> None:

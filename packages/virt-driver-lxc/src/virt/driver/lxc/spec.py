@@ -8,7 +8,6 @@ tunables and capabilities to drop. :func:`build` applies libvirt's LXC rules whi
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -285,7 +284,9 @@ def host_dev_name(spec: NicSpec, taken: set[str]) -> str:
     """A free host-side name for a veth ("vethN"), unless the definition names one."""
     if spec.host_dev:
         return spec.host_dev
-    existing = set(os.listdir("/sys/class/net")) | taken
+    # /proc/self/net follows this process's network namespace (/sys/class/net follows sysfs's mounter).
+    with open("/proc/self/net/dev") as f:
+        existing = {line.split(":", 1)[0].strip() for line in f if ":" in line} | taken
     n = 0
     while f"veth{n}" in existing:
         n += 1

@@ -1,0 +1,381 @@
+"""Real containers through the public API: namespaces, cgroups, network, life cycle, events, reattach."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from virt.core.enums import DomainEventID, DomainEventType, DomainState
+from virt.core.events import Event
+from virt.util import linux
+from virt.util.cgroup import Layout
+from virt.util.errors import OperationInvalidError, VirtError
+
+sys.path.insert(0, str(Path(__file__).parent))  # the helpers beside this file
+from lxc_env import OUT_MOUNT, LxcEnv, wait_for
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+REPORT = (f"echo $$ > {OUT_MOUNT}/pid; hostname > {OUT_MOUNT}/hostname; cat /proc/self/cgroup > {OUT_MOUNT}/cgroup; "
+          f"ls /dev > {OUT_MOUNT}/dev; cat /proc/self/status > {OUT_MOUNT}/status; ")
+#: An init that stays up and exits on SIGTERM (pid 1 only receives the signals it handles).
+IDLE = "trap 'exit 0' TERM; while :; do sleep 0.05; done"
+
+
+def runtime(conn: Any, name: str) -> dict[str, Any]:
+    drv = conn._hv
+    ref = conn.lookup_domain(name).ref
+    return dict(drv._obj(ref).runtime)
+
+
+def host_mounts() -> str:
+    return Path("/proc/self/mountinfo").read_text()
+
+
+def test_init_is_pid1_with_hostname_and_own_cgroup(env: LxcEnv) -> None:
+    conn = env.connect()
+    name = env.name()
+    dom = conn.create_domain(env.xml(name, REPORT + IDLE))
+    assert env.read("pid").strip() == "1"
+    assert env.read("hostname").strip() == name
+    # Inside a cgroup namespace every hierarchy's root is the container's own group.
+    inside = env.read("cgroup").splitlines()
+    assert inside and all(line.rsplit(":", 1)[1] == "/" for line in inside)
+    init = runtime(conn, name)["init_pid"]
+    host_view = Path(f"/proc/{init}/cgroup").read_text().splitlines()
+    for line in host_view:
+        assert line.rsplit(":", 1)[1].endswith(f"/machine/{name}.libvirt-lxc"), line
+    assert set(env.read("dev").split()) >= {"null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts",
+                                             "console", "shm"}
+    for ns in ("pid", "mnt", "uts", "ipc", "cgroup"):
+        assert os.readlink(f"/proc/{init}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+    # No interface and no <privnet/>: the container shares the host's network, as with libvirt.
+    assert os.readlink(f"/proc/{init}/ns/net") == os.readlink("/proc/self/ns/net")
+    assert dom.id() == runtime(conn, name)["pid"]
+    assert dom.state()[0] == DomainState.RUNNING
+    dom.destroy()
+
+
+def test_default_capabilities_and_read_only_proc_sys(env: LxcEnv) -> None:
+    conn = env.connect()
+    name = env.name()
+    script = (REPORT + f"if echo 1 > /proc/sys/kernel/printk_ratelimit 2>/dev/null; then echo rw; else echo ro; fi "
+              f"> {OUT_MOUNT}/procsys; if mknod /dev/shm/node c 1 3 2>/dev/null; then echo yes; else echo no; fi "
+              f"> {OUT_MOUNT}/mknod; " + IDLE)
+    conn.create_domain(env.xml(name, script))
+    status = dict(line.split(":\t", 1) for line in env.read("status").splitlines() if ":\t" in line)
+    bounding = int(status["CapBnd"], 16)
+    for cap in ("sys_module", "sys_time", "mknod", "audit_control", "mac_admin"):
+        assert not bounding >> linux.capability_number(cap) & 1, cap
+    assert bounding >> linux.capability_number("sys_admin") & 1
+    assert env.read("procsys").strip() == "ro"
+    assert env.read("mknod").strip() == "no"
+
+
+def test_memory_limit_is_enforced(env: LxcEnv) -> None:
+    conn = env.connect()
+    name = env.name()
+    memtune = ("<memtune><hard_limit unit='MiB'>48</hard_limit>"
+               "<swap_hard_limit unit='MiB'>48</swap_hard_limit></memtune>")
+    alloc = "python3 -c 'b = bytearray({} << 20); b[::4096] = bytes(len(b[::4096]))'"
+    script = (f"{alloc.format(8)}; echo $? > {OUT_MOUNT}/small; {alloc.format(256)}; echo $? > {OUT_MOUNT}/big; "
+              + IDLE)
+    conn.create_domain(env.xml(name, script, extra=memtune, memory_mib=64))
+    assert env.read("small", 30).strip() == "0"
+    assert env.read("big", 30).strip() == str(128 + signal.SIGKILL)  # killed by the group's OOM killer
+    group_memory = Path(runtime(conn, name)["cgroup"]["memory"])
+    assert int((group_memory / "memory.limit_in_bytes").read_text()) == 48 << 20
+    info = conn.lookup_domain(name).info()
+    assert info.max_mem == 64 * 1024 and info.cpu_time > 0
+
+
+def _in_netns(netns: str, fn: Any) -> Any:
+    """Run ``fn`` in a forked child that joined ``netns`` (setns is per thread: keep it off pytest's)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.close(r)
+        try:
+            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+            linux.setns(fd, linux.CLONE_NEWNET)
+            out = json.dumps(["ok", fn()])
+        except BaseException:  # noqa: BLE001
+            out = json.dumps(["error", traceback.format_exc()])
+        os.write(w, out.encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    status, value = json.loads(data)
+    assert status == "ok", value
+    return value
+
+
+@pytest.fixture
+def bridge_netns() -> Any:
+    netns = f"virtlxc-{uuid.uuid4().hex[:6]}"
+    ip = ["ip", "-n", netns]
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        subprocess.run([*ip, "link", "add", "vbr0", "type", "bridge"], check=True)
+        subprocess.run([*ip, "addr", "add", "10.77.0.1/24", "dev", "vbr0"], check=True)
+        subprocess.run([*ip, "link", "set", "vbr0", "up"], check=True)
+        subprocess.run([*ip, "link", "set", "lo", "up"], check=True)
+        yield netns
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+
+
+def test_interface_in_a_bridge(env: LxcEnv, bridge_netns: str) -> None:
+    name = env.name()
+    iface = ("<interface type='bridge'><mac address='52:54:00:77:00:02'/><source bridge='vbr0'/>"
+             "<ip address='10.77.0.2' prefix='24'/><route address='0.0.0.0' gateway='10.77.0.1'/>"
+             "<guest dev='eth7'/></interface>")
+    client = ("python3 -c \"import socket; s = socket.create_connection(('10.77.0.1', 7777), 5); "
+              "s.sendall(b'hello from container')\"")
+    script = (f"ip -o addr show > {OUT_MOUNT}/addr; ip route > {OUT_MOUNT}/route; {client}; "
+              f"echo $? > {OUT_MOUNT}/client; " + IDLE)
+
+    def scenario() -> dict[str, Any]:
+        listener = socket.create_server(("10.77.0.1", 7777))
+        listener.settimeout(20)
+        conn = env.connect()
+        dom = conn.create_domain(env.xml(name, script, devices=iface))
+        try:
+            return _bridge_checks(env, dom, listener)
+        finally:
+            if name in [d.name() for d in conn.list_all_domains()]:
+                dom.destroy()
+            conn.close()
+
+    result = _in_netns(bridge_netns, scenario)
+    assert result["message"] == "hello from container"
+    assert "master vbr0" in result["master"]
+    assert result["mac"] == "fe:54:00:77:00:02"
+    assert result["gone"]
+    addr = env.read("addr")
+    assert re.search(r"eth7\s+inet 10\.77\.0\.2/24", addr), addr
+    assert "default via 10.77.0.1 dev eth7" in env.read("route")
+    assert env.read("client").strip() == "0"
+
+
+def _bridge_checks(env: LxcEnv, dom: Any, listener: socket.socket) -> dict[str, Any]:
+    peer, _ = listener.accept()
+    message = peer.recv(100).decode()
+    env.read("client")  # the client is done before the container goes
+    veth = dom.xml_desc().split("<target dev='")[1].split("'")[0]
+    master = subprocess.run(["ip", "-o", "link", "show", "dev", veth], capture_output=True, text=True,
+                            check=True).stdout
+    mac = master.split("link/ether ")[1].split()[0]
+    dom.destroy()
+    gone = subprocess.run(["ip", "link", "show", "dev", veth], capture_output=True, check=False).returncode != 0
+    return {"message": message, "master": master, "veth": veth, "mac": mac, "gone": gone}
+
+
+def test_destroy_leaves_no_process_mount_or_cgroup(env: LxcEnv) -> None:
+    conn = env.connect()
+    name = env.name()
+    devices = "<filesystem type='ram'><source usage='1024' units='KiB'/><target dir='/media'/></filesystem>"
+    dom = conn.create_domain(env.xml(name, f"sleep 1000 & sleep 1000 & echo up > {OUT_MOUNT}/up; " + IDLE,
+                                     devices=devices))
+    env.read("up")
+    rt = runtime(conn, name)
+    group_dirs = [Path(p) for p in rt["cgroup"].values()]
+    pids = [int(p) for p in (group_dirs[0] / "cgroup.procs").read_text().split()]
+    assert len(pids) >= 3
+    dom.destroy()
+    for pid in [*pids, rt["pid"], rt["init_pid"]]:
+        assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", pid
+    assert not any(d.exists() for d in group_dirs)
+    assert name not in host_mounts()
+    run_dir = env.root / "run" / "lxc"
+    assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith(name)) == [f"{name}.exit", f"{name}.lock"]
+    with pytest.raises(VirtError):
+        conn.lookup_domain(name)  # a transient domain is gone with its container
+
+
+def test_persistent_life_cycle_with_events(env: LxcEnv) -> None:
+    conn = env.connect()
+    events: list[tuple[int, int]] = []
+    got = threading.Event()
+
+    def on_event(ev: Event) -> None:
+        events.append((ev.payload[0], ev.payload[1]))
+        got.set()
+
+    conn.domain_event_register(DomainEventID.LIFECYCLE, on_event)
+    name = env.name()
+    dom = conn.define_domain(env.xml(name, f"echo $$ > {OUT_MOUNT}/boot; " + IDLE))
+    assert dom.is_persistent() and not dom.is_active()
+    assert (env.root / "etc" / "lxc" / f"{name}.xml").exists()
+    dom.set_autostart(True)
+    assert dom.get_autostart() and (env.root / "etc" / "lxc" / "autostart" / f"{name}.xml").is_symlink()
+    dom.create()
+    env.read("boot")
+    dom.shutdown()  # SIGTERM to init, which exits: the controller notices, the monitor reports
+    wait_for(lambda: not dom.is_active(), 10, "shutdown")
+    assert dom.state() == (DomainState.SHUTOFF, 1)  # shutdown
+    wait_for(lambda: (DomainEventType.STOPPED, 0) in events, 10, "stopped event")
+    assert events[:3] == [(DomainEventType.DEFINED, 0), (DomainEventType.STARTED, 0), (DomainEventType.STOPPED, 0)]
+    xml = dom.xml_desc()
+    assert "id=" not in xml.split(">")[0] and "<source path" not in xml
+    dom.undefine()
+    assert not (env.root / "etc" / "lxc" / f"{name}.xml").exists()
+    conn.events.flush()
+    assert events[-1] == (DomainEventType.UNDEFINED, 0)
+
+
+def test_suspend_and_resume_freeze_the_container(env: LxcEnv) -> None:
+    conn = env.connect()
+    name = env.name()
+    counter = env.out / "n"
+    script = f"n=0; trap 'exit 0' TERM; while :; do n=$((n+1)); echo $n > {OUT_MOUNT}/n.new; mv {OUT_MOUNT}/n.new {OUT_MOUNT}/n; sleep 0.01; done"
+    dom = conn.create_domain(env.xml(name, script))
+    wait_for(counter.exists, 10, "counter")
+    dom.suspend()
+    assert dom.state() == (DomainState.PAUSED, 1)
+    time.sleep(0.1)
+    frozen = counter.read_text()
+    time.sleep(0.3)
+    assert counter.read_text() == frozen
+    dom.resume()
+    assert dom.state()[0] == DomainState.RUNNING
+    wait_for(lambda: counter.read_text() != frozen, 5, "progress after resume")
+    with pytest.raises(OperationInvalidError):
+        dom.resume()
+    dom.suspend()
+    dom.destroy()  # a frozen container is thawed to die
+
+
+def test_reboot_restarts_the_container(env: LxcEnv) -> None:
+    conn = env.connect()
+    reboots = threading.Event()
+    conn.domain_event_register(DomainEventID.REBOOT, lambda ev: reboots.set())
+    name = env.name()
+    # reboot(2) in a pid namespace ends its init with SIGHUP, which the controller takes for a reboot.
+    reboot = "python3 -c 'import ctypes; ctypes.CDLL(None).reboot(0x01234567)'"
+    script = f"echo boot >> {OUT_MOUNT}/boots; trap \"{reboot}\" HUP; " + IDLE
+    dom = conn.create_domain(env.xml(name, script))
+    wait_for(lambda: (env.out / "boots").exists(), 10, "first boot")
+    first_init = runtime(conn, name)["init_pid"]
+    dom.reboot()
+    wait_for(lambda: (env.out / "boots").read_text().count("boot") == 2, 10, "second boot")
+    assert wait_for(lambda: runtime(conn, name)["init_pid"] != first_init, 5, "new init")
+    assert dom.is_active()
+    assert reboots.wait(5)
+    dom.destroy()
+
+
+def test_driver_restart_reattaches(env: LxcEnv) -> None:
+    name = env.name()
+    xml = env.xml(name, f"echo up > {OUT_MOUNT}/up; " + IDLE)
+    code = ("import sys; from virt.core.connection import Connection; from virt.core.plugin import get_plugin_manager;"
+            "from virt.core.registry import build_registry; from virt.driver.lxc import plugin;"
+            "reg = build_registry(get_plugin_manager(False, (plugin,)));"
+            f"c = Connection({env.uri!r}, registry=reg); d = c.create_domain(sys.stdin.read()); print(d.id())")
+    # Another process starts the container and exits: the container must not depend on it.
+    started = subprocess.run([sys.executable, "-c", code], input=xml, capture_output=True, text=True, timeout=60,
+                             check=True)
+    controller_pid = int(started.stdout.strip())
+    env.read("up")
+    conn = env.connect()
+    dom = conn.lookup_domain(name)
+    assert dom.is_active() and dom.id() == controller_pid
+    assert dom.info().state == DomainState.RUNNING
+    dom.destroy()
+    assert not Path(f"/proc/{controller_pid}/status").exists() or "zombie" in Path(
+        f"/proc/{controller_pid}/status").read_text()
+
+
+def test_container_whose_controller_died_is_cleaned_up(env: LxcEnv) -> None:
+    conn = env.connect()
+    name = env.name()
+    dom = conn.define_domain(env.xml(name, f"echo up > {OUT_MOUNT}/up; " + IDLE))
+    dom.create()
+    env.read("up")
+    rt = runtime(conn, name)
+    os.kill(rt["pid"], signal.SIGKILL)  # the controller vanishes without a word
+    # Its memory goes before its locks as it exits: wait for the driver to see it gone.
+    wait_for(lambda: not dom.is_active(), 5, "controller death")
+    assert dom.state() == (DomainState.SHUTOFF, 3)  # crashed
+    assert not Path(f"/proc/{rt['init_pid']}/cmdline").exists() or not Path(
+        f"/proc/{rt['init_pid']}/cmdline").read_bytes()
+    assert not any(Path(p).exists() for p in rt["cgroup"].values())
+
+
+def test_autostart_once_per_boot(env: LxcEnv) -> None:
+    from virt.driver.lxc.driver import LxcDriver
+
+    conn = env.connect()
+    name = env.name()
+    dom = conn.define_domain(env.xml(name, f"echo up > {OUT_MOUNT}/up; " + IDLE))
+    dom.set_autostart(True)
+    marker = env.root / "run" / "lxc" / "autostarted"
+    marker.unlink()  # as after a reboot of the host
+    LxcDriver._autostarted.clear()
+    again = env.connect()
+    assert again.lookup_domain(name).is_active()
+    env.read("up")
+    again.lookup_domain(name).destroy()
+    LxcDriver._autostarted.clear()
+    assert not env.connect().lookup_domain(name).is_active()  # same boot: not started twice
+
+
+def test_user_namespace_from_idmap(env: LxcEnv) -> None:
+    conn = env.connect()
+    name = env.name()
+    idmap = ("<idmap><uid start='0' target='100000' count='65536'/>"
+             "<gid start='0' target='100000' count='65536'/></idmap>")
+    script = f"cat /proc/self/uid_map > {OUT_MOUNT}/uidmap; id -u > {OUT_MOUNT}/uid; " + IDLE
+    conn.create_domain(env.xml(name, script, extra=idmap))
+    assert env.read("uidmap").split() == ["0", "100000", "65536"]
+    assert env.read("uid").strip() == "0"
+    init = runtime(conn, name)["init_pid"]
+    uid_line = next(line for line in Path(f"/proc/{init}/status").read_text().splitlines() if line.startswith("Uid:"))
+    assert uid_line.split()[1] == "100000"
+    assert os.readlink(f"/proc/{init}/ns/user") != os.readlink("/proc/self/ns/user")
+
+
+def test_console_is_relayed(env: LxcEnv) -> None:
+    conn = env.connect()
+    name = env.name()
+    dom = conn.create_domain(env.xml(name, "trap 'exit 0' TERM; while :; do echo console-says-hi; sleep 0.05; done"))
+    fd = dom.open_console(None, 0)
+    try:
+        data = b""
+        deadline = time.monotonic() + 10
+        while b"console-says-hi" not in data and time.monotonic() < deadline:
+            data += os.read(fd, 1024)
+        assert b"console-says-hi" in data
+    finally:
+        os.close(fd)
+    assert "<source path='/dev/pts/" in dom.xml_desc()
+
+
+def test_errors(env: LxcEnv) -> None:
+    conn = env.connect()
+    with pytest.raises(VirtError, match="could not find capabilities"):
+        conn.define_domain("<domain type='kvm'><name>x</name><memory>1024</memory><os><type>hvm</type></os></domain>")
+    name = env.name()
+    dom = conn.create_domain(env.xml(name, IDLE, out=False))
+    with pytest.raises(VirtError, match="already exists with uuid"):
+        conn.create_domain(env.xml(name, IDLE, out=False))
+    dom.destroy()
+    with pytest.raises(VirtError, match="cannot execute binary /nonexistent"):
+        conn.create_domain(env.xml(env.name(), IDLE, out=False).replace("/bin/sh", "/nonexistent"))
+    assert Layout.detect() is not None
