@@ -12,6 +12,11 @@ import uuid as uuidlib
 from collections.abc import Iterator
 
 from lxml import etree
+from virt.util.bitmap import format_cpuset, parse_cpuset
+from virt.util.errors import VirtError, XMLError
+from virt.util.ident import format_mac, parse_mac, parse_uuid
+from virt.util.units import parse_memory_kib
+
 from virt.driver.esx.vmx.domain import (
     ChrDef,
     ControllerDef,
@@ -26,10 +31,6 @@ from virt.driver.esx.vmx.domain import (
     add_implicit_controllers,
     default_drive_address,
 )
-from virt.util.bitmap import format_cpuset, parse_cpuset
-from virt.util.errors import VirtError, XMLError
-from virt.util.ident import format_mac, parse_mac, parse_uuid
-from virt.util.units import parse_memory_kib
 
 VMWARE_NS = "http://libvirt.org/schemas/domain/vmware/1.0"
 
@@ -88,7 +89,8 @@ class _Element:
 
 # ---------------------------------------------------------------------------------------------- format
 
-def format_domain(dom: DomainDef) -> str:
+def format_domain(dom: DomainDef, *, secure: bool = True) -> str:
+    """Domain XML for ``dom``; without ``secure`` passwords are left out (dumpxml without --security-info)."""
     w = _Writer()
     ns = dom.datacenter_path is not None or dom.moref is not None
     with w.start("domain", type=dom.virt_type, id=dom.id if dom.id >= 0 else None,
@@ -138,7 +140,7 @@ def format_domain(dom: DomainDef) -> str:
             for chr_ in (*dom.serials, *dom.parallels, *dom.consoles):
                 _format_chr(w, chr_)
             for gr in dom.graphics:
-                _format_graphics(w, gr)
+                _format_graphics(w, gr, secure)
             for video in dom.videos:
                 with w.start("video"):
                     w.empty("model", type=video.type, vram=video.vram, heads=video.heads or None,
@@ -193,10 +195,10 @@ def _format_chr(w: _Writer, chr_: ChrDef) -> None:
         w.empty("target", type=chr_.target_type, port=chr_.port)
 
 
-def _format_graphics(w: _Writer, gr: GraphicsDef) -> None:
+def _format_graphics(w: _Writer, gr: GraphicsDef, secure: bool) -> None:
     port = gr.port if gr.port else (-1 if gr.autoport else None)
     with w.start("graphics", type=gr.type, port=port, autoport="yes" if gr.autoport else "no", listen=gr.listen,
-                 keymap=gr.keymap, passwd=gr.passwd):
+                 keymap=gr.keymap, passwd=gr.passwd if secure else None):
         if gr.has_listen:
             w.empty("listen", type="address", address=gr.listen)
 
