@@ -118,6 +118,12 @@ class DriverRegistry:
         """The hypervisor driver that claims ``uri``; remote URIs go to the driver named "remote"."""
         candidates = self.hypervisors()
         if uri.is_remote:
+            # Drivers that reach their hosts themselves (ESX's esx://host/, as libvirt tries them before
+            # its remote driver) claim their scheme when no transport is named; all else goes remote.
+            if uri.transport is None:
+                for info in candidates:
+                    if uri.driver in info.uri_schemes and info.name != "remote" and info.load().claims(uri):
+                        return info
             remote = self.drivers.get("remote")
             if remote is not None:
                 return remote
