@@ -36,8 +36,8 @@ def _wait_for(path: Path, proc: subprocess.Popen[bytes], what: str, timeout: flo
     deadline = time.monotonic() + timeout
     while not path.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
-            out = proc.stdout.read().decode() if proc.stdout and proc.poll() is not None else ""
-            raise RuntimeError(f"{what} did not start: {out}")
+            log = path.parent / "virtd.log"
+            raise RuntimeError(f"{what} did not start: {log.read_text() if log.exists() else proc.args}")
         time.sleep(0.05)
 
 
@@ -54,11 +54,15 @@ def _stop(pid: int, proc: subprocess.Popen[bytes]) -> None:
 
 
 def start_virtd(directory: Path, *extra: str) -> Daemon:
+    """virtd on sockets in ``directory``; its log goes to ``directory/virtd.log`` (a pipe nobody reads
+    would block the daemon once full)."""
     sock, sock_ro = directory / "virtd-sock", directory / "virtd-sock-ro"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "virt.core.remote.daemon", "--socket", str(sock), "--socket-ro", str(sock_ro), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    with open(directory / "virtd.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "virt.core.remote.daemon", "--socket", str(sock), "--socket-ro", str(sock_ro),
+             *extra],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     _wait_for(sock_ro, proc, "virtd")
     return Daemon(sock, sock_ro, proc, proc.pid)
 
@@ -92,7 +96,7 @@ def libvirtd() -> Iterator[Daemon]:
         proc = subprocess.Popen(
             ["runuser", "-u", "nobody", "--", "env", *(f"{k}={v}" for k, v in env.items()),
              LIBVIRTD, "-f", str(conf), "-p", str(pidfile)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         sock = tmp / "libvirt-sock"
         _wait_for(sock, proc, "libvirtd")
