@@ -33,6 +33,7 @@ from virt.conf.domain.memory import (
     Memory,
     MemoryBacking,
     MemTune,
+    NumaMemory,
     NumaTune,
     Resource,
 )
@@ -161,6 +162,7 @@ class Domain(Model):
             self.devices = Devices()
         self.devices.hvm = self.os.os_type == "hvm"
         self._post_parse_vcpus()
+        self._post_parse_placement()
         self._post_parse_iothreads()
         if self.cputune is not None:
             self.cputune.limit_to(self.vcpu.count, [t.id for t in self._iothread_list])
@@ -245,6 +247,20 @@ class Domain(Model):
             self.vcpus = None
         if vc.current == vc.count:
             vc.current = None
+
+    def _post_parse_placement(self) -> None:
+        """vCPU and NUMA memory placement default to each other (auto begets auto)."""
+        vc = self.vcpu
+        nt = self.numatune
+        if not getattr(vc, "placement_given", True) and nt is not None and nt.memory is not None and nt.memory.placement == "auto":
+            vc.placement = "auto"
+            vc.cpuset = None
+        if vc.placement == "auto" and (nt is None or nt.memory is None):
+            if nt is None:
+                nt = self.numatune = NumaTune()
+            nt.memory = NumaMemory(mode="strict", placement="auto")
+        if nt is not None:
+            nt.settle_placement(vc.placement == "auto")
 
     def _post_parse_iothreads(self) -> None:
         ids = self.iothreadids.iothreads if self.iothreadids is not None else []

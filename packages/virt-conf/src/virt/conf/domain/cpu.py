@@ -50,6 +50,7 @@ class Vcpu(Model):
             if self.current > self.count:
                 raise XMLError("maxvcpus must not be less than current vcpus "
                                f"({self.count} < {self.current})")
+        self.placement_given = self.placement is not None
         if self.placement is None:
             self.placement = "static"
         if self.placement == "auto":

@@ -227,15 +227,10 @@ class NumaTune(Model):
     def post_parse(self, ctx: ParseContext) -> None:
         m = self.memory
         if m is not None:
-            if m.placement is None:
-                m.placement = "auto" if m.nodeset is None and getattr(ctx, "_vcpu_auto", False) else (
-                    "static" if m.nodeset is not None else None)
             if m.placement == "auto":
                 m.nodeset = None
             if m.mode is None:
                 m.mode = "strict"
-            if m.placement == "static" and m.nodeset is None:
-                raise XMLError("nodeset for NUMA memory tuning must be set if 'placement' is 'static'")
         seen: set[int] = set()
         for n in self.memnodes:
             if n.cellid is None:
@@ -251,6 +246,16 @@ class NumaTune(Model):
 
     def is_empty(self) -> bool:
         return self.memory is None and not self.memnodes
+
+    def settle_placement(self, vcpu_auto: bool) -> None:
+        """A memory placement left out follows the vCPU placement (libvirt's virDomainNumatuneSet)."""
+        m = self.memory
+        if m is None:
+            return
+        if m.placement is None:
+            m.placement = "static" if m.nodeset is not None or not vcpu_auto else "auto"
+        if m.placement == "static" and m.nodeset is None:
+            raise XMLError("nodeset for NUMA memory tuning must be set if 'placement' is 'static'")
 
 
 # ----------------------------------------------------------------------------- resource
