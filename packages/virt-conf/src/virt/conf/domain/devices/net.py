@@ -193,15 +193,23 @@ class PortIsolated(Model):
     isolated = Attr(YesNo)
 
 
+_GENERATED = ("vnet", "macvtap", "macvlan")
+
+
 class NetTarget(Model):
     TAG = "target"
     dev = Attr(String)
     managed = Attr(YesNo)
 
+    def post_parse(self, ctx: ParseContext) -> None:
+        # names libvirt generated for a running guest are not part of its definition
+        if ctx.inactive and self.managed is not False and self.dev and self.dev.startswith(_GENERATED):
+            self.dev = None
+
     def write(self, w: Writer, tag: str | None = None) -> None:
         attrs = []
         if self.dev is not None and not (getattr(w, "inactive", False) and self.managed is not False and
-                                         self.dev.startswith(("vnet", "macvtap", "macvlan", "vif"))):
+                                         self.dev.startswith(_GENERATED)):
             attrs.append(("dev", self.dev))
         if self.managed is not None:
             attrs.append(("managed", "yes" if self.managed else "no"))
