@@ -241,6 +241,13 @@ def test_xml_mac_address_ranges() -> None:
     assert eth("00:0c:29:01:02:03", " check='yes'")[-1] == 'ethernet0.checkMACAddress = "true"'
 
 
+def test_interface_without_mac_gets_a_generated_vmware_one() -> None:
+    vmx = to_native(DOMAIN.format(arch="", devices="<interface type='bridge'><source bridge='n'/></interface>"))
+    lines = dict(line.split(" = ", 1) for line in vmx.splitlines())
+    assert lines["ethernet0.addressType"] == '"generated"'
+    assert lines["ethernet0.generatedAddress"].startswith('"00:0c:29:')
+
+
 def test_nic_limit_depends_on_hardware_version() -> None:
     nics = "".join(f"<interface type='user'><mac address='00:0c:29:00:00:{i:02x}'/></interface>" for i in range(5))
     with pytest.raises(InternalError, match=r"Ethernet controller index 4 out of \[0..3\] range"):

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from lxml import etree
 from virt.util.bitmap import format_cpuset, parse_cpuset
 from virt.util.errors import VirtError, XMLError
-from virt.util.ident import format_mac, parse_mac, parse_uuid
+from virt.util.ident import format_mac, generate_mac, parse_mac, parse_uuid
 from virt.util.units import parse_memory_kib
 
 from virt.driver.esx.vmx.domain import (
@@ -33,6 +33,8 @@ from virt.driver.esx.vmx.domain import (
 )
 
 VMWARE_NS = "http://libvirt.org/schemas/domain/vmware/1.0"
+#: The OUI of MAC addresses generated for interfaces without one (VMware's "generated" range).
+VMWARE_MAC_PREFIX = "00:0c:29"
 
 
 # ---------------------------------------------------------------------------------------------- writer
@@ -350,6 +352,9 @@ class _DomainReader:
         mac = el.find("mac")
         if mac is not None and mac.get("address"):
             net.mac = format_mac(parse_mac(mac.get("address", "")))
+        else:
+            net.mac = generate_mac(VMWARE_MAC_PREFIX)  # as libvirt does, with the VMX driver's prefix
+        if mac is not None:
             net.mac_type = mac.get("type")
             check = mac.get("check")
             net.mac_check = None if check is None else check == "yes"
