@@ -36,6 +36,7 @@ from virt.conf.domain.memory import (
     NumaMemory,
     NumaTune,
     Resource,
+    xml_detail,
 )
 from virt.conf.domain.namespaces import (
     PREFIXES,
@@ -547,7 +548,7 @@ class Domain(Model):
                 if page.nodeset:
                     for node in page.nodeset:
                         if node >= ncells:
-                            raise ConfigUnsupportedError(f"hugepages: node {node} not found")
+                            raise xml_detail(f"hugepages: node {node} not found")
         if self.numatune is not None:
             ncells = len(self.cpu.numa.cells) if self.cpu is not None and self.cpu.numa is not None else 0
             for mn in self.numatune.memnodes:

@@ -24,7 +24,12 @@ from virt.conf.xmlmodel import (
     Text,
     TextChild,
 )
-from virt.util.errors import XMLError
+from virt.util.errors import ErrorNumber, VirtError, XMLError
+
+
+def xml_detail(message: str) -> VirtError:
+    """libvirt's VIR_ERR_XML_DETAIL: the message alone, no prefix."""
+    return VirtError(code=ErrorNumber.XML_DETAIL, message=message)
 
 
 class MaxMemory(KiBSize):
@@ -101,18 +106,13 @@ class MemoryBacking(Model):
                 if kib == 0:
                     raise XMLError("hugepage size can't be zero")
                 page.size, page.unit = kib, "KiB"
-            seen: set[int] = set()
-            default = 0
-            for page in pages:
-                if page.nodeset is None:
-                    default += 1
-                    if default > 1:
-                        raise XMLError("two master hugepages detected: 0 and 1")
-                    continue
-                overlap = seen & set(page.nodeset)
-                if overlap:
-                    raise XMLError(f"nodeset attribute of hugepages of sizes {page.size} and ... intersect")
-                seen.update(page.nodeset)
+            for i, page in enumerate(pages):
+                for other in pages[:i]:
+                    if page.nodeset and other.nodeset and set(page.nodeset) & set(other.nodeset):
+                        raise xml_detail(f"nodeset attribute of hugepages of sizes {other.size} and {page.size} "
+                                         "intersect")
+                    if not page.nodeset and not other.nodeset:
+                        raise xml_detail(f"two master hugepages detected: {other.size} and {page.size}")
         self.__dict__.pop("_page_kib", None)
 
     def is_empty(self) -> bool:

@@ -40,11 +40,16 @@ class Timer(Model):
             raise XMLError("missing timer name")
         if self.name != "rtc" and self.track is not None:
             raise XMLError("track attribute is only valid for timer rtc")
+        if self.name in ("kvmclock", "hypervclock"):
+            for attr in ("tickpolicy", "track", "mode", "frequency"):
+                if getattr(self, attr) is not None:
+                    raise XMLError(f"timer {self.name} doesn't support setting of timer {attr}")
         if self.name != "tsc":
             self.frequency = None
             self.mode = None
-        if self.tickpolicy != "catchup":
-            self.catchup = None
+        c = self.catchup
+        if c is not None and (c.threshold or c.slew or c.limit) and self.tickpolicy != "catchup":
+            raise XMLError("setting of timer catchup policies is only supported with tickpolicy='catchup'")
         if self.frequency == 0:
             self.frequency = None
         c = self.catchup
