@@ -65,6 +65,8 @@ class DomainObj:
     managed_save: bool = False
     snapshots: dict[str, Snapshot] = field(default_factory=dict)
     current_snapshot: str | None = None
+    #: what the mock guest reports (its clock, frozen filesystems), kept across runs as libvirt does
+    guest: dict[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
