@@ -144,6 +144,11 @@ def print_usage(ctx: Context) -> None:
 def setup_logging(ctx: Context, debug: int | None, log_file: str | None) -> None:
     """-d LEVEL (virsh's 0 = debug ... 4 = error) and -l FILE, through virt.util.log."""
     if debug is None and log_file is None:
+        # Without -d/-l, library warnings (a plugin that failed to load, ...) stay off the terminal,
+        # as virsh prints only its own errors.
+        import logging
+
+        logging.getLogger("virt").addHandler(logging.NullHandler())
         return
     try:
         from virt.util.log import setup_logging as setup

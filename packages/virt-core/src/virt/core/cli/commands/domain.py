@@ -344,9 +344,9 @@ def cmd_managedsave_remove(ctx: Context, args: Args) -> Any:
     name = dom.name()
     has = call("Failed to check for domain managed save image", dom.has_managed_save, 0)
     if not has:
-        return Message(f"Domain '{name}' has no manage save image; removal skipped")
+        return Message(f"Domain '{name}' has no manage save image; removal skipped", newline=False)
     call(f"Failed to remove managed save image for domain '{name}'", dom.managed_save_remove, 0)
-    return Message(f"Removed managedsave image for domain '{name}'")
+    return Message(f"Removed managedsave image for domain '{name}'", newline=False)
 
 
 def cmd_save(ctx: Context, args: Args) -> Any:
@@ -510,8 +510,9 @@ def cmd_dommemstat(ctx: Context, args: Args) -> Any:
         ctx.conn.call("domain_set_memory_stats_period", dom.ref, period, flags or 0)
         return None
     stats = call("Failed to get memory statistics for domain", dom.memory_stats, 16, 0)
-    items = stats.items() if isinstance(stats, dict) else [(_MEMSTAT_TAGS[t] if 0 <= t < len(_MEMSTAT_TAGS)
-                                                             else str(t), v) for t, v in stats]
+    pairs = stats.items() if isinstance(stats, dict) else stats
+    items = [(_MEMSTAT_TAGS[t] if isinstance(t, int) and 0 <= t < len(_MEMSTAT_TAGS) else str(t), v)
+             for t, v in pairs]
     return Text("".join(f"{k} {v}\n" for k, v in items), value=dict(items))
 
 

@@ -36,13 +36,15 @@ def cmd_nodememstats(ctx: Context, args: Args) -> Any:
 
 
 def cmd_capabilities(ctx: Context, args: Args) -> Any:
-    return Text(call("failed to get capabilities", ctx.conn.get_capabilities))
+    caps = call("failed to get capabilities", ctx.conn.get_capabilities)
+    return Text(caps + "\n", value=caps)  # virsh adds a newline to the document's own
 
 
 def cmd_domcapabilities(ctx: Context, args: Args) -> Any:
-    return Text(call("failed to get emulator capabilities", ctx.conn.get_domain_capabilities,
-                     args.string("emulatorbin"), args.string("arch"), args.string("machine"),
-                     args.string("virttype"), 0))
+    caps = call("failed to get emulator capabilities", ctx.conn.get_domain_capabilities,
+                args.string("emulatorbin"), args.string("arch"), args.string("machine"),
+                args.string("virttype"), 0)
+    return Text(caps + "\n", value=caps)  # as capabilities: one newline more than the document
 
 
 def cmd_hostname(ctx: Context, args: Args) -> Any:

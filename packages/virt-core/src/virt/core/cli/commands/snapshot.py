@@ -169,6 +169,16 @@ def cmd_snapshot_current(ctx: Context, args: Args) -> Any:
         call(f"failed to update current snapshot to '{target}'", dom.snapshot_create, xml,
              int(CF.REDEFINE | CF.CURRENT))
         return Message(f"Snapshot {target} set as current", newline=False)
+    from virt.util.errors import ErrorNumber, VirtError
+
+    try:
+        has_current = ctx.conn.call("domain_has_current_snapshot", dom.ref, 0)
+    except VirtError as exc:
+        if exc.code != ErrorNumber.NO_SUPPORT:
+            raise
+        has_current = True
+    if not has_current:
+        raise CLIError(f"domain '{dom.name()}' has no current snapshot")
     snap = dom.snapshot_current(0)
     if args.bool("name"):
         return Text(snap.name(), newline=False)
