@@ -416,10 +416,20 @@ def connect_tls(uri: URI) -> socket.socket:
         raise VirtError(f"TLS setup failed: {err}", code=ErrorNumber.GNUTLS_ERROR, domain=ErrorDomain.RPC) from None
     raw = connect_tcp(host, uri.port or TLS_PORT)
     try:
-        return ctx.wrap_socket(raw, server_hostname=host)
+        sock = ctx.wrap_socket(raw, server_hostname=host)
     except (OSError, ssl.SSLError) as err:
         raw.close()
         raise VirtError(f"TLS handshake failed: {err}", code=ErrorNumber.GNUTLS_ERROR, domain=ErrorDomain.RPC) from None
+    # Once it has checked our certificate the server sends one byte, 1 (libvirt's TLS confirmation).
+    try:
+        confirmation = sock.recv(1)
+    except OSError:
+        confirmation = b""
+    if confirmation != b"\x01":
+        sock.close()
+        raise VirtError("server verification (of our certificate or IP address) failed", code=ErrorNumber.RPC,
+                        domain=ErrorDomain.RPC)  # fmt: skip
+    return sock
 
 
 def connect_ssh(uri: URI, readonly: bool) -> tuple[socket.socket, subprocess.Popen[bytes]]:

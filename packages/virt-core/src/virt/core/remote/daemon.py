@@ -93,6 +93,9 @@ def tls_context(settings: DaemonSettings) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=settings.ca_file)
     ctx.load_cert_chain(settings.cert_file, settings.key_file)
     ctx.verify_mode = ssl.CERT_NONE if settings.tls_no_verify_certificate else ssl.CERT_REQUIRED
+    # No TLS 1.3 session tickets: libvirt's client expects the first record after the handshake to
+    # carry its confirmation byte, and a ticket there fails it with "Unable to read TLS confirmation".
+    ctx.num_tickets = 0
     return ctx
 
 

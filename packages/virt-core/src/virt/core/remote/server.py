@@ -197,6 +197,9 @@ class ClientConnection(asyncio.Protocol):
             transport.close()
             return
         self.server.clients.add(self)
+        if self.transport_kind == "tls":
+            # libvirt's clients wait for this byte: the server accepted their certificate.
+            transport.write(b"\x01")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
