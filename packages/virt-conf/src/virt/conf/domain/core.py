@@ -158,6 +158,8 @@ class Domain(Model):
         if self.type is None:
             raise XMLError("missing domain type attribute")
         self._post_parse_identity()
+        if self.metadata is not None:
+            self.metadata = sanitize_metadata(self.metadata)
         self._post_parse_os(ctx)
         if self.devices is None:
             self.devices = Devices()
@@ -649,6 +651,20 @@ class Domain(Model):
     @property
     def has_numa(self) -> bool:
         return self.cpu is not None and self.cpu.numa is not None and bool(self.cpu.numa.cells)
+
+
+def sanitize_metadata(el: etree._Element) -> etree._Element:
+    """libvirt's virXMLNodeSanitizeNamespaces: one element per namespace (the first), none without one."""
+    seen: set[str] = set()
+    copy = etree.fromstring(etree.tostring(el))
+    for child in list(copy):
+        tag = child.tag
+        uri = etree.QName(tag).namespace if isinstance(tag, str) else None
+        if uri is None or uri in seen:
+            copy.remove(child)
+        else:
+            seen.add(uri)
+    return copy
 
 
 def default_video_type(virt_type: str | None, os_type: str | None, arch: str | None) -> str:
