@@ -1,0 +1,212 @@
+"""The node device driver: libvirt's virNodeDevice* calls on local connections, from sysfs.
+
+Devices are read afresh at every call (sysfs is cheap to read and always current). PCI devices
+can be detached to vfio-pci for passthrough and given back to their driver; where vfio-pci is not
+available the detach is refused with libvirt's message. $VIRT_NODEDEV_SYSFS points the driver at
+another sysfs tree (tests use one of their own).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from virt.core.driver import Driver, c_name
+from virt.core.enums import ConnectListAllNodeDeviceFlags as LF
+from virt.core.enums import NodeDeviceEventID
+from virt.core.events import EventBus
+from virt.core.types import NodeDeviceRef
+from virt.core.uri import URI
+from virt.secondary.nodedev.sysfs import HostDevice, enumerate_devices
+from virt.util.errors import (
+    ConfigUnsupportedError,
+    ErrorDomain,
+    ErrorNumber,
+    InvalidArgError,
+    OperationFailedError,
+    OperationInvalidError,
+    SystemError_,
+    VirtError,
+    not_found,
+)
+
+NODEDEV = ErrorDomain.NODEDEV
+VFIO = "vfio-pci"
+
+#: list-all capability flags -> the capability types they select (top level or nested).
+CAP_FLAGS: dict[int, str] = {
+    LF.CAP_SYSTEM: "system", LF.CAP_PCI_DEV: "pci", LF.CAP_USB_DEV: "usb_device", LF.CAP_USB_INTERFACE: "usb",
+    LF.CAP_NET: "net", LF.CAP_SCSI_HOST: "scsi_host", LF.CAP_SCSI_TARGET: "scsi_target", LF.CAP_SCSI: "scsi",
+    LF.CAP_STORAGE: "storage", LF.CAP_FC_HOST: "fc_host", LF.CAP_VPORTS: "vports",
+    LF.CAP_SCSI_GENERIC: "scsi_generic", LF.CAP_DRM: "drm", LF.CAP_MDEV_TYPES: "mdev_types", LF.CAP_MDEV: "mdev",
+    LF.CAP_CCW_DEV: "ccw", LF.CAP_CSS_DEV: "css", LF.CAP_VDPA: "vdpa", LF.CAP_AP_CARD: "ap_card",
+    LF.CAP_AP_QUEUE: "ap_queue", LF.CAP_AP_MATRIX: "ap_matrix", LF.CAP_VPD: "vpd",
+}
+
+
+def _caps_of(dev: HostDevice) -> list[str]:
+    return [dev.cap_type, *dev.subcaps]
+
+
+class NodeDeviceDriver(Driver):
+    """Host devices of this machine."""
+
+    name: ClassVar[str] = "nodedev"
+    kinds: ClassVar[tuple[str, ...]] = ("nodedev",)
+
+    def __init__(self, uri: URI, *, readonly: bool = False, events: EventBus | None = None) -> None:
+        super().__init__(uri, readonly=readonly, events=events)
+        self.sysfs = os.environ.get("VIRT_NODEDEV_SYSFS") or "/sys"
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _devices(self) -> list[HostDevice]:
+        return enumerate_devices(self.sysfs)
+
+    def _get(self, name: str) -> HostDevice:
+        for dev in self._devices():
+            if dev.name == name:
+                return dev
+        raise not_found(ErrorNumber.NO_NODE_DEVICE, f"no node device with matching name '{name}'", NODEDEV)
+
+    def _check_flags(self, call: str, flags: int, allowed: int = 0) -> None:
+        bad = int(flags) & ~allowed
+        if bad:
+            raise InvalidArgError(f"{c_name(call)}: unsupported flags (0x{bad:x})", domain=NODEDEV,
+                                  message=f"invalid argument: {c_name(call)}: unsupported flags (0x{bad:x})")
+
+    # -- lists and lookups --------------------------------------------------------------------------
+    def connect_list_all_node_devices(self, flags: int = 0) -> list[NodeDeviceRef]:
+        self._check_flags("connect_list_all_node_devices", flags, sum(LF))
+        wanted = {cap for bit, cap in CAP_FLAGS.items() if flags & bit}
+        devices = self._devices()
+        if flags & LF.INACTIVE and not flags & LF.ACTIVE:
+            return []  # every device read from sysfs is active (only defined mdevs are not)
+        return [NodeDeviceRef(d.name) for d in devices if not wanted or wanted & set(_caps_of(d))]
+
+    def node_num_of_devices(self, cap: str | None = None, flags: int = 0) -> int:
+        return len(self.node_list_devices(cap, -1, flags))
+
+    def node_list_devices(self, cap: str | None = None, maxnames: int = -1, flags: int = 0) -> list[str]:
+        self._check_flags("node_list_devices", flags)
+        names = [d.name for d in self._devices() if cap is None or cap in _caps_of(d)]
+        return names if maxnames < 0 else names[:maxnames]
+
+    def node_device_lookup_by_name(self, name: str) -> NodeDeviceRef:
+        return NodeDeviceRef(self._get(name).name)
+
+    def node_device_get_xml_desc(self, dev: NodeDeviceRef, flags: int = 0) -> str:
+        self._check_flags("node_device_get_xml_desc", flags)
+        return self._get(dev.name).to_xml()
+
+    def node_device_get_parent(self, dev: NodeDeviceRef) -> str | None:
+        found = self._get(dev.name)
+        if found.parent is None:
+            raise InternalError_("no parent for this device")
+        return found.parent
+
+    def node_device_num_of_caps(self, dev: NodeDeviceRef) -> int:
+        return len(_caps_of(self._get(dev.name)))
+
+    def node_device_list_caps(self, dev: NodeDeviceRef, maxnames: int = -1) -> list[str]:
+        caps = _caps_of(self._get(dev.name))
+        return caps if maxnames < 0 else caps[:maxnames]
+
+    def node_device_is_active(self, dev: NodeDeviceRef) -> int:
+        self._get(dev.name)
+        return 1
+
+    def node_device_is_persistent(self, dev: NodeDeviceRef) -> int:
+        self._get(dev.name)
+        return 0
+
+    def connect_node_device_event_register_any(self, event_id: int, dev: NodeDeviceRef | None = None) -> int:
+        if int(event_id) not in (NodeDeviceEventID.LIFECYCLE, NodeDeviceEventID.UPDATE):
+            raise InvalidArgError(f"unsupported event ID {event_id}")
+        return 0
+
+    # -- PCI passthrough ----------------------------------------------------------------------------
+    def _pci(self, dev: NodeDeviceRef) -> tuple[HostDevice, Path]:
+        found = self._get(dev.name)
+        if found.cap_type != "pci" or not found.sysfs_path:
+            raise InvalidArgError(f"device '{found.name}' is not a PCI device", domain=NODEDEV)
+        return found, Path(self.sysfs) / "bus" / "pci" / "devices" / os.path.basename(found.sysfs_path)
+
+    def _write(self, path: Path, text: str) -> None:
+        try:
+            with open(path, "w") as f:
+                f.write(text)
+        except OSError as err:
+            raise SystemError_.from_errno(err, f"Failed to write to '{path}'", domain=NODEDEV) from None
+
+    def _vfio_available(self) -> bool:
+        drivers = Path(self.sysfs) / "bus" / "pci" / "drivers"
+        if (drivers / VFIO).is_dir():
+            return True
+        if self.sysfs == "/sys":  # the real host: the module may just not be loaded yet
+            subprocess.run(["modprobe", VFIO], capture_output=True, check=False)
+        return (drivers / VFIO).is_dir()
+
+    def _wait_driver(self, sysdev: Path, done: Callable[[str | None], bool]) -> str | None:
+        """The device's driver once ``done(driver)`` holds (binding can finish asynchronously), or
+        whatever it is after a few seconds."""
+        deadline = time.monotonic() + 5
+        while True:
+            current = os.path.basename(os.readlink(sysdev / "driver")) if (sysdev / "driver").is_symlink() else None
+            if done(current) or time.monotonic() > deadline:
+                return current
+            time.sleep(0.02)
+
+    def node_device_dettach(self, dev: NodeDeviceRef) -> None:
+        self.node_device_detach_flags(dev, None, 0)
+
+    def node_device_detach_flags(self, dev: NodeDeviceRef, driver_name: str | None = None, flags: int = 0) -> None:
+        """Bind a PCI device to vfio-pci, so a guest can be given it."""
+        self._check_flags("node_device_detach_flags", flags)
+        if driver_name not in (None, "", "vfio"):
+            if driver_name == "kvm":
+                raise ConfigUnsupportedError("KVM device assignment is no longer supported on this system",
+                                             domain=NODEDEV)
+            raise InvalidArgError(f"unknown driver name '{driver_name}'", domain=NODEDEV)
+        found, sysdev = self._pci(dev)
+        if not self._vfio_available():
+            raise ConfigUnsupportedError("VFIO device assignment is currently not supported on this system",
+                                         domain=NODEDEV)
+        if found.driver == VFIO:
+            return
+        addr = sysdev.name
+        self._write(sysdev / "driver_override", VFIO)
+        if found.driver is not None:
+            self._write(sysdev / "driver" / "unbind", addr)
+        self._write(Path(self.sysfs) / "bus" / "pci" / "drivers_probe", addr)
+        now = self._wait_driver(sysdev, lambda drv: drv == VFIO)
+        if now != VFIO:
+            raise OperationFailedError(f"Failed to bind PCI device '{addr}' to {VFIO}", domain=NODEDEV)
+
+    def node_device_re_attach(self, dev: NodeDeviceRef) -> None:
+        """Give a detached PCI device back to the driver the kernel picks for it."""
+        found, sysdev = self._pci(dev)
+        if found.driver != VFIO:
+            raise OperationInvalidError(f"PCI device '{sysdev.name}' is not bound to {VFIO}", domain=NODEDEV)
+        addr = sysdev.name
+        self._write(sysdev / "driver_override", "\n")
+        self._write(sysdev / "driver" / "unbind", addr)
+        self._write(Path(self.sysfs) / "bus" / "pci" / "drivers_probe", addr)
+        self._wait_driver(sysdev, lambda drv: drv != VFIO)
+
+    def node_device_reset(self, dev: NodeDeviceRef) -> None:
+        """A function-level reset through sysfs (only of a device no host driver uses)."""
+        found, sysdev = self._pci(dev)
+        if found.driver not in (None, VFIO):
+            raise OperationInvalidError(f"Not resetting active device {sysdev.name}", domain=NODEDEV)
+        if not (sysdev / "reset").exists():
+            raise OperationFailedError(f"Unable to reset PCI device {sysdev.name}: no FLR, PM reset or bus reset "
+                                       "available", domain=NODEDEV)
+        self._write(sysdev / "reset", "1")
+
+
+def InternalError_(detail: str) -> VirtError:
+    return VirtError(detail, code=ErrorNumber.INTERNAL_ERROR, domain=NODEDEV)
