@@ -38,7 +38,7 @@ from virt.util.errors import (
     OperationTimeoutError,
     VirtError,
 )
-from virt.util.fileutil import atomic_write, unlink_if_exists
+from virt.util.fileutil import unlink_if_exists
 from virt.util.process import PidFile, acquire_pidfile
 
 #: How long a container may take from clone to exec of its init.
@@ -48,6 +48,25 @@ START_TIMEOUT = 30.0
 def paths(run_dir: str | Path, name: str) -> dict[str, Path]:
     base = Path(run_dir)
     return {k: base / f"{name}.{k}" for k in ("pid", "state", "sock", "exit", "root", "log")}
+
+
+def replace_file(path: str | Path, data: str, mode: int = 0o644) -> None:
+    """Replace a run-time file atomically, without the fsyncs of atomic_write: the run directory does not
+    outlive a crash of the host, and a start must not wait for the disk."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.new")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+        try:
+            os.write(fd, data.encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, target)
+    except OSError as err:
+        unlink_if_exists(tmp)
+        from virt.util.errors import SystemError_
+
+        raise SystemError_.from_errno(err, f"cannot write data to file '{target}'") from None
 
 
 def _log(message: str) -> None:
@@ -292,7 +311,7 @@ class Controller:
                 "veths": self.host_devs, "cgroup": self.cgroup.to_dict(), "started": time.time()}
 
     def write_state(self) -> None:
-        atomic_write(self.files["state"], json.dumps(self.state()), mode=0o644)
+        replace_file(self.files["state"], json.dumps(self.state()))
 
     # -- the loop --------------------------------------------------------------------------------
     def loop(self) -> str:
@@ -448,7 +467,7 @@ class Controller:
             self.listener.close()
             unlink_if_exists(self.files["sock"])
         try:
-            atomic_write(self.files["exit"], json.dumps({"reason": reason, "time": time.time()}), mode=0o644)
+            replace_file(self.files["exit"], json.dumps({"reason": reason, "time": time.time()}))
         except VirtError:
             pass
         unlink_if_exists(self.files["state"])

@@ -185,6 +185,14 @@ class _Store:
                 continue
             obj = self.domains.setdefault(live.uuid, DomainObj(live.name, live.uuid))
             obj.live = live
+        for obj in self.domains.values():
+            if obj.live is None:
+                # Why it last stopped, as a daemon would remember: the controller's parting note.
+                try:
+                    reason = json.loads((s.run_dir / f"{obj.name}.exit").read_text()).get("reason")
+                except (OSError, ValueError):
+                    continue
+                obj.stop_reason = _STOP_REASONS.get(reason, (DomainShutoffReason.UNKNOWN, 0))[0]
         self.loaded = True
 
     def find(self, pred: Callable[[DomainObj], bool]) -> DomainObj | None:
@@ -464,6 +472,10 @@ class LxcDriver(Driver):
     def domain_is_persistent(self, dom: DomainRef) -> int:
         return int(self._obj(dom).config is not None)
 
+    def domain_has_managed_save_image(self, dom: DomainRef, flags: int = 0) -> int:
+        self._obj(dom)
+        return 0  # containers cannot be saved
+
     def domain_is_updated(self, dom: DomainRef) -> int:
         return 0
 
@@ -613,12 +625,13 @@ class LxcDriver(Driver):
         finally:
             conn.close()
 
-    def _start(self, obj: DomainObj, defn: Any, paused: bool) -> None:
-        live = _copy(defn)
+    def _start(self, obj: DomainObj, defn: Any, paused: bool, fresh: bool = False) -> None:
+        """Run ``defn`` (copied first unless ``fresh``: a definition nobody else holds)."""
+        live = defn if fresh else _copy(defn)
         container = spec.build(live, str(self.settings.run_dir), str(self.settings.log_dir / f"{obj.name}.log"),
                                self._network_bridge)
         status = self.settings.run_dir / f"{obj.name}.xml"
-        atomic_write(status, format_domain(live, XF.SECURE), mode=0o600)
+        controller.replace_file(status, format_domain(live, XF.SECURE), mode=0o600)
         try:
             report = controller.launch(container)
         except BaseException:
@@ -626,7 +639,7 @@ class LxcDriver(Driver):
             raise
         _fill_runtime(live, report)
         obj.live, obj.runtime = live, report
-        atomic_write(status, format_domain(live, XF.SECURE, obj.id), mode=0o600)
+        controller.replace_file(status, format_domain(live, XF.SECURE, obj.id), mode=0o600)
         self._emit(obj, Ev.STARTED, Started.BOOTED)
         if paused:
             _thaw_or_freeze(self._cgroup(obj), freeze=True)
@@ -660,7 +673,7 @@ class LxcDriver(Driver):
                 self.store.domains[obj.uuid] = obj
         try:
             with self._domain_lock(obj):
-                self._start(obj, defn, paused=bool(flags & 1))
+                self._start(obj, defn, paused=bool(flags & 1), fresh=True)
         except BaseException:
             if new:
                 with self.store.lock:
