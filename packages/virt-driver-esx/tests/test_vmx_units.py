@@ -175,6 +175,8 @@ DOMAIN = "<domain type='vmware'><name>g</name><memory>4096</memory><os><type{arc
     ("", ("<disk type='file' device='disk'><source file='/a.vmdk'/><target dev='sdb' bus='scsi'/>"
          "<address type='drive' controller='0' bus='0' target='0' unit='0'/></disk>"), InternalError,
      "Disk address 0:0:0 doesn't match target device 'sdb'"),
+    ("", "<disk type='file' device='disk'><source file='/a.vmdk'/><target dev='sdbi' bus='scsi'/></disk>",
+     InternalError, "SCSI controller index 4 out of [0..3] range"),
     ("", "<disk type='file' device='disk'><source file='/a.qcow2'/><target dev='hda' bus='ide'/></disk>",
      InternalError, "unsupported suffix, expecting '.vmdk'"),
     ("", "<disk type='file' device='disk'><source file='/a.vmdk'/><target dev='vda' bus='virtio'/></disk>",

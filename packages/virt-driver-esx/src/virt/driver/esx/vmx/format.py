@@ -35,6 +35,12 @@ _PCI_BRIDGES = (("pciBridge0.present", "true"),
                   for k, v in (("present", "true"), ("virtualDev", "pcieRootPort"), ("functions", "8"))))
 
 
+#: Highest controller, bus and unit of a drive address on each bus VMX has, as libvirt words the ranges.
+_DRIVE_LIMITS = {"scsi": ((3, "[0..3]"), (0, "[0]"), (15, "[0..6,8..15]")),
+                 "ide": ((0, "[0]"), (1, "[0..1]"), (1, "[0..1]")),
+                 "fdc": ((0, "[0]"), (0, "[0]"), (1, "[0..1]"))}
+
+
 class _VMX:
     """The lines of a .vmx file, in order."""
 
@@ -217,19 +223,12 @@ def _verify_disk_address(dom: DomainDef, disk: DiskDef) -> None:
     if (expected.controller, expected.bus, expected.unit) != (a.controller, a.bus, a.unit):
         raise InternalError(f"Disk address {a.controller}:{a.bus}:{a.unit} doesn't match target device "
                             f"'{disk.dst}'")
-    limits = {"scsi": (3, 0, 15), "ide": (0, 1, 1), "fdc": (0, 0, 1)}
-    if disk.bus not in limits:
+    limits = _DRIVE_LIMITS.get(disk.bus)
+    if limits is None:
         raise ConfigUnsupportedError(f"Unsupported bus type '{disk.bus}'")
-    max_ctrl, max_bus, max_unit = limits[disk.bus]
-    name = disk.bus.upper()
-    ranges = {"scsi": ("[0..3]", "[0]", "[0..6,8..15]"), "ide": ("[0]", "[0..1]", "[0..1]"),
-              "fdc": ("[0]", "[0]", "[0..1]")}[disk.bus]
-    if a.controller > max_ctrl:
-        raise InternalError(f"{name} controller index {a.controller} out of {ranges[0]} range")
-    if a.bus > max_bus:
-        raise InternalError(f"{name} bus index {a.bus} out of {ranges[1]} range")
-    if a.unit > max_unit or (disk.bus == "scsi" and a.unit == SCSI_CONTROLLER_UNIT):
-        raise InternalError(f"{name} unit index {a.unit} out of {ranges[2]} range")
+    for what, value, (highest, text) in zip(("controller", "bus", "unit"), (a.controller, a.bus, a.unit), limits):
+        if value > highest or (disk.bus == "scsi" and what == "unit" and value == SCSI_CONTROLLER_UNIT):
+            raise InternalError(f"{disk.bus.upper()} {what} index {value} out of {text} range")
 
 
 def _legacy_scsi_driver_name(dom: DomainDef, disk: DiskDef) -> None:

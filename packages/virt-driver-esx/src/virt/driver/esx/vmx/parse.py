@@ -280,7 +280,7 @@ def _parse_disk_or_cdrom(ctx: VMXContext, conf: VMXConfig, dom: DomainDef, bus: 
             or _parse_disk(ctx, conf, dom, "cdrom", bus, controller, unit))
 
 
-def _disk_slot(dom: DomainDef, device: str, bus: str, controller: int, unit: int) -> tuple[str, str]:
+def _disk_slot(dom: DomainDef, bus: str, controller: int, unit: int) -> tuple[str, str]:
     """The VMX prefix and the target name of a disk slot."""
     if bus == "scsi":
         per = scsi_units_per_controller(dom)
@@ -295,7 +295,7 @@ def _disk_slot(dom: DomainDef, device: str, bus: str, controller: int, unit: int
 
 def _parse_disk(ctx: VMXContext, conf: VMXConfig, dom: DomainDef, device: str, bus: str, controller: int,
                 unit: int) -> DiskDef | None:
-    prefix, dst = _disk_slot(dom, device, bus, controller, unit)
+    prefix, dst = _disk_slot(dom, bus, controller, unit)
     sec = Section(conf, prefix, DISK_ENTRIES)
     if not sec["present"]:
         return None
