@@ -433,19 +433,20 @@ class Model:
         for f in plan.custom_empty:
             setattr(self, f.name, f.empty())
         consumed = self.parse_extra(el, ctx) if plan.has_parse_extra else _NOTHING
-        attrs = cls._attrs
+        attrs = plan.attr_parsers
         for key, text in el.attrib.items():
-            f = attrs.get(key)
-            if f is None:
+            entry = attrs.get(key)
+            if entry is None:
                 if "@" + key not in consumed:
                     ctx.note_unknown(f"attribute '{key}' in element '{local_name(el.tag)}'", el)
                 continue
+            name, parse = entry
             try:
-                value = f.vtype.parse(text)
+                value = parse(text)
             except (ValueError, OverflowError):
-                _convert(f.vtype, text, f"attribute '{key}' of element '{local_name(el.tag)}'", el)
+                _convert(cls._attrs[key].vtype, text, f"attribute '{key}' of element '{local_name(el.tag)}'", el)
                 raise
-            setattr(self, f.name, value)
+            setattr(self, name, value)
         if cls._text is not None:
             text = el.text.strip() if el.text else ""
             if text:
@@ -505,8 +506,8 @@ class Model:
 
     def write(self, w: Writer, tag: str | None = None) -> None:
         tag = tag or self.TAG
-        attrs = "".join([f" {f.xml}='{escape_attr(f.vtype.format(v))}'" for f in self._attrs.values()
-                         if (v := getattr(self, f.name)) is not None])
+        attrs = "".join([f" {xml}='{escape_attr(fmt(v))}'" for name, xml, fmt in self._plan().attr_formats
+                         if (v := getattr(self, name)) is not None])
         if self.NSMAP:
             attrs += "".join(f" xmlns:{p}='{escape_attr(uri)}'" for p, uri in self.NSMAP.items())
         text = None
@@ -556,10 +557,12 @@ _NOTHING: frozenset[str] = frozenset()
 class _Plan:
     """A model class's fields sorted for the engine: defaults, required fields, child dispatch, output."""
 
-    __slots__ = ("children", "custom_empty", "defaults", "has_parse_extra", "has_post_parse", "has_validate",
-                 "lists", "required", "writes")
+    __slots__ = ("attr_formats", "attr_parsers", "children", "custom_empty", "defaults", "has_parse_extra",
+                 "has_post_parse", "has_validate", "lists", "required", "writes")
 
     def __init__(self, cls: type[Model]) -> None:
+        self.attr_parsers = {key: (f.name, f.vtype.parse) for key, f in cls._attrs.items()}
+        self.attr_formats = [(f.name, f.xml, f.vtype.format) for f in cls._attrs.values()]
         # hooks left as Model's no-ops are not called at all
         self.has_parse_extra = cls.parse_extra is not Model.parse_extra
         self.has_post_parse = cls.post_parse is not Model.post_parse
