@@ -117,7 +117,16 @@ def to_native(xml: str | bytes, qemu_caps: str | None = None, private_dir: str |
     cfg = conversion_config(caps, qemu_conf, setup)
     cfg.fd_groups = extra.fd_groups
     cfg.test_flags = set(extra.flags)
-    dom = prepare(xml, caps, cfg)
+    context: dict[str, Any] = {}
+    if caps.recorded:
+        from pathlib import Path
+
+        from virt.driver.qemu.volumes import harness_resolver
+
+        data = Path(qemu_caps).resolve().parent.parent / "storage_pool" / "storagepoolxml2xmlout" \
+            if qemu_caps else None
+        context["volume_resolver"] = harness_resolver(data if data is not None and data.is_dir() else None)
+    dom = prepare(xml, caps, cfg, **context)
     name = dom.name
     if private_dir:
         head, base = os.path.split(private_dir.rstrip("/"))

@@ -43,10 +43,19 @@ class Source:
     terminated: bool = False  # an explicit empty <backingStore/> below
     readonly: bool = False
     secrets: list[Props] = field(default_factory=list)
+    #: the source to use instead of the element's own <source> (a translated pool volume)
+    actual: E | None = None
 
     @property
     def src(self) -> E | None:
-        return self.el.find("source")
+        return self.actual if self.actual is not None else self.el.find("source")
+
+    def auth(self) -> E | None:
+        """<auth> of this source (legacy placement directly in <disk> too)."""
+        src = self.src
+        if self.actual is None and self.el.find("auth") is not None:
+            return self.el.find("auth")
+        return src.find("auth") if src is not None else None
 
     def empty(self) -> bool:
         s = self.src
@@ -62,6 +71,13 @@ class Source:
 def chain(disk: E) -> Source | None:
     fmt = X.get(disk, "driver", "type")
     top = Source(disk, disk.get("type", "file"), fmt)
+    if top.type == "volume":
+        from virt.driver.qemu.volumes import ACTUAL
+
+        actual = disk.find(ACTUAL)
+        if actual is not None:
+            top.type = actual.get("type", "file")
+            top.actual = actual.find("source")
     if top.empty():
         return None
     cur = top
@@ -239,7 +255,7 @@ def _network_props(b: Builder, s: Source, src: E, props: Props) -> None:
         if hosts:
             props.s("server", [{"host": h.get("name"), **({"port": h.get("port")} if h.get("port") else {})}
                                for h in hosts])
-        auth = s.el.find("auth") if s.el.find("auth") is not None else src.find("auth")
+        auth = s.auth()
         if auth is not None:
             alias = f"libvirt-{s.id}-storage-auth-secret0"
             s.secrets.append(_secret(b, alias, auth))
@@ -251,7 +267,7 @@ def _network_props(b: Builder, s: Source, src: E, props: Props) -> None:
         portal = f"{h.get('name')}:{h.get('port', '3260')}" if h is not None else ""
         props.s("driver", "iscsi").s("portal", portal).s("target", target).u("lun", int(lun or "0"))
         props.s("transport", "tcp")
-        auth = s.el.find("auth") if s.el.find("auth") is not None else src.find("auth")
+        auth = s.auth()
         if auth is not None:
             alias = f"libvirt-{s.id}-storage-auth-secret0"
             s.secrets.append(_secret(b, alias, auth))
@@ -279,7 +295,7 @@ def _network_props(b: Builder, s: Source, src: E, props: Props) -> None:
             val = "; ".join(f"{c.get('name')}={(c.text or '').strip()}" for c in cookies)
             s.secrets.append(_secret_value(b, alias, val))
             props.s("cookie-secret", alias)
-        auth = s.el.find("auth") if s.el.find("auth") is not None else src.find("auth")
+        auth = s.auth()
         if auth is not None:
             alias = f"libvirt-{s.id}-storage-auth-secret0"
             s.secrets.append(_secret(b, alias, auth))
@@ -293,7 +309,7 @@ def _network_props(b: Builder, s: Source, src: E, props: Props) -> None:
     elif proto == "ssh":
         h = hosts[0] if hosts else None
         props.s("driver", "ssh").s("path", name).s("server", _inet(h, "22") if h is not None else {})
-        auth = s.el.find("auth") if s.el.find("auth") is not None else src.find("auth")
+        auth = s.auth()
         if auth is not None:
             props.s("user", auth.get("username"))
         kh = X.get(src, "knownHosts", "path")

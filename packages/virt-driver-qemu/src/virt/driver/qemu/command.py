@@ -584,7 +584,8 @@ class Builder:
             elif use:
                 path = self._hugepage_path(pagesize)
             else:
-                path = f"{self.cfg.memoryBackingDir}/{self.dom.short_name}/{alias}"
+                path = f"{self.cfg.memoryBackingDir}/{self.dom.short_name}/" \
+                    f"{X.alias(mem) if mem is not None else alias}"
             props.s("mem-path", path)
             if not nvdimm_path and discard is not None:
                 props.b("discard-data", discard)
@@ -1245,7 +1246,12 @@ class Builder:
             size = X.parse_size_kib(m.find("target/size"), 0) or 0
             node = X.text(m, "target/node")
             nodei = int(node) if node is not None else -1
-            self.object(self.memory_backend(f"mem{alias}", size, nodei, system=False, force=True, mem=m))
+            backend = self.memory_backend(f"mem{alias}", size, nodei, system=False, force=True, mem=m)
+            if self.has("thread-context") and backend.get("prealloc") is True and backend.get("host-nodes"):
+                self.object(Props().s("qom-type", "thread-context").s("id", f"tc-mem{alias}")
+                            .s("node-affinity", backend["host-nodes"]))
+                backend.s("prealloc-context", f"tc-mem{alias}")
+            self.object(backend)
             model = m.get("model")
             if model == "sgx-epc":
                 continue

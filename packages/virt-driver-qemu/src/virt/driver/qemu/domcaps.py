@@ -69,6 +69,21 @@ class Firmware:
     targets: list[tuple[str, list[str]]]
     features: list[str] = field(default_factory=list)
     mapping: str = "flash"
+    #: flash mode: "split" (code + NVRAM template), "combined" or "stateless"
+    mode: str = "split"
+    executable_format: str = "raw"
+    nvram_format: str = "raw"
+
+    @classmethod
+    def from_json(cls, path: str, doc: dict) -> "Firmware":
+        mapping = doc.get("mapping", {})
+        exe = mapping.get("executable", {}).get("filename") or mapping.get("filename", "")
+        nvram = mapping.get("nvram-template", {}).get("filename")
+        targets = [(t.get("architecture", ""), list(t.get("machines", []))) for t in doc.get("targets", [])]
+        return cls(path, list(doc.get("interface-types", [])), exe, nvram, targets, list(doc.get("features", [])),
+                   mapping.get("device", "flash"), mapping.get("mode", "split"),
+                   mapping.get("executable", {}).get("format", "raw"),
+                   mapping.get("nvram-template", {}).get("format", "raw"))
 
     def matches(self, arch: str, machine: str) -> bool:
         return any(a == arch and any(fnmatch.fnmatch(machine, g) for g in globs) for a, globs in self.targets)
@@ -86,13 +101,10 @@ def load_firmware_descriptors(dirs: tuple[str, ...] = FIRMWARE_DIRS) -> list[Fir
     out = []
     for name in sorted(files):
         try:
-            doc = json.loads(files[name].read_text())
-            mapping = doc.get("mapping", {})
-            exe = mapping.get("executable", {}).get("filename") or mapping.get("filename", "")
-            nvram = mapping.get("nvram-template", {}).get("filename")
-            targets = [(t.get("architecture", ""), list(t.get("machines", []))) for t in doc.get("targets", [])]
-            out.append(Firmware(str(files[name]), list(doc.get("interface-types", [])), exe, nvram, targets,
-                                list(doc.get("features", [])), mapping.get("device", "flash")))
+            text = files[name].read_text()
+            if not text.strip():
+                continue  # an empty file (or a link to /dev/null) masks a lower-priority one
+            out.append(Firmware.from_json(str(files[name]), json.loads(text)))
         except (OSError, ValueError, AttributeError):
             continue
     return out

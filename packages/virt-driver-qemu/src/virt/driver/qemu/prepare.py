@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import uuid as uuidlib
 from collections.abc import Iterator
+from typing import Any
 
 from lxml import etree
 
@@ -146,10 +147,16 @@ _DOMAIN_ORDER = ("name", "uuid", "genid", "title", "description", "metadata", "m
 
 # ----------------------------------------------------------------------------- the pipeline
 
-def prepare(xml: str | bytes | E, caps: QemuCaps, cfg: QemuConfig, *, for_start: bool = True) -> Domain:
-    """Parse ``xml`` and complete it as the qemu driver does (define + start preparation)."""
+def prepare(xml: str | bytes | E, caps: QemuCaps, cfg: QemuConfig, *, for_start: bool = True,
+            **context: Any) -> Domain:
+    """Parse ``xml`` and complete it as the qemu driver does (define + start preparation).
+
+    ``context`` sets what only the running driver knows on the Domain: ``id``, ``volume_resolver``,
+    ``secret_lookup``, ``port_allocator``, ``master_key``."""
     root = xml if isinstance(xml, etree._Element) else X.parse(xml)
     dom = Domain(root, caps, cfg)
+    for k, v in context.items():
+        setattr(dom, k, v)
     _post_parse_domain(dom)
     _post_parse_devices(dom)
     _add_implicit(dom)
@@ -157,6 +164,12 @@ def prepare(xml: str | bytes | E, caps: QemuCaps, cfg: QemuConfig, *, for_start:
     assign_addresses(dom)
     if for_start:
         _start_disk_defaults(dom)
+        from virt.driver.qemu import firmware, volumes
+
+        firmware.select(dom)
+
+        for disk in dom.all("disk"):
+            volumes.translate(dom, disk)
         _start_channel_paths(dom)
         align_memory(dom)
         assign_aliases(dom)
@@ -314,6 +327,10 @@ def _post_parse_domain(dom: Domain) -> None:
             X.sub(root, tag, order=_DOMAIN_ORDER, text_=value)
     if root.find("clock") is None:
         X.sub(root, "clock", {"offset": "utc"}, order=_DOMAIN_ORDER)
+    fw_feats = {f.get("name"): f for f in root.findall("os/firmware/feature")}
+    if fw_feats.get("enrolled-keys") is not None and fw_feats["enrolled-keys"].get("enabled") == "yes" \
+            and "secure-boot" not in fw_feats:
+        etree.SubElement(root.find("os/firmware"), "feature", enabled="yes", name="secure-boot")
     if root.find("os/boot") is None and not any(
             el.find("boot") is not None for el in dom.devices if isinstance(el.tag, str)):
         os_el = root.find("os")
@@ -803,6 +820,135 @@ def _validate(dom: Domain) -> None:
                                f"'{X.get(disk, 'target', 'dev')}' controller='{key[1]}' bus='{key[2]}' "
                                f"target='{key[3]}' unit='{key[4]}'")
             drive_addrs.add(key)
+    _validate_boot(dom)
+    _validate_memory(dom)
+    _validate_disks(dom)
+    _validate_graphics(dom)
+    _validate_devices(dom)
+
+
+def _validate_boot(dom: Domain) -> None:
+    root = dom.root
+    bm = root.find("os/bootmenu")
+    if bm is not None and bm.get("timeout") is not None:
+        t = X.parse_int(bm.get("timeout"))
+        if t is None or not 0 <= t <= 65535:
+            raise ConfigUnsupportedError("invalid value for boot menu timeout, must be in range [0,65535]")
+    if root.find("os/boot") is not None and any(
+            el.find("boot") is not None for el in dom.devices if isinstance(el.tag, str)):
+        raise ConfigUnsupportedError("per-device boot elements cannot be used together with os/boot elements")
+    if root.find("os").get("firmware"):  # type: ignore[union-attr]
+        loader = root.find("os/loader")
+        if loader is not None:
+            for attr in ("readonly", "type", "secure"):
+                present = loader.get(attr) is not None or (attr == "type" and (loader.text or "").strip())
+                if present:
+                    raise ConfigUnsupportedError(f"loader attribute '{attr}' cannot be specified when firmware "
+                                                 "autoselection is enabled")
+
+
+def _host_numa_nodes(dom: Domain) -> set[int]:
+    if dom.cfg.harness:
+        return set(range(8))
+    import glob
+    import re as _re
+
+    nodes = {int(m.group(1)) for p in glob.glob("/sys/devices/system/node/node*")
+             if (m := _re.search(r"node(\d+)$", p))}
+    return nodes or {0}
+
+
+def _validate_memory(dom: Domain) -> None:
+    root = dom.root
+    ncells = max(1, len(dom.numa_cells()))
+    for page in root.findall("memoryBacking/hugepages/page"):
+        ns = page.get("nodeset")
+        if ns:
+            for n in _parse_cpuset(ns):
+                if n >= ncells:
+                    raise ConfigUnsupportedError(f"hugepages: node {n} not found")
+    mem = root.find("numatune/memory")
+    if mem is not None and mem.get("nodeset") and mem.get("mode") != "preferred":
+        host = _host_numa_nodes(dom)
+        for n in _parse_cpuset(mem.get("nodeset", "")):
+            if n not in host:
+                if dom.cfg.harness:
+                    raise InternalError(f"Mock: no numa node set is available at bit {n}")
+                raise ConfigUnsupportedError(f"NUMA node {n} is unavailable")
+    tseg = root.find("features/smm/tseg")
+    if tseg is not None:
+        if not dom.is_q35():
+            raise ConfigUnsupportedError("SMM TSEG is only supported with q35 machine type")
+        size = X.scale_bytes(int((tseg.text or "0").strip()), tseg.get("unit", "MiB"), "b")
+        if size % (1024 * 1024):
+            raise ConfigUnsupportedError("SMM TSEG size must be divisible by 1 MiB")
+
+
+def _parse_cpuset(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part or part.startswith("^"):
+            continue
+        a, _, b = part.partition("-")
+        out.extend(range(int(a), int(b or a) + 1))
+    return out
+
+
+def _validate_disks(dom: Domain) -> None:
+    import re as _re
+
+    for disk in dom.all("disk"):
+        dev = X.get(disk, "target", "dev") or ""
+        if _re.match(r"^[a-z]+\d+$", dev):
+            raise ConfigUnsupportedError(f"invalid disk target '{dev}', partitions can't appear in disk targets")
+        src = disk.find("source")
+        if disk.find("auth") is not None and src is not None and src.find("auth") is not None:
+            raise ConfigUnsupportedError("an <auth> definition already found for disk source")
+        for auth in [a for a in (disk.find("auth"), src.find("auth") if src is not None else None) if a is not None]:
+            sec = auth.find("secret")
+            if sec is not None and sec.get("type") not in ("iscsi", "ceph"):
+                raise ConfigUnsupportedError(f"unknown secret type '{sec.get('type') or '<null>'}'")
+        enc = disk.find("encryption") if disk.find("encryption") is not None else \
+            (src.find("encryption") if src is not None else None)
+        if enc is not None and enc.get("format") == "luks":
+            fmt = X.get(disk, "driver", "type") or "raw"
+            if fmt not in ("raw", "qcow2"):
+                raise ConfigUnsupportedError("encryption is supported only with 'raw' and 'qcow2' image format")
+        a = disk.find("address")
+        if X.get(disk, "target", "bus") == "usb" and a is not None and a.get("type") not in ("usb", None):
+            raise InternalError("unexpected address type for usb disk")
+
+
+def _validate_graphics(dom: Domain) -> None:
+    graphics = dom.all("graphics")
+    types = [g.get("type") for g in graphics]
+    if "egl-headless" in types and any(t not in ("vnc", "spice", "egl-headless") for t in types):
+        raise ConfigUnsupportedError("graphics type 'egl-headless' is only supported with one of: 'vnc', "
+                                     "'spice' graphics types")
+    gl = sum(1 for g in graphics if g.get("type") == "egl-headless" or X.get(g, "gl", "enable") == "yes")
+    if gl > 1:
+        raise ConfigUnsupportedError("multiple OpenGL displays are not supported by QEMU")
+
+
+def _validate_devices(dom: Domain) -> None:
+    ramfb = [h for h in dom.all("hostdev") if h.get("type") == "mdev" and h.get("ramfb") == "on"]
+    if len(ramfb) > 1:
+        raise ConfigUnsupportedError("Only one vgpu device can have 'ramfb' enabled")
+    for v in dom.all("video"):
+        if X.get(v, "model", "type") == "ramfb" and v.find("address") is not None:
+            raise ConfigUnsupportedError("address not supported for video type ramfb")
+    for io in dom.all("iommu"):
+        if io.get("model") == "virtio" and dom.feature("acpi") is None and dom.is_x86():
+            raise ConfigUnsupportedError("IOMMU device: 'virtio' requires ACPI")
+    for fs in dom.all("filesystem"):
+        if X.get(fs, "driver", "type") == "virtiofs" and fs.find("readonly") is not None:
+            raise ConfigUnsupportedError("virtiofs does not yet support read-only mode")
+    for i in dom.all("input"):
+        if i.get("model") in ("virtio-transitional", "virtio-non-transitional") and i.get("bus") == "virtio" \
+                and i.get("type") not in ("passthrough",):
+            raise ConfigUnsupportedError(f"virtio (non-)transitional models are not supported for input "
+                                         f"type={i.get('type')}")
 
 
 # ----------------------------------------------------------------------------- addresses

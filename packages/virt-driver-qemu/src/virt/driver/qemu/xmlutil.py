@@ -58,6 +58,10 @@ def set_alias(el: E, value: str) -> None:
 
 
 def strip_private(root: E) -> None:
+    for el in [e for e in root.iter() if isinstance(e.tag, str) and e.tag.startswith(f"{{{PRIV}}}")]:
+        parent = el.getparent()
+        if parent is not None:
+            parent.remove(el)
     for el in root.iter():
         if not isinstance(el.tag, str):
             continue
