@@ -260,6 +260,7 @@ class Hostdev(Device):
     routes = Children(Route)
     readonly = Flag()
     shareable = Flag()
+    teaming = Child(lambda: _teaming())
 
     def post_parse(self, ctx: ParseContext) -> None:
         if self.mode is None:
@@ -298,3 +299,8 @@ class Hostdev(Device):
     def pci_address(self) -> PCIAddress | None:
         src = self.source
         return getattr(src, "address", None) if isinstance(src, PCISource) else None
+
+
+def _teaming() -> type[Model]:
+    from virt.conf.domain.devices.net import Teaming
+    return Teaming

@@ -769,6 +769,7 @@ class CID(Model):
 class Vsock(Device):
     TAG = "vsock"
     KIND = "vsock"
+    AFTER_INFO = ("driver",)
     model = Attr(Enum("virtio", "virtio-transitional", "virtio-non-transitional", name="vsock model"))
     cid = Child(CID)
     driver = Child(VirtioDriver)
