@@ -10,8 +10,8 @@ from virt.conf.domain.address import Address
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.chardev import (
     Channel,
-    ChrTarget,
     ChrDevice,
+    ChrTarget,
     Console,
     Parallel,
     Redirdev,
