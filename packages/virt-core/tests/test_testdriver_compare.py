@@ -242,6 +242,28 @@ SCENARIOS: dict[str, list[list[Any]]] = {
         ["snap_current", "test"], ["snap_lookup", "test", "nope"], ["snap_delete", "test", "s2", 4],
         ["snap_list", "test", 0], ["snap_undefine_meta", "test"], ["dom_lookup", "test"], ["events"],
     ],
+    "checkpoints": [
+        ["chk_list", "test", 0], ["chk_create", "test", ("<domaincheckpoint><name>c1</name>"
+                                                        "<description>one</description></domaincheckpoint>"), 0],
+        ["chk_xml", "test", "c1", 0], ["chk_xml", "test", "c1", 2], ["chk_xml", "test", "c1", 4],
+        ["chk_create", "test", "<domaincheckpoint><name>c2</name></domaincheckpoint>", 0],
+        ["chk_parent", "test", "c2"], ["chk_parent", "test", "c1"], ["chk_list", "test", 0], ["chk_list", "test", 1],
+        ["chk_list", "test", 4], ["chk_list", "test", 8], ["chk_children", "test", "c1", 0],
+        ["chk_children", "test", "c1", 1],
+        ["snap_create", "test", "<domainsnapshot><name>s</name></domainsnapshot>", 0],
+        ["chk_create", "test", "<domaincheckpoint><name>c1</name></domaincheckpoint>", 0],
+        ["chk_lookup", "test", "nope"], ["dom_list", 16384], ["dom_list", 32768], ["chk_delete", "test", "c1", 0],
+        ["chk_parent", "test", "c2"],
+        ["chk_create", "test", ("<domaincheckpoint><name>c3</name><disks><disk name='vda' checkpoint='no'/></disks>"
+                               "</domaincheckpoint>"), 0], ["chk_xml", "test", "c3", 2],
+        ["chk_create", "test", ("<domaincheckpoint><name>c4</name><disks><disk name='vdz'/></disks>"
+                               "</domaincheckpoint>"), 0],
+        ["chk_create", "test", ("<domaincheckpoint><name>r1</name><creationTime>5</creationTime><parent><name>c2</name>"
+                               "</parent></domaincheckpoint>"), 1], ["chk_xml", "test", "r1", 2],
+        ["chk_list", "test", 0], ["chk_delete", "test", "c2", 4], ["chk_list", "test", 0], ["dom_destroy", "test"],
+        ["chk_create", "test", "<domaincheckpoint><name>c5</name></domaincheckpoint>", 0],
+        ["chk_xml", "test", "c2", 4], ["chk_delete", "test", "c2", 1], ["chk_list", "test", 0],
+    ],
     "revert_transitions": [
         ["events_on"],
         ["snap_create", "test", "<domainsnapshot><name>run</name></domainsnapshot>", 0], ["dom_suspend", "test"],
@@ -447,6 +469,14 @@ def libvirt_ops() -> dict[str, Any]:
         "dom_iotune": lambda c, n, d: dom(c, n).blockIoTune(d, 0),
         "snap_current": lambda c, n: dom(c, n).snapshotCurrent(0).getName(),
         "snap_has_current": lambda c, n: dom(c, n).hasCurrentSnapshot(0),
+        "chk_list": lambda c, n, f: sorted(x.getName() for x in dom(c, n).listAllCheckpoints(f)),
+        "chk_create": lambda c, n, x, f: dom(c, n).checkpointCreateXML(x, f).getName(),
+        "chk_xml": lambda c, n, k, f: _mask_snapshot(dom(c, n).checkpointLookupByName(k, 0).getXMLDesc(f)),
+        "chk_parent": lambda c, n, k: dom(c, n).checkpointLookupByName(k, 0).getParent(0).getName(),
+        "chk_children": lambda c, n, k, f: sorted(x.getName() for x in
+                                                  dom(c, n).checkpointLookupByName(k, 0).listAllChildren(f)),
+        "chk_lookup": lambda c, n, k: dom(c, n).checkpointLookupByName(k, 0).getName(),
+        "chk_delete": lambda c, n, k, f: dom(c, n).checkpointLookupByName(k, 0).delete(f),
         "snap_create": lambda c, n, x, f: dom(c, n).snapshotCreateXML(x, f).getName(),
         "snap_xml": lambda c, n, s: _mask_snapshot(snap(c, n, s).getXMLDesc(0)),
         "snap_parent": lambda c, n, s: snap(c, n, s).getParent(0).getName(),
@@ -643,6 +673,9 @@ def our_ops() -> dict[str, Any]:
     def vol(c: Any, pool: str, name: str) -> Any:
         return c.lookup_storage_pool(pool).lookup_volume(name)
 
+    def chk(c: Any, name: str, k: str) -> Any:
+        return c.call("domain_checkpoint_lookup_by_name", dom(c, name).ref, k, 0)
+
     def net(c: Any, name: str) -> Any:
         return c.lookup_network(name)
 
@@ -731,6 +764,14 @@ def our_ops() -> dict[str, Any]:
         "dom_ifparams": lambda c, n, i: c.call("domain_get_interface_parameters", dom(c, n).ref, i, 7, 0),
         "dom_iotune": lambda c, n, d: c.call("domain_get_block_io_tune", dom(c, n).ref, d, 20, 0),
         "snap_current": lambda c, n: dom(c, n).snapshot_current(0).name(),
+        "chk_list": lambda c, n, f: sorted(x.name for x in c.call("domain_list_all_checkpoints", dom(c, n).ref, f)),
+        "chk_create": lambda c, n, x, f: c.call("domain_checkpoint_create_xml", dom(c, n).ref, x, f).name,
+        "chk_xml": lambda c, n, k, f: _mask_snapshot(c.call("domain_checkpoint_get_xml_desc", chk(c, n, k), f)),
+        "chk_parent": lambda c, n, k: c.call("domain_checkpoint_get_parent", chk(c, n, k), 0).name,
+        "chk_children": lambda c, n, k, f: sorted(x.name for x in c.call("domain_checkpoint_list_all_children",
+                                                                         chk(c, n, k), f)),
+        "chk_lookup": lambda c, n, k: chk(c, n, k).name,
+        "chk_delete": lambda c, n, k, f: c.call("domain_checkpoint_delete", chk(c, n, k), f),
         "snap_has_current": lambda c, n: c.call("domain_has_current_snapshot", dom(c, n).ref, 0),
         "snap_create": lambda c, n, x, f: dom(c, n).snapshot_create(x, f).name(),
         "snap_xml": lambda c, n, s: _mask_snapshot(snap(c, n, s).xml_desc(0)),

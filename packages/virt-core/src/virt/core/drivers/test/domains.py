@@ -71,7 +71,7 @@ _FILTERS = (
     pair(LF.MANAGEDSAVE, LF.NO_MANAGEDSAVE, lambda d: d.managed_save),
     pair(LF.AUTOSTART, LF.NO_AUTOSTART, lambda d: d.autostart),
     pair(LF.HAS_SNAPSHOT, LF.NO_SNAPSHOT, lambda d: d.snapshots),
-    pair(LF.HAS_CHECKPOINT, LF.NO_CHECKPOINT, lambda d: False),
+    pair(LF.HAS_CHECKPOINT, LF.NO_CHECKPOINT, lambda d: d.checkpoints),
 )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from virt.core.driver import KINDS, Driver, call_kind
 from virt.core.drivers.test.base import api
+from virt.core.drivers.test.checkpoints import CheckpointCalls
 from virt.core.drivers.test.domains import DomainCalls
 from virt.core.drivers.test.errors import invalid_arg
 from virt.core.drivers.test.guest import GuestCalls
@@ -30,8 +31,8 @@ _NO_SUPPORT_DOMAINS = {"network": ErrorDomain.NETWORK, "storage": ErrorDomain.ST
 
 
 @api
-class TestDriver(HostCalls, DomainCalls, GuestCalls, TuningCalls, SnapshotCalls, NetworkCalls, StorageCalls,
-                 NodeDevCalls, InterfaceCalls, SecretCalls, NWFilterCalls, Driver):
+class TestDriver(HostCalls, DomainCalls, GuestCalls, TuningCalls, SnapshotCalls, CheckpointCalls, NetworkCalls,
+                 StorageCalls, NodeDevCalls, InterfaceCalls, SecretCalls, NWFilterCalls, Driver):
     """``test:///default`` (one state shared in the process) or ``test:///path/to/node.xml``."""
 
     name = "test"

@@ -86,15 +86,44 @@ def load_snapshots(obj: DomainObj, elements: list[etree._Element], path: str | N
             raise internal(f"Snapshots have inconsistent relations for domain {obj.name}")
 
 
+def children(moments: dict[str, Snapshot], name: str | None) -> list[Snapshot]:
+    """The moments (snapshots or checkpoints) whose parent is ``name`` (None: the roots)."""
+    return [s for s in moments.values() if s.parent == name]
+
+
+def descendants(moments: dict[str, Snapshot], name: str | None) -> Iterator[Snapshot]:
+    """Depth first, parents before their children (libvirt's TOPOLOGICAL order)."""
+    for child in children(moments, name):
+        yield child
+        yield from descendants(moments, child.name)
+
+
+def delete_moment(moments: dict[str, Snapshot], current: str | None, moment: Snapshot, with_children: bool,
+                  children_only: bool) -> str | None:
+    """Remove a moment (its descendants with ``with_children``, only them with ``children_only``;
+    otherwise its children move up to its parent); returns the new current moment."""
+    if with_children or children_only:
+        for child in list(descendants(moments, moment.name)):
+            del moments[child.name]
+            if current == child.name:
+                current = moment.name
+    else:
+        for child in children(moments, moment.name):
+            child.parent = moment.parent
+    if children_only:
+        return current
+    del moments[moment.name]
+    if current == moment.name:
+        current = moment.parent if moment.parent in moments else None
+    return current
+
+
 def _children(obj: DomainObj, name: str | None) -> list[Snapshot]:
-    return [s for s in obj.snapshots.values() if s.parent == name]
+    return children(obj.snapshots, name)
 
 
 def _descendants(obj: DomainObj, name: str | None) -> Iterator[Snapshot]:
-    """Depth first, parents before their children (libvirt's TOPOLOGICAL order)."""
-    for child in _children(obj, name):
-        yield child
-        yield from _descendants(obj, child.name)
+    return descendants(obj.snapshots, name)
 
 
 def _matches(obj: DomainObj, snap: Snapshot, flags: int) -> bool:
@@ -236,6 +265,8 @@ class SnapshotCalls(Calls):
         redefine = bool(flags & CF.REDEFINE)
         update_current = not (redefine and not flags & CF.CURRENT)
         obj = self._dom(dom)
+        if obj.checkpoints:
+            raise error(E.OPERATION_UNSUPPORTED, "cannot create snapshot while checkpoint exists")
         if not obj.persistent and flags & CF.HALT:
             raise operation_invalid("cannot halt after transient domain snapshot")
         if redefine:
@@ -300,19 +331,8 @@ class SnapshotCalls(Calls):
 
     def domain_snapshot_delete(self, snapshot: DomainSnapshotRef, flags: int = 0) -> None:
         obj, snap = self._snap_of(snapshot)
-        if flags & (DF.CHILDREN | DF.CHILDREN_ONLY):
-            for child in list(_descendants(obj, snap.name)):
-                del obj.snapshots[child.name]
-                if obj.current_snapshot == child.name:
-                    obj.current_snapshot = snap.name
-        else:
-            for child in _children(obj, snap.name):
-                child.parent = snap.parent
-        if flags & DF.CHILDREN_ONLY:
-            return
-        del obj.snapshots[snap.name]
-        if obj.current_snapshot == snap.name:
-            obj.current_snapshot = snap.parent if snap.parent in obj.snapshots else None
+        obj.current_snapshot = delete_moment(obj.snapshots, obj.current_snapshot, snap,
+                                             bool(flags & DF.CHILDREN), bool(flags & DF.CHILDREN_ONLY))
 
 
 def _align(obj: DomainObj, defn: Any) -> None:

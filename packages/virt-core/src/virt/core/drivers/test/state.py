@@ -40,7 +40,8 @@ class HostInfo:
 
 @dataclass
 class Snapshot:
-    """A domain snapshot: its parsed definition (virt.conf model) and its place in the tree."""
+    """A domain snapshot or checkpoint: its parsed definition (virt.conf model) and its place in
+    the domain's tree of them."""
 
     name: str
     defn: Any
@@ -65,6 +66,8 @@ class DomainObj:
     managed_save: bool = False
     snapshots: dict[str, Snapshot] = field(default_factory=dict)
     current_snapshot: str | None = None
+    checkpoints: dict[str, Snapshot] = field(default_factory=dict)
+    current_checkpoint: str | None = None
     #: what the mock guest reports (its clock, frozen filesystems), kept across runs as libvirt does
     guest: dict[str, Any] = field(default_factory=dict)
 
