@@ -15,6 +15,7 @@ import traceback
 import uuid
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pytest
 from virt.core.enums import DomainEventID, DomainEventType, DomainState
@@ -379,3 +380,79 @@ def test_errors(env: LxcEnv) -> None:
     with pytest.raises(VirtError, match="cannot execute binary /nonexistent"):
         conn.create_domain(env.xml(env.name(), IDLE, out=False).replace("/bin/sh", "/nonexistent"))
     assert Layout.detect() is not None
+
+
+def _make_rootfs(root: Path, programs: tuple[str, ...] = ("sh", "cat", "ls", "sleep", "id", "env", "pwd")) -> None:
+    """A root filesystem with a few host programs and the libraries they load (from ldd)."""
+    import shutil
+
+    for program in programs:
+        source = Path(shutil.which(program) or f"/bin/{program}").resolve()
+        needed = [source]
+        for line in subprocess.run(["ldd", str(source)], capture_output=True, text=True, check=False).stdout.splitlines():
+            path = line.split("=>")[-1].split("(")[0].strip()
+            if path.startswith("/"):
+                needed.append(Path(path))
+        (root / "bin").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, root / "bin" / program)
+        for lib in needed[1:]:
+            target = root / lib.relative_to("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                shutil.copy2(lib.resolve(), target)
+    (root / "etc").mkdir(exist_ok=True)
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+
+
+def test_root_filesystem_with_pivot_root(env: LxcEnv) -> None:
+    conn = env.connect()
+    name = env.name()
+    rootfs = env.base / "rootfs"
+    _make_rootfs(rootfs)
+    tag = uuid.uuid4().hex
+    devices = (f"<filesystem type='mount'><source dir='{rootfs}'/><target dir='/'/><readonly/></filesystem>"
+               f"<filesystem type='ram'><source usage='2048' units='KiB'/><target dir='/tmp'/></filesystem>"
+               "<hostdev mode='capabilities' type='misc'><source><char>/dev/net/tun</char></source></hostdev>")
+    script = ("ls / > /out/rootls; cat /proc/self/mountinfo > /out/mounts; "
+              "if echo x > /written 2>/dev/null; then echo rw; else echo ro; fi > /out/rootrw; "
+              "echo x > /tmp/ok && echo tmp-rw > /out/tmp; ls -l /dev/net/tun > /out/tun; "
+              "echo \"$FOO $container_uuid\" > /out/env; pwd > /out/pwd; id -u > /out/uid; " + IDLE)
+    xml = (f"<domain type='lxc'><name>{name}</name><memory unit='MiB'>64</memory>"
+           f"<os><type>exe</type><init>/bin/sh</init><initarg>-c</initarg><initarg>{escape(script)}</initarg>"
+           f"<initenv name='FOO'>{tag}</initenv><initdir>/bin</initdir></os><devices>{devices}"
+           f"<filesystem type='mount'><source dir='{env.out}'/><target dir='/out'/></filesystem>"
+           "<console type='pty'/></devices></domain>")
+    dom = conn.create_domain(xml)
+    assert set(env.read("rootls").split()) == {"bin", "dev", "etc", "lib", "lib64", "out", "proc", "sys", "tmp"} \
+        - ({"lib64"} if not (rootfs / "lib64").exists() else set())
+    mounts = env.read("mounts")
+    assert "/work" not in mounts and " /out " in mounts
+    assert env.read("rootrw").strip() == "ro"
+    assert env.read("tmp").strip() == "tmp-rw"
+    assert env.read("tun").startswith("crw")
+    assert env.read("env").split() == [tag, dom.uuid()]
+    assert env.read("pwd").strip() == "/bin"
+    assert env.read("uid").strip() == "0"
+    dom.destroy()
+    assert not (rootfs / "written").exists()
+
+
+def test_cgroup_tunables_from_the_definition(env: LxcEnv) -> None:
+    conn = env.connect()
+    name = env.name()
+    extra = ("<memtune><hard_limit unit='MiB'>100</hard_limit><soft_limit unit='MiB'>50</soft_limit></memtune>"
+             "<vcpu cpuset='0'>1</vcpu><cputune><shares>512</shares><period>50000</period><quota>20000</quota></cputune>")
+    dom = conn.create_domain(env.xml(name, IDLE, extra=extra, out=False))
+    group = {k: Path(v) for k, v in runtime(conn, name)["cgroup"].items()}
+
+    def value(controller: str, file: str) -> str:
+        directory = next(d for k, d in group.items() if controller in k.split(","))
+        return (directory / file).read_text().strip()
+
+    assert value("memory", "memory.limit_in_bytes") == str(100 << 20)
+    assert value("memory", "memory.soft_limit_in_bytes") == str(50 << 20)
+    assert value("cpu", "cpu.shares") == "512"
+    assert value("cpu", "cpu.cfs_period_us") == "50000" and value("cpu", "cpu.cfs_quota_us") == "20000"
+    assert value("cpuset", "cpuset.cpus") == "0"
+    dom.destroy()
