@@ -71,7 +71,7 @@ def _wrap(fn: Callable[..., Any], allowed: int, function: str) -> Callable[..., 
     return call_with_flags
 
 
-def filter_objects(objs: Iterable[T], flags: int, groups: Iterable[tuple[int, Callable[[T], Any]]]) -> list[T]:
+def filter_objects(objs: Iterable[T], flags: int, groups: Iterable[tuple[int, Callable[[Any], Any]]]) -> list[T]:
     """libvirt's list-all filters: each group is (mask of its flags, obj -> the flag it matches).
 
     A group whose flags are all clear filters nothing; otherwise an object stays when the flag it
@@ -81,7 +81,7 @@ def filter_objects(objs: Iterable[T], flags: int, groups: Iterable[tuple[int, Ca
     return [o for o in objs if all(match(o) & sel for sel, match in active)]
 
 
-def pair(yes: int, no: int, pred: Callable[[T], Any]) -> tuple[int, Callable[[T], int]]:
+def pair(yes: int, no: int, pred: Callable[[Any], Any]) -> tuple[int, Callable[[Any], int]]:
     """A two-flag filter group: ``yes`` when pred(obj) holds, ``no`` otherwise."""
     return yes | no, lambda o: yes if pred(o) else no
 

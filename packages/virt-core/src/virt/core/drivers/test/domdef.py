@@ -35,7 +35,7 @@ def parse(xml: str | bytes | etree._Element, validate: bool = False) -> Any:
     try:
         ctx = ParseContext(strict=validate, inactive=True, hooks=parse_hooks(),
                            options={"default_arch": DEFAULT_ARCH})
-        defn = Domain.from_element(root, ctx)
+        defn: Any = Domain.from_element(root, ctx)
     except VirtError as exc:
         if not exc.domain:
             exc.domain = ErrorDomain.DOMAIN
@@ -209,7 +209,7 @@ def set_metadata(defn: Any, type: int, metadata: str | None, key: str | None, ur
         for el in new.iter():
             if isinstance(el.tag, str) and etree.QName(el).namespace is None:
                 el.tag = f"{{{uri}}}{el.tag}"
-        wrapper = etree.Element("wrapper", nsmap={key: uri})
+        wrapper = etree.Element("wrapper", nsmap={key or "": uri or ""})
         wrapper.append(new)
         new = etree.fromstring(etree.tostring(wrapper))[0]
         if defn.metadata is None:

@@ -86,9 +86,10 @@ def _load(state: NodeState, root: etree._Element, path: str | None) -> None:
         defn = _conf(_resolve(el, path, "device"), ErrorDomain.NODEDEV)
         state.nodedevs[defn.name] = nodedevs.NodeDevObj(defn, defn.name)
     for user in root.findall("auth/user"):
-        if not (user.text or "").strip():
+        name = (user.text or "").strip()
+        if not name:
             raise error(E.XML_ERROR, "missing username in /node/auth/user field")
-        state.auth_users.append((user.text.strip(), user.get("password")))
+        state.auth_users.append((name, user.get("password")))
 
 
 def _conf(el: etree._Element, domain: ErrorDomain) -> Any:

@@ -322,7 +322,7 @@ SECTIONS: dict[int, Section] = {
         no_modify="forward interface entries cannot be modified, only added or deleted"),
 }
 
-_NO_SUPPORT = {Sec.BRIDGE: "bridge", Sec.DOMAIN: "domain", Sec.IP: "ip", Sec.FORWARD: "forward",
+_NO_SUPPORT: dict[int, str] = {Sec.BRIDGE: "bridge", Sec.DOMAIN: "domain", Sec.IP: "ip", Sec.FORWARD: "forward",
                Sec.FORWARD_PF: "forward pf"}
 
 

@@ -124,7 +124,7 @@ def new_volume(pool: PoolObj, xml_or_el: Any) -> VolumeObj:
 
     root = xml_root(xml_or_el, "volume", STORAGE)
     try:
-        defn = Volume.from_element(root, ParseContext(options={"pool": pool.defn}))
+        defn: Any = Volume.from_element(root, ParseContext(options={"pool": pool.defn}))
     except Exception as exc:
         if getattr(exc, "domain", None) == 0:
             exc.domain = STORAGE  # type: ignore[attr-defined]
@@ -206,7 +206,7 @@ class StorageCalls(Calls):
                 from virt.conf.storage import PoolSource
                 from virt.conf.xmlmodel import parse_xml
 
-                source = PoolSource.from_element(parse_xml(src_spec))
+                source: Any = PoolSource.from_element(parse_xml(src_spec))
                 host = source.hosts[0].name if source.hosts else None
             if not host:
                 raise invalid_arg("hostname must be specified for netfs sources")

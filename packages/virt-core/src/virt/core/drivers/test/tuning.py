@@ -108,7 +108,7 @@ class TuningCalls(Calls):
             swap = params.get("swap_hard_limit", current["swap_hard_limit"])
             if hard > swap:
                 raise invalid_arg("memory hard_limit tunable value must be lower than or equal to swap_hard_limit")
-        tune = defn.memtune or MemTune()
+        tune: Any = defn.memtune or MemTune()
         for name, cls in (("hard_limit", HardLimit), ("soft_limit", SoftLimit), ("swap_hard_limit", SwapHardLimit)):
             if name in params:
                 value = int(params[name])
@@ -152,7 +152,7 @@ class TuningCalls(Calls):
         if not 0 <= vcpu < obj.defn.current_vcpus:
             raise invalid_arg(f"requested vcpu '{vcpu}' is not present in the domain")
         cpus = tuple(i for i, on in enumerate(cpumap) if on)
-        tune = obj.defn.cputune or CPUTune()
+        tune: Any = obj.defn.cputune or CPUTune()
         tune.vcpupins = sorted([p for p in tune.vcpupins if p.vcpu != vcpu] + [VcpuPin(vcpu=vcpu, cpuset=cpus)],
                                key=lambda p: p.vcpu)
         obj.defn.cputune = tune
@@ -171,7 +171,7 @@ class TuningCalls(Calls):
         cpus = tuple(i for i, on in enumerate(cpumap) if on)
         if not cpus:
             raise invalid_arg("Empty cpu list for pinning")
-        tune = defn.cputune or CPUTune()
+        tune: Any = defn.cputune or CPUTune()
         tune.emulatorpin = EmulatorPin(cpuset=cpus)
         defn.cputune = tune
 
