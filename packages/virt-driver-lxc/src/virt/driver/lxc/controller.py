@@ -114,7 +114,7 @@ def launch(spec: ContainerSpec, timeout: float = START_TIMEOUT + 10) -> dict[str
 
 def _read_all(fd: int, timeout: float) -> bytes:
     deadline = time.monotonic() + timeout
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         left = deadline - time.monotonic()
         if left <= 0:

@@ -127,7 +127,7 @@ def parse_domain(xml: str | bytes, inactive: bool = True, validate: bool = False
     """A domain definition with the LXC driver's rules and defaults."""
     from virt.conf import parse
 
-    defn = parse(xml, "domain", inactive=inactive, strict=validate)
+    defn: Any = parse(xml, "domain", inactive=inactive, strict=validate)
     arch = defn.os.type.arch if defn.os.type is not None else platform.machine()
     if defn.type != "lxc":
         raise InvalidArgError(f"could not find capabilities for arch={arch} domaintype={defn.type} ", domain=LXC)
@@ -539,9 +539,11 @@ class LxcDriver(Driver):
             except (OSError, ValueError):
                 reason = "crashed"  # the controller died without a word
             cgroup_dirs = obj.runtime.get("cgroup")
-            if cgroup_dirs:
+            if cgroup_dirs or obj.runtime == {}:
                 try:
-                    leftover = Cgroup.from_dict(cgroup_dirs)
+                    # Without the controller's state (it died starting), its group has the usual name.
+                    leftover = (Cgroup.from_dict(cgroup_dirs) if cgroup_dirs
+                                else Cgroup.machine(obj.name, "lxc"))
                     if leftover.exists():
                         _thaw(leftover)
                         leftover.kill_all()

@@ -207,7 +207,8 @@ def _add_fstab_line(cdef: ContainerDef, line: str) -> None:
     if dst in BASIC_MOUNTS:
         return
     opts = options.split(",")
-    kind, source, usage = "mount", src, 0
+    kind, usage = "mount", 0
+    source: str | None = src
     if fstype == "tmpfs":
         kind, source = "ram", None
         size = next((o[len("size="):] for o in opts if o.startswith("size=")), None)
