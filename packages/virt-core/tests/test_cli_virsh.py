@@ -50,8 +50,17 @@ _MASKS = (
 
 
 def run(prog: list[str], *args: str, cwd: Path | None = None, uri: str = "test:///default") -> tuple[int, str, str]:
-    proc = subprocess.run([*prog, "-c", uri, *args], capture_output=True, text=True,
-                          timeout=60, cwd=cwd, stdin=subprocess.DEVNULL, check=False)
+    # libvirt's virsh now and then hangs on exit after a test:/// session; such a run is retried.
+    for _ in range(3):
+        try:
+            proc = subprocess.run([*prog, "-c", uri, *args], capture_output=True, text=True,
+                                  timeout=20, cwd=cwd, stdin=subprocess.DEVNULL, check=False)
+            break
+        except subprocess.TimeoutExpired:
+            if prog[0] != VIRSH:
+                raise
+    else:
+        pytest.skip("libvirt's virsh hung three times on this command line")
     out, err = proc.stdout, proc.stderr
     for pattern, repl in _MASKS:
         out, err = pattern.sub(repl, out), pattern.sub(repl, err)
@@ -74,7 +83,7 @@ def compare_all(lines: list[list[str]], uri: str = "test:///default") -> None:
         got = run([sys.executable, "-m", "virt.core.cli"], *args, uri=uri)
         return None if got == expected else f"{' '.join(args)!r}:\n  virsh: {expected!r}\n  virt:  {got!r}"
 
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(4) as pool:
         diffs = [d for d in pool.map(one, lines) if d]
     assert not diffs, f"{len(diffs)} of {len(lines)} command lines differ from virsh:\n" + "\n".join(diffs)
 
@@ -126,9 +135,18 @@ MORE = [
 ]
 
 
+#: Lines that fail to parse never connect; the rest run as one `;`-separated command string.
+_PARSE_ERRORS = {("nosuch",), ("list", "--foo"), ("dominfo",), ("dominfo", "test", "extra"), ("setmem", "test"),
+                 ("list", "--all=1"), ("dominfo", "--domain"), ("dominfo", "test", "--domain", "test"),
+                 ("hostname; nosuch",)}
+
+
 @needs_domains
 def test_more_commands_print_what_virsh_prints() -> None:
-    compare_all(MORE)
+    import shlex
+
+    runtime = [shlex.join(a) if len(a) > 1 else a[0] for a in MORE if tuple(a) not in _PARSE_ERRORS]
+    compare_all([["; ".join(runtime)], *(list(a) for a in _PARSE_ERRORS)])
 
 
 @needs_domains
@@ -193,7 +211,11 @@ HOST_ONLY = [
 
 
 def test_host_object_commands_print_what_virsh_prints(hostonly: str) -> None:
-    compare_all(HOST_ONLY, uri=hostonly)
+    import shlex
+
+    quiet = [a for a in HOST_ONLY if a[0] == "-q"]
+    runtime = [shlex.join(a) if len(a) > 1 else a[0] for a in HOST_ONLY if a[0] != "-q"]
+    compare_all([["; ".join(runtime)], *quiet], uri=hostonly)
 
 
 @needs_domains
