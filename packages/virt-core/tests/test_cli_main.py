@@ -67,7 +67,7 @@ def test_global_option_forms() -> None:
 
 
 def test_unknown_uri_is_an_error_line(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, _, err = run(capsys, "-c", "nosuchdriver:///x", "hostname")
+    rc, out, err = run(capsys, "-c", "nosuchdriver:///x", "hostname")
     lines = err.splitlines()
     assert rc == 1 and lines[0] == "error: failed to connect to the hypervisor"
     # no local driver: either "no connection driver available" or, with the remote driver installed,
