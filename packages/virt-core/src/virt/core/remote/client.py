@@ -34,6 +34,7 @@ from virt.core.events import EventBus
 from virt.core.remote import marshal as M
 from virt.core.remote import procedures as P
 from virt.core.remote import protocol as W
+from virt.core.remote.stream import ClientStream
 from virt.core.uri import URI
 from virt.util import xdr
 from virt.util.errors import ErrorDomain, ErrorNumber, SystemError_, VirtError
@@ -101,6 +102,7 @@ class RemoteClient:
         self._activity = 0
         self._rbuf = bytearray()
         self._chunk = bytearray(65536)
+        self._streams: dict[int, ClientStream] = {}
         self._closed: BaseException | None = None
         self.keepalive_interval = 0.0
         self.keepalive_count = 0
@@ -113,8 +115,12 @@ class RemoteClient:
 
     # -- calls -----------------------------------------------------------------------------------------
     def call(self, proc: int, args_type: xdr.XdrType, args: Any, ret_type: xdr.XdrType,
-             prog: int = W.REMOTE_PROGRAM, vers: int = W.REMOTE_PROTOCOL_VERSION) -> Any:  # fmt: skip
-        """Make a call and wait for its reply: the decoded return value, or the server's error raised."""
+             prog: int = W.REMOTE_PROGRAM, vers: int = W.REMOTE_PROTOCOL_VERSION,
+             stream: ClientStream | None = None) -> Any:  # fmt: skip
+        """Make a call and wait for its reply: the decoded return value, or the server's error raised.
+
+        A ``stream`` is bound to the call: the STREAM packets that follow the reply go to it.
+        """
         if self._closed is not None:
             raise _closed_error("client socket is closed")
         serial = next(self._serials)
@@ -122,11 +128,15 @@ class RemoteClient:
         waiter = _Waiter()
         with self._state:
             self._waiters[serial] = waiter
+            if stream is not None:
+                stream._bind(proc, serial)
+                self._streams[serial] = stream
         try:
             self.send(W.encode_message(args_type, args, prog, vers, proc, _CALL, serial, W.MessageStatus.OK))
         except BaseException:
             with self._state:
                 self._waiters.pop(serial, None)
+                self._streams.pop(serial, None)
             raise
         self._wait(waiter)
         msg = waiter.msg
@@ -134,7 +144,26 @@ class RemoteClient:
             raise waiter.error or _closed_error()
         if msg.status == W.MessageStatus.OK:
             return ret_type.decode(msg.body)
+        with self._state:
+            self._streams.pop(serial, None)
         raise W.error_from_wire(W.Error.decode(msg.body))
+
+    def wait_stream(self, stream: ClientStream, ready: Callable[[], bool]) -> None:
+        """Wait (reading the socket if no one else does) until ``ready()`` holds for a stream."""
+        while True:
+            with self._state:
+                if ready():
+                    return
+                if self._closed is not None:
+                    raise self._closed
+                waiter = _Waiter()
+                self._waiters[-stream.serial] = waiter
+            self._wait(waiter)
+
+    def release_stream(self, stream: ClientStream) -> None:
+        with self._state:
+            self._streams.pop(stream.serial, None)
+            self._waiters.pop(-stream.serial, None)
 
     def _wait(self, waiter: _Waiter) -> None:
         while True:
@@ -237,8 +266,25 @@ class RemoteClient:
         if msg.type == _REPLY:
             with self._state:
                 waiter = self._waiters.pop(msg.serial, None)
-                if waiter is not None:
+                if waiter is None and msg.serial in self._streams:  # a stream's failure
+                    self._streams[msg.serial]._incoming(msg)
+                    waiter = self._waiters.pop(-msg.serial, None)
+                elif waiter is not None:
                     waiter.msg = msg
+                if waiter is not None:
+                    waiter.done = True
+                    if not waiter.signalled and waiter.lock.locked():
+                        waiter.signalled = True
+                        waiter.lock.release()
+            return
+        if msg.type == W.MessageType.STREAM:
+            with self._state:
+                stream = self._streams.get(msg.serial)
+                if stream is None:
+                    return
+                stream._incoming(msg)
+                waiter = self._waiters.pop(-msg.serial, None)
+                if waiter is not None:
                     waiter.done = True
                     if not waiter.signalled and waiter.lock.locked():
                         waiter.signalled = True
@@ -541,15 +587,24 @@ class RemoteDriver(Driver):
         call = M.call_for(proc.number)
         client = self.client
         number, args_type, ret_type = proc.number, proc.args, proc.ret
+        at = proc.stream_arg
 
         def remote_call(*args: Any) -> Any:
-            return call.ret_from_wire(client.call(number, args_type, call.args_to_wire(args), ret_type))
+            if at < 0:
+                return call.ret_from_wire(client.call(number, args_type, call.args_to_wire(args), ret_type))
+            stream, rest = args[at], args[:at] + args[at + 1 :]
+            return call.ret_from_wire(client.call(number, args_type, call.args_to_wire(rest), ret_type,
+                                                  stream=stream))  # fmt: skip
 
         remote_call.__name__ = method
         setattr(self, method, remote_call)  # found directly next time
         return remote_call
 
     # -- calls answered or adapted on this side ----------------------------------------------------------
+    def stream_new(self, flags: int = 0) -> ClientStream:
+        """virStreamNew: a stream to pass to a stream call (volume upload/download, console)."""
+        return ClientStream(self.client)
+
     def connect_get_uri(self) -> str:
         return str(self.uri)
 

@@ -9,8 +9,8 @@ number, name (REMOTE_PROC_ without its prefix), flags, then the argument fields 
 the reply fields (either side may be empty: void). Flags: ``ro`` the call is allowed on read-only
 connections; ``hi`` libvirt's high priority: the call never waits on a hypervisor, so a server may
 run it without handing it to a worker thread; ``event`` the line declares an event MESSAGE (its
-fields are the message body); ``stream-in``/``stream-out`` the call opens a stream the client writes
-to / reads from.
+fields are the message body); ``stream-in:N``/``stream-out:N`` the call opens a stream the client
+writes to / reads from, passed to the driver as argument N (libvirt's @writestream/@readstream).
 A field list of the form ``=name`` reuses a named struct as the whole body.
 
 Types: ``int uint hyper uhyper char uchar short ushort bool double``; ``str`` a non-NULL string
@@ -380,16 +380,16 @@ PROCEDURES = """
 198 DOMAIN_GET_MEMORY_PARAMETERS                  ro            dom: domain, nparams: int, flags: uint -> params: typed_param<DOMAIN_MEMORY_PARAMETERS_MAX>, nparams: int
 199 DOMAIN_SET_VCPUS_FLAGS                                      dom: domain, nvcpus: uint, flags: uint
 200 DOMAIN_GET_VCPUS_FLAGS                        ro            dom: domain, flags: uint -> num: int
-201 DOMAIN_OPEN_CONSOLE                           stream-out    dom: domain, dev_name: str?, flags: uint
+201 DOMAIN_OPEN_CONSOLE                           stream-out:2  dom: domain, dev_name: str?, flags: uint
 202 DOMAIN_IS_UPDATED                             hi ro         dom: domain -> updated: int
 203 CONNECT_GET_SYSINFO                           hi ro         flags: uint -> sysinfo: str
 204 DOMAIN_SET_MEMORY_FLAGS                                     dom: domain, memory: uhyper, flags: uint
 205 DOMAIN_SET_BLKIO_PARAMETERS                                 dom: domain, params: typed_param<DOMAIN_BLKIO_PARAMETERS_MAX>, flags: uint
 206 DOMAIN_GET_BLKIO_PARAMETERS                   ro            dom: domain, nparams: int, flags: uint -> params: typed_param<DOMAIN_BLKIO_PARAMETERS_MAX>, nparams: int
-208 STORAGE_VOL_UPLOAD                            stream-in     vol: storage_vol, offset: uhyper, length: uhyper, flags: uint
-209 STORAGE_VOL_DOWNLOAD                          stream-out    vol: storage_vol, offset: uhyper, length: uhyper, flags: uint
+208 STORAGE_VOL_UPLOAD                            stream-in:1   vol: storage_vol, offset: uhyper, length: uhyper, flags: uint
+209 STORAGE_VOL_DOWNLOAD                          stream-out:1  vol: storage_vol, offset: uhyper, length: uhyper, flags: uint
 210 DOMAIN_INJECT_NMI                                           dom: domain, flags: uint
-211 DOMAIN_SCREENSHOT                             stream-out    dom: domain, screen: uint, flags: uint -> mime: str?
+211 DOMAIN_SCREENSHOT                             stream-out:1  dom: domain, screen: uint, flags: uint -> mime: str?
 212 DOMAIN_GET_STATE                              hi ro         dom: domain, flags: uint -> state: int, reason: int
 219 DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS                       dom: domain, params: typed_param<DOMAIN_SCHEDULER_PARAMETERS_MAX>, flags: uint
 220 INTERFACE_CHANGE_BEGIN                                      flags: uint
@@ -447,7 +447,7 @@ PROCEDURES = """
 291 NETWORK_UPDATE                                hi            net: network, command: uint, section: uint, parentIndex: int, xml: str, flags: uint
 292 DOMAIN_EVENT_PMSUSPEND_DISK                   event         =domain_event_pmsuspend_disk_msg
 293 NODE_GET_CPU_MAP                              ro            need_map: int, need_online: int, flags: uint -> cpumap: bytes<CPUMAP_MAX>, online: uint, ret: int
-296 DOMAIN_OPEN_CHANNEL                           stream-out    dom: domain, name: str?, flags: uint
+296 DOMAIN_OPEN_CHANNEL                           stream-out:2  dom: domain, name: str?, flags: uint
 297 NODE_DEVICE_LOOKUP_SCSI_HOST_BY_WWN           hi ro         wwnn: str, wwpn: str, flags: uint -> dev: node_device
 298 DOMAIN_GET_JOB_STATS                          ro            dom: domain, flags: uint -> type: int, params: typed_param<DOMAIN_JOB_STATS_MAX>
 301 NODE_DEVICE_DETACH_FLAGS                                    name: str, driverName: str?, flags: uint
@@ -555,7 +555,7 @@ PROCEDURES = """
 449 DOMAIN_EVENT_LEASE_CHANGE                     event         callbackID: int, dom: domain, action: int, locspace: str, key: str, path: str, offset: uhyper
 """
 
-_FLAGS = frozenset({"ro", "hi", "event", "stream-in", "stream-out"})
+_FLAGS = re.compile(r"^(ro|hi|event|stream-(in|out):\d+)$")
 
 
 @dataclass(frozen=True)
@@ -575,6 +575,8 @@ class Procedure:
     event: bool = False
     #: "in" when the client writes the stream the call opens, "out" when it reads it.
     stream: str | None = None
+    #: Where the stream goes in the driver method's arguments.
+    stream_arg: int = -1
 
     @property
     def method(self) -> str:
@@ -657,7 +659,7 @@ def parse_procedures(table: str, named: dict[str, xdr.XdrType]) -> dict[int, Pro
         number, name, *rest = line.split(None, 2)
         words = rest[0].split(None, 1) if rest else []
         flags: set[str] = set()
-        while words and words[0] in _FLAGS:
+        while words and _FLAGS.match(words[0]):
             flags.add(words[0])
             words = words[1].split(None, 1) if len(words) > 1 else []
         signature = words[0] + (" " + words[1] if len(words) > 1 else "") if words else ""
@@ -672,7 +674,8 @@ def parse_procedures(table: str, named: dict[str, xdr.XdrType]) -> dict[int, Pro
             readonly="ro" in flags or event,
             high_priority="hi" in flags,
             event=event,
-            stream="in" if "stream-in" in flags else "out" if "stream-out" in flags else None,
+            stream=next((f.split(":")[0][7:] for f in flags if f.startswith("stream-")), None),
+            stream_arg=next((int(f.split(":")[1]) for f in flags if f.startswith("stream-")), -1),
         )
         if proc.number in procedures:
             raise ValueError(f"procedure number {proc.number} declared twice")

@@ -14,6 +14,7 @@ import itertools
 import logging
 import os
 import ssl as _ssl
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from virt.core.events import Event
 from virt.core.remote import marshal as M
 from virt.core.remote import procedures as P
 from virt.core.remote import protocol as W
+from virt.core.remote.stream import ServerStream
 from virt.util import xdr
 from virt.util.errors import (
     ErrorDomain,
@@ -185,6 +187,10 @@ class ClientConnection(asyncio.Protocol):
         self._callbacks: dict[int, int] = {}  # callback id -> event bus subscription
         self._legacy: dict[int, int] = {}  # legacy domain event id -> subscription
         self._callback_ids = itertools.count(1)
+        self.streams: dict[tuple[int, int], ServerStream] = {}
+        #: Cleared while the transport's buffer is full: stream pumps wait on it.
+        self.writable = threading.Event()
+        self.writable.set()
         self._keepalive: asyncio.TimerHandle | None = None
         self._keepalive_missed = 0
 
@@ -201,8 +207,18 @@ class ClientConnection(asyncio.Protocol):
             # libvirt's clients wait for this byte: the server accepted their certificate.
             transport.write(b"\x01")
 
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        self.writable.set()
+        for stream in list(self.streams.values()):
+            stream.close()
+        self.streams.clear()
         self.server.clients.discard(self)
         if self._keepalive is not None:
             self._keepalive.cancel()
@@ -246,6 +262,11 @@ class ClientConnection(asyncio.Protocol):
                 self._send(W.encode_message(xdr.void, None, W.KEEPALIVE_PROGRAM, W.KEEPALIVE_PROTOCOL_VERSION,
                                             W.KeepaliveProcedure.PONG, _MESSAGE, 0))  # fmt: skip
             return
+        if msg.type == W.MessageType.STREAM or msg.type == W.MessageType.STREAM_HOLE:
+            stream = self.streams.get((msg.proc, msg.serial))
+            if stream is not None:
+                stream.incoming(msg)
+            return
         if msg.type != _CALL:
             if msg.type == W.MessageType.CALL_WITH_FDS:
                 self._reply_error(msg, RPCError("file descriptor passing is not supported"))
@@ -274,7 +295,7 @@ class ClientConnection(asyncio.Protocol):
             reason = f"{what} with secure flag" if proc.readonly else f"read only access prevents {what}"
             self._reply_error(msg, OperationDeniedError(reason))
             return
-        if (handler is None and (proc.high_priority or self.nonblocking)) or (
+        if (handler is None and proc.stream is None and (proc.high_priority or self.nonblocking)) or (
             handler is not None and handler.inline
         ):
             self._run(msg, proc, args, handler)
@@ -300,20 +321,29 @@ class ClientConnection(asyncio.Protocol):
             self._drain_buffer()
 
     def _run(self, msg: W.Message, proc: P.Procedure, args: Any, handler: Any, threaded: bool = False) -> None:
+        stream = None
         try:
             if handler is not None:
                 ret = handler(self, args)
             else:
                 call = M.call_for(proc.number)
-                result = self.conn.call(proc.method, *call.args_from_wire(args))
+                driver_args = call.args_from_wire(args)
+                if proc.stream is not None:
+                    stream = ServerStream(self, msg.proc, msg.serial)
+                    driver_args = (*driver_args[: proc.stream_arg], stream, *driver_args[proc.stream_arg :])
+                result = self.conn.call(proc.method, *driver_args)
                 ret = call.ret_to_wire(result, args)
             data = W.encode_message(proc.ret, ret, _PROG, _VERS, msg.proc, _REPLY, msg.serial, _OK)
+            if stream is not None:
+                self.streams[(msg.proc, msg.serial)] = stream
         except Exception as err:  # every failure becomes an error reply, never a dead daemon
             if not isinstance(err, VirtError):
                 log.exception("procedure %s failed", proc.name)
             data = self._error_packet(msg, err)
         if threaded:
             self.loop.call_soon_threadsafe(self._send, data)
+            if stream is not None and (msg.proc, msg.serial) in self.streams:
+                self.loop.call_soon_threadsafe(stream.start)  # after the reply: data follows it
         else:
             self._send(data)
 
