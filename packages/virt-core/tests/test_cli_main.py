@@ -72,7 +72,7 @@ def test_unknown_uri_is_an_error_line(capsys: pytest.CaptureFixture[str]) -> Non
     assert rc == 1 and lines[0] == "error: failed to connect to the hypervisor"
     # no local driver: either "no connection driver available" or, with the remote driver installed,
     # the local daemon's socket error (as virsh prints it)
-    assert len(lines) == 2 and lines[1].startswith("error: ") and not out
+    assert len(lines) == 2 and lines[1].startswith("error: ") and not out.strip()
 
 
 def _boom(ctx: Any, args: Any) -> Any:
