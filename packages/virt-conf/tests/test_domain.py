@@ -112,6 +112,11 @@ def _mutation_sources() -> list[bytes]:
 @given(mutated(_mutation_sources()))
 def test_mutants_raise_only_virt_errors(doc):
     check_mutant(doc)
+    try:
+        text = parse(doc).format()
+    except VirtError:
+        return
+    assert parse(text).format() == text  # what normalizes is a fixed point
 
 
 # ----------------------------------------------------------------------------- behaviour

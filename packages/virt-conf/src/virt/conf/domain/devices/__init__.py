@@ -116,6 +116,16 @@ class Devices(Model):
         for kind, message in SINGLE.items():
             if len(getattr(self, kind)) > 1:
                 raise XMLError(message)
+        if any(c.index is None for c in self.controllers):
+            # a controller without index takes the lowest one free for its type
+            used = {(c.type, c.index) for c in self.controllers if c.index is not None}
+            for c in self.controllers:
+                if c.index is None:
+                    idx = 0
+                    while (c.type, idx) in used:
+                        idx += 1
+                    c.index = idx
+                    used.add((c.type, idx))
         if len(self.controllers) > 1:
             ctrls, self.controllers = self.controllers, []
             for c in ctrls:
