@@ -328,7 +328,7 @@ class Domain(Model):
             if v is None:
                 setattr(self, name, default)
             elif v not in allowed:
-                raise XMLError(f"unknown {name.replace('_', ' ')} action: {v}")
+                raise XMLError(f"unknown {name} action: {v}")
         if self.on_lockfailure is not None and self.on_lockfailure not in LOCKFAILURE:
             raise XMLError(f"unknown lock failure action: {self.on_lockfailure}")
 

@@ -446,7 +446,9 @@ class Interface(Device):
             raise XMLError("No <source> 'dev' attribute specified with <interface type='vdpa'/>")
         if self.model is not None:
             mt = self.model.type
-            if mt is None or not mt or any(not (c.isalnum() or c in "_-") for c in mt):
+            if not mt:
+                self.model = None
+            elif any(not (c.isascii() and (c.isalnum() or c in "_-")) for c in mt):
                 raise XMLError("Model name contains invalid characters")
         if self.tune is not None and self.tune.sndbuf is None:
             self.tune = None
