@@ -456,3 +456,37 @@ def test_cgroup_tunables_from_the_definition(env: LxcEnv) -> None:
     assert value("cpu", "cpu.cfs_period_us") == "50000" and value("cpu", "cpu.cfs_quota_us") == "20000"
     assert value("cpuset", "cpuset.cpus") == "0"
     dom.destroy()
+
+
+def test_ethernet_veth_and_macvlan(env: LxcEnv, bridge_netns: str) -> None:
+    subprocess.run(["ip", "-n", bridge_netns, "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1"],
+                   check=True)
+    subprocess.run(["ip", "-n", bridge_netns, "link", "set", "uplink0", "up"], check=True)
+    name = env.name()
+    ifaces = ("<interface type='ethernet'><mac address='52:54:00:aa:00:01'/><ip address='10.9.0.2' prefix='24'/>"
+              "</interface><interface type='direct'><mac address='52:54:00:aa:00:02'/>"
+              "<source dev='uplink0' mode='bridge'/><guest dev='mv0'/></interface>")
+    script = f"ip -o link > {OUT_MOUNT}/links; ip -o addr > {OUT_MOUNT}/addrs; " + IDLE
+
+    def scenario() -> dict[str, Any]:
+        conn = env.connect()
+        dom = conn.create_domain(env.xml(name, script, devices=ifaces))
+        try:
+            env.read("addrs")
+            xml = dom.xml_desc()
+            host_links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+            dom.destroy()
+            after = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+            return {"xml": xml, "host": host_links, "after": after}
+        finally:
+            if name in [d.name() for d in conn.list_all_domains()]:
+                dom.destroy()
+            conn.close()
+
+    result = _in_netns(bridge_netns, scenario)
+    links, addrs = env.read("links"), env.read("addrs")
+    assert re.search(r"eth0.*52:54:00:aa:00:01", links) and "10.9.0.2/24" in addrs
+    assert re.search(r"mv0@.*52:54:00:aa:00:02", links)
+    veth = result["xml"].split("<target dev='")[1].split("'")[0]
+    assert f" {veth}@" in result["host"] and "fe:54:00:aa:00:01" in result["host"]
+    assert f" {veth}@" not in result["after"] and "uplink0" in result["after"]

@@ -223,7 +223,7 @@ def test_cpu_time_and_memory_usage_grow(group: Cgroup) -> None:
 def _progress(path: Path) -> int:
     try:
         return int(path.read_text() or 0)
-    except ValueError:
+    except (OSError, ValueError):
         return 0
 
 
@@ -244,7 +244,9 @@ def test_freeze_and_thaw(version: int, tmp_path: Path) -> None:
         # Written by rename, so a reader never sees a half-written number.
         proc = _spawn(g, f"import os, time\nn=0\nwhile True:\n n+=1\n open({str(counter)!r}+'.new','w').write(str(n))\n"
                          f" os.replace({str(counter)!r}+'.new', {str(counter)!r})\n time.sleep(0.005)")
-        time.sleep(0.2)
+        deadline = time.monotonic() + 20
+        while _progress(counter) < 3 and time.monotonic() < deadline:  # the child is counting
+            time.sleep(0.02)
         g.freeze()
         assert g.freezer_state() == "FROZEN"
         frozen_at = _progress(counter)
@@ -252,7 +254,9 @@ def test_freeze_and_thaw(version: int, tmp_path: Path) -> None:
         assert _progress(counter) == frozen_at
         g.thaw()
         assert g.freezer_state() == "THAWED"
-        time.sleep(0.2)
+        deadline = time.monotonic() + 20
+        while _progress(counter) <= frozen_at and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert _progress(counter) > frozen_at
         g.kill_all()
         proc.wait(5)
