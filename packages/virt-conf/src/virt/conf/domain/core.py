@@ -46,9 +46,10 @@ from virt.conf.domain.namespaces import (
 )
 from virt.conf.domain.os import OS, IdMap, OSType, Sysinfo, host_arch
 from virt.conf.domain.os import Boot as OSBoot
-from virt.conf.domain.platform import CRASH, LIFECYCLE, LOCKFAILURE, PM, Clock, Perf
+from virt.conf.domain.platform import CRASH, LOCKFAILURE, PM, Clock, Perf
 from virt.conf.domain.security import Keywrap, LaunchSecurity, Seclabel
 from virt.conf.domain.types import UInt10
+from virt.conf.domain.validate import validate_domain
 from virt.conf.xmlmodel import (
     UUID,
     Attr,
@@ -322,7 +323,7 @@ class Domain(Model):
                 raise XMLError("maximum memory size must be equal or greater than the actual memory size")
 
     def _post_parse_lifecycle(self) -> None:
-        for name, allowed, default in (("on_poweroff", LIFECYCLE, "destroy"), ("on_reboot", LIFECYCLE, "restart"),
+        for name, allowed, default in (("on_poweroff", CRASH, "destroy"), ("on_reboot", CRASH, "restart"),
                                        ("on_crash", CRASH, "destroy")):
             v = getattr(self, name)
             if v is None:
@@ -528,13 +529,6 @@ class Domain(Model):
                                                  f"'{addrs[key].dev}' "
                                    f"controller='{key[1]}' bus='{key[2]}' target='{key[3]}' unit='{key[4]}'")
                 addrs[key] = d
-        aliases: set[str] = set()
-        for dev in devs:
-            a = dev.alias_name if isinstance(dev, Device) else None
-            if a:
-                if a in aliases:
-                    raise XMLError(f"non unique alias detected: {a}")
-                aliases.add(a)
         vc = self.vcpu
         if self.cputune is not None:
             for pin in self.cputune.vcpupins:
@@ -562,6 +556,7 @@ class Domain(Model):
                 for c in cell.cpus or ():
                     if c >= vc.count:
                         raise XMLError("Number of CPUs in <numa> exceeds the <vcpu> count")
+        validate_domain(self)
 
     # -- formatting ----------------------------------------------------------------------------
     def format(self, indent: int = 0, *, inactive: bool | None = None,  # type: ignore[override]

@@ -30,7 +30,13 @@ from virt.conf.xmlmodel import (
     TextChild,
     Writer,
 )
-from virt.util.errors import ConfigUnsupportedError, ErrorNumber, VirtError, XMLError
+from virt.util.errors import (
+    ConfigUnsupportedError,
+    ErrorNumber,
+    InternalError,
+    VirtError,
+    XMLError,
+)
 
 DISK_BUSES = ("ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd")
 
@@ -301,9 +307,9 @@ class Disk(Device):
             else:
                 tgt.bus = "ide"
         if self.device == "floppy" and tgt.bus != "fdc":
-            raise XMLError(f"Invalid bus type '{tgt.bus}' for floppy disk")
+            raise InternalError(f"Invalid bus type '{tgt.bus}' for floppy disk")
         if self.device != "floppy" and tgt.bus == "fdc":
-            raise XMLError(f"Invalid bus type '{tgt.bus}' for disk")
+            raise InternalError(f"Invalid bus type '{tgt.bus}' for disk")
         if tgt.tray is not None and self.device not in ("cdrom", "floppy"):
             raise XMLError("tray is only valid for cdrom and floppy")
         if tgt.removable is not None and tgt.bus != "usb":
@@ -312,12 +318,13 @@ class Disk(Device):
             self.snapshot = "no"
         if self.wwn is not None and not re.fullmatch(r"(0x)?[0-9a-fA-F]{16}", self.wwn):
             raise XMLError("Malformed wwn: " + self.wwn)
-        if self.vendor is not None and (len(self.vendor) > 8 or not self.vendor.isprintable()):
-            raise XMLError("disk vendor is more than 8 characters" if len(self.vendor) > 8 else
-                           "disk vendor is not printable string")
-        if self.product is not None and (len(self.product) > 16 or not self.product.isprintable()):
-            raise XMLError("disk product is more than 16 characters" if len(self.product) > 16 else
-                           "disk product is not printable string")
+        for name, limit in (("vendor", 8), ("product", 16)):
+            value = getattr(self, name)
+            if value is not None:
+                if not value.isprintable():
+                    raise XMLError(f"disk {name} is not printable string")
+                if len(value) > limit:
+                    raise ConfigUnsupportedError(f"disk {name} is more than {limit} characters")
 
     def validate(self, ctx: ParseContext) -> None:
         chain: Any = self
@@ -334,23 +341,20 @@ class Disk(Device):
         m = _DISK_NAME.fullmatch(self.dev)
         if m and m.group(2):
             raise ConfigUnsupportedError(f"invalid disk target '{self.dev}', partitions can't appear in disk targets")
-        if self.device == "lun":
-            if not (self.type in ("block", "volume") or
-                    (self.type == "network" and self.source is not None and self.source.protocol == "iscsi")):
-                raise XMLError(f"disk '{self.dev}' improperly configured for a device='lun'")
-        else:
+        if self.device != "lun":
             if self.rawio is not None:
-                raise XMLError("rawio can be used only with device='lun'")
+                raise ConfigUnsupportedError("rawio can be used only with device='lun'")
             if self.sgio is not None:
-                raise XMLError("sgio can be used only with device='lun'")
+                raise ConfigUnsupportedError("sgio can be used only with device='lun'")
         if self.source is not None and self.source.reservations is not None and self.device != "lun":
-            raise XMLError("<reservations/> allowed only for lun devices")
+            raise ConfigUnsupportedError("<reservations/> allowed only for lun devices")
         if self.driver is not None and self.driver.queues and self.target.bus != "virtio":
-            raise XMLError("queues attribute in disk driver element is only supported by virtio-blk")
+            raise ConfigUnsupportedError("queues attribute in disk driver element is only supported for virtio bus")
         if self.model is not None and self.target.bus != "virtio":
-            raise XMLError(f"disk model '{self.model}' not supported for bus '{self.target.bus}'")
+            raise ConfigUnsupportedError(f"disk model '{self.model}' not supported for bus '{self.target.bus}'")
         if self.address is not None and not _address_fits_bus(self.target.bus, self.address.type):
-            raise XMLError(f"Invalid address {self.address.type} for the disk bus type {self.target.bus}")
+            raise ConfigUnsupportedError(f"Invalid address type '{self.address.type}' for the disk '{self.dev}' "
+                                         f"with the bus type '{self.target.bus}'")
 
     # -- helpers -------------------------------------------------------------------------------
     @property
