@@ -330,8 +330,9 @@ def collect_storage(fs: Sysfs) -> Iterator[HostDevice]:
         if bus:
             _sub(cap, "bus", bus)
         _sub(cap, "drive_type", "cdrom" if cdrom else "disk")
+        # SCSI/ATA disks name their model and vendor; a virtio disk's "vendor" is a PCI-style id
         model = fs.read(dev / "device" / "model")
-        vendor = fs.read(dev / "device" / "vendor")
+        vendor = fs.read(dev / "device" / "vendor") if model is not None else None
         serial = fs.read(dev / "serial") or fs.read(dev / "device" / "serial")
         for tag, value in (("model", model), ("vendor", vendor), ("serial", serial)):
             if value:
