@@ -238,6 +238,16 @@ def test_metadata_kept_verbatim():
      "Invalid PCI address slot='0x20', must be <= 0x1F"),
     ("<channel type='tcp'><source host='h'/><target type='virtio'/></channel>",
      "Missing source service attribute for char device"),
+    ("<disk type='file' device='lun'><source file='/a'/><target dev='sda'/></disk>",
+     "disk device='lun' is only valid for block type disk source"),
+    ("<disk type='file'><target dev='vda'/></disk>", "missing source information for vda"),
+    ("<redirdev bus='usb' type='spicevmc'/>", "USB is disabled for this domain"),
+    ("<input type='tablet' bus='ps2'/>", "ps2 bus does not support tablet input device"),
+    ("<disk type='file'><source file='/a'/><target dev='vda' removable='on'/></disk>",
+     "removable is only valid for usb or scsi disks"),
+    ("<sound model='ich9'><audio id='3'/></sound>", "no audio device with ID 3"),
+    ("<hostdev mode='subsystem' type='usb'><source><address bus='1' device='2'/></source>"
+     "<address type='pci'/></hostdev>", "USB host device must use 'usb' address type"),
 ])
 def test_rejected_with_libvirt_messages(devices, message):
     with pytest.raises(VirtError, match=message.replace("(", r"\(").replace(")", r"\)")):
