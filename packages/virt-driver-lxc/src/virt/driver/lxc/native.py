@@ -25,7 +25,7 @@ from virt.util.errors import (
     InvalidArgError,
     VirtError,
 )
-from virt.util.ident import format_mac, generate_mac, parse_mac
+from virt.util.ident import format_mac, parse_mac
 
 #: Where libvirt's capabilities place the LXC "emulator" (its controller binary); it names the driver.
 EMULATOR = "/usr/libexec/libvirt_lxc"
@@ -60,6 +60,8 @@ BLKIO_DEVICE_KEYS = {
 BLKIO_DEVICE_ORDER = ("weight", "read_iops_sec", "write_iops_sec", "read_bytes_sec", "write_bytes_sec")
 MEMORY_UNLIMITED = 9007199254740991  # KiB, libvirt's "no limit"
 DEFAULT_MEMORY_KIB = 64 * 1024
+#: The MAC of an interface without a readable lxc.network.hwaddr: libvirt leaves it unset (all zero).
+_NO_MAC = "00:00:00:00:00:00"
 
 
 # ------------------------------------------------------------------------------------------- the model
@@ -530,15 +532,17 @@ def _format_interface(w: Writer, entry: NetEntry, routes: list[Route]) -> None:
     w.start("interface", [("type", xml_type)])
     m = w.mark()
     try:
-        mac = format_mac(parse_mac(v["hwaddr"])) if "hwaddr" in v else generate_mac()
+        mac = format_mac(parse_mac(v["hwaddr"])) if "hwaddr" in v else _NO_MAC
     except VirtError:
-        mac = generate_mac()  # an unreadable hwaddr is ignored, as libvirt ignores it
+        mac = _NO_MAC  # an unreadable hwaddr is ignored, as libvirt ignores it
+
     w.leaf("mac", [("address", mac)], None)
     if xml_type == "bridge":
         w.leaf("source", [("bridge", link or "")], None)
     elif xml_type == "direct":
         mode = v.get("macvlan.mode")
-        mode = mode if mode in ("vepa", "bridge", "private") else "private"
+        # No mode means private; one libvirt does not know leaves the zero value, vepa.
+        mode = "private" if mode is None else mode if mode in ("vepa", "bridge", "private") else "vepa"
         w.leaf("source", [("dev", link or ""), ("mode", mode)], None)
     _format_ip(w, entry.ips, routes)
     if "name" in v:
