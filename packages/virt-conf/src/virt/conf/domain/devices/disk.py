@@ -311,9 +311,9 @@ class Disk(Device):
         if self.device != "floppy" and tgt.bus == "fdc":
             raise InternalError(f"Invalid bus type '{tgt.bus}' for disk")
         if tgt.tray is not None and self.device not in ("cdrom", "floppy"):
-            raise XMLError("tray is only valid for cdrom and floppy")
-        if tgt.removable is not None and tgt.bus != "usb":
-            raise XMLError("removable is only valid for usb disks")
+            raise ConfigUnsupportedError("tray is only valid for cdrom and floppy")
+        if tgt.removable is not None and not (tgt.bus == "usb" or (tgt.bus == "scsi" and self.device == "disk")):
+            raise XMLError("removable is only valid for usb or scsi disks")
         if self.type == "vhostuser" and self.snapshot is None:
             self.snapshot = "no"
         if self.wwn is not None and not re.fullmatch(r"(0x)?[0-9a-fA-F]{16}", self.wwn):

@@ -286,15 +286,6 @@ class Hostdev(Device):
         if self.source is None:
             raise XMLError("Missing <source> element in hostdev device")
 
-    def validate(self, ctx: ParseContext) -> None:
-        if self.type == "scsi" and self.address is not None and self.address.type not in ("drive", "none"):
-            raise XMLError("SCSI host device must use 'drive' address type")
-        if self.type == "pci" and self.address is not None and self.address.type not in (
-                "pci", "none", "ccw", "unassigned"):
-            raise XMLError("PCI host devices must use 'pci' or 'unassigned' address type")
-        if self.type == "usb" and self.address is not None and self.address.type not in ("usb", "none"):
-            raise XMLError("USB host devices must use 'usb' address type")
-
     @property
     def pci_address(self) -> PCIAddress | None:
         src = self.source
