@@ -246,8 +246,8 @@ def test_metadata_kept_verbatim():
     ("<disk type='file'><source file='/a'/><target dev='vda' removable='on'/></disk>",
      "removable is only valid for usb or scsi disks"),
     ("<sound model='ich9'><audio id='3'/></sound>", "no audio device with ID 3"),
-    ("<hostdev mode='subsystem' type='usb'><source><address bus='1' device='2'/></source>"
-     "<address type='pci'/></hostdev>", "USB host device must use 'usb' address type"),
+    (("<hostdev mode='subsystem' type='usb'><source><address bus='1' device='2'/></source>"
+      "<address type='pci'/></hostdev>"), "USB host device must use 'usb' address type"),
 ])
 def test_rejected_with_libvirt_messages(devices, message):
     with pytest.raises(VirtError, match=message.replace("(", r"\(").replace(")", r"\)")):
