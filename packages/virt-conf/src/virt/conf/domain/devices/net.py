@@ -92,9 +92,20 @@ class NetSource(Model):
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) in (None, []) for f in self._fields)
 
+    def write(self, w: Writer, tag: str | None = None) -> None:
+        # the bridge of a network interface is runtime state, shown in live XML only
+        if self.network is not None and self.bridge is not None and getattr(w, "inactive", False):
+            bridge, self.bridge = self.bridge, None
+            try:
+                super().write(w, tag)
+            finally:
+                self.bridge = bridge
+        else:
+            super().write(w, tag)
+
 
 _NET_SOURCE = {
-    "network": ("network", "portgroup", "portid"),
+    "network": ("network", "portgroup", "portid", "bridge"),
     "bridge": ("bridge",),
     "direct": ("dev", "mode"),
     "vhostuser": ("type", "path", "mode", "reconnect"),
@@ -397,6 +408,8 @@ class Interface(Device):
             self.mac.address = generate_mac()
         if self.source is not None:
             self.source.finish(self.type)
+            if self.type == "network" and ctx.inactive:
+                self.source.bridge = None
             if self.source.is_empty() and self.type not in ("vhostuser",):
                 self.source = None
         if self.type != "hostdev":
