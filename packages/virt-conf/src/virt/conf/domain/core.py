@@ -69,6 +69,16 @@ VIRT_TYPES = ("none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "te
               "phyp", "parallels", "bhyve", "vz", "hvf", "ch")
 
 
+_VIRT_TYPE = Enum(*VIRT_TYPES, name="domain type")
+
+
+def register_virt_type(name: str) -> None:
+    """Accept ``<domain type='name'>`` (a third-party driver's hypervisor type)."""
+    if name not in _VIRT_TYPE.values:
+        _VIRT_TYPE.values = frozenset(_VIRT_TYPE.values | {name})
+        _VIRT_TYPE.ordered = (*_VIRT_TYPE.ordered, name)
+
+
 class Genid(Model):
     """``<genid>``: empty means "generate one"."""
 
@@ -94,7 +104,7 @@ class Domain(Model):
     """
 
     TAG = "domain"
-    type = Attr(Enum(*VIRT_TYPES, name="domain type"))
+    type = Attr(_VIRT_TYPE)
     id = Attr(String)
     name = TextChild(String)
     uuid = TextChild(String)
