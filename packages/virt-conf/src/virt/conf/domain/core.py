@@ -72,13 +72,6 @@ VIRT_TYPES = ("none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "te
 _VIRT_TYPE = Enum(*VIRT_TYPES, name="domain type")
 
 
-def register_virt_type(name: str) -> None:
-    """Accept ``<domain type='name'>`` (a third-party driver's hypervisor type)."""
-    if name not in _VIRT_TYPE.values:
-        _VIRT_TYPE.values = frozenset(_VIRT_TYPE.values | {name})
-        _VIRT_TYPE.ordered = (*_VIRT_TYPE.ordered, name)
-
-
 class Genid(Model):
     """``<genid>``: empty means "generate one"."""
 
