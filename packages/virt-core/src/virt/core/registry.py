@@ -24,6 +24,15 @@ def resolve_ref(target: Any) -> Any:
     return obj
 
 
+#: Schemes of libvirt's own drivers: with no local driver installed, such a URI goes to the local
+#: daemon (as libvirt's remote driver does); any other unclaimed scheme is an error.
+DAEMON_SCHEMES = frozenset({
+    "qemu", "lxc", "xen", "libxl", "vbox", "vmwareplayer", "vmwarews", "vmwarefusion", "esx", "gsx", "vpx",
+    "hyperv", "openvz", "bhyve", "vz", "parallels", "ch", "test", "network", "storage", "nodedev", "secret",
+    "nwfilter", "interface",
+})
+
+
 @dataclass
 class DriverInfo:
     """One registered driver: ``kind`` is "hypervisor" or "secondary"."""
@@ -131,9 +140,9 @@ class DriverRegistry:
             if uri.driver in info.uri_schemes and info.name != "remote" and info.load().claims(uri):
                 return info
         remote = self.drivers.get("remote")
-        if remote is not None and not uri.is_remote and remote.load().claims(uri):
-            return remote  # a local URI with no local driver: the local daemon may serve it
-        installed = ", ".join(f"{d.name} ({'/'.join(d.uri_schemes)})" for d in candidates) or "none"
+        if remote is not None and uri.driver in DAEMON_SCHEMES and remote.load().claims(uri):
+            return remote  # a libvirt URI with no local driver: the local daemon may serve it
+        installed = ", ".join(f"{d.name} ({'/'.join(d.uri_schemes)})" for d in candidates if d.uri_schemes) or "none"
         raise NoConnectError(f"{uri}", code=ErrorNumber.NO_CONNECT, domain=ErrorDomain.NONE,
                              message=f"no connection driver available for {uri} "
                                      f"(installed drivers: {installed})")
