@@ -355,6 +355,12 @@ class CPUTune(Model):
                 vcpus = tuple(v for v in t.vcpus if v < max_vcpus)
                 if vcpus:
                     t.vcpus = vcpus
+                    monitors = []
+                    for m in t.monitors:
+                        m.vcpus = tuple(v for v in m.vcpus if v < max_vcpus)
+                        if m.vcpus:
+                            monitors.append(m)
+                    t.monitors = monitors
                     kept.append(t)
             setattr(self, name, kept)
 
