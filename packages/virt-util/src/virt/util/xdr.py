@@ -624,10 +624,10 @@ class Struct(XdrType):
         self.fields = list(fields)
         self.min_size = sum(t.min_size for _, t in self.fields)
         self._types = [t for _, t in self.fields]
-        self._value: type[tuple[Any, ...]] | None = None
+        self._value: type[Any] | None = None
 
     @property
-    def Value(self) -> type[tuple[Any, ...]]:
+    def Value(self) -> type[Any]:
         """The namedtuple class of this struct's values (made on first use: protocols declare hundreds)."""
         if self._value is None:
             self._value = namedtuple(self.name, [_field_name(f) for f, _ in self.fields])  # type: ignore[misc]

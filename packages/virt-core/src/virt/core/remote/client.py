@@ -497,7 +497,8 @@ def connect_ssh(uri: URI, readonly: bool) -> tuple[socket.socket, subprocess.Pop
     argv += ["sh", "-c", shlex.quote(f"{shlex.quote(netcat)} -U {shlex.quote(remote_socket)}")]
     ours, theirs = socket.socketpair()
     try:
-        helper = subprocess.Popen(argv, stdin=theirs, stdout=theirs, stderr=subprocess.DEVNULL, start_new_session=True)
+        helper = subprocess.Popen(argv, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=subprocess.DEVNULL,
+                                  start_new_session=True)  # fmt: skip
     except OSError as err:
         ours.close()
         raise SystemError_.from_errno(err, f"cannot run '{argv[0]}'", domain=ErrorDomain.RPC) from None
@@ -534,6 +535,8 @@ class RemoteDriver(Driver):
 
     name: ClassVar[str] = "remote"
     kinds: ClassVar[tuple[str, ...]] = KINDS
+    uri: URI
+    events: EventBus
     keepalive_interval: ClassVar[float] = DEFAULT_KEEPALIVE_INTERVAL
     keepalive_count: ClassVar[int] = DEFAULT_KEEPALIVE_COUNT
 

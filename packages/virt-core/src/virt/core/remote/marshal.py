@@ -88,17 +88,9 @@ def converters(decl: xdr.XdrType) -> tuple[Conv, Conv]:
             return (lambda s: P.str_to_char_array(s, size)), P.char_array_to_str
         if decl.element is P.NAMED["typed_param"]:
             return P.typed_params_to_wire, P.typed_params_from_wire
-        to, frm = converters(decl.element)
-        return (
-            (lambda v: [to(x) for x in v]) if to else None,
-            (lambda v: [frm(x) for x in v]) if frm else None,
-        )
+        return _each(*converters(decl.element))
     if isinstance(decl, xdr.Optional):
-        to, frm = converters(decl.element)
-        return (
-            (lambda v: None if v is None else to(v)) if to else None,
-            (lambda v: None if v is None else frm(v)) if frm else None,
-        )
+        return _unless_none(*converters(decl.element))
     if isinstance(decl, xdr.Struct):
         convs = [converters(f) for _, f in decl.fields]
         tos = [c[0] for c in convs]
@@ -117,6 +109,30 @@ def converters(decl: xdr.XdrType) -> tuple[Conv, Conv]:
 
         return to_wire, from_wire
     return None, None
+
+
+def _each(to: Conv, frm: Conv) -> tuple[Conv, Conv]:
+    """Converters of a list from those of its elements."""
+
+    def list_to(v: Any, to: Callable[[Any], Any] = to) -> list[Any]:  # type: ignore[assignment]
+        return [to(x) for x in v]
+
+    def list_from(v: Any, frm: Callable[[Any], Any] = frm) -> list[Any]:  # type: ignore[assignment]
+        return [frm(x) for x in v]
+
+    return (list_to if to else None), (list_from if frm else None)
+
+
+def _unless_none(to: Conv, frm: Conv) -> tuple[Conv, Conv]:
+    """Converters of optional data from those of the data."""
+
+    def opt_to(v: Any, to: Callable[[Any], Any] = to) -> Any:  # type: ignore[assignment]
+        return None if v is None else to(v)
+
+    def opt_from(v: Any, frm: Callable[[Any], Any] = frm) -> Any:  # type: ignore[assignment]
+        return None if v is None else frm(v)
+
+    return (opt_to if to else None), (opt_from if frm else None)
 
 
 def _zero(decl: xdr.XdrType) -> Any:
@@ -400,7 +416,7 @@ def event_to_wire(spec: EventSpec, callback_id: int, obj: Any, payload: tuple[An
 
     def build(level: Any) -> tuple[Any, ...]:
         decl, shape = level
-        out = []
+        out: list[Any] = []
         for (name, f), sub in zip(decl.fields, shape):
             if sub is not None:
                 out.append(build(sub))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from virt.core.driver import c_name
@@ -34,6 +35,7 @@ from virt.util.errors import (
     ErrorDomain,
     ErrorNumber,
     InternalError,
+    InvalidArgError,
     NoSupportError,
     OperationDeniedError,
     RPCError,
@@ -336,6 +338,9 @@ class ClientConnection(asyncio.Protocol):
             data = W.encode_message(proc.ret, ret, _PROG, _VERS, msg.proc, _REPLY, msg.serial, _OK)
             if stream is not None:
                 self.streams[(msg.proc, msg.serial)] = stream
+        except UnicodeError:
+            # A string that was not UTF-8 on the wire reached a driver that needed it encoded.
+            data = self._error_packet(msg, InvalidArgError("string is not valid UTF-8"))
         except Exception as err:  # every failure becomes an error reply, never a dead daemon
             if not isinstance(err, VirtError):
                 log.exception("procedure %s failed", proc.name)
@@ -355,7 +360,7 @@ class ClientConnection(asyncio.Protocol):
         self._send(self._error_packet(msg, err))
 
     def _send(self, data: bytes) -> None:
-        if self.transport is not None and not self._closing:
+        if self.transport is not None and not self._closing and not self.transport.is_closing():
             self.transport.write(data)
 
     def abort(self, reason: str) -> None:
@@ -562,12 +567,12 @@ def _legacy_deregister_any(client: ClientConnection, args: Any) -> None:
 
 @_special("CONNECT_DOMAIN_EVENT_REGISTER")
 def _legacy_register(client: ClientConnection, args: Any) -> Any:
-    _legacy_register_any(client, P.BY_NAME["CONNECT_DOMAIN_EVENT_REGISTER_ANY"].args(0))
+    _legacy_register_any(client, SimpleNamespace(eventID=0))  # lifecycle events: the legacy API's only kind
     return (1,)
 
 
 @_special("CONNECT_DOMAIN_EVENT_DEREGISTER")
 def _legacy_deregister(client: ClientConnection, args: Any) -> Any:
-    _legacy_deregister_any(client, P.BY_NAME["CONNECT_DOMAIN_EVENT_DEREGISTER_ANY"].args(0))
+    _legacy_deregister_any(client, SimpleNamespace(eventID=0))
     return (0,)
 
