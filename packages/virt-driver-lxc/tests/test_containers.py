@@ -490,3 +490,24 @@ def test_ethernet_veth_and_macvlan(env: LxcEnv, bridge_netns: str) -> None:
     veth = result["xml"].split("<target dev='")[1].split("'")[0]
     assert f" {veth}@" in result["host"] and "fe:54:00:aa:00:01" in result["host"]
     assert f" {veth}@" not in result["after"] and "uplink0" in result["after"]
+
+
+def test_device_access_is_limited_by_the_devices_cgroup(env: LxcEnv) -> None:
+    if Layout.detect().version("devices") != 1:
+        pytest.skip("device lists need the v1 devices controller (v2 uses BPF programs)")
+    conn = env.connect()
+    name = env.name()
+    # Keep mknod, so only the cgroup stands between the container and /dev/mem.
+    extra = "<features><capabilities policy='allow'/></features>"
+    # loop-control (10:237): any root may open it, unless the cgroup forbids the device.
+    script = (f"if mknod /dev/testdev c 10 237 2>/dev/null; then (exec 3< /dev/testdev) 2>/dev/null "
+              f"&& echo open || echo denied; else echo denied; fi > {OUT_MOUNT}/mem; "
+              f"mknod /dev/testzero c 1 5 && head -c1 /dev/testzero > /dev/null && echo ok > {OUT_MOUNT}/zero; "
+              f"cat /proc/self/status > {OUT_MOUNT}/status; " + IDLE)
+    conn.create_domain(env.xml(name, script, extra=extra))
+    status = dict(line.split(":\t", 1) for line in env.read("status").splitlines() if ":\t" in line)
+    assert int(status["CapBnd"], 16) >> linux.capability_number("mknod") & 1
+    assert env.read("mem").strip() == "denied"
+    assert env.read("zero").strip() == "ok"
+    devices = Path(runtime(conn, name)["cgroup"]["devices"])
+    assert "c 1:3 rwm" in (devices / "devices.list").read_text()

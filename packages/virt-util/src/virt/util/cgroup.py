@@ -477,6 +477,20 @@ class Cgroup:
         """Memory used by the group, in KiB."""
         return int(self.get("memory.usage"))
 
+    # -- devices ---------------------------------------------------------------------------------
+    def supports_device_acl(self) -> bool:
+        """Whether device access can be listed here: the v1 devices controller (v2 needs BPF programs)."""
+        return self.layout.version("devices") == 1 and self.has("devices")
+
+    def deny_all_devices(self) -> None:
+        """Forbid every device node to the group's processes (v1 devices.deny "a")."""
+        _write(self._dir("devices") / "devices.deny", "a")
+
+    def allow_device(self, kind: str, major: int | None, minor: int | None, perms: str = "rwm") -> None:
+        """Allow a device: ``kind`` "c" or "b", None for a wildcard number, ``perms`` of r, w, m."""
+        rule = f"{kind} {'*' if major is None else major}:{'*' if minor is None else minor} {perms}"
+        _write(self._dir("devices") / "devices.allow", rule)
+
     # -- freezer ---------------------------------------------------------------------------------
     def freezer_state(self) -> str:
         """"FROZEN", "FREEZING" or "THAWED" (v1 freezer.state, or v2 cgroup.freeze and cgroup.events)."""

@@ -210,6 +210,8 @@ class Controller:
                 raise InternalError("blkio device weight is valid only for bfq or cfq scheduler",
                                     domain=ErrorDomain.LXC)
             self.cgroup.set(name, value)
+        if self.cgroup.supports_device_acl():
+            _device_acl(self.cgroup, spec)
         for _ in range(spec.consoles):
             master, slave = os.openpty()
             tty.setraw(slave)  # the host side is a transparent pipe to the container's terminal
@@ -474,6 +476,34 @@ class Controller:
         _log(f"container '{self.spec.name}' stopped: {reason}")
         if self.pidfile is not None:
             self.pidfile.release()
+
+
+#: Device nodes every container may use, as libvirt allows them: null, zero, full, random, urandom,
+#: tty, console, ptmx, the pts of its devpts and the host-side console ptys, fuse.
+_DEFAULT_DEVICES = (("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 1, 8), ("c", 1, 9), ("c", 5, 0), ("c", 5, 1),
+                    ("c", 5, 2), ("c", 136, None), ("c", 10, 229))
+
+
+def _device_acl(group: Cgroup, spec: ContainerSpec) -> None:
+    """Deny every device but the usual ones and those the definition gives (hostdevs, block filesystems)."""
+    import stat
+
+    group.deny_all_devices()
+    for kind, major, minor in _DEFAULT_DEVICES:
+        group.allow_device(kind, major, minor)
+    paths = [h.source for h in spec.hostdevs if h.kind in ("storage", "misc")]
+    paths += [m.source for m in spec.mounts if m.kind == "block" and m.source]
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError as err:
+            from virt.util.errors import SystemError_
+
+            raise SystemError_.from_errno(err, f"Unable to access device {path}") from None
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            group.allow_device("c" if stat.S_ISCHR(st.st_mode) else "b", os.major(st.st_rdev), os.minor(st.st_rdev))
+    if any(m.kind == "file" for m in spec.mounts):
+        group.allow_device("b", 7, None)  # loop devices back <filesystem type='file'>
 
 
 def _host_id(idmap: list[tuple[int, int, int]], inside: int = 0) -> int:
