@@ -30,7 +30,8 @@ from lxc_env import OUT_MOUNT, LxcEnv, wait_for
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 REPORT = (f"echo $$ > {OUT_MOUNT}/pid; hostname > {OUT_MOUNT}/hostname; cat /proc/self/cgroup > {OUT_MOUNT}/cgroup; "
-          f"ls /dev > {OUT_MOUNT}/dev; cat /proc/self/status > {OUT_MOUNT}/status; ")
+          f"ls /dev > {OUT_MOUNT}/dev; cat /proc/self/status > {OUT_MOUNT}/status; "
+          f"cat /sys/fs/cgroup/*/cgroup.procs > {OUT_MOUNT}/procs; ")
 #: An init that stays up and exits on SIGTERM (pid 1 only receives the signals it handles).
 IDLE = "trap 'exit 0' TERM; while :; do sleep 0.05; done"
 
@@ -58,6 +59,9 @@ def test_init_is_pid1_with_hostname_and_own_cgroup(env: LxcEnv) -> None:
     host_view = Path(f"/proc/{init}/cgroup").read_text().splitlines()
     for line in host_view:
         assert line.rsplit(":", 1)[1].endswith(f"/machine/{name}.libvirt-lxc"), line
+    # /sys/fs/cgroup shows the container's own group as each hierarchy's root: only its processes.
+    procs = set(env.read("procs").split())
+    assert "1" in procs and len(procs) <= 3
     assert set(env.read("dev").split()) >= {"null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts",
                                              "console", "shm"}
     for ns in ("pid", "mnt", "uts", "ipc", "cgroup"):

@@ -122,6 +122,29 @@ def mount_basics(root: str, private_net: bool, userns: bool) -> None:
         _bind("/sys", sys_, readonly=True, recursive=True)
 
 
+def mount_cgroups(root: str, hierarchies: list[tuple[str, str, str]]) -> None:
+    """/sys/fs/cgroup as the host lays it out, each hierarchy seen from the container's cgroup namespace.
+
+    ``hierarchies`` are (directory, fs type, options): one "" directory for a pure v2 host. Controller
+    hierarchies are read-only, so the container cannot raise its own limits; named ones (systemd's)
+    stay writable for an init that keeps its services there.
+    """
+    if not hierarchies:
+        return
+    base = _inside(root, "/sys/fs/cgroup")
+    if not os.path.isdir(base):
+        return
+    if hierarchies[0][0]:
+        L.mount("cgroup_root", base, "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=755,size=65536")
+    for name, fstype, options in hierarchies:
+        target = f"{base}/{name}" if name else base
+        _mkdir(target)
+        writable = options.startswith("name=") or (fstype == "cgroup2" and not name)
+        L.mount("cgroup", target, fstype, _NOSUID_NODEV_NOEXEC | (0 if writable else L.MS_RDONLY), options or None)
+    if hierarchies[0][0]:
+        L.mount(None, base, None, L.MS_REMOUNT | L.MS_RDONLY | _NOSUID_NODEV_NOEXEC, "mode=755,size=65536")
+
+
 def mount_dev(root: str, consoles: list[str], hostdevs: list[tuple[str, str]]) -> None:
     """A minimal /dev: a tmpfs with the usual nodes, its own devpts, the consoles and host devices."""
     dev = _inside(root, "/dev")
@@ -184,7 +207,8 @@ def _switch_user(spec: ContainerSpec) -> None:
         os.setresuid(entry.pw_uid, entry.pw_uid, entry.pw_uid)
 
 
-def setup_and_exec(spec: ContainerSpec, staging: str, peers: list[str], consoles: list[str]) -> NoReturn:
+def setup_and_exec(spec: ContainerSpec, staging: str, peers: list[str], consoles: list[str],
+                   cgroups: list[tuple[str, str, str]]) -> NoReturn:
     """Everything after the controller's go-ahead, ending in execve of the init program."""
     userns = bool(spec.uidmap)
     if userns:
@@ -208,6 +232,7 @@ def setup_and_exec(spec: ContainerSpec, staging: str, peers: list[str], consoles
     for fs in spec.mounts:
         mount_filesystem(staging, fs)
     mount_basics(staging, spec.private_net, userns)
+    mount_cgroups(staging, cgroups)
     mount_dev(staging, consoles, [(h.source, h.source) for h in spec.hostdevs if h.kind in ("storage", "misc")])
     if root is not None and root.readonly:
         L.mount(None, staging, None, L.MS_BIND | L.MS_REMOUNT | L.MS_RDONLY, None)
@@ -235,14 +260,14 @@ def setup_and_exec(spec: ContainerSpec, staging: str, peers: list[str], consoles
 
 
 def child_main(spec: ContainerSpec, sync_fd: int, err_fd: int, staging: str, peers: list[str],
-               consoles: list[str]) -> NoReturn:
+               consoles: list[str], cgroups: list[tuple[str, str, str]]) -> NoReturn:
     """Entry of the cloned process: wait for the controller, then set up; never returns."""
     try:
         go = os.read(sync_fd, 1)
         os.close(sync_fd)
         if go != b"1":
             os._exit(1)  # the controller gave up
-        setup_and_exec(spec, staging, peers, consoles)
+        setup_and_exec(spec, staging, peers, consoles, cgroups)
     except VirtError as err:
         report = {"code": int(err.code), "domain": int(err.domain), "message": str(err)}
     except OSError as err:

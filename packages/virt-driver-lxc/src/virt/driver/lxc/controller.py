@@ -274,7 +274,8 @@ class Controller:
             if pid == 0:  # pragma: no cover - the container
                 os.close(sync_w)
                 os.close(err_r)
-                child_main(spec, sync_r, err_w, staging, peers, [path for _, path in self.guest_ttys])
+                child_main(spec, sync_r, err_w, staging, peers, [path for _, path in self.guest_ttys],
+                           self.cgroup_mounts(flags))
         finally:
             if os.getpid() != 1:
                 self.own_cgroup.add_pid(os.getpid())
@@ -306,6 +307,22 @@ class Controller:
             err = json.loads(report)
             raise VirtError.from_code(err.get("code", 1), err.get("message", "guest failed to start"),
                                       err.get("domain", ErrorDomain.LXC))
+
+    def cgroup_mounts(self, flags: int) -> list[tuple[str, str, str]]:
+        """The container's /sys/fs/cgroup: only with a cgroup namespace (else it would show the host's tree)."""
+        assert self.cgroup is not None
+        if not flags & L.CLONE_NEWCGROUP:
+            return []
+        layout = self.cgroup.layout
+        if layout.mode == "v2":
+            return [("", "cgroup2", "")]
+        out = []
+        for h in layout.hierarchies:
+            if h.version == 2:
+                out.append((h.mount.name, "cgroup2", ""))
+            else:
+                out.append((h.mount.name, "cgroup", ",".join(sorted(h.controllers))))
+        return out
 
     def state(self) -> dict[str, Any]:
         assert self.cgroup is not None
