@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from virt.util.log import setup_logging
 
-    setup_logging(level={0: None, 1: 2}.get(args.verbose, 1) if args.verbose else None)
+    # -v: info, -vv: debug (libvirt's priorities 2 and 1); otherwise VIRT_DEBUG/LIBVIRT_DEBUG or warnings.
+    setup_logging(level=None if not args.verbose else 2 if args.verbose == 1 else 1)
     try:
         settings = settings_from_args(args)
         if args.pid_file:

@@ -329,35 +329,20 @@ def call_for_method(method: str) -> Call:
 
 @dataclass(frozen=True)
 class EventSpec:
-    """How one kind of event travels: its MESSAGE procedure and the leaf slots of its body."""
+    """How one kind of event travels: its MESSAGE procedure and the layout of its body.
+
+    ``shape`` is (struct, [None for a leaf field | the shape of a nested ``msg`` struct]): leaves are
+    the callback id, the object the event is about, or payload values in libvirt's callback order.
+    """
 
     kind: str
     event_id: int
     proc: P.Procedure
-    #: Leaf slots of the body in wire order: ("callback" | "object" | "payload", converters).
-    slots: tuple[tuple[str, Conv, Conv], ...]
-    #: For each struct level, how many slots it spans (rebuilds the nesting on decode).
     shape: Any
 
 
-def _flatten(decl: xdr.Struct, object_decl: xdr.XdrType) -> tuple[list[tuple[str, Conv, Conv]], Any]:
-    slots: list[tuple[str, Conv, Conv]] = []
-    shape: list[Any] = []
-    for name, f in decl.fields:
-        if name == "callbackID":
-            slots.append(("callback", None, None))
-            shape.append(None)
-        elif f is object_decl:
-            slots.append(("object", *converters(f)))
-            shape.append(None)
-        elif name == "msg" and isinstance(f, xdr.Struct):
-            inner, inner_shape = _flatten(f, object_decl)
-            slots.extend(inner)
-            shape.append(inner_shape)
-        else:
-            slots.append(("payload", *converters(f)))
-            shape.append(None)
-    return slots, (decl, shape)
+def _shape(decl: xdr.Struct) -> Any:
+    return decl, [_shape(f) if name == "msg" and isinstance(f, xdr.Struct) else None for name, f in decl.fields]
 
 
 # (kind, event id) -> MESSAGE procedure carrying it with a callback id (libvirt's *EventID enums).
@@ -402,8 +387,7 @@ EVENT_REGISTRATION = {
 def _spec(kind: str, event_id: int, name: str) -> EventSpec:
     proc = P.BY_NAME[name]
     assert isinstance(proc.args, xdr.Struct)
-    slots, shape = _flatten(proc.args, _OBJECT_DECL[kind])
-    return EventSpec(kind, event_id, proc, tuple(slots), shape)
+    return EventSpec(kind, event_id, proc, _shape(proc.args))
 
 
 EVENTS: dict[tuple[str, int], EventSpec] = {key: _spec(*key, name) for key, name in _EVENT_PROCS.items()}
