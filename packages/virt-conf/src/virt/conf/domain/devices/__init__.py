@@ -168,7 +168,10 @@ class Devices(Model):
 
     def _console_view(self, i: int, con: Console) -> Console:
         """What libvirt prints for console ``i``: serials[i] itself when the console aliases it."""
-        if con.target is None or con.target.type not in ("serial", "none") or i >= len(self.serials):
+        # (libvirt would also print a later console of target type 'none' as a serial one, which its
+        # own parser then rejects; only the first one is treated so)
+        ttype = con.target.type if con.target is not None else None
+        if i >= len(self.serials) or not (ttype == "serial" or (ttype == "none" and i == 0)):
             return con
         s = self.serials[i]
         return Console(type=s.type, tty=s.tty, sources=s.sources, protocol=s.protocol, log=s.log,
