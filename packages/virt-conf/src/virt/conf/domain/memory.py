@@ -186,6 +186,9 @@ class BlkioTune(Model):
         if self.weight == 0:
             self.weight = None
 
+    def is_empty(self) -> bool:
+        return self.weight is None and not self.devices
+
 
 # ----------------------------------------------------------------------------- numatune
 
@@ -269,6 +272,9 @@ class Resource(Model):
     TAG = "resource"
     partition = TextChild(String)
     fibrechannel = Child(FibreChannel)
+
+    def is_empty(self) -> bool:
+        return self.partition is None and self.fibrechannel is None
 
     def post_parse(self, ctx: ParseContext) -> None:
         if self.partition is not None and not self.partition.startswith("/"):
