@@ -506,7 +506,8 @@ class Model:
 
     def write(self, w: Writer, tag: str | None = None) -> None:
         tag = tag or self.TAG
-        attrs = "".join([f" {xml}='{escape_attr(fmt(v))}'" for name, xml, fmt in self._plan().attr_formats
+        plan = type(self).__dict__.get("_plan_built") or self._plan()
+        attrs = "".join([f" {xml}='{escape_attr(fmt(v))}'" for name, xml, fmt in plan.attr_formats
                          if (v := getattr(self, name)) is not None])
         if self.NSMAP:
             attrs += "".join(f" xmlns:{p}='{escape_attr(uri)}'" for p, uri in self.NSMAP.items())
@@ -520,7 +521,7 @@ class Model:
         w.depth = depth + 1
         mark = len(parts)
         inner = "  " * (depth + 1)
-        for code, name, ftag, payload in self._plan().writes:
+        for code, name, ftag, payload in plan.writes:
             value = getattr(self, name)
             if value is None or value is False:
                 continue
