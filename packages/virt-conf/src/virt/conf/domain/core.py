@@ -617,6 +617,12 @@ class Domain(Model):
         return bool(getattr(self, "_iothreads_explicit", False)) or any(
             t.thread_pool_min is not None or t.thread_pool_max is not None or t.poll is not None for t in lst)
 
+    def copy(self) -> Domain:  # type: ignore[override]
+        """A deep copy, live data kept if the domain was parsed live."""
+        inactive = getattr(self, "_parsed_inactive", True)
+        return Domain.from_element(etree.fromstring(self.format(inactive=inactive).encode()),
+                                   ParseContext(inactive=inactive, options={"default_arch": self.os.arch}))
+
     # -- convenience ---------------------------------------------------------------------------
     @property
     def iothread_ids(self) -> list[IOThread]:
