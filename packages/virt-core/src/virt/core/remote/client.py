@@ -248,6 +248,18 @@ class RemoteClient:
 
     def _read_packet(self) -> None:
         buf = self._rbuf
+        if not buf:
+            # The usual case: nothing buffered, and one recv brings exactly one whole packet.
+            n = self._recv_into(memoryview(self._chunk))
+            if n == 0:
+                raise EOFError
+            self._last_rx = time.monotonic()
+            chunk = self._chunk
+            if n >= 4 and int.from_bytes(chunk[:4], "big") == n:
+                W.packet_length(chunk[:4])  # the same checks as below
+                self._dispatch(W.decode_message(bytes(chunk[4:n])))
+                return
+            buf += memoryview(chunk)[:n]
         if len(buf) < 4:
             self._fill(4)
         length = W.packet_length(bytes(buf[:4])) + 4

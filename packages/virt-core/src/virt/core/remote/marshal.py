@@ -160,6 +160,8 @@ class Call:
     record: type | None = None
     #: The record's attribute for each reply field (wire names in snake case).
     record_names: tuple[str, ...] = ()
+    #: For each field of the record, the index of the reply field that fills it.
+    record_order: tuple[int, ...] = ()
 
     @classmethod
     def build(cls, proc: P.Procedure) -> Call:
@@ -185,6 +187,9 @@ class Call:
                 call.ret_mode = "tuple"
                 call.record = RECORDS.get(proc.method)
             call.record_names = tuple(snake(name) for name, _t, _f in call.ret_fields)
+            if call.record is not None:
+                fields = call.record._fields  # type: ignore[attr-defined]
+                call.record_order = tuple(call.record_names.index(f) for f in fields)
         return call
 
     # -- server side: wire -> driver -> wire ---------------------------------------------------------
@@ -236,7 +241,7 @@ class Call:
             return frm(wire[0]) if frm else wire[0]
         values = [frm(v) if frm else v for (_, _t, frm), v in zip(self.ret_fields, wire)]
         if self.record is not None:
-            return self.record(**dict(zip(self.record_names, values)))
+            return self.record(*[values[i] for i in self.record_order])
         return tuple(values)
 
 
