@@ -162,6 +162,7 @@ def kernel(sysfs: Path) -> Iterator[None]:
         while not stop.is_set():
             addr = probe.read_text().strip()
             if addr:
+                probe.write_text("")  # consumed before the binding shows, as the kernel's write returns
                 dev = sysfs / "bus" / "pci" / "devices" / addr
                 override = (dev / "driver_override").read_text().strip()
                 target = override if override not in ("", "(null)") else original.get(addr)
@@ -170,7 +171,6 @@ def kernel(sysfs: Path) -> Iterator[None]:
                     drv.unlink()
                 if target:
                     os.symlink(sysfs / "bus" / "pci" / "drivers" / target, drv)
-                probe.write_text("")
             stop.wait(0.01)
 
     t = threading.Thread(target=run, daemon=True)

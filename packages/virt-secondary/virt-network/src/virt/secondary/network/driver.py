@@ -102,7 +102,12 @@ class NetworkDriver(Driver):
         self.store = self._sh.store
         self.plumbing = self._sh.plumbing
         if not readonly:
-            self._startup()
+            try:
+                self._startup()
+            except (VirtError, OSError) as exc:  # a connection must open even if cleanup cannot run
+                import logging
+
+                logging.getLogger(__name__).warning("network driver start-up: %s", exc)
 
     def close(self) -> None:
         if self.events in self._sh.buses:

@@ -140,7 +140,10 @@ class StorageDriver(Driver):
         sh.buses.append(self.events)
         self.store = sh.store
         if not readonly:
-            self._autostart()
+            try:
+                self._autostart()
+            except (VirtError, OSError) as exc:  # a connection must open even if autostart cannot run
+                log.warning("storage driver start-up: %s", exc)
 
     def close(self) -> None:
         if self.events in self._sh.buses:
