@@ -7,13 +7,11 @@ from typing import Any, ClassVar
 
 from lxml import etree
 from virt.conf.domain.types import (
-    BaseInt,
     DecInt,
     HexOut,
     OnOff,
     UInt0,
     UInt10,
-    ULong0,
     YesNo,
 )
 from virt.conf.xmlmodel import Attr, Child, Model, ParseContext, String, Writer, where
@@ -173,14 +171,6 @@ class USBAddress(Address):
             self.port = None
 
 
-class SpaprVioAddress(Address):
-    KIND = "spapr-vio"
-    reg = Attr(HexOut(8))
-
-    def post_parse(self, ctx: ParseContext) -> None:
-        pass
-
-
 class _Hex16(HexOut):
     """spapr-vio reg: hexadecimal with or without 0x (strtoull base 16)."""
 
@@ -192,7 +182,14 @@ class _Hex16(HexOut):
         return value
 
 
-SpaprVioAddress.reg.vtype = _Hex16(8, max=2**64 - 1)
+class SpaprVioAddress(Address):
+    KIND = "spapr-vio"
+    reg = Attr(_Hex16(8, max=2**64 - 1))
+
+    def post_parse(self, ctx: ParseContext) -> None:
+        pass
+
+
 
 
 class CCWAddress(Address):
@@ -302,6 +299,3 @@ USER_ALIAS = re.compile(r"ua-[a-zA-Z0-9_-]+")
 
 def is_user_alias(name: str | None) -> bool:
     return bool(name and USER_ALIAS.fullmatch(name))
-
-
-_ = (BaseInt, UInt0, ULong0)

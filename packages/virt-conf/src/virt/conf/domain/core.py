@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid as _uuid
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +21,6 @@ from virt.conf.domain.cpu import (
 from virt.conf.domain.devices import Devices
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.chardev import ChrTarget, Console, Serial
-from virt.conf.domain.devices.controller import Controller
 from virt.conf.domain.devices.disk import Disk, disk_name_to_index
 from virt.conf.domain.devices.misc import Input, Video, VideoModel
 from virt.conf.domain.features import Features
@@ -580,8 +578,7 @@ class Domain(Model):
             attrs.append(("id", self.id))
         ns = getattr(self, "namespaces", None)
         if ns is not None:
-            for uri in ns.used():
-                attrs.append((f"xmlns:{PREFIXES[uri]}", uri))
+            attrs.extend((f"xmlns:{PREFIXES[uri]}", uri) for uri in ns.used())
         w.start("domain", attrs)
         mark = w.mark()
         iothread_list = getattr(self, "_iothread_list", None)
@@ -736,9 +733,6 @@ def assign_hostdev_scsi_address(dom: Domain, hostdev: Any, wide_scsi: bool) -> N
                 hostdev.address = DriveAddress(controller=controller, bus=0, target=0, unit=unit)
                 return
         controller += 1
-
-
-_ = (re, Controller, Input)
 
 
 def register_virt_type(name: str) -> None:

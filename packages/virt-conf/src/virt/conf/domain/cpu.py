@@ -12,7 +12,6 @@ from virt.conf.domain.types import (
     UInt10,
     ULong10,
     YesNo,
-    format_bitmap,
     pretty_size,
     scale_value,
     scaled_kib,
@@ -638,6 +637,3 @@ class CPU(Model):
     @property
     def model_name(self) -> str | None:
         return self.model.name if self.model is not None else None
-
-
-_ = (format_bitmap, _Period)

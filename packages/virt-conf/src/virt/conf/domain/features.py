@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from virt.conf.domain.types import DecInt, OnOff, UInt10, ULong10, YesNo, scale_value
+from virt.conf.domain.types import OnOff, UInt10, ULong10, YesNo, scale_value
 from virt.conf.xmlmodel import (
     Attr,
     Child,
-    Children,
     Enum,
     Model,
     ParseContext,
@@ -343,6 +342,3 @@ class Features(Model):
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in self._fields)
-
-
-_ = (Children, DecInt)

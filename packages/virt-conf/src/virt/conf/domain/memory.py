@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from virt.conf.domain.types import (
     Bitmap,
-    DecInt,
     KiBSize,
     OnOff,
     UInt10,
     ULong10,
-    YesNo,
     scaled_kib,
 )
 from virt.conf.xmlmodel import (
@@ -21,7 +19,6 @@ from virt.conf.xmlmodel import (
     Model,
     ParseContext,
     String,
-    Text,
     TextChild,
 )
 from virt.util.errors import ErrorNumber, VirtError, XMLError
@@ -100,7 +97,7 @@ class MemoryBacking(Model):
         if self.hugepages is not None:
             pages = self.hugepages.pages
             sizes = getattr(self, "_page_kib", [])
-            for page, kib in zip(pages, sizes):
+            for page, kib in zip(pages, sizes, strict=False):
                 if kib is None:
                     raise XMLError("hugepage size can't be zero" if page.size == 0 else "missing hugepage size")
                 if kib == 0:
@@ -283,6 +280,3 @@ class Resource(Model):
             appid = self.fibrechannel.appid or ""
             if not 1 <= len(appid) <= 128 or not appid.isprintable():
                 raise XMLError(f"Wrong format for appid value '{appid}'")
-
-
-_ = (DecInt, Text, YesNo)

@@ -4,7 +4,6 @@ lxc:namespace, bhyve:commandline, xen:commandline, vmware:datacenterpath."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from lxml import etree
 from virt.conf.xmlmodel import Writer
@@ -215,6 +214,3 @@ def format_namespaces(ns: Namespaces, w: Writer) -> None:
         w.end("xen:commandline", None, mark)
     if ns.vmware_datacenterpath is not None:
         w.leaf("vmware:datacenterpath", [], ns.vmware_datacenterpath)
-
-
-_ = (Any,)

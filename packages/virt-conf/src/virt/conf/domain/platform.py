@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from virt.conf.domain.types import DecInt, UInt10, ULong10, YesNo
+from virt.conf.domain.types import UInt10, ULong10, YesNo
 from virt.conf.xmlmodel import (
     Attr,
     Child,
@@ -169,6 +169,3 @@ class Perf(Model):
     def write(self, w: Writer, tag: str | None = None) -> None:
         if self.events:
             super().write(w, tag)
-
-
-_ = (DecInt,)

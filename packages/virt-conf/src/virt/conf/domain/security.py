@@ -10,7 +10,6 @@ from virt.conf.xmlmodel import (
     Model,
     ParseContext,
     String,
-    Text,
     TextChild,
     Writer,
 )
@@ -118,6 +117,3 @@ class LaunchSecurity(Model):
             self.kernelHashes = None
             self.cbitpos = self.reducedPhysBits = self.policy = None
             self.dhCert = self.session = None
-
-
-_ = (Text,)

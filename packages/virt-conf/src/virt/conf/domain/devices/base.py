@@ -68,9 +68,6 @@ class Device(Model):
         after = [f for f in fields if f.name in cls.AFTER_INFO]
         rest = [f for f in fields if f.name not in INFO_FIELDS and f.name not in cls.AFTER_INFO]
         cls._fields = tuple(rest + info + after)
-        for name in ("boot", "rom"):
-            if not hasattr(cls, name) or not isinstance(cls.__dict__.get(name, None), Field):
-                pass
 
     def __getattr__(self, name: str) -> Any:
         # boot/rom exist on every device for drivers' convenience, None where the kind has none.

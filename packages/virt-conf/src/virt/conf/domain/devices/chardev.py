@@ -3,7 +3,7 @@ redirdev and rng backends."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.storage import DeviceSeclabel, Reconnect
@@ -403,6 +403,3 @@ class Redirdev(ChrSourceMixin, Device):
         if self.type is None:
             raise XMLError("missing type in redirdev")
         self.finish_chr_source(ctx)
-
-
-_ = (Any,)

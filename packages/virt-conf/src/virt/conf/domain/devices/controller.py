@@ -9,7 +9,6 @@ from virt.conf.domain.types import (
     OnOff,
     UInt10,
     ULong10,
-    YesNo,
     scale_value,
 )
 from virt.conf.xmlmodel import (
@@ -21,7 +20,6 @@ from virt.conf.xmlmodel import (
     String,
     Text,
     TextChild,
-    Writer,
 )
 from virt.util.errors import XMLError
 
@@ -145,12 +143,5 @@ class Controller(Device):
         return self.model_name.name if self.model_name is not None else None
 
 
-class USBMasterNone:
-    """Marker: a USB controller without a <master> is a master itself."""
-
-
 def controller_is_companion(c: Controller) -> bool:
     return getattr(c, "master", None) is not None
-
-
-_ = (YesNo, Writer)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lxml import etree
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.storage import (
     FILE_FORMATS,
@@ -24,7 +23,6 @@ from virt.conf.xmlmodel import (
     Flag,
     Model,
     ParseContext,
-    Raw,
     String,
     Text,
     TextChild,
@@ -378,9 +376,6 @@ class Disk(Device):
 class BackendDomain(Model):
     TAG = "backenddomain"
     name = Attr(String)
-
-
-_ = (etree, Raw, UInt10)
 
 
 def _address_fits_bus(bus: str | None, atype: str | None) -> bool:

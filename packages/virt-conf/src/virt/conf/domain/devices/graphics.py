@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from virt.conf.domain.devices.base import Device
-from virt.conf.domain.types import DecInt, UInt10, YesNo
+from virt.conf.domain.types import DecInt, YesNo
 from virt.conf.xmlmodel import (
     Attr,
     Child,
@@ -352,5 +352,3 @@ _ATTRS = {
     "dbus": ("p2p", "address"),
 }
 _ALL_ATTRS = sorted({a for v in _ATTRS.values() for a in v})
-
-_ = (UInt10,)

@@ -16,7 +16,6 @@ from virt.conf.domain.types import (
     ULong10,
     YesNo,
     scale_value,
-    unit_scale,
 )
 from virt.conf.xmlmodel import (
     UUID,
@@ -946,6 +945,3 @@ class TPM(Device):
 class NVRAMDevice(Device):
     TAG = "nvram"
     KIND = "nvram"
-
-
-_ = (unit_scale,)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.hostdev import (
@@ -24,7 +23,6 @@ from virt.conf.xmlmodel import (
     Model,
     ParseContext,
     String,
-    Text,
     TextChild,
     Writer,
 )
@@ -519,6 +517,3 @@ def generate_mac(prefix: tuple[int, int, int] = (0x52, 0x54, 0x00)) -> str:
     """A random MAC address with libvirt's default (QEMU) prefix."""
     tail = [random.randint(0, 255) for _ in range(3)]
     return ":".join(f"{b:02x}" for b in (*prefix, *tail))
-
-
-_ = (Any, Text, Writer)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from lxml import etree
 from virt.conf.domain.address import PCIAddress
 from virt.conf.domain.types import DecInt, UInt10, ULong10, YesNo
@@ -445,6 +443,3 @@ def validate_source_chain(src: StorageSource | None, stype: str | None, auth: Au
             raise XMLError("<snapshot> element is currently supported only with 'rbd' disks")
         if src.config is not None:
             raise XMLError("<config> element is currently supported only with 'rbd' disks")
-
-
-_ = (Any,)
