@@ -10,6 +10,7 @@ configuration is used.
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import os
 from typing import Any
@@ -92,6 +93,23 @@ def _flag_name(cap: str) -> str:
     raise InternalError(f"unknown QEMU capability '{cap}'")
 
 
+_CAPS_CACHE: dict[tuple[str, int], QemuCaps] = {}
+
+
+def caps_for_conversion(qemu_caps: str | None) -> QemuCaps:
+    """Capabilities to convert with (a private copy: conversions adjust them)."""
+    if qemu_caps is None:
+        return copy.deepcopy(load_caps(None))
+    try:
+        key = (os.path.abspath(qemu_caps), os.stat(qemu_caps).st_mtime_ns)
+    except OSError:
+        return load_caps(qemu_caps)  # reports the error
+    if key not in _CAPS_CACHE:
+        _CAPS_CACHE.clear()
+        _CAPS_CACHE[key] = load_caps(qemu_caps)
+    return copy.deepcopy(_CAPS_CACHE[key])
+
+
 def conversion_config(caps: QemuCaps, qemu_conf: str | None, setup: Any) -> QemuConfig:
     cfg = qemuconf.harness() if caps.recorded else QemuConfig()
     if qemu_conf:
@@ -108,7 +126,7 @@ def to_native(xml: str | bytes, qemu_caps: str | None = None, private_dir: str |
     from virt.driver.qemu.command import build
     from virt.driver.qemu.prepare import prepare
 
-    caps = load_caps(qemu_caps)
+    caps = caps_for_conversion(qemu_caps)
     extra = TestArgs(test_args)
     if caps.recorded:
         caps.strip_machine_aliases()

@@ -136,6 +136,9 @@ def harness() -> QemuConfig:
     cfg.vncTLSx509certdir = "/etc/pki/libvirt-vnc"
     cfg.spiceTLSx509certdir = "/etc/pki/libvirt-spice"
     cfg.nbdTLSx509certdir = "/etc/pki/libvirt-nbd/dummy,path"
+    # the secret UUIDs most of libvirt's command-line tests run with
+    cfg.nbdTLSx509secretUUID = cfg.vxhsTLSx509secretUUID = cfg.chardevTLSx509secretUUID = \
+        "6fd3f62d-9fe7-4a4e-a869-7acd6376d8ea"
     cfg.hugetlbfs = [HugeTLBFS("/dev/hugepages2M", 2048, True), HugeTLBFS("/dev/hugepages1G", 1048576)]
     return cfg
 
