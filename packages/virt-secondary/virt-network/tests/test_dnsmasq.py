@@ -136,7 +136,7 @@ def test_read_leases() -> None:
             "duid 00:01:00:01:2c:00:00:00:52:54:00:00:00:09\n"
             "1700000200 1234 fd00::50 guest6 00:04:aa:bb\n")
     leases = list(read_leases(text))
-    assert [(l.mac, l.ipaddr, l.hostname, l.clientid, l.iaid) for l in leases] == [
+    assert [(lease.mac, lease.ipaddr, lease.hostname, lease.clientid, lease.iaid) for lease in leases] == [
         ("52:54:00:aa:bb:01", "192.168.122.50", "guest1", "01:52:54:00:aa:bb:01", None),
         ("52:54:00:aa:bb:02", "192.168.122.51", None, None, None),
         (None, "fd00::50", "guest6", "00:04:aa:bb", "1234"),

@@ -95,7 +95,7 @@ def test_nat_network_gives_a_lease_and_nats_to_the_outside(netns: Namespaces, ud
     deadline = time.monotonic() + 10
     while not (leases := drv.network_get_dhcp_leases(ref, None, 0)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert [(l.iface, l.mac, l.ipaddr, l.prefix, l.type, l.hostname) for l in leases] == \
+    assert [(lease.iface, lease.mac, lease.ipaddr, lease.prefix, lease.type, lease.hostname) for lease in leases] == \
         [("vtbr0", guest_mac, address, 24, 0, "guest1")]
     assert drv.network_get_dhcp_leases(ref, guest_mac.upper(), 0) == leases
     assert drv.network_get_dhcp_leases(ref, "52:54:00:00:00:00", 0) == []

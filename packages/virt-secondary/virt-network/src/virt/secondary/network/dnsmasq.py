@@ -472,7 +472,8 @@ def read_leases(text: str) -> Iterator[LeaseRecord]:
         if not parts or parts[0] == "duid" or len(parts) < 5:
             continue
         expiry, second, ip, host, client = parts[:5]
-        none = (lambda v: None if v == "*" else v)
+        def none(v):
+            return (None if v == "*" else v)
         if ":" in ip:
             yield LeaseRecord(int(expiry), None, ip, none(host), none(client), iaid=second)
         else:

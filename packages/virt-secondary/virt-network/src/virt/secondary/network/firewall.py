@@ -67,8 +67,7 @@ def network_rules(net: Network, bridge: str) -> list[Rule]:
     for family, dhcp_server, dhcp_client in ((4, 67, 68), (6, 547, 546)):
         if not net.ips_by_family(family) and not (family == 6 and net.ipv6_nogw):
             continue
-        for proto in ("udp", "tcp"):
-            rules.append(Rule("input", "accept", family, iif=bridge, proto=proto, dport=53))
+        rules += [Rule("input", "accept", family, iif=bridge, proto=proto, dport=53) for proto in ("udp", "tcp")]
         rules.append(Rule("input", "accept", family, iif=bridge, proto="udp", dport=dhcp_server))
         rules.append(Rule("output", "accept", family, oif=bridge, proto="udp", dport=dhcp_client))
     nat = net.forward.nat if net.forward is not None else None
@@ -96,13 +95,10 @@ def _nat_rules(net: Network, subnet: str, family: int, out: str | None) -> list[
     port_text = f"{ports[0]}-{ports[1] or ports[0]}" if ports else "1024-65535"
     to = f"{addresses[0]}-{addresses[1]}" if addresses and family == 4 else None
     verdict = "snat" if to else "masquerade"
-    rules = []
-    if family == 4:
-        for dest in NO_MASQUERADE:
-            rules.append(Rule("postrouting", "return", 4, saddr=subnet, daddr=dest))
-    for proto in ("tcp", "udp"):
-        rules.append(Rule("postrouting", verdict, family, oif=out, saddr=subnet, not_daddr=subnet, proto=proto,
-                          to=to, ports=port_text))
+    rules = [Rule("postrouting", "return", 4, saddr=subnet, daddr=dest) for dest in NO_MASQUERADE] \
+        if family == 4 else []
+    rules += [Rule("postrouting", verdict, family, oif=out, saddr=subnet, not_daddr=subnet, proto=proto, to=to,
+                   ports=port_text) for proto in ("tcp", "udp")]
     rules.append(Rule("postrouting", verdict, family, oif=out, saddr=subnet, not_daddr=subnet, to=to))
     return rules
 

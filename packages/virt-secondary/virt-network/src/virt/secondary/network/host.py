@@ -147,11 +147,8 @@ def stop_process(pid: int | None, marker: str) -> bool:
 
 def running_with(marker: str) -> list[int]:
     """Pids of processes whose command line contains ``marker`` (a conf file path of ours)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and any(marker in arg for arg in process_cmdline(int(entry.name))):
-            found.append(int(entry.name))
-    return found
+    return [int(entry.name) for entry in os.scandir("/proc")
+            if entry.name.isdigit() and any(marker in arg for arg in process_cmdline(int(entry.name)))]
 
 
 _TEMPLATE = re.compile(r"%d")

@@ -7,6 +7,7 @@ opens the driver (``recover``). Every teardown step is idempotent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -240,10 +241,8 @@ class Plumbing:
                 healthy = False  # the host lost the bridge (reboot, manual removal): the network is down
             if not healthy:
                 log.info("network %s: cleaning up after an interrupted start or a lost bridge", name)
-                try:
+                with contextlib.suppress(VirtError):
                     self.teardown(name, status)
-                except VirtError:
-                    pass
                 self.store.clear_live(name)
                 stopped.append(name)
                 continue

@@ -210,7 +210,7 @@ class StorageDriver(Driver):
             try:
                 with self.store.pool_locked(pool, limit):
                     result.append(fn())
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            except BaseException as exc:
                 failure.append(exc)
 
         worker = threading.Thread(target=job, name=f"virt-storage-{pool}", daemon=True)

@@ -7,6 +7,7 @@ decoded for their size and backing file, as libvirt's probing does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import struct
@@ -153,8 +154,6 @@ def probe(path: str | Path, *, format_hint: str | None = None) -> ImageInfo | No
                      st.st_uid, st.st_gid, st.st_atime, st.st_mtime, st.st_ctime)
     decoder = DECODERS.get(fmt)
     if decoder is not None:
-        try:
+        with contextlib.suppress(struct.error):  # a truncated header: keep the file's own size
             decoder(header, info)
-        except struct.error:
-            pass  # a truncated header: keep the file's own size
     return info
