@@ -23,6 +23,7 @@ One engine (``Model.parse`` / ``Model.format``) handles them all. What the field
 
 from __future__ import annotations
 
+import inspect
 import re
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -415,26 +416,28 @@ class Model:
     @classmethod
     def _plan(cls) -> _Plan:
         """What from_element and write need of this class's fields, computed once per class."""
-        plan = cls.__dict__.get("_plan_built")
+        plan = _PLANS.get(cls)
         if plan is None:
-            plan = _Plan(cls)
-            cls._plan_built = plan  # type: ignore[attr-defined]
+            plan = _PLANS[cls] = _Plan(cls)
         return plan
 
     @classmethod
     def from_element(cls: type[M], el: etree._Element, ctx: ParseContext | None = None) -> M:
-        ctx = ctx or ParseContext()
-        plan = cls.__dict__.get("_plan_built") or cls._plan()
+        # The hot path of every parse: field values go straight into the instance dict (no field is
+        # a data descriptor, _Plan checks), and the per-class decisions are all precomputed in _Plan.
+        if ctx is None:
+            ctx = ParseContext()
+        plan = _PLANS.get(cls) or cls._plan()
         self = cls.__new__(cls)
         d = self.__dict__
         d.update(plan.defaults)
         for name in plan.lists:
             d[name] = []
         for f in plan.custom_empty:
-            setattr(self, f.name, f.empty())
+            d[f.name] = f.empty()
         consumed = self.parse_extra(el, ctx) if plan.has_parse_extra else _NOTHING
         attrs = plan.attr_parsers
-        for key, text in el.attrib.items():
+        for key, text in el.items():
             entry = attrs.get(key)
             if entry is None:
                 if "@" + key not in consumed:
@@ -442,45 +445,47 @@ class Model:
                 continue
             name, parse = entry
             try:
-                value = parse(text)
+                d[name] = parse(text)
             except (ValueError, OverflowError):
                 _convert(cls._attrs[key].vtype, text, f"attribute '{key}' of element '{local_name(el.tag)}'", el)
                 raise
-            setattr(self, name, value)
-        if cls._text is not None:
-            text = el.text.strip() if el.text else ""
-            if text:
-                setattr(self, cls._text.name, _convert(cls._text.vtype, text, f"element '{local_name(el.tag)}'", el))
-        index = plan.children
-        for child in el:
-            tag = child.tag
-            if not isinstance(tag, str):  # comments, processing instructions
-                continue
-            entry = index.get(tag)
-            if entry is None:
-                if tag not in consumed:
+        if plan.text is not None:
+            text = el.text
+            if text and (text := text.strip()):
+                d[plan.text.name] = _convert(plan.text.vtype, text, f"element '{local_name(el.tag)}'", el)
+        if plan.has_children:
+            index = plan.children
+            for child in el:
+                tag = child.tag
+                entry = index.get(tag)
+                if entry is None:
+                    if isinstance(tag, str) and tag not in consumed:  # not comments, processing instructions
+                        ctx.note_unknown(f"element '{local_name(tag)}' in '{local_name(el.tag)}'", child)
+                    continue
+                code, name, payload = entry
+                if code == _CHILD:
+                    d[name] = payload.from_element(child, ctx)
+                elif code == _CHILDREN or code == _MIXED:
+                    d[name].append(payload.from_element(child, ctx))
+                elif code == _TEXT_CHILD:
+                    if payload is String:
+                        d[name] = child.text or ""
+                    else:
+                        text = child.text
+                        text = text.strip() if text else ""
+                        d[name] = _convert(payload, text, f"element '{tag}'", child) if text else None
+                elif code == _FLAG:
+                    d[name] = True
+                else:  # _RAW
+                    d[name] = child
+        elif len(el):
+            for child in el:
+                tag = child.tag
+                if isinstance(tag, str) and tag not in consumed:
                     ctx.note_unknown(f"element '{local_name(tag)}' in '{local_name(el.tag)}'", child)
-                continue
-            code, name, payload = entry
-            if code == _CHILD:
-                setattr(self, name, payload.from_element(child, ctx))
-            elif code == _CHILDREN:
-                d[name].append(payload.from_element(child, ctx))
-            elif code == _TEXT_CHILD:
-                vtype = payload
-                if vtype is String:
-                    setattr(self, name, child.text or "")
-                else:
-                    text = child.text.strip() if child.text else ""
-                    setattr(self, name, _convert(vtype, text, f"element '{tag}'", child) if text else None)
-            elif code == _FLAG:
-                setattr(self, name, True)
-            elif code == _RAW:
-                setattr(self, name, child)
-            else:  # Mixed
-                d[name].append(payload.from_element(child, ctx))
         for f in plan.required:
-            if getattr(self, f.name) in (None, []):
+            value = d[f.name]
+            if value is None or value == []:
                 raise XMLError(f"missing {_describe(f)} in element '{local_name(el.tag)}'{where(el)}")
         if plan.has_post_parse:
             self.post_parse(ctx)
@@ -505,16 +510,17 @@ class Model:
         return w.getvalue()
 
     def write(self, w: Writer, tag: str | None = None) -> None:
+        # The hot path of every format: Writer.start/leaf/end inlined, values read from the instance dict.
         tag = tag or self.TAG
-        plan = type(self).__dict__.get("_plan_built") or self._plan()
+        plan = _PLANS.get(type(self)) or self._plan()
+        d = self.__dict__
         attrs = "".join([f" {xml}='{escape_attr(fmt(v))}'" for name, xml, fmt in plan.attr_formats
-                         if (v := getattr(self, name)) is not None])
+                         if (v := d[name]) is not None])
         if self.NSMAP:
             attrs += "".join(f" xmlns:{p}='{escape_attr(uri)}'" for p, uri in self.NSMAP.items())
         text = None
-        if self._text is not None and (v := getattr(self, self._text.name)) is not None:
-            text = self._text.vtype.format(v)
-        # Writer.start/leaf/end inlined: this is the hot path of every format
+        if plan.text is not None and (v := d[plan.text.name]) is not None:
+            text = plan.text.vtype.format(v)
         parts = w.parts
         depth = w.depth
         parts.append(f"{'  ' * depth}<{tag}{attrs}")
@@ -522,7 +528,7 @@ class Model:
         mark = len(parts)
         inner = "  " * (depth + 1)
         for code, name, ftag, payload in plan.writes:
-            value = getattr(self, name)
+            value = d[name]
             if value is None or value is False:
                 continue
             if code == _CHILD:
@@ -531,7 +537,7 @@ class Model:
                 for item in value:
                     item.write(w, ftag)
             elif code == _TEXT_CHILD:
-                parts.append(f"{inner}<{ftag}>{escape_text(payload.format(value))}</{ftag}>\n")
+                parts.append(f"{inner}<{ftag}>{escape_text(payload(value))}</{ftag}>\n")
             elif code == _FLAG:
                 parts.append(f"{inner}<{ftag}/>\n")
             elif code == _RAW:
@@ -539,7 +545,8 @@ class Model:
             else:  # Mixed
                 for item in value:
                     item.write(w)
-        self.format_extra(w)
+        if plan.has_format_extra:
+            self.format_extra(w)
         w.depth = depth
         if len(parts) == mark:
             parts[-1] += f">{escape_text(text)}</{tag}>\n" if text is not None else "/>\n"
@@ -553,21 +560,35 @@ class Model:
 
 _TEXT_CHILD, _FLAG, _RAW, _CHILDREN, _CHILD, _MIXED = range(6)
 _NOTHING: frozenset[str] = frozenset()
+#: Model class -> its _Plan, built on first use (a dict lookup is cheaper than cls.__dict__ on the hot path).
+_PLANS: dict[type[Model], _Plan] = {}
+
+
+def _formatter(vtype: ValueType[Any]) -> Callable[[Any], str]:
+    """``vtype.format``, or plain ``str`` when the type does not override it (saves a Python call a value)."""
+    return str if type(vtype).format is ValueType.format else vtype.format
 
 
 class _Plan:
     """A model class's fields sorted for the engine: defaults, required fields, child dispatch, output."""
 
-    __slots__ = ("attr_formats", "attr_parsers", "children", "custom_empty", "defaults", "has_parse_extra",
-                 "has_post_parse", "has_validate", "lists", "required", "writes")
+    __slots__ = ("attr_formats", "attr_parsers", "children", "custom_empty", "defaults", "has_children",
+                 "has_format_extra", "has_parse_extra", "has_post_parse", "has_validate", "lists", "required",
+                 "text", "writes")
 
     def __init__(self, cls: type[Model]) -> None:
+        for f in cls._fields:
+            # the engine stores values in the instance dict: a property or slot of a field's name would be bypassed
+            if hasattr(inspect.getattr_static(cls, f.name, None), "__set__"):
+                raise TypeError(f"{cls.__name__}.{f.name} hides the field of that name")
         self.attr_parsers = {key: (f.name, f.vtype.parse) for key, f in cls._attrs.items()}
-        self.attr_formats = [(f.name, f.xml, f.vtype.format) for f in cls._attrs.values()]
+        self.attr_formats = [(f.name, f.xml, _formatter(f.vtype)) for f in cls._attrs.values()]
+        self.text = cls._text
         # hooks left as Model's no-ops are not called at all
         self.has_parse_extra = cls.parse_extra is not Model.parse_extra
         self.has_post_parse = cls.post_parse is not Model.post_parse
         self.has_validate = cls.validate is not Model.validate
+        self.has_format_extra = cls.format_extra is not Model.format_extra
         self.defaults: dict[str, Any] = {}
         self.lists: list[str] = []
         self.custom_empty: list[Field] = []
@@ -597,7 +618,7 @@ class _Plan:
                 self.children[tag] = (_CHILD, f.name, f.model)
         for f in cls._fields:
             if isinstance(f, TextChild):
-                self.writes.append((_TEXT_CHILD, f.name, f.tag, f.vtype))
+                self.writes.append((_TEXT_CHILD, f.name, f.tag, _formatter(f.vtype)))
             elif isinstance(f, Flag):
                 self.writes.append((_FLAG, f.name, f.tag, None))
             elif isinstance(f, Raw):
@@ -608,6 +629,7 @@ class _Plan:
                 self.writes.append((_CHILD, f.name, f._tag, None))
             elif isinstance(f, Mixed):
                 self.writes.append((_MIXED, f.name, None, None))
+        self.has_children = bool(self.children)
 
 
 def _same(a: Any, b: Any) -> bool:
