@@ -8,7 +8,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from virt.conf import parse
 from virt.secondary.network.firewall import NftablesFirewall, ipt_rule, network_rules
 from virt.secondary.network.host import Host
