@@ -334,7 +334,7 @@ def test_concurrent_calls_keep_the_state_consistent(conn: Connection) -> None:
                 dom.undefine()
             finally:
                 c.close()
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]

@@ -633,7 +633,7 @@ def libvirt_main() -> None:
             os.close(rfd)
             try:
                 data = json.dumps(run_libvirt_scenario(steps, request["tmp"])).encode()
-            except Exception as exc:  # noqa: BLE001 - reported to the parent, which must not hang
+            except Exception as exc:
                 data = json.dumps([["crash", repr(exc)]]).encode()
             with os.fdopen(wfd, "wb") as f:
                 f.write(data)
@@ -736,14 +736,14 @@ def our_ops() -> dict[str, Any]:
         "dom_time": lambda c, n: list(c.call("domain_get_time", dom(c, n).ref, 0)),
         "dom_set_time": lambda c, n, s, ns: c.call("domain_set_time", dom(c, n).ref, s, ns, 0),
         "dom_control": lambda c, n: list(c.call("domain_get_control_info", dom(c, n).ref, 0)),
-        "dom_fsinfo": lambda c, n: [list(x) for x in c.call("domain_get_fs_info", dom(c, n).ref, 0)],
-        "dom_freeze": lambda c, n, m: c.call("domain_fs_freeze", dom(c, n).ref, m, 0),
-        "dom_thaw": lambda c, n, m: c.call("domain_fs_thaw", dom(c, n).ref, m, 0),
-        "dom_trim": lambda c, n, m: c.call("domain_fs_trim", dom(c, n).ref, m, 0, 0),
-        "dom_disk_errors": lambda c, n: sorted(c.call("domain_get_disk_errors", dom(c, n).ref, -1, 0)),
+        "dom_fsinfo": lambda c, n: [list(x) for x in c.call("domain_get_fsinfo", dom(c, n).ref, 0)[0]],
+        "dom_freeze": lambda c, n, m: c.call("domain_fsfreeze", dom(c, n).ref, m, 0),
+        "dom_thaw": lambda c, n, m: c.call("domain_fsthaw", dom(c, n).ref, m, 0),
+        "dom_trim": lambda c, n, m: c.call("domain_fstrim", dom(c, n).ref, m, 0, 0),
+        "dom_disk_errors": lambda c, n: sorted(c.call("domain_get_disk_errors", dom(c, n).ref, 256, 0)[0]),
         "dom_sched": lambda c, n: c.call("domain_get_scheduler_parameters", dom(c, n).ref, 1),
         "dom_set_sched": lambda c, n, p: c.call("domain_set_scheduler_parameters", dom(c, n).ref, p),
-        "dom_memparams": lambda c, n, f: c.call("domain_get_memory_parameters", dom(c, n).ref, 3, f),
+        "dom_memparams": lambda c, n, f: c.call("domain_get_memory_parameters", dom(c, n).ref, 3, f)[0],
         "dom_set_memparams": lambda c, n, p, f: c.call("domain_set_memory_parameters", dom(c, n).ref, p, f),
         "dom_stats_period": lambda c, n, p, f: c.call("domain_set_memory_stats_period", dom(c, n).ref, p, f),
         "dom_nmi": lambda c, n: c.call("domain_inject_nmi", dom(c, n).ref, 0),
@@ -751,18 +751,19 @@ def our_ops() -> dict[str, Any]:
         "dom_passwd": lambda c, n: c.call("domain_set_user_password", dom(c, n).ref, "root", "secret", 0),
         "dom_lifecycle": lambda c, n, t, a, f: c.call("domain_set_lifecycle_action", dom(c, n).ref, t, a, f),
         "dom_pin": lambda c, n, v, m: c.call("domain_pin_vcpu", dom(c, n).ref, v, m),
-        "dom_pininfo": lambda c, n, f: [m[:8] for m in c.call("domain_get_vcpu_pin_info", dom(c, n).ref, -1, f)],
+        "dom_pininfo": lambda c, n, f: _bits(*c.call("domain_get_vcpu_pin_info", dom(c, n).ref, 16, 1, f)),
         "dom_emupin": lambda c, n, m, f: c.call("domain_pin_emulator", dom(c, n).ref, m, f),
-        "dom_emupininfo": lambda c, n, f: c.call("domain_get_emulator_pin_info", dom(c, n).ref, f)[:8],
-        "dom_cpustats": lambda c, n, s, k: c.call("domain_get_cpu_stats", dom(c, n).ref, s, k, 0),
+        "dom_emupininfo": lambda c, n, f: _bits(c.call("domain_get_emulator_pin_info", dom(c, n).ref, 1, f)[0],
+                                               1)[0],
+        "dom_cpustats": lambda c, n, s, k: _our_cpu_stats(c, dom(c, n).ref, s, k),
         "dom_peek": lambda c, n, s, z, f: list(c.call("domain_memory_peek", dom(c, n).ref, s, z, f)),
         "dom_messages": lambda c, n: c.call("domain_get_messages", dom(c, n).ref, 0),
-        "dom_report": lambda c, n, what: c.call({"blkio": "domain_get_blkio_parameters",
-                                                 "numa": "domain_get_numa_parameters",
-                                                 "perf": "domain_get_perf_events"}[what], dom(c, n).ref,
-                                                *((6, 0) if what == "blkio" else (2, 0) if what == "numa" else (0,))),
-        "dom_ifparams": lambda c, n, i: c.call("domain_get_interface_parameters", dom(c, n).ref, i, 7, 0),
-        "dom_iotune": lambda c, n, d: c.call("domain_get_block_io_tune", dom(c, n).ref, d, 20, 0),
+        "dom_report": lambda c, n, what: (c.call("domain_get_perf_events", dom(c, n).ref, 0) if what == "perf" else
+                                          c.call({"blkio": "domain_get_blkio_parameters",
+                                                  "numa": "domain_get_numa_parameters"}[what], dom(c, n).ref,
+                                                 16, 0)[0]),
+        "dom_ifparams": lambda c, n, i: c.call("domain_get_interface_parameters", dom(c, n).ref, i, 16, 0)[0],
+        "dom_iotune": lambda c, n, d: c.call("domain_get_block_io_tune", dom(c, n).ref, d, 32, 0)[0],
         "snap_current": lambda c, n: dom(c, n).snapshot_current(0).name(),
         "chk_list": lambda c, n, f: sorted(x.name for x in c.call("domain_list_all_checkpoints", dom(c, n).ref, f)),
         "chk_create": lambda c, n, x, f: c.call("domain_checkpoint_create_xml", dom(c, n).ref, x, f).name,
@@ -836,6 +837,17 @@ def our_ops() -> dict[str, Any]:
         "nd_destroy": lambda c, n: c.lookup_node_device(n).destroy(),
         "nd_lookup": lambda c, n: c.lookup_node_device(n).name(),
     }
+
+
+def _bits(maps: bytes, count: int) -> list[list[bool]]:
+    """CPU maps (one byte each) as python3-libvirt shows them: 8 flags per vCPU."""
+    return [[bool(maps[v] & (1 << i)) for i in range(8)] for v in range(count)]
+
+
+def _our_cpu_stats(c: Any, ref: Any, start: int, count: int) -> list[dict[str, Any]]:
+    """As python3-libvirt's getCPUStats: one dict of the total, or one dict per CPU."""
+    params, n = c.call("domain_get_cpu_stats", ref, 16, start, count, 0)
+    return [dict(params[i:i + n]) for i in range(0, len(params), n)]
 
 
 #: virDomainMemoryStatTags -> the names python3-libvirt's memoryStats() uses.
@@ -912,7 +924,7 @@ if pytest is not None:
         steps = SCENARIOS[name]
         assert len(ours) == len(theirs) == len(steps)
         known = []
-        for i, (step, mine, libv) in enumerate(zip(steps, ours, theirs)):
+        for i, (step, mine, libv) in enumerate(zip(steps, ours, theirs, strict=True)):
             reason = KNOWN_DIFFERENCES.get((name, i))
             if reason is None:
                 assert mine == libv, f"step {i} {step[0]}{tuple(step[1:])!r}"

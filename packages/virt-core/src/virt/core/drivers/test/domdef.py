@@ -273,11 +273,10 @@ def _parse_device(defn: Any, xml: str) -> tuple[str, Any]:
 
     el = parse_xml(xml)
     tag = local_name(el.tag)
-    for kind, model in DEVICE_KINDS:
-        if model.TAG == tag:
-            break
-    else:
+    found = next(((k, m) for k, m in DEVICE_KINDS if tag == m.TAG), None)
+    if found is None:
         raise error(E.XML_ERROR, f"unknown device type '{tag}'", DOMAIN)
+    kind, model = found
     try:
         dev = model.from_element(el, ParseContext(inactive=True, options={"default_arch": DEFAULT_ARCH}))
     except VirtError as exc:

@@ -31,8 +31,8 @@ def _guest(obj: DomainObj) -> dict[str, Any]:
 
 class GuestCalls(Calls):
     FLAGS: ClassVar[dict[str, int]] = {
-        "domain_get_time": 0, "domain_set_time": 1, "domain_get_control_info": 0, "domain_fs_freeze": 0,
-        "domain_fs_thaw": 0, "domain_fs_trim": 0, "domain_get_fs_info": 0, "domain_get_disk_errors": 0,
+        "domain_get_time": 0, "domain_set_time": 1, "domain_get_control_info": 0, "domain_fsfreeze": 0,
+        "domain_fsthaw": 0, "domain_fstrim": 0, "domain_get_fsinfo": 0, "domain_get_disk_errors": 0,
         "domain_send_key": 0, "domain_inject_nmi": 0, "domain_send_process_signal": 0,
         "domain_set_user_password": 1, "domain_memory_peek": 1 | 2, "domain_get_messages": 1 | 2,
     }
@@ -70,7 +70,7 @@ class GuestCalls(Calls):
             indexes.append(MOUNTPOINTS.index(mp))
         return indexes
 
-    def domain_fs_freeze(self, dom: DomainRef, mountpoints: list[str] | None = None, flags: int = 0) -> int:
+    def domain_fsfreeze(self, dom: DomainRef, mountpoints: list[str] | None = None, flags: int = 0) -> int:
         frozen = _guest(self._active(dom))["frozen"]
         wanted = self._mountpoints(mountpoints) if mountpoints else list(range(len(MOUNTPOINTS)))
         changed = [i for i in dict.fromkeys(wanted) if not frozen[i]]
@@ -78,7 +78,7 @@ class GuestCalls(Calls):
             frozen[i] = True
         return len(changed)
 
-    def domain_fs_thaw(self, dom: DomainRef, mountpoints: list[str] | None = None, flags: int = 0) -> int:
+    def domain_fsthaw(self, dom: DomainRef, mountpoints: list[str] | None = None, flags: int = 0) -> int:
         frozen = _guest(self._active(dom))["frozen"]
         wanted = self._mountpoints(mountpoints) if mountpoints else list(range(len(MOUNTPOINTS)))
         changed = [i for i in dict.fromkeys(wanted) if frozen[i]]
@@ -86,23 +86,26 @@ class GuestCalls(Calls):
             frozen[i] = False
         return len(changed)
 
-    def domain_fs_trim(self, dom: DomainRef, mountpoint: str | None, minimum: int = 0, flags: int = 0) -> None:
+    def domain_fstrim(self, dom: DomainRef, mountpoint: str | None, minimum: int = 0, flags: int = 0) -> None:
         self._active(dom)
         if mountpoint and mountpoint not in MOUNTPOINTS:
             raise operation_invalid(f"mount point not found: {mountpoint}")
 
-    def domain_get_fs_info(self, dom: DomainRef, flags: int = 0) -> list[tuple[str, str, str, list[str]]]:
-        """(mount point, name, type, disk targets): the first disk holds / and /boot."""
+    def domain_get_fsinfo(self, dom: DomainRef, flags: int = 0) -> tuple[list[tuple[str, str, str, list[str]]], int]:
+        """([(mount point, name, type, disk targets)], count): the first disk holds / and /boot."""
         obj = self._active(dom)
         for disk in obj.defn.devices.disks:
             if disk.device in (None, "disk"):
-                return [("/", f"{disk.dev}1", "ext4", [disk.dev]), ("/boot", f"{disk.dev}2", "ext4", [disk.dev])]
-        return []
+                info = [("/", f"{disk.dev}1", "ext4", [disk.dev]), ("/boot", f"{disk.dev}2", "ext4", [disk.dev])]
+                return info, len(info)
+        return [], 0
 
-    def domain_get_disk_errors(self, dom: DomainRef, maxerrors: int = -1, flags: int = 0) -> list[tuple[str, int]]:
+    def domain_get_disk_errors(self, dom: DomainRef, maxerrors: int = 256,
+                               flags: int = 0) -> tuple[list[tuple[str, int]], int]:
+        """([(disk target, virDomainDiskErrorCode)], count): the disks cycle through the error codes."""
         disks = self._active(dom).defn.devices.disks
-        count = len(disks) if maxerrors < 0 else min(maxerrors, len(disks))
-        return [(d.dev, i % (DISK_ERROR_LAST - 1) + 1) for i, d in enumerate(disks[:count])]
+        errors = [(d.dev, i % (DISK_ERROR_LAST - 1) + 1) for i, d in enumerate(disks[:max(maxerrors, 0)])]
+        return errors, len(errors)
 
     def domain_send_key(self, dom: DomainRef, codeset: int, holdtime: int, keycodes: list[int],
                         flags: int = 0) -> None:

@@ -99,8 +99,12 @@ class HostCalls(Calls):
             raise invalid_arg("Range exceeds available cells")
         return [c.memory for c in cells[start_cell:start_cell + max_cells]]
 
-    def node_get_cpu_stats(self, cpu_num: int, flags: int = 0) -> dict[str, int]:
-        return dict(CPU_STATS)
+    def node_get_cpu_stats(self, cpu_num: int, nparams: int, flags: int = 0) -> tuple[list[tuple[str, int]], int]:
+        """([(field, nanoseconds)], count); with ``nparams`` 0 only the count."""
+        stats = list(CPU_STATS.items())
+        if nparams == 0:
+            return [], len(stats)
+        return stats[:nparams], min(nparams, len(stats))
 
     def node_get_cpu_map(self, flags: int = 0) -> tuple[list[bool], int, int]:
         """(cpumap, online count, number of CPUs): libvirt's fixed map 0x15 of 8 CPUs."""

@@ -41,7 +41,8 @@ DEFAULT_REPORTS: dict[str, dict[str, Any]] = {
                                         for k in keys},
     "domain_get_block_io_tune": {**{f"{k}{s}": 0 for s in ("", "_max") for k in (
         "total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec", "read_iops_sec",
-        "write_iops_sec")}, "size_iops_sec": 0, "group_name": "", **{f"{k}_max_length": 0 for k in (
+        "write_iops_sec")}, "size_iops_sec": 0, "group_name": "",
+        **{f"{k}_max_length": 0 for k in (
             "total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec", "read_iops_sec",
             "write_iops_sec")}},
     "domain_get_perf_events": {name: False for name in (
@@ -87,14 +88,16 @@ class TuningCalls(Calls):
         self._dom(dom)  # accepted and forgotten, as libvirt's test driver does
 
     # -- memory ------------------------------------------------------------------------------
-    def domain_get_memory_parameters(self, dom: DomainRef, nparams: int = 3, flags: int = 0) -> dict[str, int]:
+    def domain_get_memory_parameters(self, dom: DomainRef, nparams: int = 3,
+                                     flags: int = 0) -> tuple[dict[str, Any], int]:
         defn, _ = self._one_def(self._dom(dom), flags & _AFFECT)
         tune = defn.memtune
-        out = {}
+        out: dict[str, Any] = {}
         for name in MEMORY_LIMITS:
             limit = getattr(tune, name, None) if tune is not None else None
-            out[name] = limit.value if limit is not None and limit.value is not None else UNLIMITED
-        return out
+            value = limit.value if limit is not None and limit.value is not None else UNLIMITED
+            out[name] = value
+        return _params(out, nparams)
 
     def domain_set_memory_parameters(self, dom: DomainRef, params: dict[str, Any], flags: int = 0) -> None:
         from virt.conf.domain.memory import HardLimit, MemTune, SoftLimit, SwapHardLimit
@@ -102,7 +105,7 @@ class TuningCalls(Calls):
         _only(params, MEMORY_LIMITS)
         obj = self._dom(dom)
         defn, _ = self._one_def(obj, flags)
-        current = self.domain_get_memory_parameters(dom, 3, flags)
+        current = self.domain_get_memory_parameters(dom, 3, flags)[0]
         if "hard_limit" in params or "swap_hard_limit" in params:
             hard = params.get("hard_limit", current["hard_limit"])
             swap = params.get("swap_hard_limit", current["swap_hard_limit"])
@@ -140,10 +143,10 @@ class TuningCalls(Calls):
         h = self.state.host
         return h.nodes * h.sockets * h.cores * h.threads
 
-    def domain_pin_vcpu(self, dom: DomainRef, vcpu: int, cpumap: list[bool]) -> None:
+    def domain_pin_vcpu(self, dom: DomainRef, vcpu: int, cpumap: bytes | list[bool]) -> None:
         self.domain_pin_vcpu_flags(dom, vcpu, cpumap, 0)
 
-    def domain_pin_vcpu_flags(self, dom: DomainRef, vcpu: int, cpumap: list[bool], flags: int = 0) -> None:
+    def domain_pin_vcpu_flags(self, dom: DomainRef, vcpu: int, cpumap: bytes | list[bool], flags: int = 0) -> None:
         from virt.conf.domain.cpu import CPUTune, VcpuPin
 
         obj = self._dom(dom)
@@ -151,80 +154,122 @@ class TuningCalls(Calls):
             raise operation_invalid("cannot pin vcpus on an inactive domain")
         if not 0 <= vcpu < obj.defn.current_vcpus:
             raise invalid_arg(f"requested vcpu '{vcpu}' is not present in the domain")
-        cpus = tuple(i for i, on in enumerate(cpumap) if on)
+        cpus = cpus_of(cpumap)
         tune: Any = obj.defn.cputune or CPUTune()
         tune.vcpupins = sorted([p for p in tune.vcpupins if p.vcpu != vcpu] + [VcpuPin(vcpu=vcpu, cpuset=cpus)],
                                key=lambda p: p.vcpu)
         obj.defn.cputune = tune
 
-    def domain_get_vcpu_pin_info(self, dom: DomainRef, ncpumaps: int = -1, flags: int = 0) -> list[list[bool]]:
+    def domain_get_vcpu_pin_info(self, dom: DomainRef, ncpumaps: int, maplen: int,
+                                 flags: int = 0) -> tuple[bytes, int]:
+        """(the CPU maps of the first ``ncpumaps`` vCPUs, ``maplen`` bytes each; their number)."""
         defn, _ = self._one_def(self._dom(dom), flags)
         host = self._host_cpus()
         pins = {p.vcpu: p.cpuset for p in (defn.cputune.vcpupins if defn.cputune is not None else [])}
-        count = defn.max_vcpus if ncpumaps < 0 else min(ncpumaps, defn.max_vcpus)
-        return [[i in pins[v] if v in pins else True for i in range(host)] for v in range(count)]
+        count = min(ncpumaps, defn.max_vcpus)
+        maps = b"".join(cpumap_of(pins.get(v, range(host)), maplen) for v in range(count))
+        return maps, count
 
-    def domain_pin_emulator(self, dom: DomainRef, cpumap: list[bool], flags: int = 0) -> None:
+    def domain_pin_emulator(self, dom: DomainRef, cpumap: bytes | list[bool], flags: int = 0) -> None:
         from virt.conf.domain.cpu import CPUTune, EmulatorPin
 
         defn, _ = self._one_def(self._dom(dom), flags)
-        cpus = tuple(i for i, on in enumerate(cpumap) if on)
+        cpus = cpus_of(cpumap)
         if not cpus:
             raise invalid_arg("Empty cpu list for pinning")
         tune: Any = defn.cputune or CPUTune()
         tune.emulatorpin = EmulatorPin(cpuset=cpus)
         defn.cputune = tune
 
-    def domain_get_emulator_pin_info(self, dom: DomainRef, flags: int = 0) -> list[bool]:
+    def domain_get_emulator_pin_info(self, dom: DomainRef, maplen: int, flags: int = 0) -> tuple[bytes, int]:
         defn, _ = self._one_def(self._dom(dom), flags)
-        host = self._host_cpus()
         pin = defn.cputune.emulatorpin if defn.cputune is not None else None
-        return [i in pin.cpuset if pin is not None else True for i in range(host)]
+        return cpumap_of(pin.cpuset if pin is not None else range(self._host_cpus()), maplen), 1
 
     # -- statistics and reports --------------------------------------------------------------
-    def domain_get_cpu_stats(self, dom: DomainRef, start_cpu: int = -1, ncpus: int = 1,
-                             flags: int = 0) -> list[dict[str, int]]:
-        """The total (start_cpu -1), or per host CPU: the total time spread over the host's cores."""
+    def domain_get_cpu_stats(self, dom: DomainRef, nparams: int, start_cpu: int, ncpus: int,
+                             flags: int = 0) -> tuple[list[tuple[str, Any]], int]:
+        """(the parameters of ``ncpus`` CPUs from ``start_cpu`` one after the other, or the domain's
+        total when ``start_cpu`` is -1; how many parameters each CPU has). With no ``nparams``, the
+        count (of CPUs when ``ncpus`` is 0 too) is all that is asked for."""
         obj = self._dom(dom)
         if not obj.active:
             raise operation_invalid("domain is not running", DOMAIN)
-        if start_cpu == -1:
-            return [dict(CPU_TIMES)]
         total = self.state.host.cores
+        if start_cpu == -1:
+            if nparams == 0:
+                return [], len(CPU_TIMES)
+            return list(CPU_TIMES.items())[:nparams], min(nparams, 3)
+        if ncpus == 0:
+            return [], total
+        if nparams == 0:
+            return [], 2
         if start_cpu >= total:
             raise invalid_arg(f"start_cpu {start_cpu} larger than maximum of {total - 1}")
         each = TOTAL_CPU_TIME // total
-        return [{"cpu_time": each + i, "vcpu_time": each + i - 1234567890}
-                for i in range(start_cpu, min(total, start_cpu + ncpus))]
+        params: list[tuple[str, Any]] = []
+        for i in range(start_cpu, min(total, start_cpu + ncpus)):
+            cpu = [("cpu_time", each + i), ("vcpu_time", each + i - 1234567890)]
+            params += cpu[:nparams]
+        return params, min(nparams, 2)
 
-    def _report(self, call: str, dom: DomainRef, flags: int) -> dict[str, Any]:
+    def _report(self, call: str, dom: DomainRef, flags: int, nparams: int) -> tuple[dict[str, Any], int]:
         self._one_def(self._dom(dom), flags & _AFFECT)
-        return dict(DEFAULT_REPORTS[call])
+        return _params(DEFAULT_REPORTS[call], nparams)
 
-    def domain_get_blkio_parameters(self, dom: DomainRef, nparams: int = 6, flags: int = 0) -> dict[str, Any]:
-        return self._report("domain_get_blkio_parameters", dom, flags)
+    def domain_get_blkio_parameters(self, dom: DomainRef, nparams: int = 6,
+                                    flags: int = 0) -> tuple[dict[str, Any], int]:
+        return self._report("domain_get_blkio_parameters", dom, flags, nparams)
 
-    def domain_get_numa_parameters(self, dom: DomainRef, nparams: int = 2, flags: int = 0) -> dict[str, Any]:
-        return self._report("domain_get_numa_parameters", dom, flags)
+    def domain_get_numa_parameters(self, dom: DomainRef, nparams: int = 2,
+                                   flags: int = 0) -> tuple[dict[str, Any], int]:
+        return self._report("domain_get_numa_parameters", dom, flags, nparams)
 
     def domain_get_interface_parameters(self, dom: DomainRef, device: str, nparams: int = 7,
-                                        flags: int = 0) -> dict[str, Any]:
+                                        flags: int = 0) -> tuple[dict[str, Any], int]:
         from virt.core.drivers.test import domdef
 
         defn, _ = self._one_def(self._dom(dom), flags & _AFFECT)
         domdef.find_net(defn, device)
-        return dict(DEFAULT_REPORTS["domain_get_interface_parameters"])
+        return _params(DEFAULT_REPORTS["domain_get_interface_parameters"], nparams)
 
-    def domain_get_block_io_tune(self, dom: DomainRef, disk: str, nparams: int = 20, flags: int = 0) -> dict[str, Any]:
+    def domain_get_block_io_tune(self, dom: DomainRef, disk: str | None, nparams: int = 20,
+                                 flags: int = 0) -> tuple[dict[str, Any], int]:
         from virt.core.drivers.test import domdef
 
         defn, _ = self._one_def(self._dom(dom), flags & _AFFECT)
-        if domdef.find_disk(defn, disk) is None:
+        if domdef.find_disk(defn, disk or "") is None:
             raise invalid_arg(f"disk '{disk}' was not found in the domain config")
-        return dict(DEFAULT_REPORTS["domain_get_block_io_tune"])
+        return _params(DEFAULT_REPORTS["domain_get_block_io_tune"], nparams)
 
     def domain_get_perf_events(self, dom: DomainRef, flags: int = 0) -> dict[str, Any]:
-        return self._report("domain_get_perf_events", dom, flags)
+        self._one_def(self._dom(dom), flags & _AFFECT)
+        return dict(DEFAULT_REPORTS["domain_get_perf_events"])
+
+
+def _params(params: dict[str, Any], nparams: int) -> tuple[dict[str, Any], int]:
+    """libvirt's two-step typed-parameter getters: with ``nparams`` 0 the count only, else up to
+    ``nparams`` of them (and their number)."""
+    if nparams == 0:
+        return {}, len(params)
+    items = dict(list(params.items())[:nparams])
+    return items, len(items)
+
+
+def cpus_of(cpumap: bytes | list[bool]) -> tuple[int, ...]:
+    """The CPUs a map selects: libvirt's bitmap bytes (CPU 0 in the low bit) or a list of flags."""
+    if isinstance(cpumap, (bytes, bytearray)):
+        return tuple(i for i in range(len(cpumap) * 8) if cpumap[i // 8] & (1 << (i % 8)))
+    return tuple(i for i, on in enumerate(cpumap) if on)
+
+
+def cpumap_of(cpus: Any, maplen: int) -> bytes:
+    """A CPU bitmap of ``maplen`` bytes."""
+    out = bytearray(max(maplen, 0))
+    for cpu in cpus:
+        if cpu < maplen * 8:
+            out[cpu // 8] |= 1 << (cpu % 8)
+    return bytes(out)
 
 
 def _only(params: dict[str, Any], allowed: tuple[str, ...]) -> None:
