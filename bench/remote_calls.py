@@ -10,6 +10,7 @@ Run: /work/venv/bin/python bench/remote_calls.py [--seconds 1] [--rounds 3]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -102,10 +103,8 @@ def start_libvirtd(tmp: Path) -> tuple[str, subprocess.Popen[bytes], int] | None
 
 
 def stop(proc: subprocess.Popen[bytes], pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:

@@ -57,7 +57,7 @@ def test_virsh_output_is_libvirtds(virtd: Daemon, libvirtd: Daemon, tmp_path: Pa
     tmp_path.chmod(0o755)
     ours = run_all(virtd.uri(), xml)
     theirs = run_all(libvirtd.uri(), xml)
-    for (command, rc, out), (_, rc2, out2) in zip(ours, theirs):
+    for (command, rc, out), (_, rc2, out2) in zip(ours, theirs, strict=False):
         assert (command, rc, out) == (command, rc2, out2)
 
 

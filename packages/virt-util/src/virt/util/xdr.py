@@ -648,7 +648,7 @@ class Struct(XdrType):
             raise _type_error("tuple", value)
         if len(value) != len(self._types):
             raise _fail(f"XDR encode: {self.name} needs {len(self._types)} fields, got {len(value)}")
-        for t, item in zip(self._types, value):
+        for t, item in zip(self._types, value, strict=False):
             t._enc(item, out)
 
     def _dec(self, buf: bytes | memoryview, pos: int) -> tuple[Any, int]:

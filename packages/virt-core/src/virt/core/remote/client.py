@@ -15,6 +15,7 @@ unanswered ones, as libvirt's client does.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -181,7 +182,7 @@ class RemoteClient:
             try:
                 while not waiter.done:
                     self._read_packet()
-            except BaseException as err:  # noqa: BLE001 - even ^C: a half-read packet ends the stream
+            except BaseException as err:
                 self._shutdown(_as_error(err))
             finally:
                 self._release_role()
@@ -333,7 +334,7 @@ class RemoteClient:
                         self._read_packet()
                 finally:
                     self._release_role()
-        except BaseException as err:  # noqa: BLE001 - the thread must not die leaving callers waiting
+        except BaseException as err:
             if self._closed is None:
                 self._shutdown(_as_error(err))
 
@@ -354,10 +355,8 @@ class RemoteClient:
             return
         if self._pings >= self.keepalive_count:
             self._shutdown(_closed_error("connection closed due to keepalive timeout"))
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)  # wakes a caller blocked reading
-            except OSError:
-                pass
             return
         self._pings += 1
         self.send(W.encode_message(xdr.void, None, W.KEEPALIVE_PROGRAM, W.KEEPALIVE_PROTOCOL_VERSION,
@@ -383,10 +382,8 @@ class RemoteClient:
     def close(self) -> None:
         if self._closed is None:
             self._shutdown(_closed_error("client socket is closed"))
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
         if threading.current_thread() is not self._watcher:
             self._watcher.join(timeout=5)
@@ -589,10 +586,8 @@ class RemoteDriver(Driver):
 
     def close(self) -> None:
         if self.client.is_alive:
-            try:
+            with contextlib.suppress(VirtError):
                 self._raw("CONNECT_CLOSE")
-            except VirtError:
-                pass
         self.client.close()
 
     def __getattr__(self, method: str) -> Callable[..., Any]:

@@ -100,12 +100,12 @@ def converters(decl: xdr.XdrType) -> tuple[Conv, Conv]:
             return None, None
 
         def to_wire(v: Any) -> tuple[Any, ...]:
-            return tuple([c(x) if c else x for c, x in zip(tos, v)])
+            return tuple([c(x) if c else x for c, x in zip(tos, v, strict=False)])  # xdr reports wrong counts
 
         new = ref or decl.Value
 
         def from_wire(v: Any) -> Any:
-            return new(*[c(x) if c else x for c, x in zip(frms, v)])
+            return new(*[c(x) if c else x for c, x in zip(frms, v, strict=True)])
 
         return to_wire, from_wire
     return None, None
@@ -213,7 +213,7 @@ class Call:
             values = [getattr(result, name) for name in self.record_names]
         else:
             values = list(result)
-        return tuple([to(v) if to else v for (_, to, _f), v in zip(self.ret_fields, values)])
+        return tuple([to(v) if to else v for (_, to, _f), v in zip(self.ret_fields, values, strict=False)])
 
     # -- client side: driver -> wire -> driver -------------------------------------------------------
     def args_to_wire(self, args: tuple[Any, ...]) -> Any:
@@ -239,7 +239,7 @@ class Call:
         if mode == "list":
             frm = self.ret_fields[0][2]
             return frm(wire[0]) if frm else wire[0]
-        values = [frm(v) if frm else v for (_, _t, frm), v in zip(self.ret_fields, wire)]
+        values = [frm(v) if frm else v for (_, _t, frm), v in zip(self.ret_fields, wire, strict=True)]
         if self.record is not None:
             return self.record(*[values[i] for i in self.record_order])
         return tuple(values)
@@ -406,7 +406,7 @@ def event_to_wire(spec: EventSpec, callback_id: int, obj: Any, payload: tuple[An
     def build(level: Any) -> tuple[Any, ...]:
         decl, shape = level
         out: list[Any] = []
-        for (name, f), sub in zip(decl.fields, shape):
+        for (name, f), sub in zip(decl.fields, shape, strict=True):
             if sub is not None:
                 out.append(build(sub))
             elif name == "callbackID":
@@ -432,7 +432,7 @@ def event_from_wire(spec: EventSpec, body: Any) -> tuple[int, Any, tuple[Any, ..
     def walk(level: Any, value: Any) -> None:
         nonlocal callback_id, obj
         decl, shape = level
-        for (name, f), sub, v in zip(decl.fields, shape, value):
+        for (name, f), sub, v in zip(decl.fields, shape, value, strict=True):
             if sub is not None:
                 walk(sub, v)
             elif name == "callbackID":

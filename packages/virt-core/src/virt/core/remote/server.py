@@ -10,6 +10,7 @@ as libvirtd does. Events reach clients as MESSAGE packets; keepalive pings flow 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -437,10 +438,8 @@ class ClientConnection(asyncio.Protocol):
         except VirtError:
             log.exception("cannot encode event %s", proc.name)
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the daemon is stopping
             self.loop.call_soon_threadsafe(self._send, data)
-        except RuntimeError:  # the loop is gone: the daemon is stopping
-            pass
 
 
 def proc_fields(proc: P.Procedure) -> list[tuple[str, xdr.XdrType]]:
@@ -530,10 +529,8 @@ def _register_event(kind: str) -> Callable[[ClientConnection, Any], Any]:
 def _tell_driver(client: ClientConnection, kind: str, event_id: int) -> None:
     """Drivers that only produce events on demand learn that someone listens."""
     method = {"domain": "connect_domain_event_register_any"}.get(kind, f"connect_{kind}_event_register_any")
-    try:
+    with contextlib.suppress(NoSupportError):
         client.conn.call(method, event_id)
-    except NoSupportError:
-        pass
 
 
 def _deregister_event(client: ClientConnection, args: Any) -> None:
