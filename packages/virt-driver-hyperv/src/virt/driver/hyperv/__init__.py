@@ -1,0 +1,1 @@
+"""virt-driver-hyperv: Microsoft Hyper-V guests (hyperv://host/) over WS-Management."""
