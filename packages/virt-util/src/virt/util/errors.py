@@ -235,7 +235,7 @@ _PREFIX: dict[ErrorNumber, str] = {
     E.PARSE_FAILED: "failed to parse {}",
     E.CONF_SYNTAX: "configuration file syntax error: {}",
     E.WRITE_FAILED: "failed to write {}",
-    E.XML_DETAIL: "XML description is invalid or not well formed: {}",
+    E.XML_DETAIL: "{}",  # libvirt prints the parser's detail alone
     E.INVALID_NETWORK: "invalid network pointer in {}",
     E.NETWORK_EXIST: "this network exists already: {}",
     E.SYSTEM_ERROR: "{}",
@@ -311,6 +311,8 @@ def format_message(code: ErrorNumber, detail: str | None) -> str:
     """libvirt's full message for an error number and its detail text."""
     prefix = _PREFIX.get(code, "{}")
     if detail is None or detail == "":
+        if code == E.XML_DETAIL:
+            return "XML description is invalid or not well formed"
         return prefix.replace(": {}", "").replace(" {}", "").replace("{}", "unknown error")
     return prefix.format(detail) if "{}" in prefix else prefix
 
