@@ -34,6 +34,10 @@ COMMANDS = [
     "undefine interop-vm", "list --all", "list --name", "list --uuid --all", "list --inactive",
     "dominfo nosuch", "net-info nosuch", "pool-info nosuch", "start test", "nodememstats", "freecell --all",
     "dommemstat test", "vcpuinfo test", "vcpucount test", "domblklist test", "domiflist test",
+    # Typed parameters, CPU maps and records through the wire.
+    "schedinfo test", "memtune test", "numatune test", "blkiotune test", "emulatorpin test", "vcpupin test",
+    "domfsinfo test", "domtime test", "domcontrol test", "domblkinfo test vda", "domjobinfo test", "perf test",
+    "nodesevinfo", "maxvcpus", "node-memory-tune", "nodecpumap", "domstats --state", "guestinfo test",
 ]  # fmt: skip
 
 # Lines that depend on when they are read.

@@ -204,11 +204,17 @@ class Call:
             to = self.ret_fields[0][1]
             return (to(result) if to else result,)
         if mode == "list":
-            items = list(result)
+            # A list, or (list, count) from drivers whose count is not simply the list's length.
+            if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], list) \
+                    and isinstance(result[1], int):
+                items, count = result
+            else:
+                items = list(result)
+                count = len(items)
             if wire_args is not None and self.wire_only and not wire_args[next(iter(self.wire_only))]:
-                return ([], len(items))  # need_results == 0: only the count
+                return ([], count)  # need_results == 0: only the count
             to = self.ret_fields[0][1]
-            return (to(items) if to else items, len(items))
+            return (to(items) if to else items, count)
         if getattr(result, "_fields", None) is not None:
             values = [getattr(result, name) for name in self.record_names]
         else:

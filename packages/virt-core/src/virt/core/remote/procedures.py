@@ -288,6 +288,8 @@ PROCEDURES = """
 100 STORAGE_VOL_GET_PATH                          hi ro         vol: storage_vol -> name: str
 101 NODE_GET_CELLS_FREE_MEMORY                    hi ro         startCell: int, maxcells: int -> cells: uhyper<NODE_MAX_CELLS>
 102 NODE_GET_FREE_MEMORY                          hi ro         -> freeMem: uhyper
+103 DOMAIN_BLOCK_PEEK                                           dom: domain, path: str, offset: uhyper, size: uint, flags: uint -> buffer: bytes<DOMAIN_BLOCK_PEEK_BUFFER_MAX>
+104 DOMAIN_MEMORY_PEEK                                          dom: domain, offset: uhyper, size: uint, flags: uint -> buffer: bytes<DOMAIN_MEMORY_PEEK_BUFFER_MAX>
 105 CONNECT_DOMAIN_EVENT_REGISTER                 hi ro         -> cb_registered: int
 106 CONNECT_DOMAIN_EVENT_DEREGISTER               hi ro         -> cb_registered: int
 107 DOMAIN_EVENT_LIFECYCLE                        event         =domain_event_lifecycle_msg
@@ -346,6 +348,7 @@ PROCEDURES = """
 163 DOMAIN_GET_JOB_INFO                           ro            dom: domain -> type: int, timeElapsed: uhyper, timeRemaining: uhyper, dataTotal: uhyper, dataProcessed: uhyper, dataRemaining: uhyper, memTotal: uhyper, memProcessed: uhyper, memRemaining: uhyper, fileTotal: uhyper, fileProcessed: uhyper, fileRemaining: uhyper
 164 DOMAIN_ABORT_JOB                                            dom: domain
 165 STORAGE_VOL_WIPE                                            vol: storage_vol, flags: uint
+166 DOMAIN_MIGRATE_SET_MAX_DOWNTIME                             dom: domain, downtime: uhyper, flags: uint
 167 CONNECT_DOMAIN_EVENT_REGISTER_ANY             hi ro         eventID: int
 168 CONNECT_DOMAIN_EVENT_DEREGISTER_ANY           hi ro         eventID: int
 169 DOMAIN_EVENT_REBOOT                           event         =domain_event_reboot_msg
@@ -386,6 +389,7 @@ PROCEDURES = """
 204 DOMAIN_SET_MEMORY_FLAGS                                     dom: domain, memory: uhyper, flags: uint
 205 DOMAIN_SET_BLKIO_PARAMETERS                                 dom: domain, params: typed_param<DOMAIN_BLKIO_PARAMETERS_MAX>, flags: uint
 206 DOMAIN_GET_BLKIO_PARAMETERS                   ro            dom: domain, nparams: int, flags: uint -> params: typed_param<DOMAIN_BLKIO_PARAMETERS_MAX>, nparams: int
+207 DOMAIN_MIGRATE_SET_MAX_SPEED                                dom: domain, bandwidth: uhyper, flags: uint
 208 STORAGE_VOL_UPLOAD                            stream-in:1   vol: storage_vol, offset: uhyper, length: uhyper, flags: uint
 209 STORAGE_VOL_DOWNLOAD                          stream-out:1  vol: storage_vol, offset: uhyper, length: uhyper, flags: uint
 210 DOMAIN_INJECT_NMI                                           dom: domain, flags: uint
@@ -409,19 +413,36 @@ PROCEDURES = """
 234 DOMAIN_DESTROY_FLAGS                          hi            dom: domain, flags: uint
 235 DOMAIN_SAVE_IMAGE_GET_XML_DESC                hi ro         file: str, flags: uint -> xml: str
 236 DOMAIN_SAVE_IMAGE_DEFINE_XML                  hi            file: str, dxml: str, flags: uint
+237 DOMAIN_BLOCK_JOB_ABORT                                      dom: domain, path: str, flags: uint
+238 DOMAIN_GET_BLOCK_JOB_INFO                     ro            dom: domain, path: str, flags: uint -> found: int, type: int, bandwidth: uhyper, cur: uhyper, end: uhyper
+239 DOMAIN_BLOCK_JOB_SET_SPEED                                  dom: domain, path: str, bandwidth: uhyper, flags: uint
+240 DOMAIN_BLOCK_PULL                                           dom: domain, path: str, bandwidth: uhyper, flags: uint
 241 DOMAIN_EVENT_BLOCK_JOB                        event         =domain_event_block_job_msg
+242 DOMAIN_MIGRATE_GET_MAX_SPEED                                dom: domain, flags: uint -> bandwidth: uhyper
+243 DOMAIN_BLOCK_STATS_FLAGS                      ro            dom: domain, path: str, nparams: int, flags: uint -> params: typed_param<DOMAIN_BLOCK_STATS_PARAMETERS_MAX>, nparams: int
 244 DOMAIN_SNAPSHOT_GET_PARENT                    hi ro         snap: domain_snapshot, flags: uint -> snap: domain_snapshot
 245 DOMAIN_RESET                                                dom: domain, flags: uint
 246 DOMAIN_SNAPSHOT_NUM_CHILDREN                  hi ro         snap: domain_snapshot, flags: uint -> num: int
 247 DOMAIN_SNAPSHOT_LIST_CHILDREN_NAMES           hi ro         snap: domain_snapshot, maxnames: int, flags: uint -> names: str<DOMAIN_SNAPSHOT_LIST_MAX>
 248 DOMAIN_EVENT_DISK_CHANGE                      event         =domain_event_disk_change_msg
+250 NODE_SUSPEND_FOR_DURATION                                   target: uint, duration: uhyper, flags: uint
+251 DOMAIN_BLOCK_RESIZE                                         dom: domain, disk: str, size: uhyper, flags: uint
+252 DOMAIN_SET_BLOCK_IO_TUNE                                    dom: domain, disk: str, params: typed_param<DOMAIN_BLOCK_IO_TUNE_PARAMETERS_MAX>, flags: uint
+253 DOMAIN_GET_BLOCK_IO_TUNE                      ro            dom: domain, disk: str?, nparams: int, flags: uint -> params: typed_param<DOMAIN_BLOCK_IO_TUNE_PARAMETERS_MAX>, nparams: int
+254 DOMAIN_SET_NUMA_PARAMETERS                                  dom: domain, params: typed_param<DOMAIN_NUMA_PARAMETERS_MAX>, flags: uint
+255 DOMAIN_GET_NUMA_PARAMETERS                    ro            dom: domain, nparams: int, flags: uint -> params: typed_param<DOMAIN_NUMA_PARAMETERS_MAX>, nparams: int
+256 DOMAIN_SET_INTERFACE_PARAMETERS                             dom: domain, device: str, params: typed_param<DOMAIN_INTERFACE_PARAMETERS_MAX>, flags: uint
+257 DOMAIN_GET_INTERFACE_PARAMETERS               ro            dom: domain, device: str, nparams: int, flags: uint -> params: typed_param<DOMAIN_INTERFACE_PARAMETERS_MAX>, nparams: int
 258 DOMAIN_SHUTDOWN_FLAGS                                       dom: domain, flags: uint
 259 STORAGE_VOL_WIPE_PATTERN                                    vol: storage_vol, algorithm: uint, flags: uint
 260 STORAGE_VOL_RESIZE                                          vol: storage_vol, capacity: uhyper, flags: uint
+261 DOMAIN_PM_SUSPEND_FOR_DURATION                              dom: domain, target: uint, duration: uhyper, flags: uint
 262 DOMAIN_GET_CPU_STATS                          ro            dom: domain, nparams: uint, start_cpu: int, ncpus: uint, flags: uint -> params: typed_param<DOMAIN_GET_CPU_STATS_MAX>, nparams: int
 263 DOMAIN_GET_DISK_ERRORS                        ro            dom: domain, maxerrors: uint, flags: uint -> errors: domain_disk_error<DOMAIN_DISK_ERRORS_MAX>, nerrors: int
 264 DOMAIN_SET_METADATA                                         dom: domain, type: int, metadata: str?, key: str?, uri: str?, flags: uint
 265 DOMAIN_GET_METADATA                           ro            dom: domain, type: int, uri: str?, flags: uint -> metadata: str
+266 DOMAIN_BLOCK_REBASE                                         dom: domain, path: str, base: str?, bandwidth: uhyper, flags: uint
+267 DOMAIN_PM_WAKEUP                                            dom: domain, flags: uint
 268 DOMAIN_EVENT_TRAY_CHANGE                      event         =domain_event_tray_change_msg
 269 DOMAIN_EVENT_PMWAKEUP                         event         =domain_event_pmwakeup_msg
 270 DOMAIN_EVENT_PMSUSPEND                        event         =domain_event_pmsuspend_msg
@@ -444,13 +465,19 @@ PROCEDURES = """
 287 CONNECT_LIST_ALL_SECRETS                      hi ro         need_results: int, flags: uint -> secrets: secret<SECRET_LIST_MAX>, ret: uint
 288 NODE_SET_MEMORY_PARAMETERS                                  params: typed_param<NODE_MEMORY_PARAMETERS_MAX>, flags: uint
 289 NODE_GET_MEMORY_PARAMETERS                    ro            nparams: int, flags: uint -> params: typed_param<NODE_MEMORY_PARAMETERS_MAX>, nparams: int
+290 DOMAIN_BLOCK_COMMIT                                         dom: domain, disk: str, base: str?, top: str?, bandwidth: uhyper, flags: uint
 291 NETWORK_UPDATE                                hi            net: network, command: uint, section: uint, parentIndex: int, xml: str, flags: uint
 292 DOMAIN_EVENT_PMSUSPEND_DISK                   event         =domain_event_pmsuspend_disk_msg
 293 NODE_GET_CPU_MAP                              ro            need_map: int, need_online: int, flags: uint -> cpumap: bytes<CPUMAP_MAX>, online: uint, ret: int
+294 DOMAIN_FSTRIM                                               dom: domain, mountPoint: str?, minimum: uhyper, flags: uint
+295 DOMAIN_SEND_PROCESS_SIGNAL                                  dom: domain, pid_value: hyper, signum: uint, flags: uint
 296 DOMAIN_OPEN_CHANNEL                           stream-out:2  dom: domain, name: str?, flags: uint
 297 NODE_DEVICE_LOOKUP_SCSI_HOST_BY_WWN           hi ro         wwnn: str, wwpn: str, flags: uint -> dev: node_device
 298 DOMAIN_GET_JOB_STATS                          ro            dom: domain, flags: uint -> type: int, params: typed_param<DOMAIN_JOB_STATS_MAX>
+299 DOMAIN_MIGRATE_GET_COMPRESSION_CACHE                        dom: domain, flags: uint -> cacheSize: uhyper
+300 DOMAIN_MIGRATE_SET_COMPRESSION_CACHE                        dom: domain, cacheSize: uhyper, flags: uint
 301 NODE_DEVICE_DETACH_FLAGS                                    name: str, driverName: str?, flags: uint
+308 DOMAIN_SET_MEMORY_STATS_PERIOD                              dom: domain, period: int, flags: uint
 311 DOMAIN_EVENT_DEVICE_REMOVED                   event         =domain_event_device_removed_msg
 312 CONNECT_GET_CPU_MODEL_NAMES                   ro            arch: str, need_results: int, flags: uint -> models: str<CONNECT_CPU_MODELS_MAX>, ret: int
 313 CONNECT_NETWORK_EVENT_REGISTER_ANY            hi ro         eventID: int, net: network? -> callbackID: int
@@ -474,29 +501,44 @@ PROCEDURES = """
 331 DOMAIN_EVENT_CALLBACK_BALLOON_CHANGE          event         callbackID: int, msg: domain_event_balloon_change_msg
 332 DOMAIN_EVENT_CALLBACK_PMSUSPEND_DISK          event         callbackID: int, reason: int, msg: domain_event_pmsuspend_disk_msg
 333 DOMAIN_EVENT_CALLBACK_DEVICE_REMOVED          event         callbackID: int, msg: domain_event_device_removed_msg
+334 DOMAIN_CORE_DUMP_WITH_FORMAT                                dom: domain, to: str, dumpformat: uint, flags: uint
+335 DOMAIN_FSFREEZE                                             dom: domain, mountpoints: str<DOMAIN_FSFREEZE_MOUNTPOINTS_MAX>, flags: uint -> filesystems: int
+336 DOMAIN_FSTHAW                                               dom: domain, mountpoints: str<DOMAIN_FSFREEZE_MOUNTPOINTS_MAX>, flags: uint -> filesystems: int
 337 DOMAIN_GET_TIME                                             dom: domain, flags: uint -> seconds: hyper, nseconds: uint
 338 DOMAIN_SET_TIME                                             dom: domain, seconds: hyper, nseconds: uint, flags: uint
 339 DOMAIN_EVENT_BLOCK_JOB_2                      event         callbackID: int, dom: domain, dst: str, type: int, status: int
+340 NODE_GET_FREE_PAGES                           hi ro         pages: uint<NODE_MAX_CELLS>, startCell: int, cellCount: uint, flags: uint -> counts: uhyper<NODE_MAX_CELLS>
 341 NETWORK_GET_DHCP_LEASES                       ro            net: network, mac: str?, need_results: int, flags: uint -> leases: network_dhcp_lease<NETWORK_DHCP_LEASES_MAX>, ret: uint
 342 CONNECT_GET_DOMAIN_CAPABILITIES                             emulatorbin: str?, arch: str?, machine: str?, virttype: str?, flags: uint -> capabilities: str
 344 CONNECT_GET_ALL_DOMAIN_STATS                  ro            doms: domain<DOMAIN_LIST_MAX>, stats: uint, flags: uint -> retStats: domain_stats_record<DOMAIN_LIST_MAX>
+345 DOMAIN_BLOCK_COPY                                           dom: domain, path: str, destxml: str, params: typed_param<DOMAIN_BLOCK_COPY_PARAMETERS_MAX>, flags: uint
 346 DOMAIN_EVENT_CALLBACK_TUNABLE                 event         callbackID: int, dom: domain, params: typed_param<DOMAIN_EVENT_TUNABLE_MAX>
+347 NODE_ALLOC_PAGES                                            pageSizes: uint<NODE_MAX_CELLS>, pageCounts: uhyper<NODE_MAX_CELLS>, startCell: int, cellCount: uint, flags: uint -> ret: int
 348 DOMAIN_EVENT_CALLBACK_AGENT_LIFECYCLE         event         callbackID: int, dom: domain, state: int, reason: int
 349 DOMAIN_GET_FSINFO                                           dom: domain, flags: uint -> info: domain_fsinfo<DOMAIN_FSINFO_MAX>, ret: uint
 350 DOMAIN_DEFINE_XML_FLAGS                       hi            xml: str, flags: uint -> dom: domain
 351 DOMAIN_GET_IOTHREAD_INFO                      ro            dom: domain, flags: uint -> info: domain_iothread_info<IOTHREAD_INFO_MAX>, ret: uint
+352 DOMAIN_PIN_IOTHREAD                                         dom: domain, iothreads_id: uint, cpumap: bytes<CPUMAP_MAX>, flags: uint
 353 DOMAIN_INTERFACE_ADDRESSES                    ro            dom: domain, source: uint, flags: uint -> ifaces: domain_interface<DOMAIN_INTERFACE_MAX>
 354 DOMAIN_EVENT_CALLBACK_DEVICE_ADDED            event         callbackID: int, dom: domain, devAlias: str
+355 DOMAIN_ADD_IOTHREAD                                         dom: domain, iothread_id: uint, flags: uint
+356 DOMAIN_DEL_IOTHREAD                                         dom: domain, iothread_id: uint, flags: uint
+357 DOMAIN_SET_USER_PASSWORD                                    dom: domain, user: str?, password: str?, flags: uint
 358 DOMAIN_RENAME                                               dom: domain, new_name: str?, flags: uint -> retcode: int
 359 DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION     event         callbackID: int, dom: domain, iteration: int
 360 CONNECT_REGISTER_CLOSE_CALLBACK               hi ro
 361 CONNECT_UNREGISTER_CLOSE_CALLBACK             hi ro
 362 CONNECT_EVENT_CONNECTION_CLOSED               event         reason: int
 363 DOMAIN_EVENT_CALLBACK_JOB_COMPLETED           event         callbackID: int, dom: domain, params: typed_param<DOMAIN_JOB_STATS_MAX>
+364 DOMAIN_MIGRATE_START_POST_COPY                              dom: domain, flags: uint
+365 DOMAIN_GET_PERF_EVENTS                        ro            dom: domain, flags: uint -> params: typed_param<DOMAIN_PERF_EVENTS_MAX>
+366 DOMAIN_SET_PERF_EVENTS                                      dom: domain, params: typed_param<DOMAIN_PERF_EVENTS_MAX>, flags: uint
 367 DOMAIN_EVENT_CALLBACK_DEVICE_REMOVAL_FAILED   event         callbackID: int, dom: domain, devAlias: str
 368 CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY       hi ro         eventID: int, pool: storage_pool? -> callbackID: int
 369 CONNECT_STORAGE_POOL_EVENT_DEREGISTER_ANY     hi ro         callbackID: int
 370 STORAGE_POOL_EVENT_LIFECYCLE                  event         callbackID: int, pool: storage_pool, event: int, detail: int
+371 DOMAIN_GET_GUEST_VCPUS                                      dom: domain, flags: uint -> params: typed_param<DOMAIN_GUEST_VCPU_PARAMS_MAX>
+372 DOMAIN_SET_GUEST_VCPUS                                      dom: domain, cpumap: str, state: int, flags: uint
 373 STORAGE_POOL_EVENT_REFRESH                    event         callbackID: int, pool: storage_pool
 374 CONNECT_NODE_DEVICE_EVENT_REGISTER_ANY        hi ro         eventID: int, dev: node_device? -> callbackID: int
 375 CONNECT_NODE_DEVICE_EVENT_DEREGISTER_ANY      hi ro         callbackID: int
@@ -510,15 +552,23 @@ PROCEDURES = """
 383 SECRET_EVENT_VALUE_CHANGED                    event         callbackID: int, secret: secret
 384 DOMAIN_SET_VCPU                                             dom: domain, cpumap: str, state: int, flags: uint
 385 DOMAIN_EVENT_BLOCK_THRESHOLD                  event         callbackID: int, dom: domain, dev: str, path: str?, threshold: uhyper, excess: uhyper
+386 DOMAIN_SET_BLOCK_THRESHOLD                                  dom: domain, dev: str, threshold: uhyper, flags: uint
+387 DOMAIN_MIGRATE_GET_MAX_DOWNTIME                             dom: domain, flags: uint -> downtime: uhyper
 388 DOMAIN_MANAGED_SAVE_GET_XML_DESC              ro            dom: domain, flags: uint -> xml: str
 389 DOMAIN_MANAGED_SAVE_DEFINE_XML                              dom: domain, dxml: str?, flags: uint
+390 DOMAIN_SET_LIFECYCLE_ACTION                                 dom: domain, type: uint, action: uint, flags: uint
 391 STORAGE_POOL_LOOKUP_BY_TARGET_PATH            hi ro         path: str -> pool: storage_pool
 392 DOMAIN_DETACH_DEVICE_ALIAS                                  dom: domain, alias: str, flags: uint
+393 CONNECT_COMPARE_HYPERVISOR_CPU                              emulator: str?, arch: str?, machine: str?, virttype: str?, xmlCPU: str, flags: uint -> result: int
+394 CONNECT_BASELINE_HYPERVISOR_CPU                             emulator: str?, arch: str?, machine: str?, virttype: str?, xmlCPUs: str<CPU_BASELINE_MAX>, flags: uint -> cpu: str
+395 NODE_GET_SEV_INFO                             ro            nparams: int, flags: uint -> params: typed_param<NODE_SEV_INFO_MAX>, nparams: int
+396 DOMAIN_GET_LAUNCH_SECURITY_INFO               ro            dom: domain, flags: uint -> params: typed_param<DOMAIN_LAUNCH_SECURITY_INFO_PARAMS_MAX>
 397 NWFILTER_BINDING_LOOKUP_BY_PORT_DEV           hi ro         name: str -> nwfilter: nwfilter_binding
 398 NWFILTER_BINDING_GET_XML_DESC                 hi ro         nwfilter: nwfilter_binding, flags: uint -> xml: str
 399 NWFILTER_BINDING_CREATE_XML                   hi            xml: str, flags: uint -> nwfilter: nwfilter_binding
 400 NWFILTER_BINDING_DELETE                       hi            nwfilter: nwfilter_binding
 401 CONNECT_LIST_ALL_NWFILTER_BINDINGS            hi ro         need_results: int, flags: uint -> bindings: nwfilter_binding<NWFILTER_BINDING_LIST_MAX>, ret: uint
+402 DOMAIN_SET_IOTHREAD_PARAMS                                  dom: domain, iothread_id: uint, params: typed_param<DOMAIN_IOTHREAD_PARAMS_MAX>, flags: uint
 403 CONNECT_GET_STORAGE_POOL_CAPABILITIES         ro            flags: uint -> capabilities: str
 404 NETWORK_LIST_ALL_PORTS                        hi ro         network: network, need_results: int, flags: uint -> ports: network_port<NETWORK_PORT_LIST_MAX>, ret: uint
 405 NETWORK_PORT_LOOKUP_BY_UUID                   hi ro         network: network, uuid: uuid -> port: network_port
@@ -532,10 +582,16 @@ PROCEDURES = """
 415 DOMAIN_CHECKPOINT_LOOKUP_BY_NAME              hi ro         dom: domain, name: str, flags: uint -> checkpoint: domain_checkpoint
 416 DOMAIN_CHECKPOINT_GET_PARENT                  hi ro         checkpoint: domain_checkpoint, flags: uint -> parent: domain_checkpoint
 417 DOMAIN_CHECKPOINT_DELETE                                    checkpoint: domain_checkpoint, flags: uint
+418 DOMAIN_GET_GUEST_INFO                                       dom: domain, types: uint, flags: uint -> params: typed_param<DOMAIN_GUEST_INFO_PARAMS_MAX>
 419 CONNECT_SET_IDENTITY                                        params: typed_param<CONNECT_IDENTITY_PARAMS_MAX>, flags: uint
+420 DOMAIN_AGENT_SET_RESPONSE_TIMEOUT                           dom: domain, timeout: int, flags: uint -> result: int
 421 DOMAIN_BACKUP_BEGIN                                         dom: domain, backup_xml: str, checkpoint_xml: str?, flags: uint
 422 DOMAIN_BACKUP_GET_XML_DESC                    hi ro         dom: domain, flags: uint -> xml: str
 423 DOMAIN_EVENT_MEMORY_FAILURE                   event         callbackID: int, dom: domain, recipient: int, action: int, flags: uint
+424 DOMAIN_AUTHORIZED_SSH_KEYS_GET                              dom: domain, user: str, flags: uint -> keys: str<DOMAIN_AUTHORIZED_SSH_KEYS_MAX>
+425 DOMAIN_AUTHORIZED_SSH_KEYS_SET                              dom: domain, user: str, keys: str<DOMAIN_AUTHORIZED_SSH_KEYS_MAX>, flags: uint
+426 DOMAIN_GET_MESSAGES                           ro            dom: domain, flags: uint -> msgs: str<DOMAIN_MESSAGES_MAX>
+427 DOMAIN_START_DIRTY_RATE_CALC                                dom: domain, seconds: int, flags: uint
 428 NODE_DEVICE_DEFINE_XML                                      xml_desc: str, flags: uint -> dev: node_device
 429 NODE_DEVICE_UNDEFINE                          hi            name: str, flags: uint
 430 NODE_DEVICE_CREATE                            hi            name: str, flags: uint
@@ -547,11 +603,15 @@ PROCEDURES = """
 436 NODE_DEVICE_IS_ACTIVE                         hi ro         name: str -> active: int
 437 NETWORK_CREATE_XML_FLAGS                      hi            xml: str, flags: uint -> net: network
 438 DOMAIN_EVENT_MEMORY_DEVICE_SIZE_CHANGE        event         callbackID: int, dom: domain, alias: str, size: uhyper
+439 DOMAIN_SET_LAUNCH_SECURITY_STATE                            dom: domain, params: typed_param<DOMAIN_LAUNCH_SECURITY_STATE_PARAMS_MAX>, flags: uint
+440 DOMAIN_SAVE_PARAMS                                          dom: domain, params: typed_param<DOMAIN_SAVE_PARAMS_MAX>, flags: uint
+441 DOMAIN_RESTORE_PARAMS                                       params: typed_param<DOMAIN_SAVE_PARAMS_MAX>, flags: uint
 442 DOMAIN_ABORT_JOB_FLAGS                                      dom: domain, flags: uint
 444 NETWORK_SET_METADATA                                        network: network, type: int, metadata: str?, key: str?, uri: str?, flags: uint
 445 NETWORK_GET_METADATA                          ro            network: network, type: int, uri: str?, flags: uint -> metadata: str
 446 NETWORK_EVENT_CALLBACK_METADATA_CHANGE        event         callbackID: int, net: network, type: int, nsuri: str?
 447 NODE_DEVICE_UPDATE                            hi            name: str, xml_desc: str, flags: uint
+448 DOMAIN_GRAPHICS_RELOAD                                      dom: domain, type: uint, flags: uint
 449 DOMAIN_EVENT_LEASE_CHANGE                     event         callbackID: int, dom: domain, action: int, locspace: str, key: str, path: str, offset: uhyper
 """
 
