@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -87,6 +88,7 @@ def slow_daemon() -> Iterator[tuple[Path, dict[str, Any]]]:
     asyncio.run_coroutine_threadsafe(holder["server"].close(), loop).result(10)
     thread.join(10)
     loop.close()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_a_slow_call_does_not_hold_up_other_clients(slow_daemon: tuple[Path, dict[str, Any]]) -> None:
