@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
 
 from virt.core import hookspecs
+from virt.core.distributions import entry_points
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,8 @@ def get_plugin_manager(load_entry_points: bool = True, plugins: tuple[Any, ...] 
                 log.warning("skipping virt plugin %r from %s: %s: %s", ep.name, ep.value, type(exc).__name__, exc)
                 continue
             pm.register(module, name=ep.name)
-            dist = getattr(ep, "dist", None)
-            if dist is not None:
-                _plugin_dists[id(module)] = (dist.metadata["Name"], dist.version)
+            if ep.dist is not None:
+                _plugin_dists[id(module)] = ep.dist
     for plugin in plugins:
         pm.register(plugin)
     pm.check_pending()

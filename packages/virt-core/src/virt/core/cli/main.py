@@ -111,13 +111,9 @@ def parse_global(argv: Sequence[str]) -> tuple[list[tuple[str, str | None]], lis
 
 
 def version() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
+    from virt.core.distributions import version as dist_version
 
-    try:
-        return dist_version("virt-core")
-    except PackageNotFoundError:
-        return "0.0.0"
+    return dist_version("virt-core") or "0.0.0"
 
 
 def long_version(ctx: Context) -> str:
