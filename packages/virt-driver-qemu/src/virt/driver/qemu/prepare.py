@@ -148,11 +148,12 @@ _DOMAIN_ORDER = ("name", "uuid", "genid", "title", "description", "metadata", "m
 # ----------------------------------------------------------------------------- the pipeline
 
 def prepare(xml: str | bytes | E, caps: QemuCaps, cfg: QemuConfig, *, for_start: bool = True,
-            **context: Any) -> Domain:
+            abi_update: bool | None = None, **context: Any) -> Domain:
     """Parse ``xml`` and complete it as the qemu driver does (define + start preparation).
 
     ``context`` sets what only the running driver knows on the Domain: ``id``, ``volume_resolver``,
-    ``secret_lookup``, ``port_allocator``, ``master_key``."""
+    ``secret_lookup``, ``port_allocator``, ``master_key``. ``abi_update`` (a new definition or a
+    start; default: ``for_start``) also gives USB devices addresses."""
     root = xml if isinstance(xml, etree._Element) else X.parse(xml)
     dom = Domain(root, caps, cfg)
     for k, v in context.items():
@@ -161,7 +162,7 @@ def prepare(xml: str | bytes | E, caps: QemuCaps, cfg: QemuConfig, *, for_start:
     _post_parse_devices(dom)
     _add_implicit(dom)
     _validate(dom)
-    assign_addresses(dom)
+    assign_addresses(dom, new_domain=for_start if abi_update is None else abi_update)
     if for_start:
         _start_disk_defaults(dom)
         from virt.driver.qemu import firmware, volumes
@@ -327,6 +328,9 @@ def _post_parse_domain(dom: Domain) -> None:
             X.sub(root, tag, order=_DOMAIN_ORDER, text_=value)
     if root.find("clock") is None:
         X.sub(root, "clock", {"offset": "utc"}, order=_DOMAIN_ORDER)
+    genid = root.find("genid")
+    if genid is not None and not (genid.text or "").strip():
+        genid.text = str(uuidlib.UUID(bytes=bytes(range(16)), version=4) if dom.cfg.harness else uuidlib.uuid4())
     fw_feats = {f.get("name"): f for f in root.findall("os/firmware/feature")}
     if fw_feats.get("enrolled-keys") is not None and fw_feats["enrolled-keys"].get("enabled") == "yes" \
             and "secure-boot" not in fw_feats:
@@ -370,9 +374,28 @@ def _default_cpu(dom: Domain) -> None:
 # ----------------------------------------------------------------------------- devices
 
 def _post_parse_devices(dom: Domain) -> None:
+    used: dict[str, set[int]] = {}
+    for c in dom.controllers():
+        if c.get("index") is not None:
+            used.setdefault(c.get("type", ""), set()).add(int(c.get("index", "0")))
+    for c in dom.controllers():
+        if c.get("index") is None:
+            taken = used.setdefault(c.get("type", ""), set())
+            idx = 0
+            while idx in taken:
+                idx += 1
+            taken.add(idx)
+            c.set("index", str(idx))
     for disk in dom.all("disk"):
         _disk_defaults(dom, disk)
+        for enc in disk.iter("encryption"):
+            if not enc.get("engine"):
+                enc.set("engine", "qemu")
     _sort_disks(dom)
+    for vs in dom.all("vsock"):
+        if not vs.get("model"):
+            vs.set("model", "virtio")
+    _numa_cpus_rectify(dom)
     for net in dom.all("interface"):
         _net_defaults(dom, net)
     for video in dom.all("video"):
@@ -416,6 +439,35 @@ def _sort_disks(dom: Domain) -> None:
     for pos, d, tail in zip(slots, ordered, tails):
         d.tail = tail
         parent.insert(pos, d)
+
+
+def _numa_cpus_rectify(dom: Domain) -> None:
+    """vCPUs no NUMA cell names join cell 0 (qemuDomainDefNumaCPUsRectify)."""
+    cells = dom.numa_cells()
+    if not cells:
+        return
+    _, maxv = dom.vcpus()
+    have: set[int] = set()
+    for c in cells:
+        have.update(_parse_cpuset(c.get("cpus", "")))
+    missing = [i for i in range(maxv) if i not in have]
+    if not missing:
+        return
+    first = cells[0]
+    cpus = sorted(set(_parse_cpuset(first.get("cpus", ""))) | set(missing))
+    first.set("cpus", _format_cpuset(cpus))
+
+
+def _format_cpuset(cpus: list[int]) -> str:
+    parts = []
+    i = 0
+    while i < len(cpus):
+        j = i
+        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
+            j += 1
+        parts.append(str(cpus[i]) if i == j else f"{cpus[i]}-{cpus[j]}")
+        i = j + 1
+    return ",".join(parts)
 
 
 def _disk_defaults(dom: Domain, disk: E) -> None:
@@ -602,29 +654,15 @@ def _copy(el: E) -> E:
 # ----------------------------------------------------------------------------- implicit devices
 
 def _add_controller(dom: Domain, ctype: str, index: int, model: str | None = None) -> E:
-    """virDomainControllerInsert: after the last controller of the type with a lower index."""
+    """virDomainDefAddController: appended after the last controller."""
     el = etree.Element("controller", type=ctype, index=str(index))
     if model:
         el.set("model", model)
-    devices = dom.devices
     conts = dom.controllers()
-    insert_after: E | None = None
-    insert_before: E | None = None
-    for c in reversed(conts):
-        if c.get("type") != ctype:
-            continue
-        if int(c.get("index", "0")) > index:
-            insert_before = c
-        elif insert_before is None and insert_after is None:
-            insert_after = c
-    if insert_before is not None:
-        insert_before.addprevious(el)
-    elif insert_after is not None:
-        insert_after.addnext(el)
-    elif conts:
+    if conts:
         conts[-1].addnext(el)
     else:
-        X.add_device(devices, el)
+        X.add_device(dom.devices, el)
     return el
 
 
@@ -791,7 +829,7 @@ def _default_audio(dom: Domain) -> None:
     if add:
         audio = etree.Element("audio", id="1", type=backend)
         if sdl_driver:
-            audio.set("driver", sdl_driver) if False else etree.SubElement(audio, "driver").set("name", sdl_driver)
+            audio.set("driver", sdl_driver)
         X.add_device(dom.devices, audio)
 
 
@@ -1601,10 +1639,11 @@ def _assign_usb(dom: Domain) -> None:
             assign(el)
 
 
-def assign_addresses(dom: Domain) -> None:
+def assign_addresses(dom: Domain, *, new_domain: bool = True) -> None:
     _assign_virtio_serial(dom)
     _assign_pci(dom)
-    _assign_usb(dom)
+    if new_domain:
+        _assign_usb(dom)
     _assign_memory_slots(dom)
 
 

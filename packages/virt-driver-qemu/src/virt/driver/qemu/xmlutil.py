@@ -135,6 +135,10 @@ def sub(parent: E, tag: str, attrs: dict[str, str | None] | None = None, *,
 def add_device(devices: E, el: E) -> E:
     """Append a device after the last one of its kind (libvirt's device order)."""
     order = DEVICE_ORDER
+    same = [i for i, sib in enumerate(devices) if sib.tag == el.tag]
+    if same:
+        devices.insert(same[-1] + 1, el)
+        return el
     rank = order.index(el.tag) if el.tag in order else len(order)
     insert_at = len(devices)
     for i, sib in enumerate(devices):

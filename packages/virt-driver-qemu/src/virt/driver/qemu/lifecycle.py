@@ -1,0 +1,377 @@
+"""Starting, stopping and reconnecting to guests: QEMU with -S, its monitor, its cgroup, then cont.
+
+``start`` runs a definition: the driver's start-time preparation and command line (``prepare`` and
+``command.build``), a private directory with the master key, the monitor socket, QEMU spawned
+without a shell, placed in the guest's cgroup with its tunables applied, the QMP handshake, then
+``cont`` (unless the guest starts paused). ``stop`` cleans up after a QEMU that is gone, whoever
+ended it. ``reattach`` reconnects to a QEMU a previous driver process started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from copy import deepcopy
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from virt.core.enums import (
+    DomainCrashedReason,
+    DomainEventID,
+    DomainPausedReason,
+    DomainPMSuspendedReason,
+    DomainRunningReason,
+    DomainShutdownReason,
+    DomainShutoffReason,
+)
+from virt.core.enums import DomainEventStartedDetail as Started
+from virt.core.enums import DomainEventSuspendedDetail as Suspended
+from virt.core.enums import DomainEventType as Ev
+from virt.core.enums import DomainState as S
+from virt.driver.qemu import definition as D
+from virt.driver.qemu import process as P
+from virt.driver.qemu import xmlutil as X
+from virt.driver.qemu.state import DomainObj, process_start_time, write_status
+from virt.util.errors import ErrorDomain, InternalError, OperationFailedError, VirtError
+from virt.util.fileutil import atomic_write, make_dirs, unlink_if_exists
+
+if TYPE_CHECKING:
+    from virt.driver.qemu.host import QemuHost
+
+log = logging.getLogger(__name__)
+QEMU = ErrorDomain.QEMU
+#: How long QEMU may take to greet on its monitor (a loaded host starting many guests is slow).
+START_TIMEOUT = 60.0
+#: QEMU run states (query-status) as libvirt's domain states.
+RUN_STATES: dict[str, tuple[int, int]] = {
+    "running": (S.RUNNING, DomainRunningReason.UNKNOWN),
+    "shutdown": (S.SHUTDOWN, DomainShutdownReason.UNKNOWN),
+    "suspended": (S.PMSUSPENDED, DomainPMSuspendedReason.UNKNOWN),
+    "guest-panicked": (S.CRASHED, DomainCrashedReason.PANICKED),
+    "io-error": (S.PAUSED, DomainPausedReason.IOERROR),
+    "watchdog": (S.PAUSED, DomainPausedReason.WATCHDOG),
+    "inmigrate": (S.PAUSED, DomainPausedReason.MIGRATION),
+    "postmigrate": (S.PAUSED, DomainPausedReason.MIGRATION),
+    "finish-migrate": (S.PAUSED, DomainPausedReason.MIGRATION),
+    "save-vm": (S.PAUSED, DomainPausedReason.SAVE),
+    "restore-vm": (S.PAUSED, DomainPausedReason.UNKNOWN),
+    "prelaunch": (S.PAUSED, DomainPausedReason.STARTING_UP),
+}
+
+
+def emit_lifecycle(host: QemuHost, obj: DomainObj, event: int, detail: int) -> None:
+    host.emit("domain", DomainEventID.LIFECYCLE, obj.ref(), int(event), int(detail))
+
+
+def save_status(host: QemuHost, obj: DomainObj) -> None:
+    with host.lock:
+        if obj.live is not None:
+            write_status(host.settings, obj)
+
+
+# ----------------------------------------------------------------------------------------- start
+def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
+          reason: int = DomainRunningReason.BOOTED, detail: int = Started.BOOTED,
+          incoming: Any = None, emit: bool = True) -> None:
+    """Run definition ``source`` (an XML tree, copied) as ``obj``. The caller holds ``obj.job``.
+
+    ``incoming(mon)``, when given, feeds QEMU a saved state (``-incoming defer``) before it runs.
+    """
+    from virt.driver.qemu.command import build
+    from virt.driver.qemu.prepare import prepare
+
+    s, cfg = host.settings, host.cfg
+    tree = deepcopy(source)
+    binary = D.emulator_for(tree)
+    caps = host.caps(binary)
+    D.check_virt_type(tree, caps)
+    dom_id = host.allocate_id()
+    private = s.lib_dir / f"domain-{dom_id}-{obj.name[:20]}"
+    P.remove_tree(private)
+    make_dirs(private, 0o750)
+    key = os.urandom(32)
+    atomic_write(private / "master-key.aes", key, mode=0o600)
+    ports: list[int] = []
+
+    def port() -> int:
+        ports.append(host.ports.allocate())
+        return ports[-1]
+
+    try:
+        dom = prepare(tree, caps, cfg, for_start=True, id=dom_id, master_key=key, port_allocator=port)
+        cmd = build(dom, str(private))
+    except BaseException:
+        host.ports.release(ports)
+        P.remove_tree(private)
+        raise
+    live = dom.root
+    next_node = _record_disk_nodes(dom)
+    runtime: dict[str, Any] = {"private_dir": str(private), "monitor": str(private / "monitor.sock"),
+                               "emulator": binary, "ports": ports, "next_node": next_node,
+                               "qemu_version": list(caps.version_tuple())}
+    log_path = s.log_file(obj.name)
+    listener = P.unix_listen(private / "monitor.sock")
+    client = P.unix_connect(private / "monitor.sock")
+    try:
+        argv = P.with_fds(cmd.argv, {"monitor": [listener.fileno()]})
+        if incoming is not None:
+            argv += ["-incoming", "defer"]
+        env = dict(cmd.env)
+        env["USER"] = env["LOGNAME"] = cfg.user
+        proc, log_offset = P.spawn(argv, env, [listener.fileno()], log_path, host.run_as())
+    except BaseException:
+        client.close()
+        host.ports.release(ports)
+        P.remove_tree(private)
+        raise
+    finally:
+        listener.close()
+    with host.lock:
+        obj.generation += 1
+        gen = obj.generation
+        obj.proc, obj.pid, obj.id = proc, proc.pid, dom_id
+        obj.live, obj.runtime = live, runtime
+        obj.being_destroyed = obj.got_shutdown = obj.fake_reboot = False
+        obj.paused_reason = DomainPausedReason.UNKNOWN
+        obj.set_state(S.PAUSED, DomainPausedReason.STARTING_UP)
+    runtime["start_time"] = process_start_time(proc.pid)
+    try:
+        from virt.driver.qemu import events
+        from virt.driver.qemu.qmp import MonitorClosedError, QMPClient
+
+        runtime["cgroup"] = place_in_cgroup(host, obj, proc.pid, live)
+        mon = QMPClient(client, on_event=partial(events.dispatch, host, obj, gen),
+                        on_eof=partial(events.on_eof, host, obj, gen))
+        obj.mon = mon
+        try:
+            mon.negotiate(timeout=START_TIMEOUT)
+        except MonitorClosedError:
+            P.wait_exit(proc.pid, 5, proc)
+            raise P.startup_error(log_path, log_offset) from None
+        if incoming is not None:
+            incoming(mon)
+            reason = DomainRunningReason.RESTORED
+        if paused:
+            obj.set_state(S.PAUSED, DomainPausedReason.USER)
+        else:
+            obj.set_state(S.RUNNING, reason)
+            try:
+                mon.execute("cont")
+            except MonitorClosedError:
+                P.wait_exit(proc.pid, 5, proc)
+                raise P.startup_error(log_path, log_offset, "qemu unexpectedly closed the monitor") from None
+        save_status(host, obj)
+    except BaseException:
+        _abort_start(host, obj, proc)
+        host.ports.release(ports)
+        raise
+    if emit:
+        emit_lifecycle(host, obj, Ev.STARTED, detail)
+        if paused:
+            emit_lifecycle(host, obj, Ev.SUSPENDED, Suspended.PAUSED)
+
+
+def _abort_start(host: QemuHost, obj: DomainObj, proc: Any) -> None:
+    obj.being_destroyed = True
+    P.kill(proc.pid, graceful=False, proc=proc, term_timeout=2.0)
+    try:
+        cleanup(host, obj, DomainShutoffReason.FAILED)
+    except VirtError as err:
+        log.warning("cleanup after a failed start of '%s': %s", obj.name, err)
+
+
+def _record_disk_nodes(dom: Any) -> int:
+    """Note each disk's block node names on its live element (hot-unplug needs them); returns the
+    next free node number."""
+    from types import SimpleNamespace
+
+    from virt.driver.qemu import blockdev
+
+    disks = dom.all("disk")
+    chains = blockdev.assign_node_ids(SimpleNamespace(dom=dom))  # type: ignore[arg-type]
+    top = 0
+    for i, chain_top in chains.items():
+        nodes = [n for src in blockdev.sources(chain_top)
+                 for n in (f"libvirt-{src.id}-format", f"libvirt-{src.id}-storage")]
+        X.set_priv(disks[i], "nodes", " ".join(nodes))
+        top = max([top] + [src.id for src in blockdev.sources(chain_top)])
+    return max(top, len(disks)) + 1
+
+
+# ----------------------------------------------------------------------------------------- cgroups
+#: Tunables of the domain XML applied to the guest's cgroup: (element path, cgroup tunable, scale).
+CGROUP_TUNABLES: tuple[tuple[str, str], ...] = (
+    ("cputune/shares", "cpu.shares"),
+    ("cputune/period", "cpu.cfs_period"),
+    ("memtune/hard_limit", "memory.hard_limit"),
+    ("memtune/soft_limit", "memory.soft_limit"),
+    ("memtune/swap_hard_limit", "memory.swap_hard_limit"),
+    ("blkiotune/weight", "blkio.weight"),
+)
+
+
+def cgroup_of(host: QemuHost, obj: DomainObj) -> Any:
+    from virt.util.cgroup import Cgroup
+
+    dirs = obj.runtime.get("cgroup")
+    layout = host.cgroup_layout
+    if not dirs or layout is None:
+        return None
+    return Cgroup.from_dict(dirs, layout)
+
+
+def place_in_cgroup(host: QemuHost, obj: DomainObj, pid: int, tree: Any) -> dict[str, str] | None:
+    """Put QEMU in the guest's own group (libvirt's machine partition) and apply its tunables."""
+    from virt.util.cgroup import Cgroup
+
+    layout = host.cgroup_layout
+    if layout is None:
+        return None
+    group = Cgroup.machine(obj.name, host.settings.cgroup_driver, layout)
+    if group.exists():  # left by a guest of the same name that died with its driver
+        group.kill_all()
+        group.remove()
+    group.create()
+    group.add_pid(pid)
+    apply_tunables(group, tree)
+    return group.to_dict()
+
+
+def apply_tunables(group: Any, tree: Any) -> None:
+    """cputune/memtune/blkiotune values of ``tree`` written to ``group``."""
+    for path, tunable in CGROUP_TUNABLES:
+        el = tree.find(path)
+        if el is None or not (el.text or "").strip():
+            continue
+        value = X.parse_size_kib(el, 0) if path.startswith("memtune") else int(el.text.strip())
+        _set_tunable(group, tunable, value)
+    quota = tree.find("cputune/quota")
+    if quota is not None and (quota.text or "").strip():
+        # The XML's quota is per vCPU; the guest's group as a whole gets it once per vCPU.
+        per_vcpu = int(quota.text.strip())
+        total = per_vcpu * D.vcpus(tree)[0] if per_vcpu > 0 else -1
+        _set_tunable(group, "cpu.cfs_quota", total)
+
+
+def _set_tunable(group: Any, tunable: str, value: int) -> None:
+    if not group.supports(tunable):
+        raise OperationFailedError(f"cgroup tunable '{tunable}' is not available on this host", domain=QEMU)
+    group.set(tunable, value)
+
+
+# ----------------------------------------------------------------------------------------- stop
+def cleanup(host: QemuHost, obj: DomainObj, reason: int) -> None:
+    """QEMU is gone: release what the guest held and mark it shut off (libvirt's qemuProcessStop)."""
+    mon, obj.mon = obj.mon, None
+    if mon is not None:
+        mon.close()
+    obj.wake_all()
+    group = cgroup_of(host, obj)
+    if group is not None:
+        try:
+            if group.exists():
+                group.kill_all()
+                group.remove()
+        except VirtError as err:
+            log.warning("cannot remove the cgroup of '%s': %s", obj.name, err)
+    from virt.driver.qemu import netplug
+
+    netplug.release_all(obj)
+    private = obj.runtime.get("private_dir")
+    if private:
+        P.remove_tree(Path(private))
+    host.ports.release(obj.runtime.get("ports", []))
+    unlink_if_exists(host.settings.status_file(obj.name))
+    P.log_line(host.settings.log_file(obj.name), f"shutting down, reason={_reason_word(reason)}")
+    with host.lock:
+        obj.live, obj.proc, obj.pid, obj.id, obj.runtime = None, None, 0, -1, {}
+        obj.set_state(S.SHUTOFF, reason)
+        obj.being_destroyed = obj.got_shutdown = obj.fake_reboot = False
+        if obj.config is None:
+            host.domains.pop(obj.uuid, None)
+
+
+def _reason_word(reason: int) -> str:
+    return DomainShutoffReason(reason).name.lower() if reason in DomainShutoffReason._value2member_map_ \
+        else "unknown"
+
+
+def kill_and_cleanup(host: QemuHost, obj: DomainObj, reason: int, *, graceful: bool = False) -> bool:
+    """End QEMU (SIGTERM, then SIGKILL unless ``graceful``) and clean up. The caller holds the job."""
+    obj.being_destroyed = True
+    pid = obj.pid
+    gone = not P.same_process(pid, obj.runtime.get("start_time")) or \
+        P.kill(pid, graceful=graceful, proc=obj.proc)
+    if not gone:
+        obj.being_destroyed = False
+        return False
+    cleanup(host, obj, reason)
+    return True
+
+
+# ----------------------------------------------------------------------------------------- reattach
+def reattach(host: QemuHost, obj: DomainObj, path: Path, live: Any, runtime: dict[str, Any], pid: int,
+             dom_id: int, state: int, reason: int) -> None:
+    """Reconnect to a guest a previous driver started (status file ``path``), or clean up after it."""
+    from virt.driver.qemu import events
+    from virt.driver.qemu.qmp import QMPClient
+
+    with host.lock:
+        obj.live, obj.runtime, obj.pid, obj.id = live, runtime, pid, dom_id
+        obj.generation += 1
+        gen = obj.generation
+        obj.set_state(state, reason)
+    if not P.same_process(pid, runtime.get("start_time")):
+        cleanup(host, obj, DomainShutoffReason.UNKNOWN)  # it ended while no driver watched
+        return
+    try:
+        sock = P.unix_connect(runtime["monitor"], timeout=5)
+        mon = QMPClient(sock, on_event=partial(events.dispatch, host, obj, gen),
+                        on_eof=partial(events.on_eof, host, obj, gen))
+        obj.mon = mon
+        mon.negotiate(timeout=10)
+        status = mon.execute("query-status", timeout=10)
+    except (VirtError, OSError, KeyError) as err:
+        log.warning("cannot reconnect to QEMU of '%s' (pid %d): %s; stopping it", obj.name, pid, err)
+        kill_and_cleanup(host, obj, DomainShutoffReason.FAILED)
+        return
+    host.ports.used.update(runtime.get("ports", []))
+    qstate = str(status.get("status", "running"))
+    new_state, new_reason = RUN_STATES.get(qstate, (S.PAUSED, DomainPausedReason.UNKNOWN))
+    with host.lock:
+        if new_state != state:
+            obj.set_state(new_state, new_reason)
+    if new_state == S.SHUTDOWN:
+        # The guest powered off while no driver watched: finish it as the SHUTDOWN event would have.
+        obj.got_shutdown = True
+        host.defer(partial(events.after_shutdown, host, obj, gen))
+    else:
+        save_status(host, obj)
+
+
+def monitor(obj: DomainObj) -> Any:
+    from virt.util.errors import OperationInvalidError
+
+    mon = obj.mon
+    if mon is None:
+        raise OperationInvalidError("domain is not running", domain=QEMU)
+    return mon
+
+
+class Timer:
+    """A deadline for loops that wait on a guest."""
+
+    def __init__(self, seconds: float) -> None:
+        import time
+
+        self._end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        import time
+
+        return max(0.0, self._end - time.monotonic())
+
+
+__all__ = ["InternalError", "threading", "start", "cleanup", "reattach", "kill_and_cleanup"]
