@@ -185,6 +185,10 @@ class WSManClient:
                     kw: dict[str, Any] = {"context": self._ssl} if self.secure else {}
                     self._conn = cls(self.host, self.port, timeout=self.timeout, **kw)
                 try:
+                    if self._conn.sock is None:
+                        self._conn.connect()
+                        # Small request/response pairs: don't let Nagle wait for the delayed ACK.
+                        self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
                     self._conn.request("POST", "/wsman", body=data, headers=headers)
                     resp = self._conn.getresponse()
                     body = resp.read()

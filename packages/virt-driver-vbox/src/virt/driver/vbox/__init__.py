@@ -1,0 +1,1 @@
+"""virt-driver-vbox: VirtualBox guests (vbox:///session) through the VirtualBox web service."""
