@@ -102,9 +102,12 @@ class GuestCalls(Calls):
 
     def domain_get_disk_errors(self, dom: DomainRef, maxerrors: int = 256,
                                flags: int = 0) -> tuple[list[tuple[str, int]], int]:
-        """([(disk target, virDomainDiskErrorCode)], count): the disks cycle through the error codes."""
+        """([(disk target, virDomainDiskErrorCode)], count): the disks cycle through the error codes.
+        With ``maxerrors`` 0 only the count, the number of disks."""
         disks = self._active(dom).defn.devices.disks
-        errors = [(d.dev, i % (DISK_ERROR_LAST - 1) + 1) for i, d in enumerate(disks[:max(maxerrors, 0)])]
+        if maxerrors <= 0:
+            return [], len(disks)
+        errors = [(d.dev, i % (DISK_ERROR_LAST - 1) + 1) for i, d in enumerate(disks[:maxerrors])]
         return errors, len(errors)
 
     def domain_send_key(self, dom: DomainRef, codeset: int, holdtime: int, keycodes: list[int],
