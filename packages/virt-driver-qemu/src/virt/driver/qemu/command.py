@@ -40,7 +40,15 @@ class Command:
         """Like libvirt's virCommandToString: env assignments, then one argument a line."""
         parts = [f"{k}={shlex.quote(v)}" for k, v in self.env.items()]
         parts.append(shlex.quote(self.argv[0]))
-        parts.extend(shlex.quote(a) for a in self.argv[1:])
+        args = self.argv[1:]
+        i = 0
+        while i < len(args):
+            a = shlex.quote(args[i])
+            if args[i].startswith("-") and i + 1 < len(args) and not args[i + 1].startswith("-"):
+                a += " " + shlex.quote(args[i + 1])
+                i += 1
+            parts.append(a)
+            i += 1
         return " \\\n".join(parts) + "\n"
 
 

@@ -31,6 +31,7 @@ from virt.core.enums import DomainEventSuspendedDetail as Suspended
 from virt.core.enums import DomainEventType as Ev
 from virt.core.enums import DomainState as S
 from virt.driver.qemu import definition as D
+from virt.driver.qemu import netplug
 from virt.driver.qemu import process as P
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.state import DomainObj, process_start_time, write_status
@@ -99,10 +100,18 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
         ports.append(host.ports.allocate())
         return ports[-1]
 
+    net_fds: dict[str, list[int]] = {}
     try:
         dom = prepare(tree, caps, cfg, for_start=True, id=dom_id, master_key=key, port_allocator=port)
+        for net in dom.all("interface"):
+            opened = netplug.open_interface(host, net, dom.virt_type)
+            if opened:
+                net_fds[X.alias(net) or ""] = opened["tap"]
+                if "vhost" in opened:
+                    net_fds[f"{X.alias(net)}.vhost"] = opened["vhost"]
         cmd = build(dom, str(private))
     except BaseException:
+        netplug.close_fds(net_fds)
         host.ports.release(ports)
         P.remove_tree(private)
         raise
@@ -115,12 +124,13 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
     listener = P.unix_listen(private / "monitor.sock")
     client = P.unix_connect(private / "monitor.sock")
     try:
-        argv = P.with_fds(cmd.argv, {"monitor": [listener.fileno()]})
+        argv = P.with_fds(cmd.argv, {"monitor": [listener.fileno()], **net_fds})
         if incoming is not None:
             argv += ["-incoming", "defer"]
         env = dict(cmd.env)
         env["USER"] = env["LOGNAME"] = cfg.user
-        proc, log_offset = P.spawn(argv, env, [listener.fileno()], log_path, host.run_as())
+        passed = [listener.fileno()] + [fd for group in net_fds.values() for fd in group]
+        proc, log_offset = P.spawn(argv, env, passed, log_path, host.run_as())
     except BaseException:
         client.close()
         host.ports.release(ports)
@@ -128,6 +138,7 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
         raise
     finally:
         listener.close()
+        netplug.close_fds(net_fds)
     with host.lock:
         obj.generation += 1
         gen = obj.generation
@@ -276,9 +287,6 @@ def cleanup(host: QemuHost, obj: DomainObj, reason: int) -> None:
                 group.remove()
         except VirtError as err:
             log.warning("cannot remove the cgroup of '%s': %s", obj.name, err)
-    from virt.driver.qemu import netplug
-
-    netplug.release_all(obj)
     private = obj.runtime.get("private_dir")
     if private:
         P.remove_tree(Path(private))
@@ -373,5 +381,3 @@ class Timer:
 
         return max(0.0, self._end - time.monotonic())
 
-
-__all__ = ["InternalError", "threading", "start", "cleanup", "reattach", "kill_and_cleanup"]

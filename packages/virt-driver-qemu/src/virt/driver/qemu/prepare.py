@@ -1223,7 +1223,7 @@ def _validate_chipset(dom: Domain, addrs: AddressSet, flags: _Flags) -> None:
                         raise InternalError("Primary SATA controller must have PCI address 0:0:1f.2")
                 else:
                     set_pci_addr(c, want)
-            elif ctype == "usb" and model == "ich9-uhci1" and c.find("address") is None:
+            elif ctype == "usb" and model in ("ich9-ehci1", "ich9-uhci1") and c.find("address") is None:
                 for slot in (0x1D, 0x1A):
                     tmp = PCIAddr(slot=slot)
                     if not addrs.slot_in_use(tmp):
@@ -1303,7 +1303,7 @@ def _assign_pci_slots(dom: Domain, addrs: AddressSet, flags: _Flags) -> None:
                     break
             if found is not None:
                 addr = PCIAddr(bus=found.bus, slot=found.slot, function=func, multi=multi)
-                addrs.reserve(addr, flags.of(c), from_config=False)
+                addrs.reserve(addr, flags.of(c), from_config=True)
                 if not addrs.dry_run:
                     set_pci_addr(c, addr)
             else:

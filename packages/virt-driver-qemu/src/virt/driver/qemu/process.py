@@ -97,6 +97,9 @@ def with_fds(argv: Sequence[str], fds: dict[str, list[int]]) -> list[str]:
                               ("vhostfds", f"{alias}.vhost")):
                 if key in props and name in fds:
                     props[key] = ":".join(str(fd) for fd in fds[name])
+                elif key.startswith("vhost") and key in props:
+                    del props[key]  # no vhost-net on this host: QEMU does the work itself
+                    props.pop("vhost", None)
             out[i] = json.dumps(props, separators=(",", ":"))
     return out
 

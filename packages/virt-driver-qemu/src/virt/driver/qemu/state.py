@@ -180,7 +180,9 @@ class DomainObj:
     fake_reboot: bool = False
     #: Why the guest paused when it next stops (a save, a dump, an I/O error...).
     paused_reason: int = DomainPausedReason.UNKNOWN
-    #: Callbacks waiting for QMP events: (generation, predicate(name, data) -> done?).
+    #: Aliases of devices whose removal an API call is waiting for (it finishes them itself).
+    unplugging: set[str] = field(default_factory=set)
+    #: Callbacks waiting for QMP events: (predicate(name, data) -> done?, event to set).
     waiters: list[tuple[Callable[[str, dict[str, Any]], bool], threading.Event]] = field(default_factory=list)
 
     @property
