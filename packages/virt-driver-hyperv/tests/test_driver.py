@@ -196,9 +196,12 @@ def test_state_change_refused_by_host(conn: Connection, fake: FakeWSMan) -> None
 
 
 def test_wql_fault_becomes_error(conn: Connection) -> None:
-    with pytest.raises(VirtError, match="could not process the filter") as err:
+    """WinRM nests the WMI plugin's fault in its own: the innermost message and the code are reported."""
+    with pytest.raises(VirtError, match=r"The query was not syntactically valid. \(code 2150858778\)") as err:
         conn._hv.client.query("root/cimv2", "SELEKT nonsense")
     assert err.value.code == ErrorNumber.INTERNAL_ERROR
+    with pytest.raises(VirtError, match="The specified class does not exist in the given namespace"):
+        conn._hv.client.query("root/virtualization/v2", "SELECT * FROM Msvm_Nothing")
 
 
 def test_read_only_connection_refuses_power(fake: FakeWSMan, authfile: Path, registry: Any) -> None:

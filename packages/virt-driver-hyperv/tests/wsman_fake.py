@@ -143,7 +143,8 @@ class FakeWSMan:
                 else:
                     raise _Fault("a:ActionNotSupported", "The action is not supported by the service.", "2150858762")
             except _Fault as fault:
-                return 500, self._envelope(f"{A}/fault", message_id, fault.xml())
+                enumeration = action.startswith(N)
+                return 500, self._envelope(f"{N}/fault" if enumeration else f"{A}/fault", message_id, fault.xml())
             return 200, self._envelope(out_action, message_id, reply)
 
     def _authorized(self, authorization: str | None) -> bool:
@@ -242,6 +243,10 @@ class FakeWSMan:
         m = re.fullmatch(r"\s*SELECT \* FROM (\w+)(?: WHERE (.*))?\s*", query, re.I | re.S)
         if m:
             cls, where = m.group(1), m.group(2)
+            if not any(c == cls for c, _, _ in objects) and cls not in _KNOWN_CLASSES:
+                raise _Fault("n:CannotProcessFilter", "The data source could not process the filter. The filter "
+                             "might be missing or it might be invalid. Change the filter and try the request again.",
+                             "2150858778", provider="The specified class does not exist in the given namespace.")
             conds = [self._cond(c) for c in re.split(r"\s+AND\s+", where, flags=re.I)] if where else []
             return [xml for c, props, xml in objects if c == cls and all(
                 str(props.get(k)).lower() == v.lower() for k, v in conds)]
@@ -256,14 +261,16 @@ class FakeWSMan:
                 prefix = keys.get("InstanceID", "") + "\\"
                 return [xml for c, props, xml in objects if c == result and str(props["InstanceID"]).startswith(prefix)]
             return []
-        raise _Fault("w:CannotProcessFilter", "The data source could not process the filter. The filter might be "
-                     "missing or it might be invalid.", "2150859002")
+        raise _Fault("n:CannotProcessFilter", "The data source could not process the filter. The filter might be "
+                     "missing or it might be invalid. Change the filter and try the request again.", "2150858778",
+                     provider="The query was not syntactically valid.")
 
     @staticmethod
     def _cond(text: str) -> tuple[str, str]:
         m = re.fullmatch(r'\s*(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|(-?\d+))\s*', text)
         if not m:
-            raise _Fault("w:CannotProcessFilter", "The data source could not process the filter.", "2150859002")
+            raise _Fault("n:CannotProcessFilter", "The data source could not process the filter.", "2150858778",
+                         provider="The query was not syntactically valid.")
         value = m.group(2) if m.group(2) is not None else m.group(3) if m.group(3) is not None else m.group(4)
         return m.group(1), value.replace('\\"', '"').replace("\\\\", "\\")
 
@@ -297,14 +304,29 @@ class FakeWSMan:
                 "</p:RequestStateChange_OUTPUT>")
 
 
+#: Classes that exist (and may have no instance) in the fake's namespaces.
+_KNOWN_CLASSES = frozenset({"Msvm_ComputerSystem", "Msvm_VirtualSystemSettingData", "Msvm_MemorySettingData",
+                            "Msvm_ProcessorSettingData", "Msvm_ConcreteJob", "Win32_ComputerSystem",
+                            "Win32_Processor", "Win32_OperatingSystem"})
+
+
 class _Fault(Exception):
-    def __init__(self, subcode: str, reason: str, code: str, value: str = "s:Sender") -> None:
+    """A WinRM fault; ``provider`` nests the WMI plugin's own fault in the Message, as WinRM does."""
+
+    def __init__(self, subcode: str, reason: str, code: str, value: str = "s:Sender", provider: str = "") -> None:
         super().__init__(reason)
-        self.subcode, self.reason, self.code, self.value = subcode, reason, code, value
+        self.subcode, self.reason, self.code, self.value, self.provider = subcode, reason, code, value, provider
 
     def xml(self) -> str:
+        f = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
+        if self.provider:
+            message = (f"<f:ProviderFault provider='WMIv1 plugin for Windows Remote Management ' "
+                       f"path='%systemroot%\\system32\\WsmWmiPl.dll'><f:WSManFault xmlns:f='{f}' Code='{self.code}' "
+                       f"Machine='' xml:lang='en-US'><f:Message>{escape(self.provider)} </f:Message></f:WSManFault>"
+                       "</f:ProviderFault>")
+        else:
+            message = f"{escape(self.reason)} "
         return (f"<s:Fault><s:Code><s:Value>{self.value}</s:Value><s:Subcode><s:Value>{self.subcode}</s:Value>"
-                f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{escape(self.reason)} </s:Text></s:Reason>'
-                f'<s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" '
-                f'Code="{self.code}" Machine="hv01.example.org"><f:Message>{escape(self.reason)} </f:Message>'
-                f"</f:WSManFault></s:Detail></s:Fault>")
+                f"</s:Subcode></s:Code><s:Reason><s:Text xml:lang='en-US'>{escape(self.reason)} </s:Text></s:Reason>"
+                f"<s:Detail><f:WSManFault xmlns:f='{f}' Code='{self.code}' Machine=''><f:Message>{message}"
+                "</f:Message></f:WSManFault></s:Detail></s:Fault>")

@@ -115,7 +115,11 @@ def parse_envelope(data: bytes) -> etree._Element:
         reason = (fault.findtext(f"{{{SOAP}}}Reason/{{{SOAP}}}Text") or "").strip()
         detail = fault.find(f"{{{SOAP}}}Detail/{{{WSMAN_FAULT}}}WSManFault")
         code = detail.get("Code", "") if detail is not None else ""
-        message = (detail.findtext(f"{{{WSMAN_FAULT}}}Message") or "").strip() if detail is not None else ""
+        # A provider's fault nests its own WSManFault in the Message: the innermost text says most.
+        texts = [" ".join((m.text or "").split()) for m in detail.iter(f"{{{WSMAN_FAULT}}}Message")] \
+            if detail is not None else []
+        message = next((t for t in reversed(texts) if t), "")
+        reason = " ".join(reason.split())
         raise WSManFault(subcode, message or reason or "unknown WS-Management fault", code)
     return body
 
