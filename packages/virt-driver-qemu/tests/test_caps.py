@@ -40,7 +40,7 @@ def test_cache_document_round_trips(corpus: Path) -> None:
 
 def test_recorded_probe_facts(corpus: Path) -> None:
     c = qcaps.from_replies(corpus / "qemu_caps" / "caps_8.0.0.x86_64.replies")
-    assert c.version_tuple == (7, 2, 50) and c.arch == "x86_64"
+    assert c.version_tuple() == (7, 2, 50) and c.arch == "x86_64"
     assert c.has("kvm") and c.has("tcg") and c.has("device.json+hotplug")
     assert c.machine("kvm", None).alias == "pc"  # libvirt's preferred machine comes first
     assert c.canonical_machine("kvm", "q35") == "pc-q35-8.0"

@@ -133,7 +133,6 @@ class QemuCaps:
         """The per-accelerator part for a domain type ("kvm" or "qemu")."""
         return self.kvm if virt_type in ("kvm", "hvf") else self.tcg
 
-    @property
     def version_tuple(self) -> tuple[int, int, int]:
         return self.version // 1000000, self.version // 1000 % 1000, self.version % 1000
 
