@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from virt.util.errors import ErrorDomain, ErrorNumber, VirtError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9.-]*(\+[A-Za-z][A-Za-z0-9.-]*)?")
 TRANSPORTS = ("unix", "tcp", "tls", "ssh", "libssh", "libssh2", "ext")
@@ -94,6 +97,8 @@ REMOTE_PARAMS = frozenset({
 
 def config_paths() -> list[Path]:
     """Client config files, most specific first: $VIRT_CONFIG, ~/.config/virt/virt.conf, /etc/virt/virt.conf."""
+    from pathlib import Path  # here: only URI-less connections read the config (pathlib costs ~10 ms to import)
+
     paths = []
     if os.environ.get("VIRT_CONFIG"):
         paths.append(Path(os.environ["VIRT_CONFIG"]))

@@ -128,9 +128,9 @@ class Catalog:
         return tuple(opts)
 
     def find(self, name: str) -> Command | None:
-        from virt.core.cli.commands import builtin_index
+        from virt.core.cli.commands import find_builtin
 
-        cmd = builtin_index().get(name)
+        cmd = find_builtin(name)
         if cmd is None:
             cmd = self.plugin_commands().get(name)
             if cmd is None:

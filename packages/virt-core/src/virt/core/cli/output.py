@@ -6,7 +6,6 @@ dominfo), ``Text`` (printed as is: XML, messages) or a list of them; the engine 
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -145,6 +144,8 @@ def render(results: Iterable[Result], out: TextIO, *, quiet: bool = False, as_js
         if not items:
             return
         payload = items[0].data() if len(items) == 1 else [r.data() for r in items]
+        import json  # here: only --json needs it
+
         out.write(json.dumps(payload, indent=2, default=str) + "\n")
         return
     out.writelines(item.text(quiet) for item in items)

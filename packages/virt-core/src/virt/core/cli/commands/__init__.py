@@ -46,3 +46,20 @@ def builtin_index() -> dict[str, Command]:
             for alias in cmd.aliases:
                 index.setdefault(alias, cmd)
     return index
+
+
+def find_builtin(name: str) -> Command | None:
+    """The built-in command called ``name`` (its name or an alias), importing only the tables needed.
+
+    Start-up matters here (``virt list`` should not import every command module): names are looked
+    up group by group, in ``GROUPS`` order; an alias (or an unknown word) needs the full index, since
+    a command's name wins over another's alias. A test checks this agrees with ``builtin_index``.
+    """
+    if builtin_index.cache_info().currsize:
+        return builtin_index().get(name)
+    for module, attr in GROUPS:
+        group: CommandGroup = getattr(import_module(f"{__name__}.{module}"), attr)
+        for cmd in group.commands:
+            if cmd.name == name:
+                return cmd
+    return builtin_index().get(name)
