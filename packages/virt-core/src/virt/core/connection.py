@@ -6,15 +6,16 @@ kind of object and enforces read-only connections; the objects are thin, typed w
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from virt.core import types as t
 from virt.core.driver import KINDS, Driver, c_name, call_kind, is_read_only_call
 from virt.core.enums import DomainEventID, DomainState
 from virt.core.events import Event, EventBus, aiter_events
 from virt.core.registry import DriverRegistry, get_registry
-from virt.core.uri import URI, resolve
+from virt.core.uri import resolve
 from virt.util.errors import ErrorNumber, InvalidArgError, NoSupportError, OperationDeniedError, VirtError
 
 
@@ -242,6 +243,19 @@ class Connection:
 
     def define_nwfilter(self, xml: str, flags: int = 0) -> NWFilter:
         return NWFilter(self, self.call("nwfilter_define_xml_flags", xml, flags))
+
+    def new_stream(self, flags: int = 0) -> Stream:
+        """virStreamNew: a stream to hand to a stream call (``vol.upload(stream, ...)``, ``vol.download``).
+
+        A driver that talks to a daemon makes its own (``stream_new``); for in-process drivers the
+        stream is a :class:`LocalStream` the driver attaches its data source or sink to.
+        """
+        driver = self._drivers.get("hypervisor") or next(iter(self._drivers.values()))
+        try:
+            impl = driver.stream_new(flags)
+        except NoSupportError:
+            impl = LocalStream(flags)
+        return Stream(self, impl, flags)
 
     def _lookup(self, cls: type[_O], prefix: str, key: str) -> _O:
         """By UUID when it looks like one and matches, else by name (virsh's order)."""
@@ -475,11 +489,174 @@ class StorageVolume(_Object):
     def path(self) -> str:
         return str(self.conn.call("storage_vol_get_path", self.ref))
 
+    def upload(self, stream: Stream | Any, offset: int = 0, length: int = 0, flags: int = 0) -> None:
+        """Write what is sent on ``stream`` into the volume from ``offset`` (``length`` 0: no limit).
+
+        Then ``stream.send_all(file)`` (or ``send``) and ``stream.finish()``. flags: StorageVolUploadFlags.
+        """
+        self.conn.call("storage_vol_upload", self.ref, _stream_impl(stream), offset, length, flags)
+
+    def download(self, stream: Stream | Any, offset: int = 0, length: int = 0, flags: int = 0) -> None:
+        """Make the volume's data from ``offset`` (``length`` 0: to the end) readable on ``stream``.
+
+        Then ``stream.recv_all(file)`` (or ``recv``) and ``stream.finish()``.
+        """
+        self.conn.call("storage_vol_download", self.ref, _stream_impl(stream), offset, length, flags)
+
+    def job_info(self) -> VolumeJobInfo | None:
+        """Progress of a long operation running on the volume (wipe, clone, upload, download), or None.
+
+        Asked from another thread while the operation runs; drivers that cannot tell raise NoSupportError.
+        """
+        info = self.conn.call("storage_vol_get_job_info", self.ref)
+        return VolumeJobInfo(*info) if info is not None else None
+
     delete = _forward("storage_vol_delete")
     wipe = _forward("storage_vol_wipe")
     resize = _forward("storage_vol_resize")
-    upload = _forward("storage_vol_upload")
-    download = _forward("storage_vol_download")
+
+
+class VolumeJobInfo(NamedTuple):
+    """What a volume's long operation has done: ``operation`` ("wipe", "clone", "upload",
+    "download"), bytes ``processed`` so far of ``total`` (0 when the total is not known)."""
+
+    operation: str
+    processed: int
+    total: int
+
+
+class LocalStream:
+    """The stream of an in-process driver: the data source or sink the driver attaches, used directly.
+
+    The driver's stream call receives it where libvirt's API takes the stream
+    (``storage_vol_upload(vol, stream, offset, length, flags)``) and calls
+    ``stream.attach(source=f)`` (``f.read(n)``, ``b""`` at the end) or ``stream.attach(sink=f)``
+    (``f.write(data)``), as it does for the daemon's :class:`~virt.core.remote.stream.ServerStream`.
+    ``finish`` calls ``close()`` on it, ``abort`` calls ``abort()`` (or ``close()``).
+    """
+
+    def __init__(self, flags: int = 0) -> None:
+        self.flags = flags
+        self.source: Any = None
+        self.sink: Any = None
+        self._done = False
+
+    def attach(self, source: Any = None, sink: Any = None) -> None:
+        if self.source is not None or self.sink is not None:
+            raise VirtError("virStreamNew", code=ErrorNumber.INVALID_STREAM)
+        self.source, self.sink = source, sink
+
+    def _check(self, end: Any, what: str) -> Any:
+        if self._done or end is None:
+            raise VirtError(f"virStream{what.capitalize()}", code=ErrorNumber.INVALID_STREAM)
+        return end
+
+    def send(self, data: bytes) -> int:
+        self._check(self.sink, "send").write(bytes(data))
+        return len(data)
+
+    def recv(self, nbytes: int | None = None) -> bytes:
+        return bytes(self._check(self.source, "recv").read(nbytes or _CHUNK))
+
+    def finish(self) -> None:
+        if not self._done:
+            self._done = True
+            close = getattr(self.sink or self.source, "close", None)
+            if close is not None:
+                close()
+
+    def abort(self) -> None:
+        if not self._done:
+            self._done = True
+            end = self.sink or self.source
+            stop = getattr(end, "abort", None) or getattr(end, "close", None)
+            if stop is not None:
+                stop()
+
+
+#: Bytes moved per send/recv by send_all/recv_all (libvirt's stream packet size).
+_CHUNK = 256 * 1024
+
+
+class Stream:
+    """virStream: data flowing to (upload) or from (download) a stream call of the same connection.
+
+    ``st = conn.new_stream(); vol.download(st); st.recv_all(open("out", "wb")); st.finish()``.
+    ``send``/``recv`` move one piece; ``send_all``/``recv_all`` move everything; then ``finish()``
+    (which reports a failure of the other end) or ``abort()``.
+    """
+
+    def __init__(self, conn: Connection, impl: Any, flags: int = 0) -> None:
+        self.conn = conn
+        self.impl = impl
+        self.flags = flags
+
+    def send(self, data: bytes) -> int:
+        """Send ``data``; returns the number of bytes sent."""
+        return int(self.impl.send(data))
+
+    def recv(self, nbytes: int = _CHUNK) -> bytes:
+        """Up to ``nbytes`` of data; ``b""`` at the end of the data."""
+        return bytes(self.impl.recv(nbytes))
+
+    def send_all(self, source: Any, progress: Callable[[int], None] | None = None) -> int:
+        """Send everything ``source`` gives: a binary file or ``source(nbytes) -> bytes`` (``b""`` at the end).
+
+        ``progress(total_sent)`` is called after each piece. On a failure of ``source`` the stream is
+        aborted and the error raised. Returns the number of bytes sent (then call ``finish()``).
+        """
+        read = getattr(source, "read", source)
+        total = 0
+        try:
+            while data := read(_CHUNK):
+                self.impl.send(data)
+                total += len(data)
+                if progress is not None:
+                    progress(total)
+        except BaseException:
+            self.abort()
+            raise
+        return total
+
+    def recv_all(self, sink: Any, progress: Callable[[int], None] | None = None) -> int:
+        """Receive until the end of the data into ``sink``: a binary file or ``sink(data)``.
+
+        ``progress(total_received)`` is called after each piece. On a failure of ``sink`` the
+        stream is aborted and the error raised. Returns the number of bytes received.
+        """
+        write = getattr(sink, "write", sink)
+        total = 0
+        try:
+            while data := self.impl.recv(_CHUNK):
+                write(data)
+                total += len(data)
+                if progress is not None:
+                    progress(total)
+        except BaseException:
+            self.abort()
+            raise
+        return total
+
+    def finish(self) -> None:
+        """End the transfer cleanly; raises the error of the other end if its side failed."""
+        self.impl.finish()
+
+    def abort(self) -> None:
+        """Stop the transfer; the other end discards what it has not completed."""
+        with contextlib.suppress(VirtError):  # the other end already failed: stopping was all that was wanted
+            self.impl.abort()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def _stream_impl(stream: Any) -> Any:
+    """What the driver gets for a stream argument: the driver-level stream inside a :class:`Stream`."""
+    return stream.impl if isinstance(stream, Stream) else stream
 
 
 class NodeDevice(_Object):
@@ -566,7 +743,7 @@ def _looks_like_mac(s: str) -> bool:
     return len(parts) == 6 and all(1 <= len(p) <= 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts)
 
 
-def open(uri: str | None = None, *, readonly: bool = False) -> Connection:  # noqa: A001
+def open(uri: str | None = None, *, readonly: bool = False) -> Connection:
     """Open a connection (``virt.core.open("qemu:///system")``); use as a context manager."""
     return Connection(uri, readonly=readonly)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,6 +36,13 @@ STORAGE = ErrorDomain.STORAGE
 TOOL_TIMEOUT = 300.0
 #: Bytes copied or wiped at a time.
 CHUNK = 1 << 20
+
+#: How a long operation reports what it has done: ``progress(processed_bytes, total_bytes)``.
+Progress = Callable[[int, int], None]
+
+
+def _no_progress(processed: int, total: int) -> None:
+    pass
 
 
 @dataclass
@@ -162,20 +169,22 @@ class Backend:
             _remove(path)
             raise
 
-    def clone_vol(self, vol: Volume, src: dict[str, Any], flags: int) -> None:
+    def clone_vol(self, vol: Volume, src: dict[str, Any], flags: int, progress: Progress = _no_progress) -> None:
         """A new volume with the content of ``src`` (any format converted to the new one)."""
         path = self.vol_path(vol.name)
         fmt = vol.target.format_type if vol.target is not None else "raw"
         capacity = max(vol.capacity_bytes, int(src["capacity"]))
         try:
             if fmt == "raw" and src["format"] == "raw":
-                _copy_sparse(src["path"], path, capacity, _vol_mode(vol))
+                _copy_sparse(src["path"], path, capacity, _vol_mode(vol), progress)
             else:
                 options = _qcow_options(vol, None)
                 args = ["convert", "-f", src["format"], "-O", str(fmt)]
                 if options:
                     args += ["-o", ",".join(options)]
+                progress(0, int(src["capacity"]))  # qemu-img reports only at its end
                 qemu_img(*args, src["path"], path, timeout=24 * 3600)
+                progress(int(src["capacity"]), int(src["capacity"]))
                 os.chmod(path, _vol_mode(vol))
                 if capacity > int(src["capacity"]):
                     qemu_img("resize", "-f", str(fmt), path, str(capacity))
@@ -210,7 +219,7 @@ class Backend:
             args.append("--preallocation=falloc")
         qemu_img(*args, path, str(capacity))
 
-    def wipe_vol(self, rec: dict[str, Any], algorithm: int) -> None:
+    def wipe_vol(self, rec: dict[str, Any], algorithm: int, progress: Progress = _no_progress) -> None:
         """Overwrite the volume's data (zeros, or random bytes): what a guest left is gone."""
         if algorithm not in (WA.ZERO, WA.RANDOM):
             if algorithm not in list(WA):
@@ -228,6 +237,7 @@ class Backend:
                 data = zeros[:n] if algorithm == WA.ZERO else os.urandom(n)
                 os.pwrite(fd, data, done)
                 done += n
+                progress(done, length)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -398,12 +408,12 @@ class LogicalBackend(Backend):
         size = max(vol.capacity_bytes, 1) + 1023
         self.lvm("lvcreate", "-y", "-Wn", "--name", vol.name, "-L", f"{size // 1024}K", self.vg)
 
-    def clone_vol(self, vol: Volume, src: dict[str, Any], flags: int) -> None:
+    def clone_vol(self, vol: Volume, src: dict[str, Any], flags: int, progress: Progress = _no_progress) -> None:
         vol.capacity.value = max(vol.capacity_bytes, int(src["capacity"]))
         self.create_vol(vol, flags, None)
         try:
             if src["format"] in ("raw", "none"):
-                _copy_into(src["path"], self.vol_path(vol.name))
+                _copy_into(src["path"], self.vol_path(vol.name), progress)
             else:
                 qemu_img("convert", "-n", "-f", src["format"], "-O", "raw", src["path"], self.vol_path(vol.name),
                          timeout=24 * 3600)
@@ -467,10 +477,11 @@ def _create_raw(path: str, capacity: int, allocation: int, mode: int) -> None:
     os.close(fd)
 
 
-def _copy_sparse(src: str, dst: str, capacity: int, mode: int) -> None:
+def _copy_sparse(src: str, dst: str, capacity: int, mode: int, progress: Progress = _no_progress) -> None:
     """Copy a raw image, leaving holes where the source reads as zeros."""
     zeros = bytes(CHUNK)
     with open(src, "rb") as fin:
+        total = os.fstat(fin.fileno()).st_size
         fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         try:
             offset = 0
@@ -478,15 +489,21 @@ def _copy_sparse(src: str, dst: str, capacity: int, mode: int) -> None:
                 if chunk != zeros[:len(chunk)]:
                     os.pwrite(fd, chunk, offset)
                 offset += len(chunk)
+                progress(offset, total)
             os.ftruncate(fd, max(capacity, offset))
             os.fsync(fd)
         finally:
             os.close(fd)
 
 
-def _copy_into(src: str, dst: str) -> None:
+def _copy_into(src: str, dst: str, progress: Progress = _no_progress) -> None:
     with open(src, "rb") as fin, open(dst, "r+b") as fout:
-        shutil.copyfileobj(fin, fout, CHUNK)
+        total, done = fin.seek(0, os.SEEK_END), 0
+        fin.seek(0)
+        while chunk := fin.read(CHUNK):
+            fout.write(chunk)
+            done += len(chunk)
+            progress(done, total)
         fout.flush()
         os.fsync(fout.fileno())
 

@@ -8,10 +8,12 @@ any pool's storage.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar, TypeVar
@@ -34,7 +36,9 @@ from virt.core.enums import StoragePoolBuildFlags as BF
 from virt.core.enums import StoragePoolCreateFlags as PCF
 from virt.core.enums import StoragePoolEventID, StorageVolType
 from virt.core.enums import StorageVolCreateFlags as CF
+from virt.core.enums import StorageVolDownloadFlags as DF
 from virt.core.enums import StorageVolResizeFlags as RF
+from virt.core.enums import StorageVolUploadFlags as UF
 from virt.core.enums import StorageVolWipeAlgorithm as WA
 from virt.core.events import EventBus
 from virt.core.types import (
@@ -44,7 +48,7 @@ from virt.core.types import (
     StorageVolRef,
 )
 from virt.core.uri import URI
-from virt.secondary.storage.backends import Backend, backend_for, storage_error
+from virt.secondary.storage.backends import CHUNK, Backend, Progress, backend_for, storage_error
 from virt.secondary.storage.store import PoolObj, PoolStore, StorageSettings, parse_pool
 from virt.util.errors import (
     ErrorDomain,
@@ -93,6 +97,7 @@ _ALLOWED_FLAGS = {
     "storage_vol_delete": 0, "storage_vol_wipe": 0, "storage_vol_wipe_pattern": 0,
     "storage_vol_resize": sum(RF), "storage_vol_get_info_flags": 1, "storage_vol_get_xml_desc": 0,
     "storage_pool_refresh": 0, "storage_pool_destroy": 0, "storage_pool_delete": 1,
+    "storage_vol_upload": int(UF.SPARSE_STREAM), "storage_vol_download": int(DF.SPARSE_STREAM),
 }
 
 _VOL_TYPES = {"file": StorageVolType.FILE, "block": StorageVolType.BLOCK, "dir": StorageVolType.DIR}
@@ -105,6 +110,31 @@ class _Shared:
     store: PoolStore
     buses: list[EventBus] = field(default_factory=list)
     started: bool = False
+    #: Long operations in progress: (pool, volume) -> [operation, processed, total].
+    jobs: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    jobs_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextlib.contextmanager
+    def job(self, operation: str, *vols: tuple[str, str], total: int = 0) -> Iterator[Progress]:
+        """Record a long operation on volumes for ``storage_vol_get_job_info``, for as long as it runs.
+
+        Yields ``progress(processed, total)`` for the work to report through.
+        """
+        record: list[Any] = [operation, 0, total]
+        with self.jobs_lock:
+            for key in vols:
+                self.jobs[key] = record
+
+        def progress(processed: int, total: int) -> None:
+            record[1:] = processed, total  # one assignment: readers see a consistent pair
+
+        try:
+            yield progress
+        finally:
+            with self.jobs_lock:
+                for key in vols:
+                    if self.jobs.get(key) is record:
+                        del self.jobs[key]
 
     def emit(self, ref: StoragePoolRef, event_id: int, *payload: Any) -> None:
         for bus in list(self.buses):
@@ -576,7 +606,10 @@ class StorageDriver(Driver):
         fmt = vol.target.format_type if vol.target is not None else None
 
         def clone() -> dict[str, Any]:
-            backend.clone_vol(vol, src, flags)
+            # reported on the source too: a caller can watch it before the new volume exists
+            with self._sh.job("clone", (clonevol.pool, clonevol.name), (obj.name, str(vol.name)),
+                              total=int(src["capacity"])) as progress:
+                backend.clone_vol(vol, src, flags, progress)
             rec = self._after_change(obj, backend, str(vol.name), fmt=_probe_hint(fmt))
             assert rec is not None
             return rec
@@ -607,7 +640,8 @@ class StorageDriver(Driver):
         backend = backend_for(obj.current)
 
         def wipe() -> None:
-            backend.wipe_vol(rec, algorithm)
+            with self._sh.job("wipe", (obj.name, rec["name"]), total=int(rec["capacity"])) as progress:
+                backend.wipe_vol(rec, algorithm, progress)
             self._after_change(obj, backend, rec["name"], fmt=rec["format"] if rec["format"] == "none" else None)
 
         self._work(obj.name, wipe, _LONG)
@@ -635,6 +669,56 @@ class StorageDriver(Driver):
             self._after_change(obj, backend, rec["name"], fmt=rec["format"] if rec["format"] == "none" else None)
 
         self._work(obj.name, resize)
+
+    # -- volumes: upload, download, progress ---------------------------------------------------------
+    def storage_vol_upload(self, vol: StorageVolRef, stream: Any, offset: int = 0, length: int = 0,
+                           flags: int = 0) -> None:
+        """Attach a sink writing the volume's bytes from ``offset`` (at most ``length``, 0: no limit).
+
+        The volume's data is written as is, whatever its format (as libvirt does). With the sparse
+        flag, zero blocks landing past the end of the file are skipped, leaving holes.
+        """
+        self._check_flags("storage_vol_upload", flags)
+        obj, rec = self._vol(vol)
+        self._check_streamable(rec)
+        fd = self._open_vol(rec, os.O_WRONLY)
+        sink = _VolumeSink(self, obj, rec, fd, offset, length, bool(flags & UF.SPARSE_STREAM))
+        _attach(stream, sink, sink=sink)
+
+    def storage_vol_download(self, vol: StorageVolRef, stream: Any, offset: int = 0, length: int = 0,
+                             flags: int = 0) -> None:
+        """Attach a source reading the volume's bytes from ``offset`` (at most ``length``, 0: to the end)."""
+        self._check_flags("storage_vol_download", flags)
+        obj, rec = self._vol(vol)
+        self._check_streamable(rec)
+        fd = self._open_vol(rec, os.O_RDONLY)
+        source = _VolumeSource(self, obj, rec, fd, offset, length)
+        _attach(stream, source, source=source)
+
+    def storage_vol_get_job_info(self, vol: StorageVolRef) -> tuple[str, int, int] | None:
+        """(operation, processed bytes, total bytes) of the wipe, clone, upload or download running on
+        the volume, or None when none is. Answers at once, even while the operation holds its pool."""
+        with self._sh.jobs_lock:
+            record = self._sh.jobs.get((vol.pool, vol.name))
+            if record is not None:
+                return record[0], int(record[1]), int(record[2])
+        self._vol(vol)  # no job: the volume must still exist
+        return None
+
+    @staticmethod
+    def _check_streamable(rec: dict[str, Any]) -> None:
+        if rec["type"] not in ("file", "block"):
+            raise VirtError(f"volume type '{rec['type']}' cannot be uploaded or downloaded",
+                            code=ErrorNumber.NO_SUPPORT, domain=STORAGE)
+
+    @staticmethod
+    def _open_vol(rec: dict[str, Any], mode: int) -> int:
+        try:
+            return os.open(rec["path"], mode | os.O_CLOEXEC)
+        except OSError as err:
+            from virt.util.errors import SystemError_
+
+            raise SystemError_.from_errno(err, f"Unable to open {rec['path']}", domain=STORAGE) from None
 
     # -- volumes: properties ------------------------------------------------------------------------
     def storage_vol_get_info(self, vol: StorageVolRef) -> StorageVolInfo:
@@ -687,3 +771,106 @@ def volume_xml(obj: PoolObj, rec: dict[str, Any]) -> str:
         vol.backing_store = VolTarget(path=rec["backing_path"],
                                       format=SourceFormat(type=rec.get("backing_format") or "raw"))
     return str(vol.format())
+
+
+def _attach(stream: Any, transfer: _VolumeTransfer, **end: Any) -> None:
+    try:
+        stream.attach(**end)
+    except BaseException:
+        transfer.abort()
+        raise
+
+
+class _VolumeTransfer:
+    """One upload or download of a volume: the file, its window, its progress record."""
+
+    operation: ClassVar[str] = ""
+
+    def __init__(self, driver: StorageDriver, obj: PoolObj, rec: dict[str, Any], fd: int, offset: int,
+                 length: int) -> None:
+        self.driver, self.obj, self.rec, self.fd = driver, obj, rec, fd
+        self.pos, self.end = offset, (offset + length if length else None)
+        self.done = 0
+        self._job = driver._sh.job(self.operation, (obj.name, rec["name"]), total=self.total())
+        self.progress = self._job.__enter__()
+
+    def total(self) -> int:
+        return self.end - self.pos if self.end is not None else 0
+
+    def _release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+            self._job.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        self._release()
+
+
+class _VolumeSink(_VolumeTransfer):
+    """Where an upload's data goes (``write``; ``close`` when the client finishes)."""
+
+    operation = "upload"
+
+    def __init__(self, driver: StorageDriver, obj: PoolObj, rec: dict[str, Any], fd: int, offset: int,
+                 length: int, sparse: bool) -> None:
+        self.sparse = sparse
+        self.size = os.fstat(fd).st_size
+        super().__init__(driver, obj, rec, fd, offset, length)
+
+    def write(self, data: bytes) -> None:
+        if self.end is not None and self.pos + len(data) > self.end:
+            raise storage_error("Request would exceed the length of the upload", ErrorNumber.OPERATION_FAILED)
+        if not (self.sparse and self.pos >= self.size and data == bytes(len(data))):
+            os.pwrite(self.fd, data, self.pos)
+        self.pos += len(data)
+        self.done += len(data)
+        self.progress(self.done, self.total() or self.done)
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        try:
+            if self.sparse and self.pos > os.fstat(self.fd).st_size and self.rec["type"] == "file":
+                os.ftruncate(self.fd, self.pos)  # the holes skipped at the end
+            os.fsync(self.fd)
+        finally:
+            self._release()
+        backend = backend_for(self.obj.current)
+        fmt = self.rec["format"] if self.rec["format"] == "none" else None
+        self.driver._work(self.obj.name, lambda: self.driver._after_change(self.obj, backend, self.rec["name"],
+                                                                           fmt=fmt))
+
+
+class _VolumeSource(_VolumeTransfer):
+    """Where a download's data comes from (``read``; ``b""`` at the end)."""
+
+    operation = "download"
+
+    def __init__(self, driver: StorageDriver, obj: PoolObj, rec: dict[str, Any], fd: int, offset: int,
+                 length: int) -> None:
+        size = os.fstat(fd).st_size if rec["type"] == "file" else int(rec["capacity"])
+        self._size = size
+        super().__init__(driver, obj, rec, fd, offset, length)
+        if self.end is None or self.end > size:
+            self.end = max(size, offset)
+
+    def total(self) -> int:
+        end = self.end if self.end is not None else self._size
+        return max(min(end, self._size) - self.pos, 0)
+
+    def read(self, nbytes: int = CHUNK) -> bytes:
+        if self.fd < 0:
+            return b""
+        assert self.end is not None
+        want = min(nbytes, self.end - self.pos)
+        data = os.pread(self.fd, want, self.pos) if want > 0 else b""
+        self.pos += len(data)
+        self.done += len(data)
+        self.progress(self.done, self.total() + self.done)
+        if not data:
+            self._release()
+        return data
+
+    def close(self) -> None:
+        self._release()
