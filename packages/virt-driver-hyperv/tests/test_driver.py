@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from lxml import etree
 from virt.core.connection import Connection
-from virt.core.enums import DomainEventID, DomainEventType, DomainState
+from virt.core.enums import ConnectListAllDomainsFlags, DomainEventID, DomainEventType, DomainState
 from virt.core.plugin import get_plugin_manager
 from virt.core.registry import build_registry
 from virt.driver.hyperv import plugin
@@ -180,6 +180,34 @@ def test_power_cycle_with_events(conn: Connection, fake: FakeWSMan) -> None:
         time.sleep(0.01)
     assert [p[0] for p in seen] == [DomainEventType.STARTED, DomainEventType.SUSPENDED, DomainEventType.RESUMED,
                                     DomainEventType.STOPPED]
+
+
+def test_managed_save_shutdown_reboot(conn: Connection, fake: FakeWSMan) -> None:
+    web = conn.lookup_domain("web").ref
+    assert conn.call("domain_has_managed_save_image", web, 0) == 0
+    conn.call("domain_reboot", web, 0)
+    conn.call("domain_reset", web, 0)
+    assert fake.vm("web").state == 2
+    conn.call("domain_managed_save", web, 0)
+    assert fake.vm("web").state == 32769
+    assert conn.call("domain_has_managed_save_image", web, 0) == 1
+    # A saved guest is shut off (as libvirt maps it) and listed as having a managed save image.
+    assert conn.call("domain_get_state", web, 0) == (DomainState.SHUTOFF, 0)
+    assert [d.name() for d in conn.list_all_domains(ConnectListAllDomainsFlags.MANAGEDSAVE)] == ["web"]
+    with pytest.raises(OperationInvalidError, match="Domain is not active or in state transition"):
+        conn.call("domain_shutdown_flags", web, 0)
+    conn.call("domain_managed_save_remove", web, 0)
+    assert fake.vm("web").state == 3
+    with pytest.raises(OperationInvalidError, match="Domain has no managed save image"):
+        conn.call("domain_managed_save_remove", web, 0)
+    conn.call("domain_create_with_flags", web, 0)
+    conn.call("domain_shutdown_flags", web, 0)
+    assert fake.shutdowns == ["web"] and fake.vm("web").state == 3
+    requested = [etree.fromstring(r.encode()).findtext(".//{*}RequestedState") for r in fake.requests
+                 if "RequestStateChange_INPUT" in r]
+    assert requested == ["10", "11", "32769", "3", "2"]
+    shutdown = next(r for r in fake.requests if "InitiateShutdown_INPUT" in r)
+    assert "<p:Force>false</p:Force>" in shutdown and "Planned shutdown via libvirt" in shutdown
 
 
 def test_state_change_refused_by_host(conn: Connection, fake: FakeWSMan) -> None:

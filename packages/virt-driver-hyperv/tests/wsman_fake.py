@@ -79,6 +79,7 @@ class FakeWSMan:
         self.requests: list[str] = []
         self.contexts: dict[str, list[str]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.shutdowns: list[str] = []
         self._ids = itertools.count(1000)
         self.lock = threading.Lock()
         fake = self
@@ -137,6 +138,9 @@ class FakeWSMan:
                     out_action, reply = f"{N}/EnumerateResponse", self.enumerate(resource, request)
                 elif action == f"{N}/Pull":
                     out_action, reply = f"{N}/PullResponse", self.pull(request)
+                elif action.endswith("/InitiateShutdown"):
+                    out_action = action + "Response"
+                    reply = self.initiate_shutdown(resource, header)  # type: ignore[arg-type]
                 elif action.endswith("/RequestStateChange"):
                     out_action = action + "Response"
                     reply = self.request_state_change(resource, header, request)  # type: ignore[arg-type]
@@ -221,6 +225,11 @@ class FakeWSMan:
                 ("Caption", "Processor"), ("ElementName", "Processor"),
                 ("InstanceID", f"{vssd}\\B637F346-6A0E-4DEC-AF52-BD70CB80A21D\\0"), ("Limit", 100000),
                 ("Reservation", 0), ("ResourceType", 3), ("VirtualQuantity", vm.vcpus)])
+            add(V2, "Msvm_ShutdownComponent", [
+                ("CreationClassName", "Msvm_ShutdownComponent"), ("DeviceID",
+                                                                  f"Microsoft:{vm.guid}\\9F8233AC-BE49-4C79-8EE3-E7E1985B2077"),
+                ("ElementName", "Shutdown"), ("EnabledState", 2 if vm.state == 2 else 3),
+                ("SystemCreationClassName", "Msvm_ComputerSystem"), ("SystemName", vm.guid)])
         for instance, job in self.jobs.items():
             state = 7 if job["polls"] else 4  # Running when first seen, Completed afterwards
             add(V2, "Msvm_ConcreteJob", [("Caption", "Changing VM state"), ("ErrorCode", 0), ("ErrorDescription", None),
@@ -250,13 +259,16 @@ class FakeWSMan:
             conds = [self._cond(c) for c in re.split(r"\s+AND\s+", where, flags=re.I)] if where else []
             return [xml for c, props, xml in objects if c == cls and all(
                 str(props.get(k)).lower() == v.lower() for k, v in conds)]
-        m = re.fullmatch(r'\s*ASSOCIATORS OF \{(\w+)\.(.*)\} WHERE AssocClass = (\w+) ResultClass = (\w+)\s*', query, re.S)
+        m = re.fullmatch(r'\s*ASSOCIATORS OF \{(\w+)\.(.*)\} WHERE (?:AssocClass = (\w+) )?ResultClass = (\w+)\s*',
+                         query, re.S)
         if m:
             keys = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2)))
             keys = {k: v.replace('\\"', '"').replace("\\\\", "\\") for k, v in keys.items()}
             assoc, result = m.group(3), m.group(4)
             if assoc == "Msvm_SettingsDefineState" and result == "Msvm_VirtualSystemSettingData":
                 return [xml for c, props, xml in objects if c == result and props["InstanceID"] == f"Microsoft:{keys.get('Name')}"]
+            if assoc is None and result == "Msvm_ShutdownComponent":
+                return [xml for c, props, xml in objects if c == result and props["SystemName"] == keys.get("Name")]
             if assoc == "Msvm_VirtualSystemSettingDataComponent":
                 prefix = keys.get("InstanceID", "") + "\\"
                 return [xml for c, props, xml in objects if c == result and str(props["InstanceID"]).startswith(prefix)]
@@ -275,6 +287,19 @@ class FakeWSMan:
         return m.group(1), value.replace('\\"', '"').replace("\\\\", "\\")
 
     # -- methods --------------------------------------------------------------------------------------
+    def initiate_shutdown(self, resource: str, header: etree._Element) -> str:
+        selectors = {s.get("Name"): s.text for s in header.iter(f"{{{W}}}Selector")}
+        vm = next((v for v in self.host.vms if v.guid == selectors.get("SystemName")), None)
+        if vm is None or not str(selectors.get("DeviceID", "")).startswith(f"Microsoft:{vm.guid}"):
+            raise _Fault("w:InvalidSelectors", "The WS-Management service cannot process the request because the "
+                         "request contained invalid selectors for the resource.", "2150858843")
+        self.shutdowns.append(vm.name)
+        code = 32775 if vm.state != 2 else 0  # the integration service answers only while the guest runs
+        if not code:
+            vm.state, vm.pid = 3, 0
+        return (f'<p:InitiateShutdown_OUTPUT xmlns:p="{resource}"><p:ReturnValue>{code}</p:ReturnValue>'
+                "</p:InitiateShutdown_OUTPUT>")
+
     def request_state_change(self, resource: str, header: etree._Element, request: etree._Element) -> str:
         selectors = {s.get("Name"): s.text for s in header.iter(f"{{{W}}}Selector")}
         vm = next((v for v in self.host.vms if v.guid == selectors.get("Name")), None)
@@ -282,7 +307,7 @@ class FakeWSMan:
             raise _Fault("w:InvalidSelectors", "The WS-Management service cannot process the request because the "
                          "request contained invalid selectors for the resource.", "2150858843")
         requested = int(request.findtext(f"{{{resource}}}RequestedState") or 0)
-        allowed = {2: (3, 32768, 32769), 3: (2, 32768), 32768: (2,)}
+        allowed = {2: (3, 32768, 32769), 3: (2, 32768, 32769), 32768: (2,), 32769: (2, 32768), 10: (2,), 11: (2,)}
         job = ""
         if vm.state not in allowed.get(requested, ()):
             code = 32775  # Invalid state for this operation
@@ -297,8 +322,10 @@ class FakeWSMan:
                    f'<w:Selector Name="InstanceID">{instance}</w:Selector><w:Selector Name="__cimnamespace">'
                    f"{V2}</w:Selector></w:SelectorSet></a:ReferenceParameters></p:Job>")
         else:
-            vm.state, code = requested, 0
-            if requested == 3:
+            code = 0
+            if requested not in (10, 11):  # a reboot or reset leaves the guest running
+                vm.state = requested
+            if requested in (3, 32769):
                 vm.pid = 0
         return (f'<p:RequestStateChange_OUTPUT xmlns:p="{resource}">{job}<p:ReturnValue>{code}</p:ReturnValue>'
                 "</p:RequestStateChange_OUTPUT>")
@@ -306,7 +333,7 @@ class FakeWSMan:
 
 #: Classes that exist (and may have no instance) in the fake's namespaces.
 _KNOWN_CLASSES = frozenset({"Msvm_ComputerSystem", "Msvm_VirtualSystemSettingData", "Msvm_MemorySettingData",
-                            "Msvm_ProcessorSettingData", "Msvm_ConcreteJob", "Win32_ComputerSystem",
+                            "Msvm_ProcessorSettingData", "Msvm_ConcreteJob", "Msvm_ShutdownComponent", "Win32_ComputerSystem",
                             "Win32_Processor", "Win32_OperatingSystem"})
 
 

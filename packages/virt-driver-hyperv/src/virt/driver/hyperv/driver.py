@@ -68,6 +68,9 @@ class EnabledState(IntEnum):
     STOPPING = 32774
     PAUSING = 32776
     RESUMING = 32777
+    #: Requested only (RequestStateChange), never reported.
+    REBOOT = 10
+    RESET = 11
 
 
 #: EnabledState -> libvirt state, as libvirt's driver maps it (a saved guest is shut off).
@@ -351,27 +354,38 @@ class HyperVDriver(Driver):
         return domain_xml(*self._settings(dom))
 
     # -- power ---------------------------------------------------------------------------------------
-    def _request_state(self, dom: DomainRef, call: str, allowed: Callable[[dict[str, Any]], bool], message: str,
-                       requested: EnabledState, event: DomainEventType, detail: int) -> DomainRef:
+    def _checked(self, call: str, dom: DomainRef, allowed: Callable[[dict[str, Any]], bool],
+                 message: str) -> dict[str, Any]:
+        """The guest, once the call is allowed on this connection and in the guest's state."""
         self.check_writable(call)
         cs = self._find(dom)
         if not allowed(cs):
             raise OperationInvalidError(message, code=ErrorNumber.OPERATION_INVALID, domain=ErrorDomain.HYPERV)
+        return cs
+
+    def _finish(self, method: str, out: dict[str, Any]) -> None:
+        """A method's outcome: done, a job to wait for, or an error code."""
+        if out["ReturnValue"] == RETURN_JOB_STARTED:
+            self._wait_for_job(out.get("Job"), method)
+        elif out["ReturnValue"] != RETURN_COMPLETED:
+            raise hyperv_error(f"Invocation of {method} returned an error: {out['ReturnValue']}")
+
+    def _request_state(self, dom: DomainRef, call: str, allowed: Callable[[dict[str, Any]], bool], message: str,
+                       requested: EnabledState, event: DomainEventType | None = None, detail: int = 0) -> DomainRef:
+        cs = self._checked(call, dom, allowed, message)
         out = self.client.invoke(VIRTUALIZATION, "Msvm_ComputerSystem",
                                  {"CreationClassName": "Msvm_ComputerSystem", "Name": str(cs.get("Name"))},
                                  "RequestStateChange", {"RequestedState": int(requested)})
-        if out["ReturnValue"] == RETURN_JOB_STARTED:
-            self._wait_for_job(out.get("Job"))
-        elif out["ReturnValue"] != RETURN_COMPLETED:
-            raise hyperv_error(f"Invocation of RequestStateChange returned an error: {out['ReturnValue']}")
+        self._finish("RequestStateChange", out)
         ref = self._ref(self._find(dom))
-        self.events.emit("domain", DomainEventID.LIFECYCLE, ref, int(event), int(detail))
+        if event is not None:
+            self.events.emit("domain", DomainEventID.LIFECYCLE, ref, int(event), int(detail))
         return ref
 
-    def _wait_for_job(self, job: Any) -> None:
+    def _wait_for_job(self, job: Any, method: str) -> None:
         instance = job.get("InstanceID") if isinstance(job, dict) else None
         if not instance:
-            raise hyperv_error("RequestStateChange started a job without naming it")
+            raise hyperv_error(f"{method} started a job without naming it")
         deadline = time.monotonic() + self.job_timeout
         while True:
             state = self._one(VIRTUALIZATION, f'SELECT * FROM Msvm_ConcreteJob WHERE InstanceID = "{_wql_string(instance)}"',
@@ -379,10 +393,10 @@ class HyperVDriver(Driver):
             if int(state.get("JobState") or 0) == _JOB_COMPLETED:
                 return
             if int(state.get("JobState") or 0) in _JOB_FAILED:
-                raise hyperv_error(f"Concrete job for RequestStateChange invocation failed: "
+                raise hyperv_error(f"Concrete job for {method} invocation failed: "
                                    f"{state.get('ErrorDescription') or state.get('ErrorCode')}")
             if time.monotonic() > deadline:
-                raise hyperv_error("Timeout waiting for RequestStateChange job to complete",
+                raise hyperv_error(f"Timeout waiting for {method} job to complete",
                                    code=ErrorNumber.OPERATION_TIMEOUT)
             time.sleep(0.05)
 
@@ -414,3 +428,54 @@ class HyperVDriver(Driver):
         self._request_state(dom, "domain_resume", lambda cs: int(cs.get("EnabledState") or 0) == EnabledState.PAUSED,
                             "Domain is not paused", EnabledState.ENABLED, DomainEventType.RESUMED,
                             DomainEventResumedDetail.UNPAUSED)
+
+    def domain_managed_save(self, dom: DomainRef, flags: int = 0) -> None:
+        if flags:
+            raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function hypervDomainManagedSave")
+        self._request_state(dom, "domain_managed_save",
+                            lambda cs: int(cs.get("EnabledState") or 0) in (EnabledState.ENABLED, EnabledState.PAUSED),
+                            "Domain is not active or is in state transition", EnabledState.SUSPENDED,
+                            DomainEventType.STOPPED, DomainEventStoppedDetail.SAVED)
+
+    def domain_has_managed_save_image(self, dom: DomainRef, flags: int = 0) -> int:
+        if flags:
+            raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function hypervDomainHasManagedSaveImage")
+        return 1 if int(self._find(dom).get("EnabledState") or 0) == EnabledState.SUSPENDED else 0
+
+    def domain_managed_save_remove(self, dom: DomainRef, flags: int = 0) -> None:
+        if flags:
+            raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function hypervDomainManagedSaveRemove")
+        self._request_state(dom, "domain_managed_save_remove",
+                            lambda cs: int(cs.get("EnabledState") or 0) == EnabledState.SUSPENDED,
+                            "Domain has no managed save image", EnabledState.DISABLED)
+
+    def domain_reboot(self, dom: DomainRef, flags: int = 0) -> None:
+        if flags:
+            raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function hypervDomainReboot")
+        self._request_state(dom, "domain_reboot", lambda cs: int(cs.get("EnabledState") or 0) == EnabledState.ENABLED,
+                            "Domain is not active or is in state transition", EnabledState.REBOOT)
+
+    def domain_reset(self, dom: DomainRef, flags: int = 0) -> None:
+        if flags:
+            raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function hypervDomainReset")
+        self._request_state(dom, "domain_reset", lambda cs: int(cs.get("EnabledState") or 0) == EnabledState.ENABLED,
+                            "Domain is not active or is in state transition", EnabledState.RESET)
+
+    def domain_shutdown(self, dom: DomainRef) -> None:
+        self.domain_shutdown_flags(dom, 0)
+
+    def domain_shutdown_flags(self, dom: DomainRef, flags: int = 0) -> None:
+        """A clean shutdown through the guest's integration services (Msvm_ShutdownComponent)."""
+        if flags:
+            raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function hypervDomainShutdownFlags")
+        cs = self._checked("domain_shutdown_flags", dom,
+                           lambda cs: int(cs.get("EnabledState") or 0) == EnabledState.ENABLED,
+                           "Domain is not active or in state transition")
+        name = _wql_string(str(cs.get("Name")))
+        component = self._one(VIRTUALIZATION, "ASSOCIATORS OF {Msvm_ComputerSystem.CreationClassName="
+                              f'"Msvm_ComputerSystem",Name="{name}"}} WHERE ResultClass = Msvm_ShutdownComponent',
+                              f"Could not get Msvm_ShutdownComponent for domain with UUID '{dom.uuid}'")
+        keys = ("CreationClassName", "DeviceID", "SystemCreationClassName", "SystemName")
+        out = self.client.invoke(VIRTUALIZATION, "Msvm_ShutdownComponent", {k: str(component.get(k)) for k in keys},
+                                 "InitiateShutdown", {"Force": "false", "Reason": "Planned shutdown via libvirt"})
+        self._finish("InitiateShutdown", out)

@@ -50,6 +50,7 @@ WMI_CLASSES: dict[str, dict[str, Callable[[str], Any]]] = {
     "Msvm_MemorySettingData": {"VirtualQuantity": _INT, "Limit": _INT, "Reservation": _INT,
                                "DynamicMemoryEnabled": _BOOL},
     "Msvm_ProcessorSettingData": {"VirtualQuantity": _INT, "Limit": _INT, "Reservation": _INT},
+    "Msvm_ShutdownComponent": {"EnabledState": _INT},
     "Msvm_ConcreteJob": {"JobState": _INT, "ErrorCode": _INT, "PercentComplete": _INT},
     "Win32_ComputerSystem": {"TotalPhysicalMemory": _INT, "NumberOfProcessors": _INT,
                              "NumberOfLogicalProcessors": _INT},
