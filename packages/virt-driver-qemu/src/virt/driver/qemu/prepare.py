@@ -1223,7 +1223,7 @@ def _validate_chipset(dom: Domain, addrs: AddressSet, flags: _Flags) -> None:
                         raise InternalError("Primary SATA controller must have PCI address 0:0:1f.2")
                 else:
                     set_pci_addr(c, want)
-            elif ctype == "usb" and model in ("ich9-ehci1", "ich9-uhci1") and c.find("address") is None:
+            elif ctype == "usb" and model == "ich9-uhci1" and c.find("address") is None:
                 for slot in (0x1D, 0x1A):
                     tmp = PCIAddr(slot=slot)
                     if not addrs.slot_in_use(tmp):
@@ -1523,15 +1523,15 @@ def _usb_ports_of(c: E) -> int:
 
 
 def _usb_devices(dom: Domain) -> list[E]:
+    """USB devices in libvirt's order (virDomainUSBDeviceDefForeach, hubs aside)."""
     out: list[E] = []
-    out += [d for d in dom.all("disk") if X.get(d, "target", "bus") == "usb"]
-    out += [n for n in dom.all("interface") if X.get(n, "model", "type") == "usb-net"]
-    out += [i for i in dom.all("input") if i.get("bus") == "usb"]
-    out += [s for s in dom.all("sound") if s.get("model") == "usb"]
     out += [h for h in dom.all("hostdev") if h.get("type") == "usb"]
-    out += [r for r in dom.all("redirdev") if r.get("bus") == "usb"]
+    out += [d for d in dom.all("disk") if X.get(d, "target", "bus") == "usb"]
+    out += dom.controllers("ccid")
+    out += [i for i in dom.all("input") if i.get("bus") == "usb"]
     out += [s for s in dom.all("serial") if X.get(s, "target", "type") == "usb-serial"]
-    out += dom.all("smartcard")
+    out += [s for s in dom.all("sound") if s.get("model") == "usb"]
+    out += [r for r in dom.all("redirdev") if r.get("bus") == "usb"]
     return out
 
 
@@ -1558,8 +1558,8 @@ def _assign_usb(dom: Domain) -> None:
         n = _usb_ports_of(c)
         if n:
             buses.setdefault(idx, _USBHub(n))
-    available = sum(len(b.used) for b in buses.values())
-    count = len(usb_devs) + len(hubs)
+    available = sum(len(b.used) for b in buses.values()) + 8 * len(hubs)
+    count = len(usb_devs)
     if count > available:
         need = -(-(count - available + 1) // 7)
         for _ in range(need):
