@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 from vboxwebsrv_fake import FakeMachine, FakeWebService, Inventory
 from virt.core.connection import Connection
-from virt.core.enums import DomainEventID, DomainEventType, DomainState
+from virt.core.enums import ConnectListAllDomainsFlags, DomainEventID, DomainEventType, DomainState
 from virt.core.plugin import get_plugin_manager
 from virt.core.registry import build_registry
 from virt.driver.vbox import plugin
@@ -169,6 +169,34 @@ def test_power_cycle_with_events(conn: Connection, fake: FakeWebService) -> None
         time.sleep(0.01)
     assert [p[0] for p in seen] == [DomainEventType.STARTED, DomainEventType.SUSPENDED, DomainEventType.RESUMED,
                                     DomainEventType.STOPPED]
+
+
+def test_shutdown_reboot_and_managed_save(conn: Connection, fake: FakeWebService) -> None:
+    web, idle = conn.lookup_domain("web").ref, conn.lookup_domain("idle").ref
+    conn.call("domain_reboot", web, 0)
+    assert fake.resets == ["web"] and fake.machine("web").state == "Running"
+    with pytest.raises(OperationFailedError, match="machine paused, so can't power it down"):
+        conn.call("domain_shutdown_flags", idle, 0)
+    with pytest.raises(OperationFailedError, match="machine not running, so can't reboot it"):
+        conn.call("domain_reboot", idle, 0)
+    conn.call("domain_managed_save", web, 0)
+    assert fake.machine("web").state == "Saved"
+    assert conn.call("domain_has_managed_save_image", web, 0) == 1
+    assert conn.call("domain_get_state", web, 0) == (DomainState.SHUTOFF, 0)
+    assert [d.name() for d in conn.list_all_domains(ConnectListAllDomainsFlags.MANAGEDSAVE)] == ["web"]
+    conn.call("domain_managed_save_remove", web, 0)
+    assert fake.machine("web").state == "PoweredOff" and conn.call("domain_has_managed_save_image", web, 0) == 0
+    with pytest.raises(OperationFailedError, match="machine already powered down"):
+        conn.call("domain_shutdown_flags", web, 0)
+    conn.call("domain_create_with_flags", web, 0)
+    conn.call("domain_shutdown_flags", web, 0)
+    assert fake.buttons == ["web"] and not fake.locks
+    # A guest without ACPI cannot hear the button: VirtualBox's error is reported.
+    fake.machine("db").acpi = False
+    db = conn.call("domain_create_with_flags", conn.lookup_domain("db").ref, 0)
+    with pytest.raises(VirtError, match=r"IConsole_powerButton failed: .*VERR_PDM_NO_ACPI_DEVICE"):
+        conn.call("domain_shutdown_flags", db, 0)
+    assert not fake.locks
 
 
 def test_failed_start_reports_virtualbox_error(conn: Connection, fake: FakeWebService) -> None:

@@ -27,6 +27,7 @@ E_INVALIDARG = 0x80070057
 VBOX_E_OBJECT_NOT_FOUND = 0x80BB0001
 VBOX_E_INVALID_VM_STATE = 0x80BB0002
 VBOX_E_INVALID_OBJECT_STATE = 0x80BB0007
+VBOX_E_PDM_ERROR = 0x80BB000B
 
 
 @dataclass
@@ -81,6 +82,8 @@ class FakeWebService:
         self.sessions: set[str] = set()
         self.objects: dict[str, tuple[str, Any]] = {}  # reference -> (interface, payload)
         self.locks: dict[str, FakeMachine] = {}  # ISession reference -> the machine it locks
+        self.buttons: list[str] = []  # machines whose ACPI power button was pressed
+        self.resets: list[str] = []
         self._ids = itertools.count(1)
         self.lock = threading.Lock()
         fake = self
@@ -306,8 +309,12 @@ class FakeWebService:
         m = self._machine(args)
         if session_ref in self.locks:
             raise _Fault("VirtualBox error: The given session is busy", VBOX_E_INVALID_OBJECT_STATE)
-        if (args.get("lockType") or [""])[0] == "Shared" and m.state not in ("Running", "Paused", "Stuck"):
+        lock_type = (args.get("lockType") or [""])[0]
+        if lock_type == "Shared" and m.state not in ("Running", "Paused", "Stuck"):
             raise _Fault(f"VirtualBox error: The machine '{m.name}' is not running", VBOX_E_INVALID_VM_STATE)
+        if lock_type == "Write" and m.state in ("Running", "Paused", "Stuck"):
+            raise _Fault(f"VirtualBox error: The machine '{m.name}' is already locked by a session",
+                         VBOX_E_INVALID_OBJECT_STATE)
         self.locks[session_ref] = m
 
     def m_IMachine_launchVMProcess(self, args: dict[str, list[str]]) -> str:
@@ -327,6 +334,38 @@ class FakeWebService:
         if self.locks.pop(session_ref, None) is None:
             raise _Fault("VirtualBox error: The session is not locked (session state: Unlocked)",
                          VBOX_E_INVALID_OBJECT_STATE)
+
+    def m_ISession_getMachine(self, args: dict[str, list[str]]) -> str:
+        session_ref = self._session_object(args, "_this")
+        if session_ref not in self.locks:
+            raise _Fault("VirtualBox error: The session is not locked", VBOX_E_INVALID_OBJECT_STATE)
+        return self._new(session_ref.partition("-")[0], "ISessionMachine", self.locks[session_ref])
+
+    def m_IMachine_saveState(self, args: dict[str, list[str]]) -> str:
+        session, m = self._obj(args, "ISessionMachine")
+        if m.state not in ("Running", "Paused"):
+            raise _Fault(f"VirtualBox error: Machine state must be Running or Paused, not {m.state}",
+                         VBOX_E_INVALID_VM_STATE)
+        m.state = "Saved"
+        return self._new(session, "IProgress", (0, ""))
+
+    def m_IMachine_discardSavedState(self, args: dict[str, list[str]]) -> None:
+        _, m = self._obj(args, "ISessionMachine")
+        if m.state != "Saved":
+            raise _Fault(f"VirtualBox error: Cannot discard the saved state as the machine is not in the saved "
+                         f"state (machine state: {m.state})", VBOX_E_INVALID_VM_STATE)
+        m.state = "PoweredOff"
+
+    def m_IConsole_powerButton(self, args: dict[str, list[str]]) -> None:
+        _, m = self._obj(args, "IConsole")
+        if not m.acpi:
+            raise _Fault("VirtualBox error: Controlled power off failed (VERR_PDM_NO_ACPI_DEVICE)", VBOX_E_PDM_ERROR)
+        self._console(args, ("Running",), "PoweredOff", "power off")
+        self.buttons.append(m.name)
+
+    def m_IConsole_reset(self, args: dict[str, list[str]]) -> None:
+        m = self._console(args, ("Running",), "Running", "reset")
+        self.resets.append(m.name)
 
     def m_ISession_getConsole(self, args: dict[str, list[str]]) -> str:
         session_ref = self._session_object(args, "_this")

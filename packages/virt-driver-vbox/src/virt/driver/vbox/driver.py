@@ -308,12 +308,13 @@ class VBoxDriver(Driver):
             raise OperationFailedError(f"{what} failed: {text or f'error 0x{result & 0xFFFFFFFF:08x}'}",
                                        code=ErrorNumber.OPERATION_FAILED, domain=ErrorDomain.VBOX)
 
-    def _console(self, m: Machine, action: Callable[[str], None]) -> None:
-        """Run ``action(console)`` with a shared lock on the running machine's session."""
+    def _console(self, m: Machine, action: Callable[[str], None], of: str = "ISession_getConsole") -> None:
+        """Run ``action(obj)`` with a shared lock on the machine's session; ``obj`` is the session's
+        console, or (``of="ISession_getMachine"``) its mutable machine."""
         session = self._one("IWebsessionManager_getSessionObject", refIVirtualBox=self._vbox)
         self._call("IMachine_lockMachine", _this=m.ref, session=session, lockType="Shared")
         try:
-            action(self._one("ISession_getConsole", _this=session))
+            action(self._one(of, _this=session))
         finally:
             self._call("ISession_unlockMachine", _this=session)
 
@@ -376,6 +377,58 @@ class VBoxDriver(Driver):
         self._console(m, lambda console: self._console_call("IConsole_resume", console))
         self._emit(dom, DomainEventType.RESUMED, DomainEventResumedDetail.UNPAUSED)
 
+    def domain_shutdown(self, dom: DomainRef) -> None:
+        self.domain_shutdown_flags(dom, 0)
+
+    def domain_shutdown_flags(self, dom: DomainRef, flags: int = 0) -> None:
+        """The ACPI power button: the guest decides to shut down (no event until it has)."""
+        if flags:
+            raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function vboxDomainShutdownFlags")
+        self.check_writable("domain_shutdown_flags")
+        m = self._find(dom)
+        self._check(m.state != "Paused", "machine paused, so can't power it down")
+        self._check(m.active, "machine already powered down")
+        self._console(m, lambda console: self._console_call("IConsole_powerButton", console))
+
+    def domain_reboot(self, dom: DomainRef, flags: int = 0) -> None:
+        if flags:
+            raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function vboxDomainReboot")
+        self.check_writable("domain_reboot")
+        m = self._find(dom)
+        self._check(m.state == "Running", "machine not running, so can't reboot it")
+        self._console(m, lambda console: self._console_call("IConsole_reset", console))
+
+    def domain_managed_save(self, dom: DomainRef, flags: int = 0) -> None:
+        """VirtualBox's saved state is libvirt's managed save: the machine stops, Saved, and starts from it."""
+        if flags:
+            raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function vboxDomainManagedSave")
+        self.check_writable("domain_managed_save")
+        m = self._find(dom)
+        self._check(m.state in ("Running", "Paused"), "machine not running, so can't save it")
+        self._console(m, lambda machine: self._wait(self._one("IMachine_saveState", _this=machine), "Saving the state"),
+                      of="ISession_getMachine")
+        self._emit(dom, DomainEventType.STOPPED, DomainEventStoppedDetail.SAVED)
+
+    def domain_has_managed_save_image(self, dom: DomainRef, flags: int = 0) -> int:
+        if flags:
+            raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function vboxDomainHasManagedSaveImage")
+        return 1 if self._find(dom).state == "Saved" else 0
+
+    def domain_managed_save_remove(self, dom: DomainRef, flags: int = 0) -> None:
+        if flags:
+            raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function vboxDomainManagedSaveRemove")
+        self.check_writable("domain_managed_save_remove")
+        m = self._find(dom)
+        self._check(m.state == "Saved", "machine has no saved state")
+        session = self._one("IWebsessionManager_getSessionObject", refIVirtualBox=self._vbox)
+        # Discarding needs the settings lock a powered-off machine gives (a Write lock).
+        self._call("IMachine_lockMachine", _this=m.ref, session=session, lockType="Write")
+        try:
+            self._call("IMachine_discardSavedState", _this=self._one("ISession_getMachine", _this=session),
+                       fRemoveFile=True)
+        finally:
+            self._call("ISession_unlockMachine", _this=session)
+
 
 def domain_xml(dom: DomainRef, attrs: dict[str, Any], boot: list[str], features: list[str],
                video: dict[str, str]) -> str:
@@ -409,4 +462,3 @@ def _host_arch() -> str:
     """The architecture guests get: the host's, as libvirt's driver says (VirtualBox runs x86 guests)."""
     machine = os.uname().machine
     return {"amd64": "x86_64", "i386": "i686", "i586": "i686"}.get(machine, machine)
-
