@@ -212,6 +212,31 @@ SCENARIOS: dict[str, list[list[Any]]] = {
         ["dom_cpustats", "test", -1, 1], ["dom_fsinfo", "test"], ["dom_memparams", "test", 0],
         ["dom_stats_period", "test", 7, 0], ["dom_xml", "test", 0],
     ],
+    "tunables": [
+        ["dom_set_tunable", "test", "blkio", None, {"weight": 500, "device_weight": "/dev/sda,100"}, 0],
+        ["dom_set_tunable", "test", "blkio", None, {"device_read_iops_sec": "/dev/sda,10,/dev/sdb,20"}, 0],
+        ["dom_get_tunable", "test", "blkio", None, 0], ["dom_get_tunable", "test", "blkio", None, 2],
+        ["dom_set_tunable", "test", "blkio", None, {"device_weight": "/dev/sda,0", "weight": 0}, 0],
+        ["dom_get_tunable", "test", "blkio", None, 0],
+        ["dom_set_tunable", "test", "numa", None, {"numa_mode": 1, "numa_nodeset": "0"}, 0],
+        ["dom_get_tunable", "test", "numa", None, 0], ["dom_set_tunable", "test", "numa", None, {"numa_mode": 2}, 0],
+        ["dom_set_tunable", "test", "numa", None, {"numa_mode": 9}, 0],
+        ["dom_set_tunable", "test", "iface", "testnet0", {"inbound.average": 1000, "outbound.average": 2000,
+                                                          "outbound.peak": 3000}, 0],
+        ["dom_get_tunable", "test", "iface", "testnet0", 0],
+        ["dom_set_tunable", "test", "iface", "testnet0", {"inbound.average": 0}, 0],
+        ["dom_get_tunable", "test", "iface", "testnet0", 0], ["dom_get_tunable", "test", "iface", "nope", 0],
+        ["dom_set_tunable", "test", "iotune", "vda", {"total_bytes_sec": 1000}, 0],
+        ["dom_set_tunable", "test", "iotune", "vda", {"total_bytes_sec": 1000, "read_bytes_sec": 10}, 0],
+        ["dom_set_tunable", "test", "iotune", "vda", {"total_bytes_sec": 1000, "total_bytes_sec_max": 2000,
+                                                      "group_name": "grp"}, 0],
+        ["dom_get_tunable", "test", "iotune", "vda", 0], ["dom_get_tunable", "test", "iotune", "vdz", 0],
+        ["dom_set_tunable", "test", "iotune", "vdz", {"total_bytes_sec": 1}, 0],
+        ["dom_set_tunable", "test", "perf", None, {"cmt": True, "cpu_clock": True}, 0],
+        ["dom_set_tunable", "test", "perf", None, {"cmt": False}, 0], ["dom_get_tunable", "test", "perf", None, 0],
+        ["dom_xml", "test", 0], ["dom_xml", "test", 2], ["dom_destroy", "test"],
+        ["dom_set_tunable", "test", "blkio", None, {"weight": 300}, 0], ["dom_xml", "test", 0],
+    ],
     "stats_and_devices": [
         ["dom_define", T2], ["stats", 0, 0], ["stats", 1, 0], ["stats", 2, 0], ["stats", 0, 1], ["stats", 0, 2],
         ["dom_blockstats_bad", "test", "vdz"], ["dom_blockstats_bad", "test", ""], ["dom_ifstats_bad", "test", "x"],
@@ -466,6 +491,8 @@ def libvirt_ops() -> dict[str, Any]:
         "dom_report": lambda c, n, what: {"blkio": dom(c, n).blkioParameters, "numa": dom(c, n).numaParameters,
                                           "perf": dom(c, n).perfEvents}[what](),
         "dom_ifparams": lambda c, n, i: dom(c, n).interfaceParameters(i, 0),
+        "dom_get_tunable": lambda c, n, what, dev, f: _libvirt_tunable(dom(c, n), what, dev, None, f),
+        "dom_set_tunable": lambda c, n, what, dev, p, f: _libvirt_tunable(dom(c, n), what, dev, p, f),
         "dom_iotune": lambda c, n, d: dom(c, n).blockIoTune(d, 0),
         "snap_current": lambda c, n: dom(c, n).snapshotCurrent(0).getName(),
         "snap_has_current": lambda c, n: dom(c, n).hasCurrentSnapshot(0),
@@ -547,6 +574,17 @@ def libvirt_ops() -> dict[str, Any]:
         "nd_destroy": lambda c, n: c.nodeDeviceLookupByName(n).destroy(),
         "nd_lookup": lambda c, n: c.nodeDeviceLookupByName(n).name(),
     }, libvirt.libvirtError
+
+
+def _libvirt_tunable(dom: Any, what: str, dev: str | None, params: Any, flags: int) -> Any:
+    """Get (``params`` None) or set one group of tunables through python3-libvirt."""
+    args = (dev,) if dev is not None else ()
+    names = {"blkio": "BlkioParameters", "numa": "NumaParameters", "iface": "InterfaceParameters",
+             "iotune": "BlockIoTune", "perf": "PerfEvents"}
+    if params is None:
+        getter = {"iotune": "blockIoTune", "perf": "perfEvents"}.get(what, names[what][0].lower() + names[what][1:])
+        return getattr(dom, getter)(*args, flags)
+    return getattr(dom, "set" + names[what])(*args, params, flags)
 
 
 def _cpu_stats(dom: Any, start: int, count: int) -> list[Any]:
@@ -763,6 +801,8 @@ def our_ops() -> dict[str, Any]:
                                                   "numa": "domain_get_numa_parameters"}[what], dom(c, n).ref,
                                                  16, 0)[0]),
         "dom_ifparams": lambda c, n, i: c.call("domain_get_interface_parameters", dom(c, n).ref, i, 16, 0)[0],
+        "dom_get_tunable": lambda c, n, what, dev, f: _our_tunable(c, dom(c, n).ref, what, dev, None, f),
+        "dom_set_tunable": lambda c, n, what, dev, p, f: _our_tunable(c, dom(c, n).ref, what, dev, p, f),
         "dom_iotune": lambda c, n, d: c.call("domain_get_block_io_tune", dom(c, n).ref, d, 32, 0)[0],
         "snap_current": lambda c, n: dom(c, n).snapshot_current(0).name(),
         "chk_list": lambda c, n, f: sorted(x.name for x in c.call("domain_list_all_checkpoints", dom(c, n).ref, f)),
@@ -837,6 +877,20 @@ def our_ops() -> dict[str, Any]:
         "nd_destroy": lambda c, n: c.lookup_node_device(n).destroy(),
         "nd_lookup": lambda c, n: c.lookup_node_device(n).name(),
     }
+
+
+def _our_tunable(c: Any, ref: Any, what: str, dev: str | None, params: Any, flags: int) -> Any:
+    """Get (``params`` None) or set one group of tunables through our driver calls."""
+    args = (dev,) if dev is not None else ()
+    calls = {"blkio": "blkio_parameters", "numa": "numa_parameters", "iface": "interface_parameters",
+             "iotune": "block_io_tune", "perf": "perf_events"}
+    if params is None:
+        if what == "perf":
+            return c.call("domain_get_perf_events", ref, flags)
+        return c.call(f"domain_get_{calls[what]}", ref, *args, 32, flags)[0]
+    if what != "perf":  # python3-libvirt reads the parameters' types first
+        c.call(f"domain_get_{calls[what]}", ref, *args, 0, flags)
+    return c.call(f"domain_set_{calls[what]}", ref, *args, params, flags)
 
 
 def _bits(maps: bytes, count: int) -> list[list[bool]]:

@@ -29,7 +29,18 @@ LIFECYCLE_ACTIONS = ("destroy", "restart", "rename-restart", "preserve", "coredu
 TYPED_PARAM_STRING_OKAY = 4
 _AFFECT = MI.LIVE | MI.CONFIG
 
-#: Read-only reports: call -> the parameters libvirt's test driver returns for an untuned domain.
+#: virDomainNumatuneMemMode values, in order.
+NUMA_MODES = ("strict", "preferred", "interleave", "restrictive")
+#: blkio device parameters -> the BlkioDevice field each lists.
+BLKIO_DEVICE_PARAMS = {"device_weight": "weight", "device_read_iops_sec": "read_iops_sec",
+                       "device_write_iops_sec": "write_iops_sec", "device_read_bytes_sec": "read_bytes_sec",
+                       "device_write_bytes_sec": "write_bytes_sec"}
+#: Interface bandwidth parameters per direction.
+BANDWIDTH_PARAMS = {"inbound": ("average", "peak", "burst", "floor"), "outbound": ("average", "peak", "burst")}
+#: The largest block I/O throttle libvirt's test driver accepts.
+IOTUNE_MAX = 10**15
+
+#: Tunable reports: call -> the parameters libvirt's test driver returns for an untuned domain.
 DEFAULT_REPORTS: dict[str, dict[str, Any]] = {
     "domain_get_blkio_parameters": {"weight": 0, "device_weight": "", "device_read_iops_sec": "",
                                     "device_write_iops_sec": "", "device_read_bytes_sec": "",
@@ -64,7 +75,9 @@ class TuningCalls(Calls):
         "domain_get_numa_parameters": _AFFECT | TYPED_PARAM_STRING_OKAY,
         "domain_get_interface_parameters": _AFFECT | TYPED_PARAM_STRING_OKAY,
         "domain_get_block_io_tune": _AFFECT | TYPED_PARAM_STRING_OKAY,
-        "domain_get_perf_events": _AFFECT | TYPED_PARAM_STRING_OKAY,
+        "domain_get_perf_events": _AFFECT | TYPED_PARAM_STRING_OKAY, "domain_set_blkio_parameters": _AFFECT,
+        "domain_set_numa_parameters": _AFFECT, "domain_set_interface_parameters": _AFFECT,
+        "domain_set_block_io_tune": _AFFECT, "domain_set_perf_events": _AFFECT,
     }
 
     _dom: Any
@@ -213,38 +226,168 @@ class TuningCalls(Calls):
             params += cpu[:nparams]
         return params, min(nparams, 2)
 
-    def _report(self, call: str, dom: DomainRef, flags: int, nparams: int) -> tuple[dict[str, Any], int]:
-        self._one_def(self._dom(dom), flags & _AFFECT)
-        return _params(DEFAULT_REPORTS[call], nparams)
-
+    # -- blkio, numa, interface bandwidth, block I/O throttling, perf events ------------------
     def domain_get_blkio_parameters(self, dom: DomainRef, nparams: int = 6,
                                     flags: int = 0) -> tuple[dict[str, Any], int]:
-        return self._report("domain_get_blkio_parameters", dom, flags, nparams)
+        defn, _ = self._one_def(self._dom(dom), flags & _AFFECT)
+        tune = defn.blkiotune
+        out: dict[str, Any] = {"weight": (tune.weight or 0) if tune is not None else 0}
+        for param, field in BLKIO_DEVICE_PARAMS.items():
+            devices = tune.devices if tune is not None else []
+            out[param] = ",".join(f"{d.path},{getattr(d, field)}" for d in devices if getattr(d, field))
+        return _params(out, nparams)
+
+    def domain_set_blkio_parameters(self, dom: DomainRef, params: dict[str, Any], flags: int = 0) -> None:
+        from virt.conf.domain.memory import BlkioDevice, BlkioTune
+
+        _only(params, ("weight", *BLKIO_DEVICE_PARAMS))
+        defn, _ = self._one_def(self._dom(dom), flags)
+        tune: Any = defn.blkiotune or BlkioTune()
+        if "weight" in params:
+            tune.weight = int(params["weight"]) or None
+        for param, field in BLKIO_DEVICE_PARAMS.items():
+            if param not in params:
+                continue
+            items = [x for x in str(params[param]).split(",")] if params[param] else []
+            if len(items) % 2:
+                raise invalid_arg(f"unable to parse blkio device '{params[param]}'")
+            for path, value in zip(items[::2], items[1::2], strict=True):
+                device = next((d for d in tune.devices if d.path == path), None)
+                if device is None:
+                    device = BlkioDevice(path=path)
+                    tune.devices.append(device)
+                setattr(device, field, int(value) or None)
+            tune.devices = [d for d in tune.devices if any(getattr(d, f) for f in BLKIO_DEVICE_PARAMS.values())]
+        defn.blkiotune = None if tune.is_empty() else tune
 
     def domain_get_numa_parameters(self, dom: DomainRef, nparams: int = 2,
                                    flags: int = 0) -> tuple[dict[str, Any], int]:
-        return self._report("domain_get_numa_parameters", dom, flags, nparams)
+        from virt.conf.domain.types import format_bitmap
+
+        defn, _ = self._one_def(self._dom(dom), flags & _AFFECT)
+        memory = defn.numatune.memory if defn.numatune is not None else None
+        mode = NUMA_MODES.index(memory.mode) if memory is not None and memory.mode else 0
+        nodeset = format_bitmap(memory.nodeset) if memory is not None and memory.nodeset else ""
+        return _params({"numa_mode": mode, "numa_nodeset": nodeset}, nparams)
+
+    def domain_set_numa_parameters(self, dom: DomainRef, params: dict[str, Any], flags: int = 0) -> None:
+        from virt.conf.domain.memory import NumaMemory, NumaTune
+        from virt.conf.domain.types import Bitmap
+
+        _only(params, ("numa_mode", "numa_nodeset"))
+        defn, live = self._one_def(self._dom(dom), flags)
+        mode = params.get("numa_mode")
+        if mode is not None and not 0 <= int(mode) < len(NUMA_MODES):
+            raise invalid_arg(f"unsupported numatune mode: '{mode}'")
+        nodeset = None
+        if params.get("numa_nodeset") is not None:
+            try:
+                nodeset = Bitmap.parse(str(params["numa_nodeset"]))
+            except ValueError:
+                raise invalid_arg(f"Failed to parse bitmap '{params['numa_nodeset']}'") from None
+        tune: Any = defn.numatune or NumaTune()
+        memory = tune.memory or NumaMemory()
+        if live and mode is not None and memory.mode is not None and NUMA_MODES.index(memory.mode) != int(mode):
+            raise operation_invalid("can't change numatune mode for running domain")
+        if mode is not None:
+            memory.mode = NUMA_MODES[int(mode)]
+        if nodeset is not None:
+            memory.nodeset, memory.placement = nodeset, None
+        tune.memory = memory
+        defn.numatune = tune
 
     def domain_get_interface_parameters(self, dom: DomainRef, device: str, nparams: int = 7,
                                         flags: int = 0) -> tuple[dict[str, Any], int]:
         from virt.core.drivers.test import domdef
 
         defn, _ = self._one_def(self._dom(dom), flags & _AFFECT)
-        domdef.find_net(defn, device)
-        return _params(DEFAULT_REPORTS["domain_get_interface_parameters"], nparams)
+        net = domdef.find_net(defn, device)
+        bw = net.bandwidth
+        out: dict[str, Any] = {}
+        for direction, fields in BANDWIDTH_PARAMS.items():
+            rate = getattr(bw, direction, None) if bw is not None else None
+            for f in fields:
+                out[f"{direction}.{f}"] = (getattr(rate, f) or 0) if rate is not None else 0
+        return _params(out, nparams)
+
+    def domain_set_interface_parameters(self, dom: DomainRef, device: str, params: dict[str, Any],
+                                        flags: int = 0) -> None:
+        """testDomainSetInterfaceParameters: a direction given its average (or floor) is replaced,
+        one given without it is removed."""
+        from virt.conf.domain.devices.net import Bandwidth, Inbound, Outbound
+        from virt.core.drivers.test import domdef
+
+        _only(params, tuple(f"{d}.{f}" for d, fields in BANDWIDTH_PARAMS.items() for f in fields))
+        defn, _ = self._one_def(self._dom(dom), flags)
+        net = domdef.find_net(defn, device)
+        bw: Any = net.bandwidth or Bandwidth()
+        for direction, cls in (("inbound", Inbound), ("outbound", Outbound)):
+            given = {k.split(".", 1)[1]: int(v) for k, v in params.items() if k.startswith(direction + ".")}
+            if not given:
+                continue
+            rate = cls(**{k: (v or None) for k, v in given.items()})
+            keep = rate.average or (direction == "inbound" and rate.floor)
+            if keep:
+                setattr(bw, direction, rate)
+            elif "average" in given or "floor" in given:
+                setattr(bw, direction, None)
+        net.bandwidth = bw if bw.inbound is not None or bw.outbound is not None else None
 
     def domain_get_block_io_tune(self, dom: DomainRef, disk: str | None, nparams: int = 20,
                                  flags: int = 0) -> tuple[dict[str, Any], int]:
         from virt.core.drivers.test import domdef
 
         defn, _ = self._one_def(self._dom(dom), flags & _AFFECT)
-        if domdef.find_disk(defn, disk or "") is None:
+        found = domdef.find_disk(defn, disk or "")
+        if found is None:
             raise invalid_arg(f"disk '{disk}' was not found in the domain config")
-        return _params(DEFAULT_REPORTS["domain_get_block_io_tune"], nparams)
+        tune = found.iotune
+        out = {k: ((getattr(tune, k) or ("" if k == "group_name" else 0)) if tune is not None else v)
+               for k, v in DEFAULT_REPORTS["domain_get_block_io_tune"].items()}
+        return _params(out, nparams)
+
+    def domain_set_block_io_tune(self, dom: DomainRef, disk: str | None, params: dict[str, Any],
+                                 flags: int = 0) -> None:
+        from virt.conf.domain.devices.disk import IOTune
+        from virt.core.drivers.test import domdef
+
+        names = tuple(DEFAULT_REPORTS["domain_get_block_io_tune"])
+        _only(params, names)
+        defn, _ = self._one_def(self._dom(dom), flags)
+        found = domdef.find_disk(defn, disk or "")
+        if found is None:
+            raise invalid_arg(f"missing persistent configuration for disk '{disk}'")
+        info = {k: (getattr(found.iotune, k) if found.iotune is not None else None) or
+                ("" if k == "group_name" else 0) for k in names}
+        for name, value in params.items():
+            if name != "group_name" and int(value) > IOTUNE_MAX:
+                raise error(E.ARGUMENT_UNSUPPORTED, f"block I/O throttle limit value must be no more than "
+                                                    f"{IOTUNE_MAX}")
+            info[name] = value
+        for kind in ("bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max"):
+            if info[f"total_{kind}"] and (info[f"read_{kind}"] or info[f"write_{kind}"]):
+                raise invalid_arg(f"total and read/write of {kind} cannot be set at the same time")
+        for kind in ("total", "read", "write"):
+            for unit in ("bytes_sec", "iops_sec"):
+                field, top = f"{kind}_{unit}", f"{kind}_{unit}_max"
+                if info[field] > info[top]:
+                    raise invalid_arg(f"{field} cannot be set higher than {top} ")
+        tune: Any = IOTune(**{k: (v or None) for k, v in info.items()})
+        found.iotune = tune if any(v for v in info.values()) else None
 
     def domain_get_perf_events(self, dom: DomainRef, flags: int = 0) -> dict[str, Any]:
-        self._one_def(self._dom(dom), flags & _AFFECT)
-        return dict(DEFAULT_REPORTS["domain_get_perf_events"])
+        defn, _ = self._one_def(self._dom(dom), flags & _AFFECT)
+        enabled = {e.name for e in defn.perf.events if e.enabled} if defn.perf is not None else set()
+        return {name: name in enabled for name in DEFAULT_REPORTS["domain_get_perf_events"]}
+
+    def domain_set_perf_events(self, dom: DomainRef, params: dict[str, Any], flags: int = 0) -> None:
+        from virt.conf.domain.platform import PERF_EVENTS, Perf, PerfEvent
+
+        _only(params, PERF_EVENTS)
+        defn, _ = self._one_def(self._dom(dom), flags)
+        states = {e.name: e.enabled for e in defn.perf.events} if defn.perf is not None else {}
+        states.update({name: bool(value) for name, value in params.items()})
+        defn.perf = Perf(events=[PerfEvent(name=n, enabled=states[n]) for n in PERF_EVENTS if n in states])
 
 
 def _params(params: dict[str, Any], nparams: int) -> tuple[dict[str, Any], int]:
