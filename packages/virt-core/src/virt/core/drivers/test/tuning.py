@@ -357,8 +357,8 @@ class TuningCalls(Calls):
         found = domdef.find_disk(defn, disk or "")
         if found is None:
             raise invalid_arg(f"missing persistent configuration for disk '{disk}'")
-        info = {k: (getattr(found.iotune, k) if found.iotune is not None else None) or
-                ("" if k == "group_name" else 0) for k in names}
+        info: dict[str, Any] = {k: (getattr(found.iotune, k) if found.iotune is not None else None) or
+                                ("" if k == "group_name" else 0) for k in names}
         for name, value in params.items():
             if name != "group_name" and int(value) > IOTUNE_MAX:
                 raise error(E.ARGUMENT_UNSUPPORTED, f"block I/O throttle limit value must be no more than "
