@@ -311,11 +311,11 @@ class DomainCalls(Calls):
         self._drop_if_transient(obj)
 
     def _lifecycle_action(self, obj: DomainObj, action: str) -> None:
-        """testDomainActionSetState, then the stop it may mean."""
+        """testDomainActionSetState: a restart keeps the guest running (booted again, same id),
+        every other action shuts it off."""
         if action in ("restart", "rename-restart"):
             obj.state, obj.reason = S.RUNNING, DomainRunningReason.BOOTED
             return
-        obj.state, obj.reason = S.SHUTOFF, DomainShutoffReason.SHUTDOWN
         stop(obj, DomainShutoffReason.SHUTDOWN)
         self._emit(obj, Ev.STOPPED, Stopped.SHUTDOWN)
         self._drop_if_transient(obj)
