@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,19 @@ def make_pki(directory: Path) -> Path:
     for path in directory.iterdir():
         path.chmod(0o644)
     return directory
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    """libvirtd opens its TCP listener after its unix sockets: wait until it accepts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def free_port() -> int:
@@ -115,6 +129,7 @@ def test_our_client_against_libvirtd_over_tls(pki: Path) -> None:
                                  "-p", str(pidfile)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         _wait_for(pidfile, proc, "libvirtd")
         _wait_for(tmp / "libvirt-sock", proc, "libvirtd")
+        wait_for_port(port)
         try:
             with v.open(f"test+tls://localhost:{port}/default?pkipath={pki}") as conn:
                 assert [d.ref.name for d in conn.list_all_domains()] == ["test"]
