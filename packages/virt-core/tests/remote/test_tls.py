@@ -78,6 +78,7 @@ def tls_virtd(pki: Path) -> Iterator[tuple[Daemon, int]]:
         daemon = start_virtd(Path(tmp), "--config", str(conf), "--listen", "--listen-addr", "127.0.0.1",
                              "--port", str(port))  # fmt: skip
         try:
+            wait_for_port(port)  # TCP listeners open after the unix sockets
             yield daemon, port
         finally:
             _stop(daemon.pid, daemon.proc)
