@@ -121,7 +121,7 @@ def entry_points(group: str) -> list[EntryPoint]:
         dirs = _distribution_dirs()
     except _Unsupported:
         return _entry_points_slow(group)
-    found = []
+    found: list[EntryPoint] = []
     for path in dirs:
         text = _read(os.path.join(path, "entry_points.txt"))
         if not text or f"[{group}]" not in text:
@@ -153,7 +153,7 @@ def version(distribution: str) -> str | None:
 def _entry_points_slow(group: str) -> list[EntryPoint]:
     from importlib.metadata import entry_points as md_entry_points
 
-    found = []
+    found: list[EntryPoint] = []
     for ep in md_entry_points(group=group):
         dist = getattr(ep, "dist", None)
         found.append(EntryPoint(ep.name, ep.value, group,

@@ -214,7 +214,8 @@ def __getattr__(name: str) -> Any:
         if cls is None:
             flags, doc, members = spec
             pairs = [(key, int(value)) for key, _, value in (m.partition("=") for m in members.split())]
-            cls = (IntFlag if flags else IntEnum)(name, pairs, module=__name__, qualname=name)
+            base: Any = IntFlag if flags else IntEnum  # the functional API, which typeshed does not describe
+            cls = base(name, pairs, module=__name__, qualname=name)
             cls.__doc__ = doc
             globals()[name] = cls
     return cls
