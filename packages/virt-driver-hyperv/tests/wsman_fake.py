@@ -307,7 +307,8 @@ class FakeWSMan:
             raise _Fault("w:InvalidSelectors", "The WS-Management service cannot process the request because the "
                          "request contained invalid selectors for the resource.", "2150858843")
         requested = int(request.findtext(f"{{{resource}}}RequestedState") or 0)
-        allowed = {2: (3, 32768, 32769), 3: (2, 32768, 32769), 32768: (2,), 32769: (2, 32768), 10: (2,), 11: (2,)}
+        # A v2 host pauses on Quiesce (9) and reports the paused guest as 9.
+        allowed = {2: (3, 9, 32769), 3: (2, 9, 32769), 9: (2,), 32769: (2, 9), 10: (2,), 11: (2,)}
         job = ""
         if vm.state not in allowed.get(requested, ()):
             code = 32775  # Invalid state for this operation

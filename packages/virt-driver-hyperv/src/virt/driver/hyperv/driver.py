@@ -60,6 +60,8 @@ class EnabledState(IntEnum):
     UNKNOWN = 0
     ENABLED = 2
     DISABLED = 3
+    #: A paused guest of the v2 provider (and what a pause requests).
+    QUIESCE = 9
     PAUSED = 32768
     SUSPENDED = 32769
     STARTING = 32770
@@ -76,13 +78,16 @@ class EnabledState(IntEnum):
 #: EnabledState -> libvirt state, as libvirt's driver maps it (a saved guest is shut off).
 _DOMAIN_STATES = {
     EnabledState.ENABLED: DomainState.RUNNING, EnabledState.DISABLED: DomainState.SHUTOFF,
-    EnabledState.PAUSED: DomainState.PAUSED, EnabledState.SUSPENDED: DomainState.SHUTOFF,
+    EnabledState.QUIESCE: DomainState.PAUSED, EnabledState.PAUSED: DomainState.PAUSED,
+    EnabledState.SUSPENDED: DomainState.SHUTOFF,
     EnabledState.STARTING: DomainState.RUNNING, EnabledState.SNAPSHOTTING: DomainState.RUNNING,
     EnabledState.SAVING: DomainState.RUNNING, EnabledState.STOPPING: DomainState.SHUTDOWN,
     EnabledState.PAUSING: DomainState.RUNNING, EnabledState.RESUMING: DomainState.RUNNING,
 }
-#: States in which a guest has a running worker process.
-_ACTIVE = frozenset(_DOMAIN_STATES) - {EnabledState.DISABLED, EnabledState.SUSPENDED}
+#: States without a running worker process (libvirt's WQL for inactive guests); every other is active.
+_INACTIVE = frozenset({EnabledState.UNKNOWN, EnabledState.DISABLED, EnabledState.SUSPENDED})
+#: States a paused guest reports (v2: Quiesce; Paused as the v1 provider did).
+_PAUSED = frozenset({EnabledState.QUIESCE, EnabledState.PAUSED})
 #: Msvm_ConcreteJob.JobState: finished well, and finished badly.
 _JOB_COMPLETED = 7
 _JOB_FAILED = frozenset({8, 9, 10})
@@ -104,7 +109,7 @@ def _state(cs: dict[str, Any]) -> DomainState:
 
 
 def _active(cs: dict[str, Any]) -> bool:
-    return int(cs.get("EnabledState") or 0) in _ACTIVE
+    return int(cs.get("EnabledState") or 0) not in _INACTIVE
 
 
 def pack_version(text: str) -> int:
@@ -119,9 +124,13 @@ def pack_version(text: str) -> int:
 
 
 def cpu_model(name: str) -> str:
-    """A processor name fitted into libvirt's 32-byte model: no (R)/(TM), single spaces."""
+    """A processor name stripped as libvirt strips it for its 32-byte model field: no (R)/(C)/(TM),
+    no repeated spaces, and nothing from " @ " (the clock speed) on."""
     name = re.sub(r"\((?:R|TM|C)\)", "", name)
-    return re.sub(r"\s{2,}", " ", name).strip()[:31]
+    name = re.sub(r" {2,}", " ", name).partition(" @ ")[0]
+    if len(name) > 31:
+        raise hyperv_error(f"CPU model {name} too long for destination")
+    return name
 
 
 def domain_xml(cs: dict[str, Any], vssd: dict[str, Any], memory: dict[str, Any], processor: dict[str, Any]) -> str:
@@ -208,7 +217,7 @@ class HyperVDriver(Driver):
 
     def connect_get_hostname(self) -> str:
         host = self._one(CIMV2, "SELECT * FROM Win32_ComputerSystem", "Could not lookup Win32_ComputerSystem")
-        name = str(host.get("DNSHostName") or host.get("Name") or "")
+        name = str(host.get("DNSHostName") or "")
         if not name:
             raise hyperv_error("Could not lookup hostname")
         return name
@@ -231,8 +240,9 @@ class HyperVDriver(Driver):
         cores = int(first.get("NumberOfCores") or 1)
         threads = int(first.get("NumberOfLogicalProcessors") or cores) // cores
         sockets = len(processors)
+        # cpus counts cores, not threads, as libvirt's driver counts them.
         return NodeInfo(cpu_model(str(first.get("Name") or "")), int(host.get("TotalPhysicalMemory") or 0) // 1024,
-                        sockets * cores * threads, int(first.get("MaxClockSpeed") or 0), 1, sockets, cores, threads)
+                        sockets * cores, int(first.get("MaxClockSpeed") or 0), 1, sockets, cores, threads)
 
     # -- domains -------------------------------------------------------------------------------------
     def _vms(self, where: str = "") -> list[dict[str, Any]]:
@@ -421,11 +431,11 @@ class HyperVDriver(Driver):
 
     def domain_suspend(self, dom: DomainRef) -> None:
         self._request_state(dom, "domain_suspend", lambda cs: int(cs.get("EnabledState") or 0) == EnabledState.ENABLED,
-                            "Domain is not active", EnabledState.PAUSED, DomainEventType.SUSPENDED,
+                            "Domain is not active", EnabledState.QUIESCE, DomainEventType.SUSPENDED,
                             DomainEventSuspendedDetail.PAUSED)
 
     def domain_resume(self, dom: DomainRef) -> None:
-        self._request_state(dom, "domain_resume", lambda cs: int(cs.get("EnabledState") or 0) == EnabledState.PAUSED,
+        self._request_state(dom, "domain_resume", lambda cs: int(cs.get("EnabledState") or 0) in _PAUSED,
                             "Domain is not paused", EnabledState.ENABLED, DomainEventType.RESUMED,
                             DomainEventResumedDetail.UNPAUSED)
 
@@ -433,7 +443,7 @@ class HyperVDriver(Driver):
         if flags:
             raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function hypervDomainManagedSave")
         self._request_state(dom, "domain_managed_save",
-                            lambda cs: int(cs.get("EnabledState") or 0) in (EnabledState.ENABLED, EnabledState.PAUSED),
+                            lambda cs: int(cs.get("EnabledState") or 0) in {EnabledState.ENABLED, *_PAUSED},
                             "Domain is not active or is in state transition", EnabledState.SUSPENDED,
                             DomainEventType.STOPPED, DomainEventStoppedDetail.SAVED)
 
