@@ -54,14 +54,14 @@ DOMAIN_XML = """<domain type='{virt_type}'>
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
   <devices>
     <emulator>{emulator}</emulator>
-    <disk type='volume' device='disk'>
+    <disk type='{disk_type}' device='disk'>
       <driver name='qemu' type='qcow2'/>
-      <source pool='{pool}' volume='{volume}'/>
+      {disk_source}
       <target dev='vda' bus='virtio'/>
     </disk>
-    <interface type='network'>
+    <interface type='{iface_type}'>
       <mac address='{mac}'/>
-      <source network='{network}'/>
+      {iface_source}
       <model type='virtio'/>
     </interface>
   </devices>
@@ -313,15 +313,41 @@ def test_net_start_leases_an_address_and_nats_to_the_outside(sandbox: Sandbox, n
 
 
 # ----------------------------------------------------------------------------------- qemu guest
+def test_vol_create_as_makes_a_qcow2_volume_in_the_dir_pool(sandbox: Sandbox, qcow2_volume: Path) -> None:
+    assert qcow2_volume.parent == sandbox.root / "images"
+    info = json.loads(sh("qemu-img", "info", "--output", "json", str(qcow2_volume)).stdout)
+    assert (info["format"], info["virtual-size"]) == ("qcow2", 64 * 1024 * 1024)
+    listed = sandbox.virt("vol-list", POOL).stdout
+    assert any(line.split() == [VOLUME, str(qcow2_volume)] for line in listed.splitlines()), listed
+
+
+#: How the guest's disk and NIC name the volume and the network: as libvirt's done-when asks
+#: (a pool volume, a network), or directly (the volume's path, the network's bridge). Each form
+#: that another package does not support yet is an xfail naming the missing piece.
+DISK_SOURCES = {
+    "volume": "<source pool='{pool}' volume='{volume}'/>",
+    "file": "<source file='{path}'/>",
+}
+IFACE_SOURCES = {
+    "network": "<source network='{network}'/>",
+    "bridge": "<source bridge='{bridge}'/>",
+}
+
+
 @pytest.fixture
-def qemu_guest(sandbox: Sandbox, nat_network: str, qcow2_volume: Path) -> Iterator[str]:
-    """GUEST defined and started through the CLI inside the host namespace; destroyed, undefined."""
+def qemu_guest(request: pytest.FixtureRequest, sandbox: Sandbox, nat_network: str,
+               qcow2_volume: Path) -> Iterator[str]:
+    """GUEST (disk and NIC forms from the test's parameter) defined and started through the CLI
+    inside the host namespace; destroyed and undefined afterwards."""
     if QEMU is None:
         pytest.skip("needs qemu-system-x86_64 (Debian package qemu-system-x86)")
+    disk, iface = request.param
+    fields = {"pool": POOL, "volume": VOLUME, "path": qcow2_volume, "network": nat_network, "bridge": sandbox.bridge}
     virt_type = "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "qemu"
     xml = sandbox.root / "domain.xml"
-    xml.write_text(DOMAIN_XML.format(virt_type=virt_type, name=GUEST, emulator=QEMU, pool=POOL, volume=VOLUME,
-                                     mac=GUEST_MAC, network=nat_network))
+    xml.write_text(DOMAIN_XML.format(virt_type=virt_type, name=GUEST, emulator=QEMU, mac=GUEST_MAC,
+                                     disk_type=disk, disk_source=DISK_SOURCES[disk].format(**fields),
+                                     iface_type=iface, iface_source=IFACE_SOURCES[iface].format(**fields)))
     sandbox.virt("define", str(xml), in_host=True)
     try:
         sandbox.virt("start", GUEST, in_host=True)
@@ -335,14 +361,25 @@ def qemu_pids(box: Sandbox) -> list[int]:
     return [p for p in box.pids_in(box.host) if os.path.realpath(f"/proc/{p}/exe") == os.path.realpath(QEMU or "")]
 
 
-MISSING_RUN = "virt-driver-qemu does not run guests yet (QemuDriver has no domain_define_xml/domain_create)"
+NO_VOLUME_DISKS = ("virt-driver-qemu: <disk type='volume'> is refused on qemu:///embed ('storage volumes are not "
+                   "supported without the storage driver'): start has no resolver asking the connection's "
+                   "storage driver for the volume")
+NO_EMBED_NETWORK = ("virt-driver-qemu: <interface type='network'> is refused on qemu:///embed?root=DIR "
+                    "(netplug._bridge_of: 'not available to an embedded driver'); it should ask the network "
+                    "driver of the same embed root for the bridge")
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_RUN)
+@pytest.mark.parametrize("qemu_guest", [
+    pytest.param(("volume", "network"), id="volume-network",
+                 marks=pytest.mark.xfail(strict=True, reason=f"{NO_VOLUME_DISKS}; {NO_EMBED_NETWORK}")),
+    pytest.param(("volume", "bridge"), id="volume-bridge",
+                 marks=pytest.mark.xfail(strict=True, reason=NO_VOLUME_DISKS)),
+    pytest.param(("file", "network"), id="file-network",
+                 marks=pytest.mark.xfail(strict=True, reason=NO_EMBED_NETWORK)),
+    pytest.param(("file", "bridge"), id="file-bridge"),
+], indirect=True)
 def test_qemu_guest_runs_the_qcow2_volume_on_the_network(sandbox: Sandbox, qcow2_volume: Path,
                                                          qemu_guest: str) -> None:
-    info = json.loads(sh("qemu-img", "info", "--output", "json", str(qcow2_volume)).stdout)
-    assert info["format"] == "qcow2" and info["virtual-size"] == 64 * 1024 * 1024
     assert sandbox.virt("domstate", qemu_guest, in_host=True).stdout.strip() == "running"
     [pid] = qemu_pids(sandbox)
     # QEMU holds the volume open
@@ -371,8 +408,9 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_RUN + "; no virDomainQemuMonitorCommand "
-                   "(domain_qemu_monitor_command) in virt-driver-qemu")
+@pytest.mark.parametrize("qemu_guest", [("file", "bridge")], indirect=True)
+@pytest.mark.xfail(strict=True, reason="virt-driver-qemu has no virDomainQemuMonitorCommand "
+                   "(domain_qemu_monitor_command)")
 def test_qemu_monitor_shows_the_qcow2_image_and_the_nic(sandbox: Sandbox, qcow2_volume: Path,
                                                         qemu_guest: str) -> None:
     res = sandbox.api(MONITOR_QUERIES.format(name=qemu_guest))
