@@ -132,7 +132,10 @@ def test_list_and_lookup(conn: Connection, fake: FakeWSMan) -> None:
     assert err.value.code == ErrorNumber.NO_DOMAIN
     with pytest.raises(NotFoundError, match="No domain with ID 1"):
         conn.call("domain_lookup_by_id", 1)
-    wql = [r for r in fake.requests if 'ElementName = "web"' in r]
+    # Quotes in names are escaped in the WQL filter, not able to end the literal.
+    fake.vm("db").name = "it's \"db\""
+    assert conn.lookup_domain("it's \"db\"").ref.uuid == DB.lower()
+    wql = [r for r in fake.requests if "ElementName = 'web'" in r]
     assert wql, "lookups by name are WQL filters sent to the host"
 
 

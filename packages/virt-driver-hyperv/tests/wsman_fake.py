@@ -279,12 +279,12 @@ class FakeWSMan:
 
     @staticmethod
     def _cond(text: str) -> tuple[str, str]:
-        m = re.fullmatch(r'\s*(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|(-?\d+))\s*', text)
+        m = re.fullmatch(r'\s*(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|(-?\d+))\s*', text)
         if not m:
             raise _Fault("n:CannotProcessFilter", "The data source could not process the filter.", "2150858778",
                          provider="The query was not syntactically valid.")
         value = m.group(2) if m.group(2) is not None else m.group(3) if m.group(3) is not None else m.group(4)
-        return m.group(1), value.replace('\\"', '"').replace("\\\\", "\\")
+        return m.group(1), re.sub(r"\\(.)", r"\1", value)
 
     # -- methods --------------------------------------------------------------------------------------
     def initiate_shutdown(self, resource: str, header: etree._Element) -> str:

@@ -98,7 +98,8 @@ _VM_WQL = "SELECT * FROM Msvm_ComputerSystem WHERE Description = \"Microsoft Vir
 
 
 def _wql_string(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+    """A value escaped for a quoted WQL literal (backslash before quotes and backslashes, as libvirt does)."""
+    return value.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"')
 
 
 def _state(cs: dict[str, Any]) -> DomainState:
@@ -257,7 +258,7 @@ class HyperVDriver(Driver):
         return DomainRef(str(cs.get("ElementName", "")), uuid, int(cs.get("ProcessID") or -1) if _active(cs) else -1)
 
     def _find(self, dom: DomainRef) -> dict[str, Any]:
-        found = self._vms(f'Name = "{_wql_string(dom.uuid.upper())}"')
+        found = self._vms(f"Name = '{_wql_string(dom.uuid.upper())}'")
         if not found:
             raise not_found(ErrorNumber.NO_DOMAIN, f"No domain with UUID {dom.uuid}")
         return found[0]
@@ -303,13 +304,13 @@ class HyperVDriver(Driver):
         return self._ref(found[0])
 
     def domain_lookup_by_uuid(self, uuid: str) -> DomainRef:
-        found = self._vms(f'Name = "{_wql_string(uuid.upper())}"')
+        found = self._vms(f"Name = '{_wql_string(uuid.upper())}'")
         if not found:
             raise not_found(ErrorNumber.NO_DOMAIN, f"No domain with UUID {uuid}")
         return self._ref(found[0])
 
     def domain_lookup_by_name(self, name: str) -> DomainRef:
-        found = self._vms(f'ElementName = "{_wql_string(name)}"')
+        found = self._vms(f"ElementName = '{_wql_string(name)}'")
         if not found:
             raise not_found(ErrorNumber.NO_DOMAIN, f"No domain with name {name}")
         return self._ref(found[0])
@@ -463,13 +464,13 @@ class HyperVDriver(Driver):
         if flags:
             raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function hypervDomainReboot")
         self._request_state(dom, "domain_reboot", lambda cs: int(cs.get("EnabledState") or 0) == EnabledState.ENABLED,
-                            "Domain is not active or is in state transition", EnabledState.REBOOT)
+                            "Domain is not active", EnabledState.REBOOT)
 
     def domain_reset(self, dom: DomainRef, flags: int = 0) -> None:
         if flags:
             raise InvalidArgError(f"unsupported flags (0x{flags:x}) in function hypervDomainReset")
         self._request_state(dom, "domain_reset", lambda cs: int(cs.get("EnabledState") or 0) == EnabledState.ENABLED,
-                            "Domain is not active or is in state transition", EnabledState.RESET)
+                            "Domain is not active", EnabledState.RESET)
 
     def domain_shutdown(self, dom: DomainRef) -> None:
         self.domain_shutdown_flags(dom, 0)
