@@ -36,6 +36,12 @@ def registry() -> DriverRegistry:
 
 
 @pytest.fixture
+def make_registry() -> Callable[[], DriverRegistry]:
+    """Builds a registry of the stub hypervisor and this driver (for the CLI and the daemon)."""
+    return registry
+
+
+@pytest.fixture
 def root(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
     drv_mod._shared.clear()

@@ -7,7 +7,7 @@ from typing import Any
 from virt.core.cli.engine import Context
 from virt.core.cli.output import Fields, Message, Table, Text, pretty_capacity
 from virt.core.cli.parse import Args, CLIError
-from virt.core.cli.spec import POOL, Command, CommandGroup, Option, data, flag, string
+from virt.core.cli.spec import POOL, Command, CommandGroup, Option, data, flag, number, string
 from virt.core.enums import ConnectListAllStoragePoolsFlags as PF
 from virt.core.enums import (
     StoragePoolBuildFlags,
@@ -326,7 +326,10 @@ def cmd_vol_clone(ctx: Context, args: Args) -> Any:
     xml = re.sub(r"\s*<path>.*?</path>", "", xml, count=1, flags=re.DOTALL)
     flags = flags_from(args, (("prealloc-metadata", StorageVolCreateFlags.PREALLOC_METADATA),
                               ("reflink", StorageVolCreateFlags.REFLINK)))
-    call(f"Failed to clone vol from {orig.name()}", src_pool.clone_volume, xml, orig, flags)
+    from virt.core.cli.progress import job_poll, run_with_progress
+
+    call(f"Failed to clone vol from {orig.name()}", run_with_progress, ctx.err, f"Cloning {orig.name()}",
+         lambda: src_pool.clone_volume(xml, orig, flags), job_poll(orig))
     return Message(f"Vol {new_name} cloned from {orig.name()}")
 
 
@@ -342,13 +345,167 @@ def cmd_vol_wipe(ctx: Context, args: Args) -> Any:
     algorithm = args.string("algorithm")
     if algorithm is not None and algorithm not in WIPE_ALGORITHMS:
         raise CLIError(f"Unsupported algorithm '{algorithm}'")
+    from virt.core.cli.progress import job_poll, run_with_progress
+
     name = vol.name()
     if algorithm is None:
-        call(f"Failed to wipe vol {name}", vol.wipe, 0)
+        def wipe() -> Any:
+            return vol.wipe(0)
     else:
-        call(f"Failed to wipe vol {name}", ctx.conn.call, "storage_vol_wipe_pattern", vol.ref,
-             WIPE_ALGORITHMS.index(algorithm), 0)
+        def wipe() -> Any:
+            return ctx.conn.call("storage_vol_wipe_pattern", vol.ref, WIPE_ALGORITHMS.index(algorithm), 0)
+    call(f"Failed to wipe vol {name}", run_with_progress, ctx.err, f"Wiping {name}", wipe, job_poll(vol))
     return Message(f"Vol {name} wiped")
+
+
+def _transfer_window(args: Args) -> tuple[int, int, int]:
+    """--offset, --length and --sparse of vol-upload/vol-download: (offset, length, flags)."""
+    offset = args.int("offset", 0, unsigned=True, bits=64) or 0
+    length = args.int("length", 0, unsigned=True, bits=64) or 0
+    return offset, length, 1 if args.bool("sparse") else 0  # VIR_STORAGE_VOL_{UP,DOWN}LOAD_SPARSE_STREAM
+
+
+def cmd_vol_upload(ctx: Context, args: Args) -> Any:
+    import os
+
+    from virt.core.cli.progress import ProgressBar
+
+    offset, length, flags = _transfer_window(args)
+    vol = volume(ctx, args)
+    name, path = vol.name(), args.string("file") or ""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - the with below closes it
+    except OSError:
+        raise CLIError(f"cannot read {path}") from None
+    with f:
+        st = call("cannot create a new stream", ctx.conn.new_stream, 0)
+        call(f"cannot upload to volume {name}", vol.upload, st, offset, length, flags)
+        size = os.fstat(f.fileno()).st_size
+        bar = ProgressBar(ctx.err, f"Uploading {name}", min(size, length) if length else size)
+        limit = length or None
+
+        def read(n: int) -> bytes:
+            want = n if limit is None else min(n, limit - sent[0])
+            data = f.read(want) if want > 0 else b""
+            sent[0] += len(data)
+            return data
+
+        sent = [0]
+        try:
+            call(f"cannot send data to volume {name}", st.send_all, read, bar.update)
+        except CLIError:
+            bar.close(completed=False)
+            raise
+    try:
+        call(f"cannot close volume {name}", st.finish)
+    finally:
+        bar.close()
+    return None
+
+
+def cmd_vol_download(ctx: Context, args: Args) -> Any:
+    import os
+
+    from virt.core.cli.progress import ProgressBar
+
+    offset, length, flags = _transfer_window(args)
+    vol = volume(ctx, args)
+    name, path = vol.name(), args.string("file") or ""
+    created = False
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        created = True
+    except FileExistsError:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+        except OSError:
+            raise CLIError(f"cannot create {path}") from None
+    except OSError:
+        raise CLIError(f"cannot create {path}") from None
+    ok = False
+    bar = None
+    try:
+        st = call("cannot create a new stream", ctx.conn.new_stream, 0)
+        call(f"cannot download from volume {name}", vol.download, st, offset, length, flags)
+        total = length
+        if not total:
+            try:
+                total = max(vol.info().capacity - offset, 0)
+            except Exception:  # the bar only loses its scale
+                total = 0
+        bar = ProgressBar(ctx.err, f"Downloading {name}", total)
+        sink = _SparseWriter(fd) if flags and _is_regular(fd) else _Writer(fd)
+        try:
+            call(f"cannot receive data from volume {name}", st.recv_all, sink.write, bar.update)
+            sink.end()
+        except OSError:
+            st.abort()
+            raise CLIError(f"cannot receive data from volume {name}") from None
+        fd, to_close = -1, fd
+        try:
+            os.close(to_close)
+        except OSError:
+            st.abort()
+            raise CLIError(f"Unable to close {path}") from None
+        call(f"cannot close volume {name}", st.finish)
+        ok = True
+    finally:
+        if bar is not None:
+            bar.close(completed=ok)
+        if fd >= 0:
+            os.close(fd)
+        if not ok and created:
+            os.unlink(path)
+    return None
+
+
+def _is_regular(fd: int) -> bool:
+    import os
+    import stat
+
+    return stat.S_ISREG(os.fstat(fd).st_mode)
+
+
+class _Writer:
+    """Writes a download to a file descriptor as it comes."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> None:
+        import os
+
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def end(self) -> None:
+        pass
+
+
+class _SparseWriter(_Writer):
+    """--sparse into a regular file: zero blocks are skipped, so they stay holes in the file."""
+
+    BLOCK = 64 * 1024
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(fd)
+        self.pos = 0
+
+    def write(self, data: bytes) -> None:
+        import os
+
+        zeros = bytes(self.BLOCK)
+        for start in range(0, len(data), self.BLOCK):
+            block = data[start:start + self.BLOCK]
+            if block != zeros[:len(block)]:
+                os.pwrite(self.fd, block, self.pos)
+            self.pos += len(block)
+
+    def end(self) -> None:
+        import os
+
+        os.ftruncate(self.fd, self.pos)  # the size, holes at the end included
 
 
 def cmd_vol_resize(ctx: Context, args: Args) -> Any:
@@ -489,6 +646,17 @@ VOLUME = CommandGroup("Storage Volume", "volume", [
              string("pool", "pool name or uuid"), flag("allocate", "allocate the new capacity, rather than leaving it sparse"),
              flag("delta", "use capacity as a delta to current size, rather than the new size"),
              flag("shrink", "allow the resize to shrink the volume"))),
+    Command("vol-upload", cmd_vol_upload, "upload file contents to a volume", "Upload file contents to a volume",
+            (data("vol", "vol name, key or path"), data("file", "file"), string("pool", "pool name or uuid"),
+             number("offset", "volume offset to upload to", named_only=True),
+             number("length", "amount of data to upload", named_only=True),
+             flag("sparse", "preserve sparseness of volume"))),
+    Command("vol-download", cmd_vol_download, "download volume contents to a file",
+            "Download volume contents to a file",
+            (data("vol", "vol name, key or path"), data("file", "file"), string("pool", "pool name or uuid"),
+             number("offset", "volume offset to download from", named_only=True),
+             number("length", "amount of data to download", named_only=True),
+             flag("sparse", "preserve sparseness of volume"))),
     Command("vol-wipe", cmd_vol_wipe, "wipe a vol", "Ensure data previously on a volume is not accessible to future reads.",
             (*_vol(), string("algorithm", "perform selected wiping algorithm"))),
 ])
