@@ -55,6 +55,7 @@ class Inventory:
     version: str = "7.0.12"
     users: dict[str, str] | None = field(default_factory=lambda: {"vbox": "secret"})  # None: the "null" auth library
     host_memory: int = 32768
+    max_guest_ram: int = 2097152  # MB: VirtualBox's limit on 64-bit hosts
     host_cpus: int = 8
     host_cores: int = 4
     host_speed: int = 3400
@@ -203,6 +204,14 @@ class FakeWebService:
     def m_IVirtualBox_getHost(self, args: dict[str, list[str]]) -> str:
         session, _ = self._obj(args, "IVirtualBox")
         return self._new(session, "IHost", None)
+
+    def m_IVirtualBox_getSystemProperties(self, args: dict[str, list[str]]) -> str:
+        session, _ = self._obj(args, "IVirtualBox")
+        return self._new(session, "ISystemProperties", None)
+
+    def m_ISystemProperties_getMaxGuestRAM(self, args: dict[str, list[str]]) -> int:
+        self._obj(args, "ISystemProperties")
+        return self.inv.max_guest_ram
 
     def _host(self, args: dict[str, list[str]], value: Any) -> Any:
         self._obj(args, "IHost")

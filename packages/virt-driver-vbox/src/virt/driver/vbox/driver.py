@@ -253,8 +253,11 @@ class VBoxDriver(Driver):
     def domain_get_info(self, dom: DomainRef) -> DomainInfo:
         m = self._find(dom)
         attrs = self._read(m.ref, ("memory", "cpus"))
-        memory = int(attrs["memory"]) * 1024
-        return DomainInfo(int(_DOMAIN_STATES.get(m.state, DomainState.NOSTATE)), memory, memory, int(attrs["cpus"]), 0)
+        # The maximum is what VirtualBox allows any guest (ISystemProperties.maxGuestRAM), as libvirt reports.
+        properties = self._one("IVirtualBox_getSystemProperties", _this=self._vbox)
+        max_mem = int(self._one("ISystemProperties_getMaxGuestRAM", _this=properties) or 4096) * 1024
+        return DomainInfo(int(_DOMAIN_STATES.get(m.state, DomainState.NOSTATE)), max_mem, int(attrs["memory"]) * 1024,
+                          int(attrs["cpus"]), 0)
 
     def domain_get_state(self, dom: DomainRef, flags: int = 0) -> tuple[int, int]:
         return int(_DOMAIN_STATES.get(self._find(dom).state, DomainState.NOSTATE)), 0

@@ -32,6 +32,8 @@ METHODS: dict[str, tuple[str, ...]] = {
     "IVirtualBox_getVersion": ("_this",),
     "IVirtualBox_getMachines": ("_this",),
     "IVirtualBox_getHost": ("_this",),
+    "IVirtualBox_getSystemProperties": ("_this",),
+    "ISystemProperties_getMaxGuestRAM": ("_this",),
     "IHost_getMemorySize": ("_this",),
     "IHost_getProcessorCount": ("_this",),
     "IHost_getProcessorCoreCount": ("_this",),
