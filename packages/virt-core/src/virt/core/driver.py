@@ -80,6 +80,9 @@ class Driver:
     uri_schemes: ClassVar[tuple[str, ...]] = ()
     #: Object kinds this driver implements itself (a hypervisor driver usually just "hypervisor").
     kinds: ClassVar[tuple[str, ...]] = ("hypervisor",)
+    #: True when no call ever blocks (in-memory drivers): virtd may then run the calls on its event
+    #: loop instead of a worker thread. A driver that waits on a hypervisor, a disk or a network leaves it False.
+    nonblocking: ClassVar[bool] = False
 
     def __init__(self, uri: URI, *, readonly: bool = False, events: EventBus | None = None) -> None:
         self.uri = uri
