@@ -29,7 +29,7 @@ BROKEN = "11111111-2222-4333-8444-555555555555"
 def inventory() -> Inventory:
     return Inventory(machines=[
         FakeMachine("web", WEB, "Running", 2048, 2, "front end", ["HardDisk", "DVD", "Null", "Null"], pae=True,
-                    vram=32, rtc_utc=True),
+                    vram=32),
         FakeMachine("lost", BROKEN, accessible=False),
         FakeMachine("db", DB, "PoweredOff", 4096, 4),
         FakeMachine("idle", IDLE, "Paused", 512, 1, boot=["Network", "Null", "Null", "Null"], acpi=False),
@@ -120,27 +120,31 @@ def test_list_and_lookup(conn: Connection) -> None:
         conn.call("domain_lookup_by_id", 3)
 
 
-def test_info_state_and_xml(conn: Connection) -> None:
+def test_info_state_and_xml(conn: Connection, fake: FakeWebService) -> None:
     web = conn.lookup_domain("web")
     # Max memory is VirtualBox's limit for any guest (ISystemProperties.maxGuestRAM), as libvirt reports it.
     assert tuple(conn.call("domain_get_info", web.ref)) == (DomainState.RUNNING, 2097152 * 1024, 2097152, 2, 0)
     assert conn.call("domain_get_state", conn.lookup_domain("idle").ref, 0) == (DomainState.PAUSED, 0)
     root = etree.fromstring(conn.call("domain_get_xml_desc", web.ref, 0))
     assert root.get("type") == "vbox" and root.get("id") == "1"
-    assert [c.tag for c in root] == ["name", "uuid", "description", "memory", "currentMemory", "vcpu", "os",
-                                     "features", "clock", "on_poweroff", "on_reboot", "on_crash", "devices"]
+    assert [c.tag for c in root] == ["name", "uuid", "memory", "currentMemory", "vcpu", "os", "features", "clock",
+                                     "on_poweroff", "on_reboot", "on_crash", "devices"]
     assert root.findtext("memory") == root.findtext("currentMemory") == "2097152" and root.findtext("vcpu") == "2"
     assert [b.get("dev") for b in root.iterfind("os/boot")] == ["hd", "cdrom"]
     assert root.find("os/type").get("arch") and root.findtext("os/type") == "hvm"
     assert [f.tag for f in root.find("features")] == ["acpi", "apic", "pae"]
-    assert root.find("clock").get("offset") == "utc"
+    assert root.find("clock").get("offset") == "localtime"
     model = root.find("devices/video/model")
-    assert model.attrib == {"type": "vbox", "vram": "32768", "heads": "1", "primary": "yes"}
+    assert model.attrib == {"type": "vbox", "vram": "32768", "heads": "1"}
     idle = etree.fromstring(conn.call("domain_get_xml_desc", conn.lookup_domain("idle").ref, 0))
     assert [b.get("dev") for b in idle.iterfind("os/boot")] == ["network"]
-    assert [f.tag for f in idle.find("features")] == ["apic"] and idle.find("clock").get("offset") == "localtime"
+    assert [f.tag for f in idle.find("features")] == ["apic"]
     db = etree.fromstring(conn.call("domain_get_xml_desc", conn.lookup_domain("db").ref, 0))
-    assert db.get("id") is None and db.find("description") is None
+    assert db.get("id") is None
+    # A Null position before a device: libvirt's list keeps the device's index but counts one device.
+    fake.machine("db").boot = ["Null", "HardDisk", "Null", "Null"]
+    db = etree.fromstring(conn.call("domain_get_xml_desc", conn.lookup_domain("db").ref, 0))
+    assert [b.get("dev") for b in db.iterfind("os/boot")] == ["fd"]
 
 
 def test_power_cycle_with_events(conn: Connection, fake: FakeWebService) -> None:

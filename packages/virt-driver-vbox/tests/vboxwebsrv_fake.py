@@ -44,7 +44,6 @@ class FakeMachine:
     pae: bool = False
     vram: int = 16
     monitors: int = 1
-    rtc_utc: bool = False
     accessible: bool = True
     start_error: str = ""  # set: launching fails with this text, as a VM process that cannot start
 
@@ -209,6 +208,10 @@ class FakeWebService:
         session, _ = self._obj(args, "IVirtualBox")
         return self._new(session, "ISystemProperties", None)
 
+    def m_ISystemProperties_getMaxBootPosition(self, args: dict[str, list[str]]) -> int:
+        self._obj(args, "ISystemProperties")
+        return 4
+
     def m_ISystemProperties_getMaxGuestRAM(self, args: dict[str, list[str]]) -> int:
         self._obj(args, "ISystemProperties")
         return self.inv.max_guest_ram
@@ -254,17 +257,11 @@ class FakeWebService:
     def m_IMachine_getState(self, args: dict[str, list[str]]) -> str:
         return self._machine(args).state
 
-    def m_IMachine_getDescription(self, args: dict[str, list[str]]) -> str:
-        return self._machine(args).description
-
     def m_IMachine_getMemorySize(self, args: dict[str, list[str]]) -> int:
         return self._machine(args).memory
 
     def m_IMachine_getCPUCount(self, args: dict[str, list[str]]) -> int:
         return self._machine(args).cpus
-
-    def m_IMachine_getRTCUseUTC(self, args: dict[str, list[str]]) -> bool:
-        return self._machine(args).rtc_utc
 
     def m_IMachine_getBootOrder(self, args: dict[str, list[str]]) -> str:
         m = self._machine(args)

@@ -53,10 +53,9 @@ _ONLINE = frozenset({"Running", "Paused", "Stuck", "Teleporting", "LiveSnapshott
                      "DeletingSnapshotPaused", "OnlineSnapshotting"})
 #: States a guest can be started from.
 _STARTABLE = frozenset({"PoweredOff", "Saved", "Aborted"})
-#: DeviceType in the boot order -> <boot dev>.
+#: DeviceType in the boot order -> <boot dev>; libvirt's list of boot devices has 4 entries.
 _BOOT_DEVICES = {"Floppy": "fd", "DVD": "cdrom", "HardDisk": "hd", "Network": "network"}
-#: Boot order positions VirtualBox has (SystemProperties.maxBootPosition).
-_MAX_BOOT_POSITION = 4
+_MAX_BOOT_DEVICES = 4
 
 
 def _bool(text: str) -> bool:
@@ -66,9 +65,8 @@ def _bool(text: str) -> bool:
 #: Machine attributes read, described once: our name -> (getter, converter).
 MACHINE_ATTRS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "name": ("IMachine_getName", str), "uuid": ("IMachine_getId", str), "state": ("IMachine_getState", str),
-    "accessible": ("IMachine_getAccessible", _bool), "description": ("IMachine_getDescription", str),
+    "accessible": ("IMachine_getAccessible", _bool),
     "memory": ("IMachine_getMemorySize", int), "cpus": ("IMachine_getCPUCount", int),
-    "rtc_utc": ("IMachine_getRTCUseUTC", _bool),
 }
 _LIST_ATTRS = ("accessible", "name", "uuid", "state")
 
@@ -285,12 +283,20 @@ class VBoxDriver(Driver):
 
     def domain_get_xml_desc(self, dom: DomainRef, flags: int = 0) -> str:
         m = self._find(dom)
-        attrs = {**m.attrs, **self._read(m.ref, ("description", "memory", "cpus", "rtc_utc"))}
-        boot = []
-        for position in range(1, _MAX_BOOT_POSITION + 1):
+        attrs = {**m.attrs, **self._read(m.ref, ("memory", "cpus"))}
+        properties = self._one("IVirtualBox_getSystemProperties", _this=self._vbox)
+        positions = min(int(self._one("ISystemProperties_getMaxBootPosition", _this=properties) or 0),
+                        _MAX_BOOT_DEVICES)
+        # libvirt files each device at its position's index but counts only the devices found, so a
+        # gap (a Null position before a device) shows as the first entries' default, fd: kept as it is.
+        slots = ["fd"] * _MAX_BOOT_DEVICES
+        count = 0
+        for position in range(1, positions + 1):
             device = self._one("IMachine_getBootOrder", _this=m.ref, position=position)
             if device in _BOOT_DEVICES:
-                boot.append(_BOOT_DEVICES[device])
+                slots[position - 1] = _BOOT_DEVICES[device]
+                count += 1
+        boot = slots[:count]
         bios = self._one("IMachine_getBIOSSettings", _this=m.ref)
         features = [name for name, on in (
             ("acpi", _bool(self._one("IBIOSSettings_getACPIEnabled", _this=bios))),
@@ -439,8 +445,6 @@ def domain_xml(dom: DomainRef, attrs: dict[str, Any], boot: list[str], features:
     domid = f" id='{dom.id}'" if dom.id >= 0 else ""
     memory = int(attrs["memory"]) * 1024
     lines = [f"<domain type='vbox'{domid}>", f"  <name>{escape(dom.name)}</name>", f"  <uuid>{dom.uuid}</uuid>"]
-    if attrs.get("description"):
-        lines.append(f"  <description>{escape(str(attrs['description']))}</description>")
     lines += [f"  <memory unit='KiB'>{memory}</memory>", f"  <currentMemory unit='KiB'>{memory}</currentMemory>",
               f"  <vcpu placement='static'>{int(attrs['cpus'])}</vcpu>", "  <os>",
               f"    <type arch='{_host_arch()}'>hvm</type>"]
@@ -448,14 +452,15 @@ def domain_xml(dom: DomainRef, attrs: dict[str, Any], boot: list[str], features:
     lines.append("  </os>")
     if features:
         lines += ["  <features>", *(f"    <{f}/>" for f in features), "  </features>"]
-    lines += [f"  <clock offset='{'utc' if attrs.get('rtc_utc') else 'localtime'}'/>",
+    # libvirt's driver always reports localtime (VirtualBox's RTC setting is not read).
+    lines += ["  <clock offset='localtime'/>",
               "  <on_poweroff>destroy</on_poweroff>", "  <on_reboot>destroy</on_reboot>",
               "  <on_crash>destroy</on_crash>", "  <devices>"]
     accel3d = "yes" if _bool(video.get("Accelerate3DEnabled", "")) else "no"
     accel2d = "yes" if _bool(video.get("Accelerate2DVideoEnabled", "")) else "no"
     lines += ["    <video>",
               f"      <model type='vbox' vram='{int(video.get('VRAMSize') or 0) * 1024}' "
-              f"heads='{int(video.get('MonitorCount') or 1)}' primary='yes'>",
+              f"heads='{int(video.get('MonitorCount') or 1)}'>",
               f"        <acceleration accel3d='{accel3d}' accel2d='{accel2d}'/>", "      </model>", "    </video>",
               "  </devices>", "</domain>"]
     return "\n".join(lines) + "\n"
