@@ -75,7 +75,7 @@ def command(obj: DomainObj, name: str, arguments: dict[str, Any] | None = None, 
             if not expect_reply:
                 return None
             reply = _read_reply(sock, buf)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise AgentError("QEMU guest agent is not connected", domain=QEMU) from None
         if "error" in reply:
             desc = reply["error"].get("desc", "unknown error")

@@ -17,7 +17,6 @@ from copy import deepcopy
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
-
 from virt.driver.qemu import xmlutil as X
 from virt.util.errors import (
     ConfigUnsupportedError,

@@ -20,20 +20,19 @@ from virt.core.enums import ConnectListAllDomainsFlags as LF
 from virt.core.enums import DomainCreateFlags as CF
 from virt.core.enums import DomainDestroyFlags as DF
 from virt.core.enums import DomainEventDefinedDetail as Defined
-from virt.core.enums import DomainEventResumedDetail as Resumed
-from virt.core.enums import DomainEventStartedDetail as Started
-from virt.core.enums import DomainEventStoppedDetail as Stopped
-from virt.core.enums import DomainEventSuspendedDetail as Suspended
-from virt.core.enums import DomainEventType as Ev
-from virt.core.enums import DomainEventUndefinedDetail as Undefined
-from virt.core.enums import DomainMemoryModFlags as MF
-from virt.core.enums import DomainModificationImpact as MI
 from virt.core.enums import (
     DomainEventID,
     DomainPausedReason,
     DomainRunningReason,
     DomainShutoffReason,
 )
+from virt.core.enums import DomainEventResumedDetail as Resumed
+from virt.core.enums import DomainEventStoppedDetail as Stopped
+from virt.core.enums import DomainEventSuspendedDetail as Suspended
+from virt.core.enums import DomainEventType as Ev
+from virt.core.enums import DomainEventUndefinedDetail as Undefined
+from virt.core.enums import DomainMemoryModFlags as MF
+from virt.core.enums import DomainModificationImpact as MI
 from virt.core.enums import DomainRebootFlags as RF
 from virt.core.enums import DomainShutdownFlags as SF
 from virt.core.enums import DomainState as S
@@ -334,10 +333,9 @@ class QemuDriver(Driver):
                                                 domain=QEMU)
                 unlink_if_exists(save)
             nsnap = snapshots.count(self.host, obj)
-            if nsnap and not obj.active:
-                if not flags & (UF.SNAPSHOTS_METADATA):
-                    raise OperationInvalidError(f"cannot delete inactive domain with {nsnap} snapshots",
-                                                domain=QEMU)
+            if nsnap and not obj.active and not flags & (UF.SNAPSHOTS_METADATA):
+                raise OperationInvalidError(f"cannot delete inactive domain with {nsnap} snapshots",
+                                            domain=QEMU)
             if nsnap and flags & UF.SNAPSHOTS_METADATA:
                 snapshots.drop_metadata(self.host, obj)
             with self.host.lock:
@@ -412,7 +410,7 @@ class QemuDriver(Driver):
             assert obj.config is not None
             image = self.settings.managed_save_file(obj.name)
             if image.exists() and not flags & CF.FORCE_BOOT:
-                saveimage.restore(self.host, obj, image, paused=bool(flags & CF.PAUSED), managed=True)
+                saveimage.restore(self.host, obj, image, paused=True if flags & CF.PAUSED else None, managed=True)
             else:
                 if flags & CF.FORCE_BOOT:
                     unlink_if_exists(image)

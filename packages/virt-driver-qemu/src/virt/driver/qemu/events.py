@@ -138,8 +138,8 @@ def fake_reboot(host: QemuHost, obj: DomainObj) -> None:
 
 def on_stop(host: QemuHost, obj: DomainObj, gen: int, data: dict[str, Any]) -> None:
     with host.lock:
-        if obj.state != S.RUNNING or obj.being_destroyed:
-            return  # we paused it ourselves (state set first), or it is shutting down
+        if obj.state != S.RUNNING or obj.being_destroyed or obj.got_shutdown:
+            return  # we paused it ourselves (state set first), or it powered off (QEMU stops then)
         reason = obj.paused_reason or DomainPausedReason.UNKNOWN
         obj.paused_reason = DomainPausedReason.UNKNOWN
         obj.set_state(S.PAUSED, reason)

@@ -29,7 +29,7 @@ from virt.core.types import DomainRef
 from virt.driver.qemu import definition as D
 from virt.driver.qemu.state import DomainObj, Settings
 from virt.util.errors import VirtError
-from virt.util.fileutil import make_dirs
+from virt.util.fileutil import atomic_write, make_dirs
 
 if TYPE_CHECKING:
     from virt.driver.qemu.caps import QemuCaps
@@ -40,6 +40,22 @@ log = logging.getLogger(__name__)
 #: Capabilities probed in this process, shared by every host: binary -> (ctime, mtime, kvm, caps).
 _CAPS_MEMO: dict[str, tuple[int, int, bool, QemuCaps]] = {}
 _CAPS_LOCK = threading.Lock()
+
+
+def _seed_from_default(cache: Any, binary: str) -> None:
+    """An instance without a cached probe of ``binary`` starts from the host-wide cache's copy (the
+    lookup still checks it is valid), sparing a new embed root a second of probing."""
+    from virt.driver.qemu.caps import default_cache
+
+    target = cache.path_for(binary)
+    source = default_cache().path_for(binary)
+    if target.exists() or source == target or not source.exists():
+        return
+    try:
+        make_dirs(target.parent, 0o700)
+        atomic_write(target, source.read_bytes(), mode=0o600)
+    except (OSError, VirtError):
+        pass
 
 
 class PortAllocator:
@@ -149,7 +165,9 @@ class QemuHost:
             hit = _CAPS_MEMO.get(binary)
             if hit is not None and hit[:3] == (int(st.st_ctime), int(st.st_mtime), kvm):
                 return hit[3]
-            caps = CapsCache(self.settings.cache_dir / "capabilities").lookup(binary)
+            cache = CapsCache(self.settings.cache_dir / "capabilities")
+            _seed_from_default(cache, binary)
+            caps = cache.lookup(binary)
             _CAPS_MEMO[binary] = (int(st.st_ctime), int(st.st_mtime), kvm, caps)
             return caps
 

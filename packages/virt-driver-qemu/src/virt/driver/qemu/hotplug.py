@@ -10,13 +10,13 @@ pending if the guest is slow, and the device goes away whenever the event comes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from copy import deepcopy
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
-
 from virt.core.enums import DomainEventID
 from virt.driver.qemu import definition as D
 from virt.driver.qemu import lifecycle as L
@@ -190,10 +190,8 @@ def _run_all(mon: Any, commands: list[tuple[str, dict[str, Any]]], undo: list[tu
             done.append(rollback)
     except VirtError:
         for cmd, args in reversed(done):
-            try:
+            with contextlib.suppress(VirtError):
                 mon.execute(cmd, args)
-            except VirtError:
-                pass
         raise
 
 

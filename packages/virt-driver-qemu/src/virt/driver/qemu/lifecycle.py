@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from copy import deepcopy
 from functools import partial
 from pathlib import Path
@@ -35,7 +34,7 @@ from virt.driver.qemu import netplug
 from virt.driver.qemu import process as P
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.state import DomainObj, process_start_time, write_status
-from virt.util.errors import ErrorDomain, InternalError, OperationFailedError, VirtError
+from virt.util.errors import ErrorDomain, OperationFailedError, VirtError
 from virt.util.fileutil import atomic_write, make_dirs, unlink_if_exists
 
 if TYPE_CHECKING:

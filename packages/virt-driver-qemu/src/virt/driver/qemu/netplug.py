@@ -7,6 +7,7 @@ last descriptor, when QEMU exits. The tap's name is noted on the live definition
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import struct
@@ -106,7 +107,5 @@ def open_interface(host: QemuHost, net: Any, virt_type: str) -> dict[str, list[i
 def close_fds(fds: dict[str, list[int]]) -> None:
     for group in fds.values():
         for fd in group:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass

@@ -8,6 +8,7 @@ restarts later reconnects to the same socket, which QEMU keeps listening on.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -17,7 +18,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,8 @@ def _short_path(path: Path) -> tuple[str, int | None]:
 
 def unix_listen(path: Path) -> socket.socket:
     """A listening unix socket at ``path`` (replacing a stale one), mode 0600."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     address, dirfd = _short_path(path)
     try:
@@ -105,7 +104,7 @@ def with_fds(argv: Sequence[str], fds: dict[str, list[int]]) -> list[str]:
 
 
 def timestamp() -> str:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.strftime("%Y-%m-%d %H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
 
 
@@ -185,10 +184,8 @@ def wait_exit(pid: int, timeout: float, proc: subprocess.Popen[bytes] | None = N
     finally:
         if pidfd >= 0:
             os.close(pidfd)
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     return True
 
 

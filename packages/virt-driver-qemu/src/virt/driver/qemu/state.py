@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-
 from virt.core.enums import (
     DomainBlockedReason,
     DomainCrashedReason,

@@ -1,0 +1,508 @@
+"""The running driver against real QEMU: guests started, stopped, saved, reattached, with their events.
+
+Guests need no operating system: most checks only need QEMU and its firmware. For the ones that need
+a guest to react (ACPI power-off, PCI unplug), the guest is a 512-byte boot sector written here that
+polls the ACPI power button and the PCI hot-plug eject register on each timer tick. Every test runs in
+its own ``qemu:///embed?root=...`` directory and kills whatever QEMU it leaves, by pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid as uuidlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from virt.core.connection import Connection, Domain
+from virt.core.enums import DomainEventID, DomainEventType, DomainShutoffReason, DomainState
+from virt.core.events import Event
+from virt.util.errors import VirtError
+
+QEMU = "/usr/bin/qemu-system-x86_64"
+pytestmark = pytest.mark.skipif(not os.access(QEMU, os.X_OK),
+                                reason="qemu-system-x86_64 is not installed (Debian package qemu-system-x86)")
+
+
+def kvm_works() -> bool:
+    from virt.driver.qemu.definition import kvm_works as works
+
+    return works()
+
+
+# ----------------------------------------------------------------------------------------- a tiny guest
+def boot_sector() -> bytes:
+    """Real-mode code that says "R" on the first serial port, then powers the machine off when the ACPI
+    power button is pressed and ejects the PCI slots the host asks it to (PIIX4 ACPI PCI hot-plug),
+    checking on every BIOS timer tick."""
+    pre = bytes.fromhex(
+        "66B8400B0080"  # mov eax, 0x80000B40: PCI config of 00:01.3 (PIIX4 PM), register 0x40 (PMBA)
+        "BAF80C" "66EF"  # out 0xcf8, eax
+        "BAFC0C" "66ED"  # in eax, 0xcfc
+        "25C0FF" "89C3"  # and ax, 0xffc0; mov bx, ax: bx = PM I/O base
+        "89DA" "83C202" "B80001" "EF"  # PM1_EN (base + 2) = power button enable
+        "BAF803" "B052" "EE")  # "R" to COM1: the guest is ready
+    loop = bytes.fromhex(
+        "FBF4"  # sti; hlt: sleep until the timer tick
+        "BA04AE" "66ED" "6685C0" "7405" "BA08AE" "66EF"  # slots to remove (0xae04) -> eject (0xae08)
+        "89DA" "ED" "A90001")  # in ax, PM1_STS; test the power button status
+    post = bytes.fromhex("89DA" "83C204" "B80020" "EF" "F4EBFD")  # PM1_CNT = SLP_EN | S5; hlt forever
+    code = pre + loop + bytes([0x74, (-(len(loop) + 2)) & 0xFF]) + post  # jz loop
+    return code + b"\0" * (510 - len(code)) + b"\x55\xaa"
+
+
+@pytest.fixture
+def boot_image(tmp_path: Path) -> Path:
+    path = tmp_path / "boot.img"
+    path.write_bytes(boot_sector() + b"\0" * (1024 * 1024 - 512))
+    return path
+
+
+def domain_xml(name: str, *, virt_type: str = "qemu", disks: str = "", devices: str = "", extra: str = "",
+               vcpus: str = "<vcpu>1</vcpu>", memory_mib: int = 64, uuid: str | None = None) -> str:
+    return f"""<domain type='{virt_type}'>
+  <name>{name}</name>
+  <uuid>{uuid or uuidlib.uuid4()}</uuid>
+  <memory unit='MiB'>{memory_mib}</memory>
+  {vcpus}
+  {extra}
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <features><acpi/></features>
+  <devices>
+    <emulator>{QEMU}</emulator>
+    {disks}
+    {devices}
+  </devices>
+</domain>"""
+
+
+def boot_disk(image: Path) -> str:
+    """The guest's disk, and its serial port written to ``<image>.serial``."""
+    return (f"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{image}'/>"
+            "<target dev='hda' bus='ide'/></disk>"
+            f"<serial type='file'><source path='{image}.serial'/><target port='0'/></serial>")
+
+
+def wait_booted(image: Path, times: int = 1, timeout: float = 30.0) -> None:
+    """Wait until the guest has reached its boot sector ``times`` times since it was defined."""
+    serial = Path(f"{image}.serial")
+    deadline = time.monotonic() + timeout
+    while not (serial.exists() and serial.read_bytes().count(b"R") >= times):
+        assert time.monotonic() < deadline, "the guest did not boot"
+        time.sleep(0.02)
+
+
+# ----------------------------------------------------------------------------------------- the environment
+class Env:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uri = f"qemu:///embed?root={root}"
+        self.conn = Connection(self.uri)
+        self.events: list[Event] = []
+        self.cond = threading.Condition()
+        for event_id in (DomainEventID.LIFECYCLE, DomainEventID.REBOOT, DomainEventID.DEVICE_REMOVED,
+                         DomainEventID.DEVICE_ADDED, DomainEventID.BALLOON_CHANGE):
+            self.conn.domain_event_register(event_id, self._record)
+
+    def _record(self, ev: Event) -> None:
+        with self.cond:
+            self.events.append(ev)
+            self.cond.notify_all()
+
+    def wait_event(self, pred: Callable[[Event], bool], timeout: float = 20.0) -> Event:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for ev in self.events:
+                    if pred(ev):
+                        return ev
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"event not seen; got {self.events}")
+                self.cond.wait(left)
+
+    def lifecycle(self, name: str) -> list[tuple[int, int]]:
+        with self.cond:
+            return [(ev.payload[0], ev.payload[1]) for ev in self.events
+                    if ev.event_id == DomainEventID.LIFECYCLE and ev.obj.name == name]
+
+    def wait_lifecycle(self, name: str, event: int, detail: int | None = None, timeout: float = 20.0) -> None:
+        self.wait_event(lambda ev: ev.event_id == DomainEventID.LIFECYCLE and ev.obj.name == name
+                        and ev.payload[0] == event and (detail is None or ev.payload[1] == detail), timeout)
+
+    def host(self) -> Any:
+        from virt.driver.qemu.host import _hosts
+
+        return next(h for s, h in _hosts.items() if s.config_dir.is_relative_to(self.root))
+
+    def pid(self, dom: Domain) -> int:
+        return int(self.host().domains[dom.uuid()].pid)
+
+    def define(self, xml: str) -> Domain:
+        return self.conn.define_domain(xml)
+
+
+def qemu_pids_under(root: Path) -> list[int]:
+    """QEMU processes whose command line mentions ``root`` (the guests of one test)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"qemu-system" in cmdline and str(root).encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_pids(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    for pid in pids:
+        for _ in range(500):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            if not Path(f"/proc/{pid}").exists() or "Z" in _proc_state(pid):
+                break
+            time.sleep(0.01)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "X"
+    return stat[stat.rfind(")") + 2]
+
+
+def cgroup_dirs_of(root: Path) -> list[Path]:
+    from virt.core.uri import URI
+    from virt.driver.qemu.state import Settings
+    from virt.util.cgroup import Cgroup, Layout
+
+    tag = Settings.for_uri(URI.parse(f"qemu:///embed?root={root}")).cgroup_driver
+    layout = Layout.detect()
+    out = []
+    for h in layout.hierarchies:
+        base = h.path(f"{h.placement}/machine")
+        if base.is_dir():
+            out += [p for p in base.iterdir() if p.name.endswith(f".libvirt-{tag}")]
+    del Cgroup
+    return out
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    from virt.driver.qemu.host import shutdown_hosts
+
+    root = tmp_path / "root"
+    e = Env(root)
+    try:
+        yield e
+    finally:
+        with contextlib.suppress(VirtError):
+            destroy_all(e)  # what a failed test left running
+        e.conn.close()
+        shutdown_hosts(root)
+        leftovers = qemu_pids_under(root)
+        kill_pids(leftovers)
+        groups = cgroup_dirs_of(root)
+        for g in sorted(groups, key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                os.rmdir(g)
+    assert not leftovers or getattr(e, "expect_leftovers", False), f"QEMU processes left running: {leftovers}"
+
+
+def destroy_all(env: Env) -> None:
+    for dom in env.conn.list_all_domains(1):
+        dom.destroy()
+
+
+# ----------------------------------------------------------------------------------------- tests
+def test_define_start_suspend_resume_destroy(env: Env) -> None:
+    dom = env.define(domain_xml("life"))
+    assert dom.state() == (DomainState.SHUTOFF, DomainShutoffReason.UNKNOWN)
+    assert (env.root / "etc" / "qemu" / "life.xml").is_file()
+    inactive = dom.xml_desc(2)
+    assert "machine='pc-i440fx-" in inactive and "<alias" not in inactive
+    dom.create()
+    assert dom.state() == (DomainState.RUNNING, 1)
+    assert dom.id() == 1
+    pid = env.pid(dom)
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"-S" in cmdline and b"tcg" in b" ".join(cmdline)
+    live = dom.xml_desc()
+    assert "id='1'" in live and "<alias name='balloon0'/>" in live
+    info = dom.info()
+    assert info.state == DomainState.RUNNING and info.max_mem == 65536 and info.nr_virt_cpu == 1
+    status = env.root / "run" / "qemu" / "life.xml"
+    assert status.is_file() and f'pid="{pid}"' in status.read_text()
+
+    dom.suspend()
+    assert dom.state() == (DomainState.PAUSED, 1)
+    dom.resume()
+    assert dom.state() == (DomainState.RUNNING, 5)  # unpaused
+    with pytest.raises(VirtError, match="already running"):
+        dom.create()
+
+    dom.destroy()
+    assert dom.state() == (DomainState.SHUTOFF, DomainShutoffReason.DESTROYED)
+    assert not Path(f"/proc/{pid}").exists() or _proc_state(pid) in "ZX"
+    assert not status.exists()
+    assert not list((env.root / "lib" / "qemu").glob("domain-*"))
+    assert cgroup_dirs_of(env.root) == []
+    env.wait_lifecycle("life", DomainEventType.STOPPED)
+    assert env.lifecycle("life") == [(0, 0), (2, 0), (3, 0), (4, 0), (5, 1)]
+    log = (env.root / "log" / "qemu" / "life.log").read_text()
+    assert "starting up" in log and "shutting down, reason=destroyed" in log
+    with pytest.raises(VirtError, match="not running"):
+        dom.destroy()
+    dom.undefine()
+    assert env.conn.list_all_domains() == []
+
+
+def test_transient_guest_and_lookups(env: Env) -> None:
+    dom = env.conn.create_domain(domain_xml("transient"), 1)  # paused
+    assert dom.state() == (DomainState.PAUSED, 1)
+    assert not dom.is_persistent()
+    assert env.conn.lookup_domain(dom.id()).name() == "transient"
+    assert env.conn.lookup_domain_by_uuid(dom.uuid()).name() == "transient"
+    with pytest.raises(VirtError, match="already active"):
+        env.conn.create_domain(domain_xml("transient", uuid=dom.uuid()))
+    dom.destroy()
+    with pytest.raises(VirtError, match="no domain with matching name 'transient'"):
+        env.conn.lookup_domain_by_name("transient")
+    env.wait_lifecycle("transient", DomainEventType.STOPPED)
+    assert env.lifecycle("transient") == [(2, 0), (3, 0), (5, 1)]
+
+
+def test_concurrent_starts(env: Env) -> None:
+    doms = [env.define(domain_xml(f"c{i}")) for i in range(4)]
+    errors: list[BaseException] = []
+
+    def run(d: Domain) -> None:
+        try:
+            d.create()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in doms]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(d.id() for d in doms) == [1, 2, 3, 4]
+    assert all(d.state()[0] == DomainState.RUNNING for d in doms)
+    destroy_all(env)
+
+
+def test_crash_is_detected(env: Env) -> None:
+    dom = env.define(domain_xml("crash"))
+    dom.create()
+    os.kill(env.pid(dom), signal.SIGKILL)
+    env.wait_lifecycle("crash", DomainEventType.STOPPED, 5)  # failed
+    assert dom.state() == (DomainState.SHUTOFF, DomainShutoffReason.CRASHED)
+
+
+def test_guest_acpi_shutdown_and_reboot(env: Env, boot_image: Path) -> None:
+    dom = env.define(domain_xml("acpi", disks=boot_disk(boot_image)))
+    dom.create()
+    wait_booted(boot_image)
+    dom.reboot()  # power button, then the driver resets the powered-off guest
+    env.wait_event(lambda ev: ev.event_id == DomainEventID.REBOOT and ev.obj.name == "acpi")
+    env.wait_lifecycle("acpi", DomainEventType.RESUMED)
+    assert dom.state()[0] == DomainState.RUNNING
+    wait_booted(boot_image, 2)
+    dom.reset()
+    wait_booted(boot_image, 3)
+    dom.shutdown()
+    env.wait_lifecycle("acpi", DomainEventType.SHUTDOWN, 1)  # the guest itself powered off
+    env.wait_lifecycle("acpi", DomainEventType.STOPPED, 0)
+    assert dom.state() == (DomainState.SHUTOFF, DomainShutoffReason.SHUTDOWN)
+    assert "shutting down, reason=shutdown" in (env.root / "log" / "qemu" / "acpi.log").read_text()
+
+
+def test_start_errors_are_clear(env: Env, tmp_path: Path) -> None:
+    bad = domain_xml("nobin").replace(QEMU, "/usr/bin/qemu-system-x86_64-missing")
+    with pytest.raises(VirtError, match="qemu-system-x86"):
+        env.define(bad)
+    # QEMU refusing the configuration: its own message is quoted.
+    dom = env.define(domain_xml("badmem", disks="<disk type='file' device='disk'><source file='/nonexistent.img'/>"
+                                                "<target dev='vda' bus='virtio'/></disk>"))
+    with pytest.raises(VirtError, match="nonexistent.img"):
+        dom.create()
+    assert dom.state()[0] == DomainState.SHUTOFF
+    assert not list((env.root / "lib" / "qemu").glob("domain-*"))
+    # Without QEMU on $PATH, the error names the package.
+    code = ("from virt.core.connection import Connection\n"
+            f"c = Connection('qemu:///embed?root={tmp_path}/other')\n"
+            "try:\n    c.define_domain(" + repr(domain_xml("x").replace(f"<emulator>{QEMU}</emulator>", "")) + ")\n"
+            "except Exception as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PATH": "/nonexistent"},
+                         capture_output=True, text=True, timeout=60)
+    assert "install the Debian package qemu-system-x86" in out.stdout, out.stdout + out.stderr
+
+
+def test_kvm(env: Env, tmp_path: Path) -> None:
+    if kvm_works():
+        dom = env.define(domain_xml("kvm", virt_type="kvm"))
+        dom.create()
+        assert b"kvm" in Path(f"/proc/{env.pid(dom)}/cmdline").read_bytes()
+        dom.destroy()
+    # Without a working /dev/kvm (here: /dev/null mounted over it in a private mount namespace),
+    # type='kvm' is refused with a message that says what to do.
+    if os.geteuid() != 0 or not Path("/usr/bin/unshare").exists():
+        pytest.skip("needs root and unshare(1) to hide /dev/kvm")
+    code = ("from virt.core.connection import Connection\n"
+            f"c = Connection('qemu:///embed?root={tmp_path}/nokvm')\n"
+            "try:\n    c.define_domain(" + repr(domain_xml("nokvm", virt_type="kvm")) + ")\n"
+            "except Exception as e:\n    print(e)\n")
+    script = f"mount --bind /dev/null /dev/kvm 2>/dev/null || true; exec {sys.executable} -c \"$0\""
+    out = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, code],
+                         capture_output=True, text=True, timeout=60)
+    assert "does not support virt type 'kvm'" in out.stdout and "type='qemu'" in out.stdout, out.stdout + out.stderr
+
+
+def test_reattach_after_driver_restart(env: Env) -> None:
+    from virt.driver.qemu.host import shutdown_hosts
+
+    a = env.define(domain_xml("keep-a"))
+    b = env.define(domain_xml("keep-b"))
+    a.create()
+    b.create(1)  # paused
+    pids = {d.name(): env.pid(d) for d in (a, b)}
+    env.conn.close()
+    shutdown_hosts(env.root)  # the driver goes away; the guests must not
+    assert all(Path(f"/proc/{p}").exists() for p in pids.values())
+
+    env.conn = Connection(env.uri)
+    a2, b2 = env.conn.lookup_domain_by_name("keep-a"), env.conn.lookup_domain_by_name("keep-b")
+    assert a2.state() == (DomainState.RUNNING, 1) and b2.state() == (DomainState.PAUSED, 1)
+    assert (a2.id(), b2.id()) == (1, 2)
+    b2.resume()
+    assert b2.state()[0] == DomainState.RUNNING
+    # A new guest does not reuse a running one's id.
+    c = env.define(domain_xml("keep-c"))
+    c.create()
+    assert c.id() == 3
+    env.conn.close()
+    shutdown_hosts(env.root)
+
+    # Another process now takes over: it sees the same guests and stops them.
+    code = ("from virt.core.connection import Connection\n"
+            f"c = Connection('qemu:///embed?root={env.root}')\n"
+            "print(sorted((d.name(), d.id(), int(d.state()[0])) for d in c.list_all_domains()))\n"
+            "for d in c.list_all_domains(1):\n    d.destroy()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[('keep-a', 1, 1), ('keep-b', 2, 1), ('keep-c', 3, 1)]", out.stderr
+    for pid in pids.values():
+        assert not Path(f"/proc/{pid}").exists() or _proc_state(pid) in "ZX"
+    for pid in pids.values():
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    env.conn = Connection(env.uri)
+    assert all(d.state()[0] == DomainState.SHUTOFF for d in env.conn.list_all_domains())
+
+
+def test_guest_started_by_another_process_is_reattached(env: Env) -> None:
+    env.conn.close()
+    from virt.driver.qemu.host import shutdown_hosts
+
+    shutdown_hosts(env.root)
+    code = ("from virt.core.connection import Connection\n"
+            f"c = Connection('qemu:///embed?root={env.root}')\n"
+            f"d = c.define_domain({domain_xml('other')!r})\n"
+            "d.create()\nprint(d.id())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "1", out.stderr
+    env.conn = Connection(env.uri)
+    dom = env.conn.lookup_domain_by_name("other")
+    assert dom.state()[0] == DomainState.RUNNING
+    dom.suspend()
+    dom.destroy()
+    assert dom.state() == (DomainState.SHUTOFF, DomainShutoffReason.DESTROYED)
+
+
+def test_second_process_is_refused_while_one_drives_the_root(env: Env) -> None:
+    code = ("from virt.core.connection import Connection\n"
+            f"Connection('qemu:///embed?root={env.root}')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "driver.pid" in out.stderr
+
+
+def test_autostart(env: Env) -> None:
+    from virt.driver.qemu.host import shutdown_hosts
+
+    dom = env.define(domain_xml("auto"))
+    dom.set_autostart(1)
+    assert dom.get_autostart()
+    assert (env.root / "etc" / "qemu" / "autostart" / "auto.xml").is_symlink()
+    env.conn.close()
+    shutdown_hosts(env.root)
+    env.conn = Connection(env.uri)
+    # Same boot: the driver already autostarted once, a restart does not start it again.
+    assert env.conn.lookup_domain_by_name("auto").state()[0] == DomainState.SHUTOFF
+    env.conn.close()
+    shutdown_hosts(env.root)
+    (env.root / "run" / "qemu" / "autostarted").unlink()  # as after a host reboot
+    env.conn = Connection(env.uri)
+    dom = env.conn.lookup_domain_by_name("auto")
+    assert dom.state() == (DomainState.RUNNING, 1)
+    dom.destroy()
+    dom.set_autostart(0)
+    assert not (env.root / "etc" / "qemu" / "autostart" / "auto.xml").exists()
+
+
+def test_save_restore_and_managed_save(env: Env, tmp_path: Path) -> None:
+    dom = env.define(domain_xml("saved"))
+    dom.create()
+    image = tmp_path / "saved.img"
+    dom.save(str(image), None, 0)
+    assert dom.state() == (DomainState.SHUTOFF, DomainShutoffReason.SAVED)
+    data = image.read_bytes()
+    assert data.startswith(b"LibvirtQemudSave") and b"<name>saved</name>" in data[:8192]
+    assert "<name>saved</name>" in env.conn.call("domain_save_image_get_xml_desc", str(image), 0)
+    env.conn.restore_domain(str(image))
+    assert dom.state() == (DomainState.RUNNING, 3)  # restored
+    env.wait_lifecycle("saved", DomainEventType.STARTED, 2)
+
+    dom.suspend()
+    dom.managed_save()
+    assert dom.has_managed_save() == 1
+    assert [d.name() for d in env.conn.list_all_domains(256)] == ["saved"]
+    dom.create()  # from the managed save image, paused as it was saved
+    assert dom.state()[0] == DomainState.PAUSED
+    assert dom.has_managed_save() == 0
+    dom.resume()
+    assert dom.state()[0] == DomainState.RUNNING
+    dom.destroy()
+
+
+def test_screenshot_and_core_dump(env: Env, tmp_path: Path) -> None:
+    from virt.core.connection import LocalStream
+
+    dom = env.define(domain_xml("shot", devices="<video><model type='vga'/></video>"))
+    dom.create()
+    stream = LocalStream()
+    mime = dom.screenshot(stream, 0, 0)
+    assert mime == "image/x-portable-pixmap"
+    assert stream.recv(2) == b"P6"
+    stream.finish()
+    dump = tmp_path / "core.elf"
+    dom.core_dump(str(dump), 0, 0)
+    assert dump.read_bytes()[:4] == b"\x7fELF"
+    assert dom.state()[0] == DomainState.RUNNING
+    dom.destroy()
