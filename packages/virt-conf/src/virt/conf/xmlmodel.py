@@ -564,6 +564,13 @@ _NOTHING: frozenset[str] = frozenset()
 _PLANS: dict[type[Model], _Plan] = {}
 
 
+def _value_parser(vtype: ValueType[Any]) -> Callable[[str], Any]:
+    """``vtype.parse``, or plain ``str`` for a String that accepts any text as is (most attributes)."""
+    if type(vtype) is _String and not vtype.strip and vtype.pattern is None and vtype.empty_ok:
+        return str
+    return vtype.parse
+
+
 def _formatter(vtype: ValueType[Any]) -> Callable[[Any], str]:
     """``vtype.format``, or plain ``str`` when the type does not override it (saves a Python call a value)."""
     return str if type(vtype).format is ValueType.format else vtype.format
@@ -581,7 +588,7 @@ class _Plan:
             # the engine stores values in the instance dict: a property or slot of a field's name would be bypassed
             if hasattr(inspect.getattr_static(cls, f.name, None), "__set__"):
                 raise TypeError(f"{cls.__name__}.{f.name} hides the field of that name")
-        self.attr_parsers = {key: (f.name, f.vtype.parse) for key, f in cls._attrs.items()}
+        self.attr_parsers = {key: (f.name, _value_parser(f.vtype)) for key, f in cls._attrs.items()}
         self.attr_formats = [(f.name, f.xml, _formatter(f.vtype)) for f in cls._attrs.values()]
         self.text = cls._text
         # hooks left as Model's no-ops are not called at all
