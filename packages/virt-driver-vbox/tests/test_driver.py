@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from vboxwebsrv_fake import FakeMachine, FakeWebService, Inventory
+from vboxwebsrv_fake import FakeMachine, FakeNIC, FakeWebService, Inventory
 from virt.core.connection import Connection
 from virt.core.enums import ConnectListAllDomainsFlags, DomainEventID, DomainEventType, DomainState
 from virt.core.plugin import get_plugin_manager
@@ -29,7 +29,11 @@ BROKEN = "11111111-2222-4333-8444-555555555555"
 def inventory() -> Inventory:
     return Inventory(machines=[
         FakeMachine("web", WEB, "Running", 2048, 2, "front end", ["HardDisk", "DVD", "Null", "Null"], pae=True,
-                    vram=32),
+                    vram=32, nics=[FakeNIC("NAT", "I82540EM", "080027A1B2C3"),
+                                   FakeNIC(enabled=False),
+                                   FakeNIC("Bridged", "Virtio", "080027D4E5F6", bridged="enp3s0"),
+                                   FakeNIC("HostOnly", "Am79C973", "0800270A0B0C", host_only="vboxnet0"),
+                                   FakeNIC("Internal", "Unknown", "0800271A2B3C", internal="lab")]),
         FakeMachine("lost", BROKEN, accessible=False),
         FakeMachine("db", DB, "PoweredOff", 4096, 4),
         FakeMachine("idle", IDLE, "Paused", 512, 1, boot=["Network", "Null", "Null", "Null"], acpi=False),
@@ -134,6 +138,14 @@ def test_info_state_and_xml(conn: Connection, fake: FakeWebService) -> None:
     assert root.find("os/type").get("arch") and root.findtext("os/type") == "hvm"
     assert [f.tag for f in root.find("features")] == ["acpi", "apic", "pae"]
     assert root.find("clock").get("offset") == "localtime"
+    nics = [(i.get("type"), i.find("mac").get("address"), i.find("source").attrib if i.find("source") is not None
+             else None, i.find("model").get("type") if i.find("model") is not None else None)
+            for i in root.iterfind("devices/interface")]
+    assert nics == [("user", "08:00:27:a1:b2:c3", None, "82540EM"),
+                    ("bridge", "08:00:27:d4:e5:f6", {"bridge": "enp3s0"}, "virtio"),
+                    ("network", "08:00:27:0a:0b:0c", {"network": "vboxnet0"}, "am79c973"),
+                    ("internal", "08:00:27:1a:2b:3c", {"name": "lab"}, None)]
+    assert [c.tag for c in root.find("devices")] == ["interface"] * 4 + ["video"]
     model = root.find("devices/video/model")
     assert model.attrib == {"type": "vbox", "vram": "32768", "heads": "1"}
     idle = etree.fromstring(conn.call("domain_get_xml_desc", conn.lookup_domain("idle").ref, 0))

@@ -31,6 +31,17 @@ VBOX_E_PDM_ERROR = 0x80BB000B
 
 
 @dataclass
+class FakeNIC:
+    attachment: str = "NAT"  # NetworkAttachmentType
+    adapter: str = "I82540EM"  # NetworkAdapterType
+    mac: str = "080027AABBCC"
+    bridged: str = ""
+    internal: str = "intnet"
+    host_only: str = ""
+    enabled: bool = True
+
+
+@dataclass
 class FakeMachine:
     name: str
     uuid: str
@@ -46,6 +57,7 @@ class FakeMachine:
     monitors: int = 1
     accessible: bool = True
     start_error: str = ""  # set: launching fails with this text, as a VM process that cannot start
+    nics: list[FakeNIC] = field(default_factory=list)  # the first slots; the others are disabled
 
 
 @dataclass
@@ -207,6 +219,46 @@ class FakeWebService:
     def m_IVirtualBox_getSystemProperties(self, args: dict[str, list[str]]) -> str:
         session, _ = self._obj(args, "IVirtualBox")
         return self._new(session, "ISystemProperties", None)
+
+    def m_ISystemProperties_getMaxNetworkAdapters(self, args: dict[str, list[str]]) -> int:
+        self._obj(args, "ISystemProperties")
+        chipset = (args.get("chipset") or [""])[0]
+        if chipset not in ("PIIX3", "ICH9"):
+            raise _Fault(f"VirtualBox error: Invalid chipset type {chipset}", E_INVALIDARG)
+        return 8 if chipset == "PIIX3" else 36
+
+    def m_IMachine_getChipsetType(self, args: dict[str, list[str]]) -> str:
+        self._machine(args)
+        return "PIIX3"
+
+    def m_IMachine_getNetworkAdapter(self, args: dict[str, list[str]]) -> str:
+        session, m = self._obj(args, "IMachine")
+        slot = int((args.get("slot") or ["-1"])[0])
+        if not 0 <= slot < 8:
+            raise _Fault(f"VirtualBox error: Invalid slot number: {slot} (must be in range [0, 7])", E_INVALIDARG)
+        nic = m.nics[slot] if slot < len(m.nics) else FakeNIC(enabled=False, mac=f"0800270000{slot:02X}")
+        return self._new(session, "INetworkAdapter", nic)
+
+    def m_INetworkAdapter_getEnabled(self, args: dict[str, list[str]]) -> bool:
+        return bool(self._obj(args, "INetworkAdapter")[1].enabled)
+
+    def m_INetworkAdapter_getAttachmentType(self, args: dict[str, list[str]]) -> str:
+        return str(self._obj(args, "INetworkAdapter")[1].attachment)
+
+    def m_INetworkAdapter_getAdapterType(self, args: dict[str, list[str]]) -> str:
+        return str(self._obj(args, "INetworkAdapter")[1].adapter)
+
+    def m_INetworkAdapter_getMACAddress(self, args: dict[str, list[str]]) -> str:
+        return str(self._obj(args, "INetworkAdapter")[1].mac)
+
+    def m_INetworkAdapter_getBridgedInterface(self, args: dict[str, list[str]]) -> str:
+        return str(self._obj(args, "INetworkAdapter")[1].bridged)
+
+    def m_INetworkAdapter_getInternalNetwork(self, args: dict[str, list[str]]) -> str:
+        return str(self._obj(args, "INetworkAdapter")[1].internal)
+
+    def m_INetworkAdapter_getHostOnlyInterface(self, args: dict[str, list[str]]) -> str:
+        return str(self._obj(args, "INetworkAdapter")[1].host_only)
 
     def m_ISystemProperties_getMaxBootPosition(self, args: dict[str, list[str]]) -> int:
         self._obj(args, "ISystemProperties")

@@ -16,10 +16,10 @@ import os
 import re
 import socket
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from virt.core.driver import Driver
 from virt.core.enums import (
@@ -56,6 +56,28 @@ _STARTABLE = frozenset({"PoweredOff", "Saved", "Aborted"})
 #: DeviceType in the boot order -> <boot dev>; libvirt's list of boot devices has 4 entries.
 _BOOT_DEVICES = {"Floppy": "fd", "DVD": "cdrom", "HardDisk": "hd", "Network": "network"}
 _MAX_BOOT_DEVICES = 4
+
+
+#: NetworkAttachmentType -> (<interface type>, getter of its source, <source> attribute); others are NAT (user).
+_ATTACHMENTS: dict[str, tuple[str, str, str]] = {
+    "NAT": ("user", "", ""),
+    "Bridged": ("bridge", "INetworkAdapter_getBridgedInterface", "bridge"),
+    "Internal": ("internal", "INetworkAdapter_getInternalNetwork", "name"),
+    "HostOnly": ("network", "INetworkAdapter_getHostOnlyInterface", "network"),
+}
+#: NetworkAdapterType -> <model type>.
+_NIC_MODELS = {"Am79C970A": "am79c970a", "Am79C973": "am79c973", "I82540EM": "82540EM", "I82545EM": "82545EM",
+               "I82543GC": "82543GC", "Virtio": "virtio"}
+
+
+@dataclass
+class NIC:
+    """An enabled network adapter as libvirt describes it."""
+
+    type: str
+    mac: str
+    source: tuple[str, str] | None = None  # (<source> attribute, value)
+    model: str | None = None
 
 
 def _bool(text: str) -> bool:
@@ -305,7 +327,25 @@ class VBoxDriver(Driver):
         adapter = self._one("IMachine_getGraphicsAdapter", _this=m.ref)
         video = {k: self._one(f"IGraphicsAdapter_get{k}", _this=adapter)
                  for k in ("VRAMSize", "MonitorCount", "Accelerate3DEnabled", "Accelerate2DVideoEnabled")}
-        return domain_xml(m.domain, attrs, boot, features, video)
+        chipset = self._one("IMachine_getChipsetType", _this=m.ref)
+        slots = int(self._one("ISystemProperties_getMaxNetworkAdapters", _this=properties, chipset=chipset) or 0)
+        return domain_xml(m.domain, attrs, boot, features, video, self._nics(m.ref, slots))
+
+    def _nics(self, machine: str, slots: int) -> list[NIC]:
+        nics = []
+        for slot in range(slots):
+            adapter = self._one("IMachine_getNetworkAdapter", _this=machine, slot=slot)
+            if not adapter or not _bool(self._one("INetworkAdapter_getEnabled", _this=adapter)):
+                continue
+            kind, getter, attr = _ATTACHMENTS.get(self._one("INetworkAdapter_getAttachmentType", _this=adapter),
+                                                  _ATTACHMENTS["NAT"])
+            source = (attr, self._one(getter, _this=adapter)) if getter else None
+            mac = self._one("INetworkAdapter_getMACAddress", _this=adapter)
+            if not re.fullmatch(r"[0-9A-Fa-f]{12}", mac):
+                raise vbox_error(f"Could not parse MAC address '{mac}'")
+            nics.append(NIC(kind, ":".join(mac[i:i + 2] for i in range(0, 12, 2)).lower(), source,
+                            _NIC_MODELS.get(self._one("INetworkAdapter_getAdapterType", _this=adapter))))
+        return nics
 
     # -- power ---------------------------------------------------------------------------------------
     def _wait(self, progress: str, what: str) -> None:
@@ -440,7 +480,7 @@ class VBoxDriver(Driver):
 
 
 def domain_xml(dom: DomainRef, attrs: dict[str, Any], boot: list[str], features: list[str],
-               video: dict[str, str]) -> str:
+               video: dict[str, str], nics: Sequence[NIC] = ()) -> str:
     """The domain XML libvirt's VirtualBox driver writes, from what the machine's settings say."""
     domid = f" id='{dom.id}'" if dom.id >= 0 else ""
     memory = int(attrs["memory"]) * 1024
@@ -456,6 +496,13 @@ def domain_xml(dom: DomainRef, attrs: dict[str, Any], boot: list[str], features:
     lines += ["  <clock offset='localtime'/>",
               "  <on_poweroff>destroy</on_poweroff>", "  <on_reboot>destroy</on_reboot>",
               "  <on_crash>destroy</on_crash>", "  <devices>"]
+    for nic in nics:
+        lines += [f"    <interface type='{nic.type}'>", f"      <mac address='{nic.mac}'/>"]
+        if nic.source is not None:
+            lines.append(f"      <source {nic.source[0]}={quoteattr(nic.source[1])}/>")
+        if nic.model:
+            lines.append(f"      <model type='{nic.model}'/>")
+        lines.append("    </interface>")
     accel3d = "yes" if _bool(video.get("Accelerate3DEnabled", "")) else "no"
     accel2d = "yes" if _bool(video.get("Accelerate2DVideoEnabled", "")) else "no"
     lines += ["    <video>",
