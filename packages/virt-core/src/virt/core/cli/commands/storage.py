@@ -372,7 +372,7 @@ def cmd_vol_upload(ctx: Context, args: Args) -> Any:
 
     offset, length, flags = _transfer_window(args)
     vol = volume(ctx, args)
-    name, path = vol.name(), args.string("file") or ""
+    name, path = args.string("vol") or vol.name(), args.string("file") or ""  # virsh names it as given
     try:
         f = open(path, "rb")  # noqa: SIM115 - the with below closes it
     except OSError:
@@ -410,7 +410,7 @@ def cmd_vol_download(ctx: Context, args: Args) -> Any:
 
     offset, length, flags = _transfer_window(args)
     vol = volume(ctx, args)
-    name, path = vol.name(), args.string("file") or ""
+    name, path = args.string("vol") or vol.name(), args.string("file") or ""  # virsh names it as given
     created = False
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
