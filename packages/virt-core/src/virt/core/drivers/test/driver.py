@@ -38,6 +38,9 @@ class TestDriver(HostCalls, DomainCalls, GuestCalls, TuningCalls, SnapshotCalls,
     name = "test"
     uri_schemes = ("test",)
     kinds = KINDS
+    #: Every call works on memory (save images are a few KiB written at once): virtd may run them
+    #: on its event loop.
+    nonblocking = True
     #: Every call works on in-memory state: virtd may run them on its event loop (remote/server.py).
     nonblocking = True
 
