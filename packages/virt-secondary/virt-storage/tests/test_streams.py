@@ -90,9 +90,16 @@ def test_upload_window_and_growth(conn: Connection, root: Path) -> None:
 
     st = conn.new_stream()
     vol.upload(st, 0, 4, 0)
+    # while the upload runs, the volume cannot be changed otherwise
+    for change in (lambda: vol.delete(0), lambda: vol.wipe(0), lambda: vol.resize(2 * MiB, 0),
+                   lambda: vol.upload(conn.new_stream())):
+        with pytest.raises(VirtError, match="volume 'small.raw' is still in use.") as err:
+            change()
+        assert err.value.code == ErrorNumber.OPERATION_INVALID
     with pytest.raises(VirtError, match="exceed"):
         st.send(b"too long")
     st.abort()
+    vol.resize(2 * MiB, 0)  # free again
 
 
 def test_sparse_flags_keep_content_and_holes(conn: Connection, root: Path) -> None:
@@ -117,6 +124,7 @@ def test_sparse_flags_keep_content_and_holes(conn: Connection, root: Path) -> No
 def test_stream_errors(conn: Connection, root: Path) -> None:
     pool = dir_pool(conn, root)
     vol = pool.create_volume(vol_xml("v.raw", 1))
+    other = pool.create_volume(vol_xml("w.raw", 1))
     st = conn.new_stream()
     with pytest.raises(VirtError) as err:
         st.send(b"x")  # not bound to a call yet
@@ -125,7 +133,7 @@ def test_stream_errors(conn: Connection, root: Path) -> None:
         vol.upload(st, 0, 0, 4)
     vol.download(st)
     with pytest.raises(VirtError) as err:
-        vol.upload(st)  # one call per stream
+        other.upload(st)  # one call per stream
     assert err.value.code == ErrorNumber.INVALID_STREAM
 
     def failing_sink(data: bytes) -> None:
@@ -133,7 +141,8 @@ def test_stream_errors(conn: Connection, root: Path) -> None:
 
     with pytest.raises(OSError):
         st.recv_all(failing_sink)
-    assert vol.job_info() is None  # the abort ended the download
+    assert vol.job_info() is None and other.job_info() is None  # the abort ended the download
+    other.delete(0)  # nothing left holding it
 
 
 def test_wipe_and_clone_report_progress(conn: Connection, root: Path) -> None:

@@ -620,6 +620,7 @@ class StorageDriver(Driver):
     def storage_vol_delete(self, vol: StorageVolRef, flags: int = 0) -> None:
         self._check_flags("storage_vol_delete", flags)
         obj, rec = self._vol(vol)
+        self._check_idle(obj, rec)
         backend = backend_for(obj.current)
 
         def delete() -> None:
@@ -637,6 +638,7 @@ class StorageDriver(Driver):
         if algorithm not in {int(a) for a in WA} or algorithm == WA.TRIM:
             raise InvalidArgError(f"wiping algorithm {algorithm} not supported", domain=STORAGE)
         obj, rec = self._vol(vol)
+        self._check_idle(obj, rec)
         backend = backend_for(obj.current)
 
         def wipe() -> None:
@@ -649,6 +651,7 @@ class StorageDriver(Driver):
     def storage_vol_resize(self, vol: StorageVolRef, capacity: int, flags: int = 0) -> None:
         self._check_flags("storage_vol_resize", flags)
         obj, rec = self._vol(vol)
+        self._check_idle(obj, rec)
         current = int(rec["capacity"])
         if flags & RF.DELTA:
             if flags & RF.SHRINK:
@@ -680,6 +683,7 @@ class StorageDriver(Driver):
         """
         self._check_flags("storage_vol_upload", flags)
         obj, rec = self._vol(vol)
+        self._check_idle(obj, rec)
         self._check_streamable(rec)
         fd = self._open_vol(rec, os.O_WRONLY)
         sink = _VolumeSink(self, obj, rec, fd, offset, length, bool(flags & UF.SPARSE_STREAM))
@@ -704,6 +708,13 @@ class StorageDriver(Driver):
                 return record[0], int(record[1]), int(record[2])
         self._vol(vol)  # no job: the volume must still exist
         return None
+
+    def _check_idle(self, obj: PoolObj, rec: dict[str, Any]) -> None:
+        """Refuse to change a volume while a wipe, clone, upload or download works on it (as libvirt)."""
+        with self._sh.jobs_lock:
+            busy = (obj.name, rec["name"]) in self._sh.jobs
+        if busy:
+            raise OperationInvalidError(f"volume '{rec['name']}' is still in use.", domain=STORAGE)
 
     @staticmethod
     def _check_streamable(rec: dict[str, Any]) -> None:
