@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from virt.driver.hyperv import plugin
 from virt.driver.hyperv.driver import cpu_model, pack_version
 from virt.driver.hyperv.wsman import WSManClient, decode_instance, envelope
 from virt.util.errors import AuthFailedError, ErrorNumber, NotFoundError, OperationInvalidError, VirtError
-from wsman_fake import FakeVM, FakeWSMan, Host
+from wsman_fake import FakeDisk, FakeVM, FakeWSMan, Host
 
 WEB = "2C6D1B5E-5B1A-4C8E-9F77-3A1E0D6B4C11"
 DB = "8A0F3C2D-11E4-4B8A-A3B0-6C5D4E3F2A10"
@@ -27,7 +28,10 @@ IDLE = "F1E2D3C4-B5A6-4978-8695-A4B3C2D1E0F9"
 
 
 def host() -> Host:
-    return Host(vms=[FakeVM("web", WEB, 2, 4242, 2048, 4096, 2, ["front end", "team: web"]),
+    web_disks = [FakeDisk("ide", 0, 0, r"C:\VMs\web\web.vhdx"), FakeDisk("ide", 1, 0, r"C:\ISO\setup.iso", dvd=True),
+                 FakeDisk("scsi", 0, 1, r"D:\data's.vhdx"), FakeDisk("scsi", 0, 2, drive_number=3)]
+    return Host(vms=[FakeVM("web", WEB, 2, 4242, 2048, 4096, 2, ["front end", "team: web"], web_disks,
+                            [("00155D010203", "External")], {1: r"\\.\pipe\web-com1"}),
                      FakeVM("db", DB, 3, 0, 4096, 1048576, 4),
                      FakeVM("idle", IDLE, 9, 5150, 512, 1048576, 1)])
 
@@ -156,6 +160,35 @@ def test_info_state_and_xml(conn: Connection) -> None:
                                      "os", "clock", "on_poweroff", "on_reboot", "on_crash", "devices"]
     db = etree.fromstring(conn.call("domain_get_xml_desc", conn.lookup_domain("db").ref, 0))
     assert db.get("id") is None and db.find("description") is None
+    # Both IDE channels make one controller; unconnected COM ports keep their empty pipe name.
+    assert [(c.tag, dict(c.attrib), [(g.tag, dict(g.attrib)) for g in c]) for c in db.find("devices")] == [
+        ("controller", {"type": "ide", "index": "0"}, []),
+        ("serial", {"type": "pipe"}, [("source", {"path": ""}), ("target", {"port": "1"})]),
+        ("serial", {"type": "pipe"}, [("source", {"path": ""}), ("target", {"port": "2"})])]
+
+
+def test_devices_in_xml(conn: Connection) -> None:
+    """Disks through their drives and controllers, a passthrough disk, a NIC on a switch, COM ports."""
+    devices = etree.fromstring(conn.call("domain_get_xml_desc", conn.lookup_domain("web").ref, 0)).find("devices")
+    disks = [(d.get("type"), d.get("device"), d.find("source").attrib, d.find("target").attrib,
+              d.find("address").attrib) for d in devices.iterfind("disk")]
+
+    def drive(controller: int, bus: int, unit: int) -> dict[str, str]:
+        return {"type": "drive", "controller": str(controller), "bus": str(bus), "target": "0", "unit": str(unit)}
+
+    # libvirt's order: passthrough disks first, then image files in the order the host lists them.
+    assert disks == [
+        ("block", "disk", {"dev": "3"}, {"dev": "sdc", "bus": "scsi"}, drive(0, 0, 2)),
+        ("file", "disk", {"file": r"C:\VMs\web\web.vhdx"}, {"dev": "hda", "bus": "ide"}, drive(0, 0, 0)),
+        ("file", "cdrom", {"file": r"C:\ISO\setup.iso"}, {"dev": "hdc", "bus": "ide"}, drive(0, 1, 0)),
+        ("file", "disk", {"file": r"D:\data's.vhdx"}, {"dev": "sdb", "bus": "scsi"}, drive(0, 0, 1))]
+    assert [(c.get("type"), c.get("index")) for c in devices.iterfind("controller")] == [("ide", "0"), ("scsi", "0")]
+    (nic,) = devices.iterfind("interface")
+    assert nic.get("type") == "bridge" and nic.find("mac").get("address") == "00:15:5d:01:02:03"
+    assert nic.find("source").get("bridge") == str(uuid.uuid5(uuid.NAMESPACE_DNS, "External")).upper()
+    assert [(s.find("target").get("port"), s.find("source").get("path")) for s in devices.iterfind("serial")] == \
+        [("1", r"\\.\pipe\web-com1"), ("2", "")]
+    assert [c.tag for c in devices] == ["disk"] * 4 + ["controller"] * 2 + ["interface", "serial", "serial"]
 
 
 def test_power_cycle_with_events(conn: Connection, fake: FakeWSMan) -> None:

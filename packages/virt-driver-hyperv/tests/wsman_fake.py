@@ -34,6 +34,18 @@ CIMV2 = "root/cimv2"
 
 
 @dataclass
+class FakeDisk:
+    """A drive: ``path`` an image file, or ``drive_number`` a host disk passed through."""
+
+    bus: str  # "ide" (controller = channel) or "scsi"
+    controller: int
+    unit: int
+    path: str = ""
+    dvd: bool = False
+    drive_number: int | None = None
+
+
+@dataclass
 class FakeVM:
     name: str
     guid: str  # upper case, as Hyper-V writes it
@@ -43,6 +55,9 @@ class FakeVM:
     limit_mb: int = 1048576
     vcpus: int = 1
     notes: list[str] = field(default_factory=list)
+    disks: list[FakeDisk] = field(default_factory=list)
+    nics: list[tuple[str, str]] = field(default_factory=list)  # (MAC as Hyper-V writes it, switch name)
+    serials: dict[int, str] = field(default_factory=dict)  # COM port -> named pipe ("" unconnected)
 
 
 @dataclass
@@ -198,9 +213,23 @@ class FakeWSMan:
         out = []
         h = self.host
 
-        def add(ns: str, cls: str, props: list[tuple[str, Any]]) -> None:
+        def add(ns: str, cls: str, props: list[tuple[str, Any]], path: str = "") -> None:
             if ns == namespace:
-                out.append((cls, dict(props), _instance(ns, cls, props)))
+                out.append((cls, {**dict(props), "__PATH": path}, _instance(ns, cls, props)))
+
+        def path(cls: str, keys: str) -> str:
+            return f"\\\\{h.hostname}\\root\\virtualization\\v2:{cls}.{keys}"
+
+        def rasd_path(cls: str, instance: str) -> str:
+            escaped = instance.replace("\\", "\\\\")
+            return path(cls, f'InstanceID="{escaped}"')
+
+        switches = {name: str(uuid.uuid5(uuid.NAMESPACE_DNS, name)).upper()
+                    for vm in h.vms for _, name in vm.nics}
+        for name, guid in switches.items():
+            add(V2, "Msvm_VirtualEthernetSwitch", [("CreationClassName", "Msvm_VirtualEthernetSwitch"),
+                                                   ("ElementName", name), ("Name", guid)],
+                path("Msvm_VirtualEthernetSwitch", f'CreationClassName="Msvm_VirtualEthernetSwitch",Name="{guid}"'))
 
         add(V2, "Msvm_ComputerSystem", [("Caption", "Hosting Computer System"), ("CreationClassName", "Msvm_ComputerSystem"),
                                         ("Description", "Microsoft Hosting Computer System"), ("ElementName", h.hostname),
@@ -225,6 +254,7 @@ class FakeWSMan:
                 ("Caption", "Processor"), ("ElementName", "Processor"),
                 ("InstanceID", f"{vssd}\\B637F346-6A0E-4DEC-AF52-BD70CB80A21D\\0"), ("Limit", 100000),
                 ("Reservation", 0), ("ResourceType", 3), ("VirtualQuantity", vm.vcpus)])
+            self._devices(vm, add, path, rasd_path, switches)
             add(V2, "Msvm_ShutdownComponent", [
                 ("CreationClassName", "Msvm_ShutdownComponent"), ("DeviceID",
                                                                   f"Microsoft:{vm.guid}\\9F8233AC-BE49-4C79-8EE3-E7E1985B2077"),
@@ -246,6 +276,56 @@ class FakeWSMan:
         add(CIMV2, "Win32_OperatingSystem", [("Caption", "Microsoft Windows Server 2019 Datacenter"),
                                              ("BuildNumber", h.os_version.rpartition(".")[2]), ("Version", h.os_version)])
         return out
+
+    @staticmethod
+    def _devices(vm: FakeVM, add: Any, path: Any, rasd_path: Any, switches: dict[str, str]) -> None:
+        """The guest's resource settings: IDE channels, a SCSI adapter, drives, images, NICs, COM ports."""
+        rasd = "Msvm_ResourceAllocationSettingData"
+        base = f"Microsoft:{vm.guid}"
+        controllers = {("ide", 0): f"{base}\\83F8638B-8DCA-4152-9EDA-2CA8B33039B4\\0",
+                       ("ide", 1): f"{base}\\83F8638B-8DCA-4152-9EDA-2CA8B33039B4\\1"}
+        if any(d.bus == "scsi" for d in vm.disks):
+            controllers[("scsi", 0)] = f"{base}\\1E4B4DCC-4A3F-4A5D-9E5A-0E0E0E0E0E00"
+        for (bus, index), instance in controllers.items():
+            add(V2, rasd, [("Address", str(index) if bus == "ide" else None), ("ElementName",
+                f"IDE Controller {index}" if bus == "ide" else "SCSI Controller"), ("InstanceID", instance),
+                ("ResourceSubType", "Microsoft:Hyper-V:Emulated IDE Controller" if bus == "ide"
+                 else "Microsoft:Hyper-V:Synthetic SCSI Controller"), ("ResourceType", 5 if bus == "ide" else 6)],
+                rasd_path(rasd, instance))
+        for disk in vm.disks:
+            drive = f"{controllers[(disk.bus, disk.controller)]}\\{disk.unit}\\D"
+            host = []
+            if disk.drive_number is not None:
+                host = [path("Msvm_DiskDrive", f'CreationClassName="Msvm_DiskDrive",DeviceID="Microsoft:'
+                             f'{disk.drive_number:08X}-HOSTDISK",SystemCreationClassName="Msvm_ComputerSystem",'
+                             f'SystemName="{vm.guid}"')]
+                add(V2, "Msvm_DiskDrive", [("DeviceID", f"Microsoft:{disk.drive_number:08X}-HOSTDISK"),
+                                           ("DriveNumber", disk.drive_number)], host[0])
+            add(V2, rasd, [("AddressOnParent", disk.unit), ("ElementName", "DVD Drive" if disk.dvd else "Hard Drive"),
+                           ("HostResource", host or None), ("InstanceID", drive),
+                           ("Parent", rasd_path(rasd, controllers[(disk.bus, disk.controller)])),
+                           ("ResourceType", 16 if disk.dvd else 17)], rasd_path(rasd, drive))
+            if disk.path:
+                image = f"{drive}\\L"
+                add(V2, "Msvm_StorageAllocationSettingData", [
+                    ("HostResource", [disk.path]), ("InstanceID", image), ("Parent", rasd_path(rasd, drive)),
+                    ("ResourceSubType", "Microsoft:Hyper-V:Virtual CD/DVD Disk" if disk.dvd
+                     else "Microsoft:Hyper-V:Virtual Hard Disk"), ("ResourceType", 16 if disk.dvd else 31)])
+        for i, (mac, switch) in enumerate(vm.nics):
+            port = f"{base}\\{i:08X}-NIC"
+            add(V2, "Msvm_SyntheticEthernetPortSettingData", [("Address", mac), ("ElementName", "Network Adapter"),
+                                                              ("InstanceID", port)],
+                rasd_path("Msvm_SyntheticEthernetPortSettingData", port))
+            add(V2, "Msvm_EthernetPortAllocationSettingData", [
+                ("EnabledState", 2), ("HostResource", [path("Msvm_VirtualEthernetSwitch",
+                                                            'CreationClassName="Msvm_VirtualEthernetSwitch",'
+                                                            f'Name="{switches[switch]}"')]),
+                ("InstanceID", f"{port}\\C"),
+                ("Parent", rasd_path("Msvm_SyntheticEthernetPortSettingData", port))])
+        for com in (1, 2):
+            add(V2, "Msvm_SerialPortSettingData", [("Connection", [vm.serials.get(com, "")]),
+                                                   ("ElementName", f"COM {com}"),
+                                                   ("InstanceID", f"{base}\\{com}\\SERIAL"), ("ResourceType", 21)])
 
     def wql(self, namespace: str, query: str) -> list[str]:
         objects = self.objects(namespace)
@@ -335,7 +415,10 @@ class FakeWSMan:
 #: Classes that exist (and may have no instance) in the fake's namespaces.
 _KNOWN_CLASSES = frozenset({"Msvm_ComputerSystem", "Msvm_VirtualSystemSettingData", "Msvm_MemorySettingData",
                             "Msvm_ProcessorSettingData", "Msvm_ConcreteJob", "Msvm_ShutdownComponent", "Win32_ComputerSystem",
-                            "Win32_Processor", "Win32_OperatingSystem"})
+                            "Win32_Processor", "Win32_OperatingSystem", "Msvm_ResourceAllocationSettingData",
+                            "Msvm_StorageAllocationSettingData", "Msvm_SerialPortSettingData",
+                            "Msvm_EthernetPortAllocationSettingData", "Msvm_SyntheticEthernetPortSettingData",
+                            "Msvm_VirtualEthernetSwitch", "Msvm_DiskDrive"})
 
 
 class _Fault(Exception):

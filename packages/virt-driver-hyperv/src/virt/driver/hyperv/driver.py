@@ -16,7 +16,6 @@ import uuid as uuidlib
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, ClassVar
-from xml.sax.saxutils import escape
 
 from virt.core.driver import Driver
 from virt.core.enums import (
@@ -33,6 +32,8 @@ from virt.core.events import EventBus
 from virt.core.types import DomainInfo, DomainRef, NodeInfo
 from virt.core.uri import URI
 from virt.driver.hyperv import auth
+from virt.driver.hyperv.devices import Devices, as_list, format_mac, serials, storage
+from virt.driver.hyperv.devices import xml_escape as escape
 from virt.driver.hyperv.wsman import (
     CIMV2,
     RETURN_COMPLETED,
@@ -97,6 +98,11 @@ _NOTES_SEPARATOR = "\n\n"
 _VM_WQL = "SELECT * FROM Msvm_ComputerSystem WHERE Description = \"Microsoft Virtual Machine\""
 
 
+def _wql_path(path: str) -> str:
+    """An object path for ``WHERE __PATH = '...'``: backslashes doubled, its quotes kept, as libvirt writes it."""
+    return path.replace('\\"', '"').replace("\\", "\\\\")
+
+
 def _wql_string(value: str) -> str:
     """A value escaped for a quoted WQL literal (backslash before quotes and backslashes, as libvirt does)."""
     return value.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"')
@@ -134,7 +140,8 @@ def cpu_model(name: str) -> str:
     return name
 
 
-def domain_xml(cs: dict[str, Any], vssd: dict[str, Any], memory: dict[str, Any], processor: dict[str, Any]) -> str:
+def domain_xml(cs: dict[str, Any], vssd: dict[str, Any], memory: dict[str, Any], processor: dict[str, Any],
+               devices: Devices | None = None) -> str:
     """The domain XML libvirt's Hyper-V driver writes for a guest from its WMI settings objects."""
     domid = f" id='{cs.get('ProcessID')}'" if _active(cs) and cs.get("ProcessID") is not None else ""
     notes = vssd.get("Notes")
@@ -151,7 +158,7 @@ def domain_xml(cs: dict[str, Any], vssd: dict[str, Any], memory: dict[str, Any],
               f"  <vcpu placement='static'>{vcpus}</vcpu>", "  <os>", "    <type>hvm</type>", "  </os>",
               "  <clock offset='utc'/>", "  <on_poweroff>destroy</on_poweroff>",
               "  <on_reboot>destroy</on_reboot>", "  <on_crash>destroy</on_crash>", "  <devices>",
-              "  </devices>", "</domain>"]
+              *(devices.xml() if devices is not None else []), "  </devices>", "</domain>"]
     return "\n".join(lines) + "\n"
 
 
@@ -362,7 +369,38 @@ class HyperVDriver(Driver):
         return self.domain_get_info(dom).max_mem
 
     def domain_get_xml_desc(self, dom: DomainRef, flags: int = 0) -> str:
-        return domain_xml(*self._settings(dom))
+        cs, vssd, memory, processor = self._settings(dom)
+        return domain_xml(cs, vssd, memory, processor, self._devices(vssd))
+
+    def _devices(self, vssd: dict[str, Any]) -> Devices:
+        instance = _wql_string(str(vssd.get("InstanceID")))
+
+        def component(result_class: str) -> list[dict[str, Any]]:
+            return self.client.query(VIRTUALIZATION, f'ASSOCIATORS OF {{Msvm_VirtualSystemSettingData.InstanceID='
+                                     f'"{instance}"}} WHERE AssocClass = Msvm_VirtualSystemSettingDataComponent '
+                                     f"ResultClass = {result_class}")
+
+        rasd = component("Msvm_ResourceAllocationSettingData")
+        devices = Devices()
+        storage(devices, rasd, component("Msvm_StorageAllocationSettingData"), self._drive_number)
+        # Windows Server 2012 R2 (6.3) keeps serial ports among the resource settings, later hosts apart.
+        serials(devices, rasd if self._os_version.startswith("6.") else component("Msvm_SerialPortSettingData"))
+        for port in component("Msvm_EthernetPortAllocationSettingData"):
+            switches = [h for h in as_list(port.get("HostResource")) if h]
+            if not switches or int(port.get("EnabledState") or 0) == 3:
+                continue  # not connected to a switch
+            nic = self._one(VIRTUALIZATION, "SELECT * FROM Msvm_SyntheticEthernetPortSettingData WHERE __PATH = "
+                            f"'{_wql_path(str(port.get('Parent') or ''))}'", "Could not retrieve NIC settings")
+            switch = self._one(VIRTUALIZATION, "SELECT * FROM Msvm_VirtualEthernetSwitch WHERE __PATH = "
+                               f"'{_wql_path(str(switches[0]))}'", "Could not retrieve virtual switch")
+            devices.nets.append((format_mac(str(nic.get("Address") or "")), str(switch.get("Name") or "")))
+        return devices
+
+    def _drive_number(self, host_resource: str) -> str:
+        """The host disk number a passthrough drive uses (its source in the XML)."""
+        drive = self._one(VIRTUALIZATION, f"SELECT * FROM Msvm_DiskDrive WHERE __PATH='{_wql_path(host_resource)}'",
+                          "Could not find Msvm_DiskDrive object")
+        return str(drive.get("DriveNumber"))
 
     # -- power ---------------------------------------------------------------------------------------
     def _checked(self, call: str, dom: DomainRef, allowed: Callable[[dict[str, Any]], bool],

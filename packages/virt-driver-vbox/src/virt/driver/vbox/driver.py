@@ -19,7 +19,7 @@ import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as _escape
 
 from virt.core.driver import Driver
 from virt.core.enums import (
@@ -78,6 +78,11 @@ class NIC:
     mac: str
     source: tuple[str, str] | None = None  # (<source> attribute, value)
     model: str | None = None
+
+
+def escape(text: str) -> str:
+    """Text or an attribute value escaped as libvirt escapes it (all five XML specials)."""
+    return _escape(text, {"'": "&apos;", '"': "&quot;"})
 
 
 def _bool(text: str) -> bool:
@@ -499,7 +504,7 @@ def domain_xml(dom: DomainRef, attrs: dict[str, Any], boot: list[str], features:
     for nic in nics:
         lines += [f"    <interface type='{nic.type}'>", f"      <mac address='{nic.mac}'/>"]
         if nic.source is not None:
-            lines.append(f"      <source {nic.source[0]}={quoteattr(nic.source[1])}/>")
+            lines.append(f"      <source {nic.source[0]}='{escape(nic.source[1])}'/>")
         if nic.model:
             lines.append(f"      <model type='{nic.model}'/>")
         lines.append("    </interface>")
