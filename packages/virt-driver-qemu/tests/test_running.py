@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from virt.core.connection import Connection, Domain
-from virt.core.enums import DomainEventID, DomainEventType, DomainShutoffReason, DomainState
+from virt.core.enums import DomainEventID, DomainEventType, DomainRunningReason, DomainShutoffReason, DomainState
 from virt.core.events import Event
 from virt.util.errors import VirtError
 
@@ -506,3 +506,142 @@ def test_screenshot_and_core_dump(env: Env, tmp_path: Path) -> None:
     assert dump.read_bytes()[:4] == b"\x7fELF"
     assert dom.state()[0] == DomainState.RUNNING
     dom.destroy()
+
+
+def test_hotplug_disk_and_interface(env: Env, boot_image: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "extra.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(extra), "16M"], check=True)
+    dom = env.define(domain_xml("plug", disks=boot_disk(boot_image)))
+    dom.create()
+    wait_booted(boot_image)
+    disk = (f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{extra}'/>"
+            "<target dev='vdb' bus='virtio'/></disk>")
+    dom.attach_device(disk, 1)
+    env.wait_event(lambda ev: ev.event_id == DomainEventID.DEVICE_ADDED and ev.payload == ("virtio-disk1",))
+    live = dom.xml_desc()
+    assert "<target dev='vdb' bus='virtio'/>" in live and "<alias name='virtio-disk1'/>" in live
+    assert "vdb" not in dom.xml_desc(2)  # live only
+    assert dom.block_stats("vdb").rd_req >= 0
+    with pytest.raises(VirtError, match="target vdb already exists"):
+        dom.attach_device(disk, 1)
+
+    nic = "<interface type='user'><mac address='52:54:00:12:34:56'/><model type='virtio'/></interface>"
+    dom.attach_device(nic, 1)
+    assert "<alias name='net0'/>" in dom.xml_desc()
+
+    # The guest ejects what the host unplugs, so the removals complete.
+    dom.detach_device(disk, 1)
+    env.wait_event(lambda ev: ev.event_id == DomainEventID.DEVICE_REMOVED and ev.payload == ("virtio-disk1",))
+    dom.detach_device_alias("net0", 1)
+    env.wait_event(lambda ev: ev.event_id == DomainEventID.DEVICE_REMOVED and ev.payload == ("net0",))
+    live = dom.xml_desc()
+    assert "vdb" not in live and "net0" not in live
+    # Plugging the same disk again works: its block nodes were released.
+    dom.attach_device(disk, 1)
+    assert "vdb" in dom.xml_desc()
+
+    # The persistent definition changes on its own (flags=config).
+    dom.attach_device(nic, 2)
+    assert "52:54:00:12:34:56" in dom.xml_desc(2)
+    dom.detach_device(nic, 2)
+    assert "52:54:00:12:34:56" not in dom.xml_desc(2)
+    with pytest.raises(VirtError, match="no device matching MAC address"):
+        dom.detach_device(nic, 1)
+    dom.destroy()
+
+
+def test_vcpus_and_memory(env: Env) -> None:
+    dom = env.define(domain_xml("sizes", vcpus="<vcpu current='1'>2</vcpu>", memory_mib=128))
+    dom.create()
+    assert dom.get_vcpus(1) == 1 and dom.get_vcpus(1 | 4) == 2
+    dom.set_vcpus(2, 1)
+    assert dom.get_vcpus(1) == 2
+    assert len(env.conn.call("domain_get_vcpus", dom.ref, -1)) == 2  # QEMU runs two vCPU threads now
+    assert dom.get_vcpus(2) == 1  # the persistent definition is unchanged
+    with pytest.raises(VirtError, match="greater than max"):
+        dom.set_vcpus(3, 1)
+    dom.set_vcpus(2, 2)
+    assert "<vcpu placement='static'>2</vcpu>" in dom.xml_desc(2)
+
+    dom.set_memory(96 * 1024, 1)  # the balloon asks the guest for memory back
+    with pytest.raises(VirtError, match="higher than max"):
+        dom.set_memory(256 * 1024, 1)
+    dom.set_memory(100 * 1024, 2)
+    assert "<currentMemory unit='KiB'>102400</currentMemory>" in dom.xml_desc(2)
+    with pytest.raises(VirtError, match="maximum memory on an active domain"):
+        dom.set_max_memory(256 * 1024)
+    stats = dom.memory_stats(13, 0)
+    assert stats[6] == 128 * 1024 and stats[7] > 0  # balloon actual (the guest has no driver), rss
+    dom.destroy()
+    dom.set_max_memory(256 * 1024)
+    assert "<memory unit='KiB'>262144</memory>" in dom.xml_desc(2)
+
+
+def test_cgroups_tunables_and_stats(env: Env, boot_image: Path) -> None:
+    from virt.util.cgroup import Cgroup
+
+    tune = ("<memtune><hard_limit unit='MiB'>512</hard_limit></memtune>"
+            "<cputune><shares>2048</shares></cputune>")
+    dom = env.define(domain_xml("tuned", extra=tune, disks=boot_disk(boot_image)))
+    dom.create()
+    obj = env.host().domains[dom.uuid()]
+    group = Cgroup.from_dict(obj.runtime["cgroup"])
+    assert env.pid(dom) in group.pids()
+    assert group.get("cpu.shares") == 2048
+    assert group.get("memory.hard_limit") == 512 * 1024
+    assert env.conn.call("domain_get_scheduler_parameters_flags", dom.ref, 3, 0)["cpu_shares"] == 2048
+    env.conn.call("domain_set_scheduler_parameters_flags", dom.ref, {"cpu_shares": 512}, 1)
+    assert group.get("cpu.shares") == 512
+    assert "<shares>512</shares>" in dom.xml_desc() and "<shares>2048</shares>" in dom.xml_desc(2)
+    env.conn.call("domain_set_memory_parameters", dom.ref, {"hard_limit": 256 * 1024}, 3)
+    assert group.get("memory.hard_limit") == 256 * 1024
+    assert env.conn.call("domain_get_memory_parameters", dom.ref, 3, 2)["hard_limit"] == 256 * 1024
+
+    wait_booted(boot_image)
+    (rec,) = env.conn.get_all_domain_stats(0, 0)
+    p = rec.params
+    assert p["state.state"] == 1 and p["cpu.time"] > 0 and p["balloon.maximum"] == 65536
+    assert p["vcpu.current"] == 1 and "vcpu.0.time" in p
+    assert p["block.count"] == 1 and p["block.0.name"] == "hda" and p["block.0.rd.reqs"] > 0  # the BIOS read it
+    assert p["block.0.path"] == str(boot_image)
+    info = dom.info()
+    assert info.cpu_time > 0
+    dom.destroy()
+    assert not group.exists()
+    (rec,) = env.conn.get_all_domain_stats(0, 0)
+    assert rec.params == {"state.state": 5, "state.reason": 2}
+
+
+def test_internal_snapshots(env: Env, boot_image: Path, tmp_path: Path) -> None:
+    disk = tmp_path / "boot.qcow2"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(boot_image), str(disk)], check=True)
+    disks = (f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{disk}'/>"
+             "<target dev='hda' bus='ide'/></disk>")
+    dom = env.define(domain_xml("snap", disks=disks))
+    # Shut off: disk-only internal snapshot with qemu-img.
+    off = dom.snapshot_create("<domainsnapshot><name>off</name><description>cold</description></domainsnapshot>")
+    assert "<state>shutoff</state>" in off.xml_desc() and "<description>cold</description>" in off.xml_desc()
+    assert b"off" in subprocess.run(["qemu-img", "snapshot", "-l", str(disk)], capture_output=True).stdout
+    dom.create()
+    live = dom.snapshot_create("<domainsnapshot><name>live</name></domainsnapshot>")
+    assert dom.state()[0] == DomainState.RUNNING
+    assert live.parent().name() == "off" and live.is_current()
+    assert "<state>running</state>" in live.xml_desc()
+    assert [s.name() for s in dom.snapshots()] == ["live", "off"]
+    assert [s.name() for s in off.children()] == ["live"]
+    dom.suspend()
+    live.revert(0)  # back to the running state it was taken in, memory included
+    assert dom.state() == (DomainState.RUNNING, DomainRunningReason.FROM_SNAPSHOT)
+    with pytest.raises(VirtError, match="already exists"):
+        dom.snapshot_create("<domainsnapshot><name>live</name></domainsnapshot>")
+    live.delete(0)
+    assert [s.name() for s in dom.snapshots()] == ["off"]
+    assert dom.snapshot_current().name() == "off"
+    off.revert(0)  # a shut-off snapshot: the guest stops
+    assert dom.state() == (DomainState.SHUTOFF, DomainShutoffReason.FROM_SNAPSHOT)
+    off.delete(0)
+    assert dom.snapshots() == []
+    assert b"off" not in subprocess.run(["qemu-img", "snapshot", "-l", str(disk)], capture_output=True).stdout
+    raw = env.define(domain_xml("rawsnap", disks=boot_disk(boot_image)))
+    with pytest.raises(VirtError, match="unsupported for storage type raw"):
+        raw.snapshot_create("<domainsnapshot/>")

@@ -91,7 +91,7 @@ def parse_definition(xml: str | bytes, caps_for: Any, cfg: QemuConfig, *, valida
     """A new definition (define, create): libvirt's parse and checks, then the qemu driver's defaults."""
     from virt.conf import parse
 
-    model = parse(xml, "domain", inactive=True, strict=validate)
+    model: Any = parse(xml, "domain", inactive=True, strict=validate)
     tree = X.parse(model.format(inactive=True, secure=True))
     caps = caps_for(emulator_for(tree))
     check_virt_type(tree, caps)
@@ -105,7 +105,8 @@ def complete(tree: E, caps: QemuCaps, cfg: QemuConfig) -> E:
 
     dom = prepare(deepcopy(tree), caps, cfg, for_start=False)
     X.strip_private(dom.root)
-    return X.parse(parse(dom.root, "domain", inactive=True).format(inactive=True, secure=True))
+    model: Any = parse(dom.root, "domain", inactive=True)
+    return X.parse(model.format(inactive=True, secure=True))
 
 
 def public_tree(live: E, dom_id: int = -1) -> E:
@@ -131,7 +132,7 @@ def format_definition(tree: E, *, secure: bool, inactive: bool, dom_id: int = -1
     if inactive and source.get("id") is not None:
         source = deepcopy(source)
         del source.attrib["id"]
-    model = parse(source, "domain", inactive=inactive)
+    model: Any = parse(source, "domain", inactive=inactive)
     return str(model.format(inactive=inactive, secure=secure))
 
 
@@ -164,7 +165,7 @@ def vcpus(tree: E) -> tuple[int, int]:
     """(current, maximum) vCPUs."""
     v = tree.find("vcpu")
     maximum = int((v.text or "1").strip()) if v is not None and v.text else 1
-    current = int(v.get("current")) if v is not None and v.get("current") else maximum
+    current = int(v.get("current") or maximum) if v is not None else maximum
     return current, maximum
 
 
@@ -178,8 +179,8 @@ def set_vcpus(tree: E, current: int | None = None, maximum: int | None = None) -
     v.text = str(mx)
     if cur < mx:
         v.set("current", str(cur))
-    else:
-        v.attrib.pop("current", None)
+    elif "current" in v.attrib:
+        del v.attrib["current"]
 
 
 def has_balloon(tree: E) -> bool:

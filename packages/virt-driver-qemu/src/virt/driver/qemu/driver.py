@@ -47,6 +47,7 @@ from virt.driver.qemu import lifecycle as L
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.caps import QemuCaps, find_emulator, load_caps
 from virt.driver.qemu.host import QemuHost, host_for
+from virt.driver.qemu.snapshots import SnapshotCalls
 from virt.driver.qemu.state import DomainObj, Settings, process_cpu_time
 from virt.util.errors import (
     ErrorDomain,
@@ -80,7 +81,7 @@ def _impact(obj: DomainObj, flags: int) -> tuple[bool, bool]:
     return bool(flags & MI.LIVE), bool(flags & MI.CONFIG)
 
 
-class QemuDriver(Driver):
+class QemuDriver(SnapshotCalls, Driver):
     """Runs QEMU guests. Every connection to the same URI in this process shares one ``QemuHost``."""
 
     name: ClassVar[str] = "qemu"
@@ -681,12 +682,10 @@ class QemuDriver(Driver):
                 D.set_vcpus(tree, maximum=nvcpus)
                 self._replace_config(obj, tree)
                 return
-            for tree in ([obj.live] if live else []) + ([obj.config] if config else []):
-                assert tree is not None
-                if nvcpus > D.vcpus(tree)[1]:
-                    raise InvalidArgError(f"requested vcpus is greater than max allowable vcpus for the "
-                                          f"{'live' if tree is obj.live else 'persistent'} domain: "
-                                          f"{nvcpus} > {D.vcpus(tree)[1]}", domain=QEMU)
+            for which, defn in (("live", obj.live if live else None), ("persistent", obj.config if config else None)):
+                if defn is not None and nvcpus > D.vcpus(defn)[1]:
+                    raise InvalidArgError(f"requested vcpus is greater than max allowable vcpus for the {which} "
+                                          f"domain: {nvcpus} > {D.vcpus(defn)[1]}", domain=QEMU)
             if live:
                 hotplug.set_vcpus(self.host, obj, nvcpus)
             if config:
@@ -800,7 +799,7 @@ class QemuDriver(Driver):
             if config:
                 assert obj.config is not None
                 tree = deepcopy(obj.config)
-                tree.find("devices").remove(hotplug.find_device(tree, device))
+                hotplug.devices_of(tree).remove(hotplug.find_device(tree, device))
                 self._replace_config(obj, tree)
             if live:
                 assert obj.live is not None
@@ -817,7 +816,9 @@ class QemuDriver(Driver):
                 assert obj.config is not None
                 tree = deepcopy(obj.config)
                 el = hotplug.find_alias(tree, alias)
-                el.getparent().remove(el)
+                parent = el.getparent()
+                if parent is not None:
+                    parent.remove(el)
                 self._replace_config(obj, tree)
             if live:
                 assert obj.live is not None
@@ -920,15 +921,3 @@ class QemuDriver(Driver):
         from virt.driver.qemu import stats as st
 
         return st.all_domain_stats(self, [self._obj(d) for d in doms], stats, flags, listed=True)
-
-    # -- snapshots ----------------------------------------------------------------------------------
-    def __getattr__(self, call: str) -> Any:
-        if call.startswith(("domain_snapshot_", "domain_list_all_snapshots", "domain_revert_to_snapshot",
-                            "domain_has_current_snapshot")):
-            from virt.driver.qemu import snapshots
-
-            impl = getattr(snapshots.SnapshotCalls, call, None)
-            if impl is not None:
-                return impl.__get__(self)
-        return super().__getattr__(call)
-

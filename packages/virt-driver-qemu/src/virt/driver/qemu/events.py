@@ -49,7 +49,7 @@ WATCHDOG_ACTIONS = {"none": 0, "pause": 1, "reset": 2, "poweroff": 3, "shutdown"
 #: libvirt's VIR_DOMAIN_EVENT_IO_ERROR_* for QEMU's block error actions.
 IO_ERROR_ACTIONS = {"ignore": 0, "stop": 1, "report": 2}
 #: Why a guest paused -> the detail of its SUSPENDED event.
-SUSPENDED_DETAIL = {DomainPausedReason.IOERROR: DomainEventSuspendedDetail.IOERROR,
+SUSPENDED_DETAIL: dict[int, int] = {DomainPausedReason.IOERROR: DomainEventSuspendedDetail.IOERROR,
                     DomainPausedReason.WATCHDOG: DomainEventSuspendedDetail.WATCHDOG,
                     DomainPausedReason.MIGRATION: DomainEventSuspendedDetail.MIGRATED,
                     DomainPausedReason.FROM_SNAPSHOT: DomainEventSuspendedDetail.FROM_SNAPSHOT}

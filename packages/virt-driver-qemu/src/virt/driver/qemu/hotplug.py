@@ -46,6 +46,13 @@ LIVE_KINDS = ("disk", "interface")
 FIXED_BUSES = ("ide", "fdc", "sd")
 
 
+def devices_of(tree: E) -> E:
+    devices = tree.find("devices")
+    if devices is None:
+        devices = X.sub(tree, "devices")
+    return devices
+
+
 def unplugging(obj: DomainObj) -> set[str]:
     return obj.unplugging
 
@@ -65,10 +72,10 @@ def parse_device(xml: str) -> E:
     alias = el.find("alias")
     wrapper = etree.fromstring("<domain type='qemu'><name>device</name><memory>1024</memory>"
                                "<os><type>hvm</type></os><devices/></domain>")
-    wrapper.find("devices").append(deepcopy(el))
-    model = parse(wrapper, "domain", inactive=True)
+    devices_of(wrapper).append(deepcopy(el))
+    model: Any = parse(wrapper, "domain", inactive=True)
     done = X.parse(model.format(inactive=True, secure=True))
-    out = next((c for c in done.find("devices") if c.tag == el.tag), None)
+    out = next((c for c in devices_of(done) if c.tag == el.tag), None)
     if out is None:
         raise XMLError(f"unsupported device '{el.tag}'")
     if alias is not None and out.find("alias") is None:
@@ -82,8 +89,7 @@ def _mac(el: E) -> str:
 
 def find_device(tree: E, device: E) -> E:
     """The device of ``tree`` that ``device`` names (virDomainDeviceDefFind's matching rules)."""
-    devices = tree.find("devices")
-    candidates = [d for d in devices if d.tag == device.tag]
+    candidates = [d for d in devices_of(tree) if d.tag == device.tag]
     want_alias = X.get(device, "alias", "name")
     if want_alias:
         for d in candidates:
@@ -111,7 +117,7 @@ def find_device(tree: E, device: E) -> E:
 
 
 def find_alias(tree: E, alias: str) -> E:
-    for el in tree.find("devices").iter():
+    for el in devices_of(tree).iter():
         if isinstance(el.tag, str) and (X.alias(el) == alias or
                                         (el.tag != "alias" and X.get(el, "alias", "name") == alias)):
             return el
@@ -126,7 +132,7 @@ def config_attach(config: E, xml: str) -> E:
     if alias is not None and not (alias.get("name") or "").startswith("ua-"):
         el.remove(alias)
     _check_duplicate(tree, el)
-    X.add_device(tree.find("devices"), el)
+    X.add_device(devices_of(tree), el)
     return tree
 
 
@@ -162,7 +168,7 @@ def attach(host: QemuHost, obj: DomainObj, xml: str) -> None:
     _check_duplicate(obj.live, el)
     mon = L.monitor(obj)
     tree = deepcopy(obj.live)
-    X.add_device(tree.find("devices"), el)
+    X.add_device(devices_of(tree), el)
     caps = host.caps(obj.runtime.get("emulator") or D.emulator_for(tree))
     private = Path(obj.runtime["private_dir"])
     key = (private / "master-key.aes").read_bytes()
@@ -176,7 +182,7 @@ def attach(host: QemuHost, obj: DomainObj, xml: str) -> None:
     else:
         _plug_interface(host, obj, mon, builder, el)
     with host.lock:
-        X.add_device(obj.live.find("devices"), deepcopy(el))
+        X.add_device(devices_of(obj.live), deepcopy(el))
     L.save_status(host, obj)
     host.emit("domain", DomainEventID.DEVICE_ADDED, obj.ref(), alias)
 
@@ -266,7 +272,7 @@ def detach(host: QemuHost, obj: DomainObj, alias: str) -> None:
     mon = L.monitor(obj)
     with host.lock:
         obj.unplugging.add(alias)
-    done = obj.expect(lambda name, data: name == "DEVICE_DELETED" and data.get("device") == alias)
+    done = obj.expect(_deleted(alias))
     try:
         mon.execute("device_del", {"id": alias})
         done.wait(UNPLUG_TIMEOUT)
@@ -351,7 +357,7 @@ def set_vcpus(host: QemuHost, obj: DomainObj, nvcpus: int) -> None:
             raise OperationUnsupportedError("vcpus that were not hot-plugged cannot be unplugged", domain=QEMU)
         for i, slot in enumerate(ours[: current - nvcpus]):
             alias = str(slot["qom-path"]).rsplit("/", 1)[1]
-            done = obj.expect(lambda name, data, a=alias: name == "DEVICE_DELETED" and data.get("device") == a)
+            done = obj.expect(_deleted(alias))
             try:
                 mon.execute("device_del", {"id": alias})
                 if not done.wait(UNPLUG_TIMEOUT):
@@ -360,6 +366,13 @@ def set_vcpus(host: QemuHost, obj: DomainObj, nvcpus: int) -> None:
             finally:
                 obj.forget(done)
             _set_current(host, obj, current - i - 1)
+
+
+def _deleted(alias: str) -> Any:
+    def match(name: str, data: dict[str, Any]) -> bool:
+        return name == "DEVICE_DELETED" and data.get("device") == alias
+
+    return match
 
 
 def _set_current(host: QemuHost, obj: DomainObj, n: int) -> None:

@@ -74,10 +74,11 @@ def save_status(host: QemuHost, obj: DomainObj) -> None:
 # ----------------------------------------------------------------------------------------- start
 def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
           reason: int = DomainRunningReason.BOOTED, detail: int = Started.BOOTED,
-          incoming: Any = None, emit: bool = True) -> None:
+          incoming: Any = None, emit: bool = True, before_cont: Any = None) -> None:
     """Run definition ``source`` (an XML tree, copied) as ``obj``. The caller holds ``obj.job``.
 
-    ``incoming(mon)``, when given, feeds QEMU a saved state (``-incoming defer``) before it runs.
+    ``incoming(mon)``, when given, feeds QEMU a saved state (``-incoming defer``) before it runs;
+    ``before_cont(mon)`` runs once QEMU is up, before its CPUs start (loading a snapshot).
     """
     from virt.driver.qemu.command import build
     from virt.driver.qemu.prepare import prepare
@@ -163,6 +164,8 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
         if incoming is not None:
             incoming(mon)
             reason = DomainRunningReason.RESTORED
+        if before_cont is not None:
+            before_cont(mon)
         if paused:
             obj.set_state(S.PAUSED, DomainPausedReason.USER)
         else:
@@ -255,7 +258,7 @@ def apply_tunables(group: Any, tree: Any) -> None:
         el = tree.find(path)
         if el is None or not (el.text or "").strip():
             continue
-        value = X.parse_size_kib(el, 0) if path.startswith("memtune") else int(el.text.strip())
+        value = int(X.parse_size_kib(el, 0) or 0) if path.startswith("memtune") else int(el.text.strip())
         _set_tunable(group, tunable, value)
     quota = tree.find("cputune/quota")
     if quota is not None and (quota.text or "").strip():
