@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from vboxwebsrv_fake import FakeMachine, FakeNIC, FakeWebService, Inventory
+from vboxwebsrv_fake import FakeAttachment, FakeMachine, FakeNIC, FakeWebService, Inventory
 from virt.core.connection import Connection
 from virt.core.enums import ConnectListAllDomainsFlags, DomainEventID, DomainEventType, DomainState
 from virt.core.plugin import get_plugin_manager
@@ -33,7 +33,16 @@ def inventory() -> Inventory:
                                    FakeNIC(enabled=False),
                                    FakeNIC("Bridged", "Virtio", "080027D4E5F6", bridged="enp3s0"),
                                    FakeNIC("HostOnly", "Am79C973", "0800270A0B0C", host_only="vboxnet0"),
-                                   FakeNIC("Internal", "Unknown", "0800271A2B3C", internal="lab")]),
+                                   FakeNIC("Internal", "Unknown", "0800271A2B3C", internal="lab")],
+                    controllers=[("IDE", "IDE", "PIIX4"), ("SATA", "SATA", "IntelAhci"),
+                                 ("SCSI", "SCSI", "LsiLogic"), ("SAS", "SAS", "LsiLogicSas"),
+                                 ("Floppy", "Floppy", "I82078")],
+                    attachments=[FakeAttachment("IDE", 1, 0, "DVD", "/iso/o'neil.iso", readonly=True),
+                                 FakeAttachment("IDE", 1, 1, "DVD"),
+                                 FakeAttachment("SATA", 0, 0, "HardDisk", "/vms/web/web.vdi"),
+                                 FakeAttachment("SAS", 2, 0, "HardDisk", "/vms/web/sas.vdi"),
+                                 FakeAttachment("SCSI", 3, 0, "HardDisk", "/vms/web/scsi.vmdk"),
+                                 FakeAttachment("Floppy", 0, 0, "Floppy", "/vms/boot.img")]),
         FakeMachine("lost", BROKEN, accessible=False),
         FakeMachine("db", DB, "PoweredOff", 4096, 4),
         FakeMachine("idle", IDLE, "Paused", 512, 1, boot=["Network", "Null", "Null", "Null"], acpi=False),
@@ -145,7 +154,20 @@ def test_info_state_and_xml(conn: Connection, fake: FakeWebService) -> None:
                     ("bridge", "08:00:27:d4:e5:f6", {"bridge": "enp3s0"}, "virtio"),
                     ("network", "08:00:27:0a:0b:0c", {"network": "vboxnet0"}, "am79c973"),
                     ("internal", "08:00:27:1a:2b:3c", {"name": "lab"}, None)]
-    assert [c.tag for c in root.find("devices")] == ["interface"] * 4 + ["video"]
+    disks = [(d.get("device"), d.find("source").get("file") if d.find("source") is not None else None,
+              dict(d.find("target").attrib), d.find("readonly") is not None,
+              tuple(d.find("address").get(k) for k in ("controller", "bus", "unit"))) for d in root.iterfind("devices/disk")]
+    assert disks == [
+        ("cdrom", "/iso/o'neil.iso", {"dev": "hdc", "bus": "ide"}, True, ("0", "1", "0")),
+        ("cdrom", None, {"dev": "hdd", "bus": "ide"}, False, ("0", "1", "1")),
+        ("disk", "/vms/web/web.vdi", {"dev": "sda", "bus": "sata"}, False, ("0", "0", "0")),
+        ("disk", "/vms/web/sas.vdi", {"dev": "sdb", "bus": "scsi"}, False, ("1", "0", "2")),
+        ("disk", "/vms/web/scsi.vmdk", {"dev": "sdc", "bus": "scsi"}, False, ("0", "0", "3")),
+        ("floppy", "/vms/boot.img", {"dev": "fda", "bus": "fdc"}, False, ("0", "0", "0"))]
+    assert [(c.get("type"), c.get("index"), c.get("model")) for c in root.iterfind("devices/controller")] == [
+        ("ide", "0", "piix4"), ("sata", "0", None), ("scsi", "0", "lsilogic"), ("scsi", "1", "lsisas1068"),
+        ("fdc", "0", None)]
+    assert [c.tag for c in root.find("devices")] == ["disk"] * 6 + ["controller"] * 5 + ["interface"] * 4 + ["video"]
     model = root.find("devices/video/model")
     assert model.attrib == {"type": "vbox", "vram": "32768", "heads": "1"}
     idle = etree.fromstring(conn.call("domain_get_xml_desc", conn.lookup_domain("idle").ref, 0))

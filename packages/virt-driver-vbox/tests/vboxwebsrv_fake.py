@@ -42,6 +42,18 @@ class FakeNIC:
 
 
 @dataclass
+class FakeAttachment:
+    """A medium attachment; ``location`` empty for an empty drive."""
+
+    controller: str
+    port: int
+    device: int
+    type: str = "HardDisk"  # DeviceType
+    location: str = ""
+    readonly: bool = False
+
+
+@dataclass
 class FakeMachine:
     name: str
     uuid: str
@@ -58,6 +70,8 @@ class FakeMachine:
     accessible: bool = True
     start_error: str = ""  # set: launching fails with this text, as a VM process that cannot start
     nics: list[FakeNIC] = field(default_factory=list)  # the first slots; the others are disabled
+    controllers: list[tuple[str, str, str]] = field(default_factory=lambda: [("IDE", "IDE", "PIIX4")])
+    attachments: list[FakeAttachment] = field(default_factory=list)
 
 
 @dataclass
@@ -154,8 +168,14 @@ class FakeWebService:
             except _Fault as fault:
                 return 500, self._envelope(fault.xml())
             values = result if isinstance(result, list) else [] if result is None else [result]
-            out = "".join(f"<returnval>{escape(self._text(v))}</returnval>" for v in values)
+            out = "".join(f"<returnval>{self._value(v)}</returnval>" for v in values)
             return 200, self._envelope(f"<vbox:{method}Response>{out}</vbox:{method}Response>")
+
+    def _value(self, value: Any) -> str:
+        """A value as vboxwebsrv writes it: text, or a by-value structure's fields as elements."""
+        if isinstance(value, dict):
+            return "".join(f"<{k}>{escape(self._text(v))}</{k}>" for k, v in value.items())
+        return escape(self._text(value))
 
     @staticmethod
     def _text(value: Any) -> str:
@@ -219,6 +239,37 @@ class FakeWebService:
     def m_IVirtualBox_getSystemProperties(self, args: dict[str, list[str]]) -> str:
         session, _ = self._obj(args, "IVirtualBox")
         return self._new(session, "ISystemProperties", None)
+
+    def m_IMachine_getStorageControllers(self, args: dict[str, list[str]]) -> list[str]:
+        session, m = self._obj(args, "IMachine")
+        return [self._new(session, "IStorageController", c) for c in m.controllers]
+
+    def m_IMachine_getStorageControllerByName(self, args: dict[str, list[str]]) -> str:
+        session, m = self._obj(args, "IMachine")
+        name = (args.get("name") or [""])[0]
+        for c in m.controllers:
+            if c[0] == name:
+                return self._new(session, "IStorageController", c)
+        raise _Fault(f"VirtualBox error: Could not find a storage controller named '{name}'", VBOX_E_OBJECT_NOT_FOUND)
+
+    def m_IStorageController_getBus(self, args: dict[str, list[str]]) -> str:
+        return str(self._obj(args, "IStorageController")[1][1])
+
+    def m_IStorageController_getControllerType(self, args: dict[str, list[str]]) -> str:
+        return str(self._obj(args, "IStorageController")[1][2])
+
+    def m_IMachine_getMediumAttachments(self, args: dict[str, list[str]]) -> list[dict[str, Any]]:
+        session, m = self._obj(args, "IMachine")
+        return [{"machine": args["_this"][0], "medium": self._new(session, "IMedium", a) if a.location else "",
+                 "controller": a.controller, "port": a.port, "device": a.device, "type": a.type,
+                 "passthrough": False, "temporaryEject": False, "isEjected": False, "nonRotational": False,
+                 "discard": False, "hotPluggable": False, "bandwidthGroup": ""} for a in m.attachments]
+
+    def m_IMedium_getLocation(self, args: dict[str, list[str]]) -> str:
+        return str(self._obj(args, "IMedium")[1].location)
+
+    def m_IMedium_getReadOnly(self, args: dict[str, list[str]]) -> bool:
+        return bool(self._obj(args, "IMedium")[1].readonly)
 
     def m_ISystemProperties_getMaxNetworkAdapters(self, args: dict[str, list[str]]) -> int:
         self._obj(args, "ISystemProperties")

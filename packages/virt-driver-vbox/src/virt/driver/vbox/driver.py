@@ -65,6 +65,26 @@ _ATTACHMENTS: dict[str, tuple[str, str, str]] = {
     "Internal": ("internal", "INetworkAdapter_getInternalNetwork", "name"),
     "HostOnly": ("network", "INetworkAdapter_getHostOnlyInterface", "network"),
 }
+#: StorageBus -> libvirt's controller type and disk bus.
+_STORAGE_BUSES = {"IDE": ("ide", "ide"), "SATA": ("sata", "sata"), "SCSI": ("scsi", "scsi"), "SAS": ("scsi", "scsi"),
+                  "Floppy": ("fdc", "fdc")}
+#: StorageControllerType -> controller model.
+_CONTROLLER_MODELS = {"PIIX3": "piix3", "PIIX4": "piix4", "ICH6": "ich6", "BusLogic": "buslogic",
+                      "LsiLogic": "lsilogic", "LsiLogicSas": "lsisas1068"}
+#: DeviceType of a medium attachment -> <disk device>.
+_DISK_DEVICES = {"HardDisk": "disk", "Floppy": "floppy", "DVD": "cdrom"}
+
+
+@dataclass
+class VBoxDisk:
+    device: str
+    source: str | None
+    bus: str
+    target: str
+    address: tuple[int, int, int]  # controller, bus, unit
+    readonly: bool
+
+
 #: NetworkAdapterType -> <model type>.
 _NIC_MODELS = {"Am79C970A": "am79c970a", "Am79C973": "am79c973", "I82540EM": "82540EM", "I82545EM": "82545EM",
                "I82543GC": "82543GC", "Virtio": "virtio"}
@@ -153,7 +173,7 @@ class VBoxDriver(Driver):
     def close(self) -> None:
         self.client.logoff()
 
-    def _call(self, method: str, **args: Any) -> list[str]:
+    def _call(self, method: str, **args: Any) -> list[Any]:
         """A call whose fault becomes libvirt's error (VirtualBox's own message kept)."""
         try:
             return self.client.call(method, **args)
@@ -163,7 +183,7 @@ class VBoxDriver(Driver):
 
     def _one(self, method: str, **args: Any) -> str:
         values = self._call(method, **args)
-        return values[0] if values else ""
+        return str(values[0]) if values else ""
 
     # -- host ----------------------------------------------------------------------------------------
     def connect_get_type(self) -> str:
@@ -334,7 +354,55 @@ class VBoxDriver(Driver):
                  for k in ("VRAMSize", "MonitorCount", "Accelerate3DEnabled", "Accelerate2DVideoEnabled")}
         chipset = self._one("IMachine_getChipsetType", _this=m.ref)
         slots = int(self._one("ISystemProperties_getMaxNetworkAdapters", _this=properties, chipset=chipset) or 0)
-        return domain_xml(m.domain, attrs, boot, features, video, self._nics(m.ref, slots))
+        controllers = self._controllers(m.ref)
+        return domain_xml(m.domain, attrs, boot, features, video, self._nics(m.ref, slots), controllers,
+                          self._disks(m.ref, controllers))
+
+    def _controllers(self, machine: str) -> list[tuple[str, int, str | None, str]]:
+        """(type, index, model, VirtualBox bus) of each storage controller; each type numbered on its own."""
+        out: list[tuple[str, int, str | None, str]] = []
+        for ref in self._call("IMachine_getStorageControllers", _this=machine):
+            bus = self._one("IStorageController_getBus", _this=ref)
+            if bus not in _STORAGE_BUSES:
+                continue  # a bus libvirt's driver does not know (USB, PCIe, virtio-scsi)
+            kind = _STORAGE_BUSES[bus][0]
+            model = _CONTROLLER_MODELS.get(self._one("IStorageController_getControllerType", _this=ref))
+            out.append((kind, sum(1 for c in out if c[0] == kind), model, bus))
+        return out
+
+    def _disks(self, machine: str, controllers: list[tuple[str, int, str | None, str]]) -> list[VBoxDisk]:
+        disks = []
+        sd_count = 0
+        for attachment in self._call("IMachine_getMediumAttachments", _this=machine):
+            if not isinstance(attachment, dict):
+                raise vbox_error("IMachine_getMediumAttachments returned no attachment structure")
+            controller = self._one("IMachine_getStorageControllerByName", _this=machine,
+                                   name=attachment.get("controller", ""))
+            bus = self._one("IStorageController_getBus", _this=controller)
+            port, slot = int(attachment.get("port") or 0), int(attachment.get("device") or 0)
+            medium = attachment.get("medium") or ""
+            source = self._one("IMedium_getLocation", _this=medium) if medium else None
+            readonly = _bool(self._one("IMedium_getReadOnly", _this=medium)) if medium else False
+            device = _DISK_DEVICES.get(attachment.get("type", ""))
+            if device is None:
+                raise vbox_error(f"Unsupported vbox device type: {attachment.get('type')}")
+            ctrl_index = 0
+            if bus == "IDE":
+                target, address = disk_name(port * 2 + slot, "hd"), (0, port, slot)
+            elif bus in ("SATA", "SCSI", "SAS"):
+                target = disk_name(sd_count, "sd")
+                sd_count += 1
+                if bus != "SATA":
+                    # A disk on a SAS controller sits on the lsisas1068 one, on SCSI on any other.
+                    ctrl_index = next((i for kind, i, model, _ in controllers if kind == "scsi"
+                                       and (model == "lsisas1068") == (bus == "SAS")), 0)
+                address = (ctrl_index, 0, port)
+            elif bus == "Floppy":
+                target, address = disk_name(slot, "fd"), (0, 0, port)
+            else:
+                raise vbox_error(f"Could not generate medium name for the disk at: port:{port}, slot:{slot}")
+            disks.append(VBoxDisk(device, source, _STORAGE_BUSES[bus][1], target, address, readonly))
+        return disks
 
     def _nics(self, machine: str, slots: int) -> list[NIC]:
         nics = []
@@ -484,8 +552,19 @@ class VBoxDriver(Driver):
             self._call("ISession_unlockMachine", _this=session)
 
 
+def disk_name(index: int, prefix: str) -> str:
+    """libvirt's disk name for an index: 0 -> hda, 25 -> hdz, 26 -> hdaa."""
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(ord("a") + rest) + name
+    return prefix + name
+
+
 def domain_xml(dom: DomainRef, attrs: dict[str, Any], boot: list[str], features: list[str],
-               video: dict[str, str], nics: Sequence[NIC] = ()) -> str:
+               video: dict[str, str], nics: Sequence[NIC] = (),
+               controllers: Sequence[tuple[str, int, str | None, str]] = (), disks: Sequence[VBoxDisk] = ()) -> str:
     """The domain XML libvirt's VirtualBox driver writes, from what the machine's settings say."""
     domid = f" id='{dom.id}'" if dom.id >= 0 else ""
     memory = int(attrs["memory"]) * 1024
@@ -501,6 +580,17 @@ def domain_xml(dom: DomainRef, attrs: dict[str, Any], boot: list[str], features:
     lines += ["  <clock offset='localtime'/>",
               "  <on_poweroff>destroy</on_poweroff>", "  <on_reboot>destroy</on_reboot>",
               "  <on_crash>destroy</on_crash>", "  <devices>"]
+    for disk in disks:
+        lines.append(f"    <disk type='file' device='{disk.device}'>")
+        if disk.source is not None:
+            lines.append(f"      <source file='{escape(disk.source)}'/>")
+        lines.append(f"      <target dev='{disk.target}' bus='{disk.bus}'/>")
+        if disk.readonly:
+            lines.append("      <readonly/>")
+        c, b, u = disk.address
+        lines += [f"      <address type='drive' controller='{c}' bus='{b}' target='0' unit='{u}'/>", "    </disk>"]
+    for kind, index, model, _ in controllers:
+        lines.append(f"    <controller type='{kind}' index='{index}'" + (f" model='{model}'" if model else "") + "/>")
     for nic in nics:
         lines += [f"    <interface type='{nic.type}'>", f"      <mac address='{nic.mac}'/>"]
         if nic.source is not None:

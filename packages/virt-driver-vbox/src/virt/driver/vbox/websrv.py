@@ -36,6 +36,13 @@ METHODS: dict[str, tuple[str, ...]] = {
     "ISystemProperties_getMaxGuestRAM": ("_this",),
     "ISystemProperties_getMaxBootPosition": ("_this",),
     "ISystemProperties_getMaxNetworkAdapters": ("_this", "chipset"),
+    "IMachine_getStorageControllers": ("_this",),
+    "IMachine_getStorageControllerByName": ("_this", "name"),
+    "IMachine_getMediumAttachments": ("_this",),
+    "IStorageController_getBus": ("_this",),
+    "IStorageController_getControllerType": ("_this",),
+    "IMedium_getLocation": ("_this",),
+    "IMedium_getReadOnly": ("_this",),
     "IMachine_getChipsetType": ("_this",),
     "IMachine_getNetworkAdapter": ("_this", "slot"),
     "INetworkAdapter_getEnabled": ("_this",),
@@ -114,8 +121,10 @@ def request(method: str, args: dict[str, Any]) -> bytes:
             "</SOAP-ENV:Body></SOAP-ENV:Envelope>").encode()
 
 
-def parse_response(method: str, data: bytes) -> list[str]:
-    """The ``returnval`` texts of a response (none, one, or an array's items); a fault raises VBoxFault."""
+def parse_response(method: str, data: bytes) -> list[Any]:
+    """The ``returnval`` values of a response (none, one, or an array's items): texts, or for the
+    structures the service returns by value (IMediumAttachment) their fields by name; a fault
+    raises VBoxFault."""
     try:
         root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError as exc:
@@ -136,7 +145,8 @@ def parse_response(method: str, data: bytes) -> list[str]:
     response = body.find(f"{{{VBOX}}}{method}Response")
     if response is None:
         raise VBoxFault(f"SOAP response is not a {method}Response", "")
-    return [el.text or "" for el in response if etree.QName(el).localname == "returnval"]
+    return [{etree.QName(f).localname: f.text or "" for f in el if isinstance(f.tag, str)} if len(el) else el.text or ""
+            for el in response if etree.QName(el).localname == "returnval"]
 
 
 class WebServiceClient:
@@ -157,7 +167,7 @@ class WebServiceClient:
         #: The IVirtualBox reference of the logged-in web session.
         self.vbox: str | None = None
 
-    def call(self, method: str, **args: Any) -> list[str]:
+    def call(self, method: str, **args: Any) -> list[Any]:
         data = request(method, args)
         with self._lock:
             for attempt in (1, 2):  # a kept-alive connection the server closed is reopened once
@@ -188,7 +198,7 @@ class WebServiceClient:
 
     def one(self, method: str, **args: Any) -> str:
         values = self.call(method, **args)
-        return values[0] if values else ""
+        return str(values[0]) if values else ""
 
     def _transport_error(self, exc: BaseException) -> VirtError:
         reason: Any = exc
