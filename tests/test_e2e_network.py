@@ -298,6 +298,16 @@ def test_net_start_leases_an_address_and_nats_to_the_outside(sandbox: Sandbox, n
     row = next(line.split() for line in leases.splitlines() if mac in line)
     assert row[2:] == [mac, "ipv4", f"{address}/24", "vethguest", f"01:{mac}"], leases  # udhcpc sends client-id 01:MAC
 
+    # the public API sees the same network and lease
+    res = sandbox.api(f"net = conn.lookup_network({nat_network!r})\n"
+                      "print(json.dumps([net.is_active(), net.bridge_name(), "
+                      f"[lease._asdict() for lease in net.dhcp_leases({mac!r})]]))")
+    assert res.returncode == 0, res.stderr
+    active, bridge, api_leases = json.loads(res.stdout)
+    assert (active, bridge) == (1, sandbox.bridge)
+    assert [(lease["iface"], lease["mac"], lease["ipaddr"], lease["prefix"], lease["hostname"])
+            for lease in api_leases] == [(sandbox.bridge, mac, address, 24, "vethguest")]
+
     # the gateway answers
     sandbox.exec(sandbox.guest, "busybox", "ping", "-c", "1", "-W", "3", f"{SUBNET}.1")
 
