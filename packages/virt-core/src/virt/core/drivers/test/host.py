@@ -74,8 +74,8 @@ class HostCalls(Calls):
         return 1
 
     def connect_supports_feature(self, feature: int) -> int:
-        # TYPED_PARAM_STRING (7) and NETWORK_UPDATE_HAS_CORRECT_ORDER (16)
-        return 1 if feature in (7, 16) else 0
+        """virDrvFeature: string typed parameters (9) and the fixed network update order (16)."""
+        return 1 if feature in (9, 16) else 0
 
     def connect_get_sysinfo(self, flags: int = 0) -> str:
         return SYSINFO
