@@ -136,6 +136,11 @@ def test_list_and_lookup(conn: Connection, fake: FakeWSMan) -> None:
     assert err.value.code == ErrorNumber.NO_DOMAIN
     with pytest.raises(NotFoundError, match="No domain with ID 1"):
         conn.call("domain_lookup_by_id", 1)
+    fake.host.vms.append(FakeVM("web", "0F0F0F0F-0000-4000-8000-000000000001"))
+    with pytest.raises(VirtError, match="Multiple domains exist with the name 'web'") as many:
+        conn.lookup_domain("web")
+    assert many.value.code == ErrorNumber.MULTIPLE_DOMAINS
+    fake.host.vms.pop()
     # Quotes in names are escaped in the WQL filter, not able to end the literal.
     fake.vm("db").name = "it's \"db\""
     assert conn.lookup_domain("it's \"db\"").ref.uuid == DB.lower()

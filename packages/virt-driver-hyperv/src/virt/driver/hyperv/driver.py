@@ -48,6 +48,7 @@ from virt.util.errors import (
     ErrorNumber,
     InvalidArgError,
     OperationInvalidError,
+    VirtError,
     not_found,
 )
 
@@ -320,6 +321,9 @@ class HyperVDriver(Driver):
         found = self._vms(f"ElementName = '{_wql_string(name)}'")
         if not found:
             raise not_found(ErrorNumber.NO_DOMAIN, f"No domain with name {name}")
+        if len(found) > 1:  # Hyper-V names need not be unique
+            raise VirtError(f"Multiple domains exist with the name '{name}': repeat the request using a UUID",
+                            code=ErrorNumber.MULTIPLE_DOMAINS, domain=ErrorDomain.HYPERV)
         return self._ref(found[0])
 
     def _settings(self, dom: DomainRef) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
