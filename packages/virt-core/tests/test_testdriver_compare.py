@@ -12,12 +12,17 @@ by the ops themselves; lists libvirt returns in hash order are sorted on both si
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 try:
@@ -617,24 +622,24 @@ def _libvirt_parent(snapshot: Any, error_cls: Any) -> str | None:
         return None
 
 
-def run_libvirt_scenario(steps: list[list[Any]], tmp: str) -> list[Any]:
+def run_libvirt_scenario(steps: list[list[Any]], tmp: str, uri: str = "test:///default") -> list[Any]:
     import threading
 
     import libvirt
 
     ops, error_cls = libvirt_ops()
     libvirt.registerErrorHandler(lambda *a: None, None)
+    # before the connection opens: a remote connection watches its socket only if a loop exists
+    libvirt.virEventRegisterDefaultImpl()
+    threading.Thread(target=lambda: [libvirt.virEventRunDefaultImpl() for _ in iter(int, 1)], daemon=True).start()
     events: list[Any] = []
     results: list[Any] = []
-    conn = libvirt.open("test:///default")
+    conn = libvirt.open(uri)
     ro = None
     for step in steps:
         op, args = step[0], [a.replace("{tmp}", tmp) if isinstance(a, str) else a for a in step[1:]]
         try:
             if op == "events_on":
-                libvirt.virEventRegisterDefaultImpl()
-                threading.Thread(target=lambda: [libvirt.virEventRunDefaultImpl() for _ in iter(int, 1)],
-                                 daemon=True).start()
                 conn.domainEventRegisterAny(None, 0, lambda c, d, e, de, o: events.append(["dom", d.name(), e, de]),
                                             None)
                 conn.networkEventRegisterAny(None, 0, lambda c, n, e, de, o: events.append(["net", n.name(), e, de]),
@@ -650,7 +655,7 @@ def run_libvirt_scenario(steps: list[list[Any]], tmp: str) -> list[Any]:
                 time.sleep(0.3)
                 value, events[:] = list(events), []
             elif op == "ro_call":
-                ro = ro or libvirt.openReadOnly("test:///default")
+                ro = ro or libvirt.openReadOnly(uri)
                 value = ops[args[0]](ro, *args[1:])
             else:
                 value = ops[op](conn, *args)
@@ -670,7 +675,8 @@ def libvirt_main() -> None:
         if pid == 0:
             os.close(rfd)
             try:
-                data = json.dumps(run_libvirt_scenario(steps, request["tmp"])).encode()
+                data = json.dumps(run_libvirt_scenario(steps, request["tmp"], request.get("uri", "test:///default"))
+                                  ).encode()
             except Exception as exc:
                 data = json.dumps([["crash", repr(exc)]]).encode()
             with os.fdopen(wfd, "wb") as f:
@@ -988,6 +994,44 @@ if pytest is not None:
                 known.append(f"step {i}: {reason}")
         if known:
             pytest.xfail("; ".join(known))
+
+    @pytest.fixture(scope="module")
+    def virtd_uri() -> Iterator[str]:
+        """Our daemon serving the installed drivers on a private socket."""
+        with tempfile.TemporaryDirectory(prefix="virtd-testdriver-") as tmp:
+            sock = Path(tmp) / "sock"
+            with open(Path(tmp) / "virtd.log", "wb") as log:
+                proc = subprocess.Popen([sys.executable, "-m", "virt.core.remote.daemon", "--socket", str(sock)],
+                                        stdout=log, stderr=subprocess.STDOUT)
+            try:
+                deadline = time.monotonic() + 30
+                while not sock.exists():
+                    assert proc.poll() is None and time.monotonic() < deadline, (Path(tmp) / "virtd.log").read_text()
+                    time.sleep(0.05)
+                yield f"test+unix:///default?socket={sock}"
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=15)
+
+    def test_libvirt_client_through_virtd_sees_libvirts_test_driver(libvirt_results: dict[str, Any],
+                                                                     virtd_uri: str) -> None:
+        """Every scenario again, by python3-libvirt through our virtd: the driver behind the remote
+        protocol, as a libvirt client sees it."""
+        tmp = libvirt_results["__tmp__"]
+        for entry in os.listdir(tmp):
+            os.unlink(os.path.join(tmp, entry))
+        request = {"scenarios": SCENARIOS, "tmp": tmp, "uri": virtd_uri}
+        proc = subprocess.run([LIBVIRT_PYTHON, __file__], input=json.dumps(request), capture_output=True,
+                              text=True, timeout=900, check=False)
+        assert proc.returncode == 0, proc.stderr
+        remote = json.loads(proc.stdout)
+        differences = [f"{name} step {i} {step[0]}: virtd {str(remote[name][i])[:200]} != "
+                       f"libvirt {str(libvirt_results[name][i])[:200]}"
+                       for name, steps in SCENARIOS.items() for i, step in enumerate(steps)
+                       if remote[name][i] != libvirt_results[name][i]
+                       and (name, i) not in KNOWN_DIFFERENCES and step[0] != "uri"]
+        assert differences == []
 
 if __name__ == "__main__":
     libvirt_main()
