@@ -403,6 +403,11 @@ def test_qemu_guest_runs_the_qcow2_volume_on_the_network(sandbox: Sandbox, qcow2
     # QEMU holds the volume open
     opened = {os.path.realpath(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
     assert str(qcow2_volume.resolve()) in opened
+    # ... through a qcow2 format node over the volume's file node (the -blockdev graph)
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    nodes = {n["node-name"]: n for n in (json.loads(a) for a, prev in zip(argv[1:], argv[:-1], strict=True) if prev == "-blockdev")}
+    assert any(n["driver"] == "qcow2" and nodes.get(n["file"], {}).get("filename") == str(qcow2_volume)
+               for n in nodes.values() if isinstance(n.get("file"), str)), nodes
     # its tap is a port of the network's bridge, with the guest's MAC under libvirt's 0xfe prefix
     taps = [link for link in enslaved(sandbox, sandbox.bridge) if link["ifname"] != "vgh"]
     assert [link["address"] for link in taps] == ["fe" + GUEST_MAC[2:]]
