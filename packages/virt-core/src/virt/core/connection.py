@@ -16,7 +16,15 @@ from virt.core.enums import DomainEventID, DomainState
 from virt.core.events import Event, EventBus, aiter_events
 from virt.core.registry import DriverRegistry, get_registry
 from virt.core.uri import resolve
-from virt.util.errors import ErrorNumber, InvalidArgError, NoSupportError, OperationDeniedError, VirtError
+from virt.util.errors import ErrorDomain, ErrorNumber, InvalidArgError, NoSupportError, OperationDeniedError, VirtError
+
+
+#: The error domain libvirt reports for a refused call, by the kind of object it is about.
+_KIND_ERROR_DOMAIN = {
+    "hypervisor": ErrorDomain.DOMAIN, "network": ErrorDomain.NETWORK, "storage": ErrorDomain.STORAGE,
+    "nodedev": ErrorDomain.NODEDEV, "interface": ErrorDomain.INTERFACE, "secret": ErrorDomain.SECRET,
+    "nwfilter": ErrorDomain.NWFILTER,
+}
 
 
 def _forward(call: str, doc: str = "") -> Callable[..., Any]:
@@ -59,7 +67,8 @@ class Connection:
             raise VirtError("connection is closed", code=ErrorNumber.INVALID_CONN,
                             message=f"invalid connection pointer in {c_name(name)}")
         if self.readonly and not is_read_only_call(name):
-            raise OperationDeniedError(f"read only access prevents {c_name(name)}")
+            raise OperationDeniedError(f"read only access prevents {c_name(name)}",
+                                       domain=_KIND_ERROR_DOMAIN.get(call_kind(name), ErrorDomain.NONE))
         driver = self._drivers.get(call_kind(name))
         if driver is None:
             raise NoSupportError(c_name(name))
