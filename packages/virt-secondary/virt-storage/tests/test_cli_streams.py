@@ -35,6 +35,7 @@ def local(root: Path, conn: Connection, make_registry: Callable[[], DriverRegist
 
 
 def virt(capsys: pytest.CaptureFixture[str], uri: str, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()  # only what this command prints (not, say, the daemon's start-up log)
     rc = cli_main.main(["-c", uri, *argv])
     out, err = capsys.readouterr()
     return rc, out, err

@@ -427,12 +427,7 @@ def cmd_vol_download(ctx: Context, args: Args) -> Any:
     try:
         st = call("cannot create a new stream", ctx.conn.new_stream, 0)
         call(f"cannot download from volume {name}", vol.download, st, offset, length, flags)
-        total = length
-        if not total:
-            try:
-                total = max(vol.info().capacity - offset, 0)
-            except Exception:  # the bar only loses its scale
-                total = 0
+        total = _download_size(vol, offset, length)
         bar = ProgressBar(ctx.err, f"Downloading {name}", total)
         sink = _SparseWriter(fd) if flags and _is_regular(fd) else _Writer(fd)
         try:
@@ -457,6 +452,23 @@ def cmd_vol_download(ctx: Context, args: Args) -> Any:
         if not ok and created:
             os.unlink(path)
     return None
+
+
+def _download_size(vol: Any, offset: int, length: int) -> int:
+    """How many bytes a download will bring, for the progress bar: the driver's count when it
+    reports one, else the window or the volume's capacity past the offset (0: not known)."""
+    try:
+        info = vol.job_info()
+        if info is not None and info.total:
+            return int(info.total)
+    except Exception:  # drivers without progress reports: estimate below
+        pass
+    if length:
+        return length
+    try:
+        return max(vol.info().capacity - offset, 0)
+    except Exception:  # the bar only loses its scale
+        return 0
 
 
 def _is_regular(fd: int) -> bool:
