@@ -87,15 +87,20 @@ def check_virt_type(tree: E, caps: QemuCaps) -> None:
             "emulation)", domain=QEMU)
 
 
-def parse_definition(xml: str | bytes, caps_for: Any, cfg: QemuConfig, *, validate: bool = False) -> E:
-    """A new definition (define, create): libvirt's parse and checks, then the qemu driver's defaults."""
+def parse_definition(xml: str | bytes, caps_for: Any, cfg: QemuConfig, *, validate: bool = False,
+                     defaults: bool = True) -> E:
+    """A new definition (define, create): libvirt's parse and checks, then the qemu driver's defaults.
+
+    ``defaults=False`` leaves the driver's defaults to the start that follows (a transient guest:
+    starting completes the definition the same way).
+    """
     from virt.conf import parse
 
     model: Any = parse(xml, "domain", inactive=True, strict=validate)
     tree = X.parse(model.format(inactive=True, secure=True))
     caps = caps_for(emulator_for(tree))
     check_virt_type(tree, caps)
-    return complete(tree, caps, cfg)
+    return complete(tree, caps, cfg) if defaults else tree
 
 
 def complete(tree: E, caps: QemuCaps, cfg: QemuConfig) -> E:

@@ -263,8 +263,8 @@ class QemuDriver(SnapshotCalls, Driver):
         return names if maxnames < 0 else names[:maxnames]
 
     # -- definitions --------------------------------------------------------------------------------
-    def _parse(self, xml: str, validate: bool = False) -> Any:
-        return D.parse_definition(xml, self.host.caps, self.host.cfg, validate=validate)
+    def _parse(self, xml: str, validate: bool = False, defaults: bool = True) -> Any:
+        return D.parse_definition(xml, self.host.caps, self.host.cfg, validate=validate, defaults=defaults)
 
     def _check_unique(self, name: str, uuid: str, live: bool = False) -> DomainObj | None:
         """virDomainObjListAdd's checks: the same UUID must have the same name and vice versa."""
@@ -420,7 +420,7 @@ class QemuDriver(SnapshotCalls, Driver):
 
     def domain_create_xml(self, xml: str, flags: int = 0) -> DomainRef:
         self.check_writable("domain_create_xml")
-        tree = self._parse(xml, validate=bool(flags & CF.VALIDATE))
+        tree = self._parse(xml, validate=bool(flags & CF.VALIDATE), defaults=False)
         name, uuid = D.name_of(tree), D.uuid_of(tree)
         with self.host.lock:
             obj = self._check_unique(name, uuid, live=True)

@@ -33,9 +33,9 @@ from virt.driver.qemu import definition as D
 from virt.driver.qemu import netplug
 from virt.driver.qemu import process as P
 from virt.driver.qemu import xmlutil as X
-from virt.driver.qemu.state import DomainObj, process_start_time, write_status
+from virt.driver.qemu.state import DomainObj, process_start_time, replace_file, write_status
 from virt.util.errors import ErrorDomain, OperationFailedError, VirtError
-from virt.util.fileutil import atomic_write, make_dirs, unlink_if_exists
+from virt.util.fileutil import make_dirs, unlink_if_exists
 
 if TYPE_CHECKING:
     from virt.driver.qemu.host import QemuHost
@@ -93,7 +93,7 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
     P.remove_tree(private)
     make_dirs(private, 0o750)
     key = os.urandom(32)
-    atomic_write(private / "master-key.aes", key, mode=0o600)
+    replace_file(private / "master-key.aes", key, mode=0o600)
     ports: list[int] = []
 
     def port() -> int:
@@ -214,7 +214,48 @@ def _record_disk_nodes(dom: Any) -> int:
 
 
 # ----------------------------------------------------------------------------------------- cgroups
-#: Tunables of the domain XML applied to the guest's cgroup: (element path, cgroup tunable, scale).
+#: The controllers a guest's group is made in (libvirt's default cgroup_controllers for QEMU). Only
+#: these: each move of a process into a group takes a kernel-wide lock, so every extra hierarchy
+#: slows down guests started side by side.
+CGROUP_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "blkio", "io")
+#: Scheduler tunables: a guest joins a group of the "cpu" controller only when it has one of these
+#: (at start, or when one is set later). A group of its own makes the scheduler weigh the guest as a
+#: group against the rest of the host, which, with many guests starting at once, starves them
+#: against the driver itself; without tunables there is nothing the group would enforce.
+CPU_TUNABLES = ("cputune/shares", "cputune/period", "cputune/quota")
+
+
+def needs_cpu(tree: Any) -> bool:
+    return any(tree.find(path) is not None for path in CPU_TUNABLES)
+
+
+def _hierarchies(layout: Any, cpu: bool) -> set[str]:
+    """Keys of the hierarchies a guest's group is made in."""
+    wanted = set(CGROUP_CONTROLLERS)
+    return {h.key for h in layout.hierarchies
+            if h.controllers & wanted and (cpu or h.version == 2 or "cpu" not in h.controllers)}
+
+
+def ensure_cpu_group(host: QemuHost, obj: DomainObj) -> Any:
+    """The guest's group, moved into the "cpu" controller's hierarchy too if it was not there."""
+    from virt.util.cgroup import Cgroup
+
+    group = cgroup_of(host, obj)
+    layout = host.cgroup_layout
+    if group is None or layout is None:
+        return group
+    missing = _hierarchies(layout, True) - set(group.dirs)
+    if missing:
+        whole = Cgroup.machine(obj.name, host.settings.cgroup_driver, layout)
+        extra = Cgroup(layout, {k: whole.dirs[k] for k in missing})
+        extra.create()
+        extra.add_pid(obj.pid)
+        with host.lock:
+            obj.runtime["cgroup"] = {**obj.runtime.get("cgroup", {}), **extra.to_dict()}
+        save_status(host, obj)
+        group = cgroup_of(host, obj)
+    return group
+#: Tunables of the domain XML applied to the guest's cgroup: (element path, cgroup tunable).
 CGROUP_TUNABLES: tuple[tuple[str, str], ...] = (
     ("cputune/shares", "cpu.shares"),
     ("cputune/period", "cpu.cfs_period"),
@@ -242,7 +283,8 @@ def place_in_cgroup(host: QemuHost, obj: DomainObj, pid: int, tree: Any) -> dict
     layout = host.cgroup_layout
     if layout is None:
         return None
-    group = Cgroup.machine(obj.name, host.settings.cgroup_driver, layout)
+    whole = Cgroup.machine(obj.name, host.settings.cgroup_driver, layout)
+    group = Cgroup(layout, {k: v for k, v in whole.dirs.items() if k in _hierarchies(layout, needs_cpu(tree))})
     if group.exists():  # left by a guest of the same name that died with its driver
         group.kill_all()
         group.remove()

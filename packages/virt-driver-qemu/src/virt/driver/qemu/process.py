@@ -156,13 +156,12 @@ def log_line(log_path: Path, text: str) -> None:
 
 # ----------------------------------------------------------------------------------------- stopping
 def wait_exit(pid: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
-    """Wait up to ``timeout`` seconds for ``pid`` to exit (reaping it if it is our child)."""
-    if proc is not None:
-        try:
-            proc.wait(timeout=timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
+    """Wait up to ``timeout`` seconds for ``pid`` to exit (reaping it if it is our child).
+
+    A pidfd says when the process ends without polling (Popen.wait with a timeout sleeps in steps).
+    """
+    if proc is not None and proc.poll() is not None:
+        return True
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -184,6 +183,9 @@ def wait_exit(pid: int, timeout: float, proc: subprocess.Popen[bytes] | None = N
     finally:
         if pidfd >= 0:
             os.close(pidfd)
+    if proc is not None:
+        proc.wait()  # it has exited: this only reaps it
+        return True
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
     return True

@@ -12,6 +12,7 @@ Three kinds of files keep a host's guests across driver restarts, each replaced 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -35,8 +36,7 @@ from virt.core.enums import (
 from virt.core.enums import DomainState as S
 from virt.core.types import DomainRef
 from virt.core.uri import URI
-from virt.util.errors import ErrorDomain, NoConnectError
-from virt.util.fileutil import atomic_write
+from virt.util.errors import ErrorDomain, NoConnectError, SystemError_
 
 E = etree._Element
 
@@ -231,6 +231,29 @@ class DomainObj:
 
 
 # ----------------------------------------------------------------------------------------- files
+def replace_file(path: Path, data: str | bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` atomically (readers see the old or the new content) without syncing it to disk.
+
+    For files that mean nothing after the host restarts (a running guest's status, its master key):
+    syncing them would only slow starts down, as the run directory is usually a tmpfs anyway.
+    """
+    payload = data.encode() if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise SystemError_.from_errno(err, f"cannot write file '{path}'") from None
+
+
 def tostring(el: E) -> str:
     return etree.tostring(el, encoding="unicode")
 
@@ -243,7 +266,7 @@ def write_status(settings: Settings, obj: DomainObj) -> None:
     runtime = etree.SubElement(root, "runtime")
     runtime.text = json.dumps(obj.runtime, sort_keys=True)
     root.append(_copy(obj.live))
-    atomic_write(settings.status_file(obj.name), etree.tostring(root, encoding="unicode"), mode=0o600)
+    replace_file(settings.status_file(obj.name), etree.tostring(root, encoding="unicode"), mode=0o600)
 
 
 def read_status(path: Path) -> tuple[E, dict[str, Any], int, int, int, int]:

@@ -80,7 +80,10 @@ def _xml_value(tree: Any, p: Param) -> int:
 def _get(host: QemuHost, obj: DomainObj, kind: str, live: bool) -> dict[str, int]:
     if live:
         group = _group(host, obj)
-        return {p.name: _live_value(group, obj, p) for p in _of(kind) if group.supports(p.tunable)}
+        assert obj.live is not None
+        # A guest outside the "cpu" hierarchy (no CPU tunables yet) runs with the defaults.
+        return {p.name: _live_value(group, obj, p) if group.supports(p.tunable) else _xml_value(obj.live, p)
+                for p in _of(kind)}
     assert obj.config is not None
     return {p.name: _xml_value(obj.config, p) for p in _of(kind)}
 
@@ -131,6 +134,8 @@ def set_params(driver: QemuDriver, obj: DomainObj, kind: str, params: dict[str, 
                                   "swap_hard_limit", domain=QEMU)
     host = driver.host
     if live:
+        if kind == "scheduler":
+            L.ensure_cpu_group(host, obj)
         group = _group(host, obj)
         assert obj.live is not None
         for name, value in values.items():
