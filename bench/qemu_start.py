@@ -22,6 +22,7 @@ Run as root: /work/venv/bin/python bench/qemu_start.py [--rounds 10] [--batch 10
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -163,7 +164,7 @@ class Libvirtd:
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"libvirtd did not start: {(self.dir / 'libvirtd.log').read_text()[-2000:]}")
+                    raise RuntimeError(f"libvirtd did not start: {(self.dir / 'libvirtd.log').read_text()[-2000:]}") from None
                 time.sleep(0.05)
         self.uri = f"qemu:///system?socket={self.socket}"
 
@@ -179,10 +180,8 @@ class Libvirtd:
                 self.proc.kill()
                 self.proc.wait()
         for pid in qemus:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.log.close()
 
 
