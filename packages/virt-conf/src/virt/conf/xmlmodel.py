@@ -339,6 +339,8 @@ class Model:
     TAG: ClassVar[str] = ""
     #: Namespace prefixes to declare on this element when formatting (root elements with extensions).
     NSMAP: ClassVar[dict[str, str]] = {}
+    #: libvirt prints some elements with an open and a close tag even when empty (a network's <ip>).
+    NEVER_SELF_CLOSE: ClassVar[bool] = False
     _fields: ClassVar[tuple[Field, ...]] = ()
     _attrs: ClassVar[dict[str, Attr]]
     _children: ClassVar[dict[str, Field]]
@@ -549,7 +551,12 @@ class Model:
             self.format_extra(w)
         w.depth = depth
         if len(parts) == mark:
-            parts[-1] += f">{escape_text(text)}</{tag}>\n" if text is not None else "/>\n"
+            if text is not None:
+                parts[-1] += f">{escape_text(text)}</{tag}>\n"
+            elif self.NEVER_SELF_CLOSE:
+                parts[-1] += f">\n{'  ' * depth}</{tag}>\n"
+            else:
+                parts[-1] += "/>\n"
         else:
             parts[mark - 1] += ">\n"
             parts.append(f"{'  ' * depth}</{tag}>\n")
@@ -737,8 +744,12 @@ class Writer:
             self.parts.append(f"{'  ' * self.depth}</{tag}>\n")
 
     def leaf(self, tag: str, attrs: Iterable[tuple[str, str]], text: str | None) -> None:
-        self.start(tag, attrs)
-        self.end(tag, text, self.mark())
+        """An element without children: ``start`` + ``end`` in one step (drivers' formats call it a lot)."""
+        a = "".join([f" {k}='{escape_attr(v)}'" for k, v in attrs])
+        if text is None:
+            self.parts.append(f"{'  ' * self.depth}<{tag}{a}/>\n")
+        else:
+            self.parts.append(f"{'  ' * self.depth}<{tag}{a}>{escape_text(text)}</{tag}>\n")
 
     def raw(self, el: etree._Element) -> None:
         """An lxml element re-indented to our depth, namespaces kept."""
