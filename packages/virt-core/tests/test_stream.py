@@ -105,6 +105,11 @@ def exercise(conn: Connection) -> None:
     assert out.getvalue() == DATA and seen[-1] == len(DATA)
 
     st = conn.new_stream()
+    disk.download(st)
+    assert b"".join(st) == DATA
+    st.finish()
+
+    st = conn.new_stream()
     disk.download(st, 1000, 70000, 0)
     parts = []
     while piece := st.recv(4096):

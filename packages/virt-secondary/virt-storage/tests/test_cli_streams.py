@@ -239,3 +239,20 @@ def test_real_virsh_sparse_upload_through_the_daemon(served: Path, root: Path, t
     res = run_virsh(uri, "vol-upload", "s.raw", str(tmp_path / "src.bin"), "--pool", "images", "--sparse")
     assert (res.returncode, res.stderr) == (0, ""), res.stderr
     assert (root / "images" / "s.raw").read_bytes() == data
+
+
+def test_progress_through_the_daemon(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                     served: Path, tmp_path: Path) -> None:
+    """Transfers are counted by `virt` itself, so their bar works remotely; a remote wipe has none
+    (libvirt's protocol has no progress call) and prints what virsh prints."""
+    set_registry(None)
+    uri = f"test+unix:///default?socket={served}"
+    assert virt(capsys, uri, "vol-create-as", "images", "r.raw", "16M")[0] == 0
+    (tmp_path / "src.bin").write_bytes(payload(MiB) * 12)
+    rc, out, tty = run_on_tty(monkeypatch, capsys, uri, "vol-upload", "r.raw", str(tmp_path / "src.bin"),
+                              "--pool", "images")
+    assert (rc, out) == (0, "\n"), tty
+    assert tty.replace("\r\n", "\n").split("\r")[-1].split("\x1b")[0] == "Uploading r.raw: [" + "#" * 30 + \
+        "] 100% 12.0 MiB/12.0 MiB"
+    rc, out, tty = run_on_tty(monkeypatch, capsys, uri, "vol-wipe", "r.raw", "--pool", "images")
+    assert (rc, out, tty) == (0, "Vol r.raw wiped\n\n", "")

@@ -608,6 +608,11 @@ class Stream:
         """Up to ``nbytes`` of data; ``b""`` at the end of the data."""
         return bytes(self.impl.recv(nbytes))
 
+    def __iter__(self) -> Iterator[bytes]:
+        """The data as it comes, until its end (``b"".join(stream)``)."""
+        while data := self.impl.recv(_CHUNK):
+            yield bytes(data)
+
     def send_all(self, source: Any, progress: Callable[[int], None] | None = None) -> int:
         """Send everything ``source`` gives: a binary file or ``source(nbytes) -> bytes`` (``b""`` at the end).
 
