@@ -385,13 +385,7 @@ SCENARIOS: dict[str, list[list[Any]]] = {
 
 #: (scenario, step) -> why we differ from libvirt there, for differences that are not the test
 #: driver's to fix. A listed step that starts matching fails the test, so the list stays true.
-KNOWN_DIFFERENCES: dict[tuple[str, int], str] = {
-    ("network_update", 12): "virt.conf network prints an <ip> without children as <ip/>, libvirt as <ip></ip>",
-    ("network_update", 16): "virt.conf network prints an <ip> without children as <ip/>, libvirt as <ip></ip>",
-    ("network_update", 22): "virt.conf network prints an <ip> without children as <ip/>, libvirt as <ip></ip>",
-    ("readonly", 0): "virt.core.connection raises read-only denials without libvirt's error domain",
-    ("readonly", 2): "virt.core.connection raises read-only denials without libvirt's error domain",
-}
+KNOWN_DIFFERENCES: dict[tuple[str, int], str] = {}
 
 # ----------------------------------------------------------------------------- libvirt side
 

@@ -729,6 +729,7 @@ class TFTP(Model):
 
 class IP(Model):
     """<ip>: an address of the network's bridge, with its DHCP and TFTP service."""
+    NEVER_SELF_CLOSE = True  # libvirt always writes <ip ...></ip> and <portgroup ...></portgroup>
 
     TAG = "ip"
     family = Attr(String)
@@ -857,6 +858,7 @@ def check_route(r: Any, detail: str) -> None:
 
 class PortGroup(Model):
     """<portgroup>: a named set of vlan/virtualport/bandwidth settings a domain interface can pick."""
+    NEVER_SELF_CLOSE = True  # libvirt always writes <ip ...></ip> and <portgroup ...></portgroup>
 
     TAG = "portgroup"
     name = Attr(String)
