@@ -170,8 +170,13 @@ def test_group_holds_processes_and_kill_all_empties_it(group: Cgroup) -> None:
     assert group.pids() == sorted(p.pid for p in procs)
     for directory in group.dirs.values():
         assert set(map(int, (directory / "cgroup.procs").read_text().split())) == {p.pid for p in procs}
+    started = time.monotonic()
     assert group.kill_all() == 3
-    assert all(p.wait(5) == -signal.SIGKILL for p in procs)
+    # kill_all reaps the children it can (no zombies left behind), so Popen may find no exit status
+    # to collect (returncode 0); what matters is that each 60 s sleeper died at once.
+    for p in procs:
+        assert p.wait(5) in (-signal.SIGKILL, 0)
+    assert time.monotonic() - started < 5
     assert group.pids() == []
 
 
