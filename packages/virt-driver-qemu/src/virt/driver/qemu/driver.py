@@ -8,6 +8,7 @@ snapshots in ``snapshots`` and statistics in ``stats``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -53,6 +54,7 @@ from virt.util.errors import (
     ErrorDomain,
     ErrorNumber,
     ExistsError,
+    InternalError,
     InvalidArgError,
     OperationFailedError,
     OperationInvalidError,
@@ -766,6 +768,45 @@ class QemuDriver(SnapshotCalls, Driver):
         obj = self._active(dom)
         with obj.job:
             return saveimage.screenshot(self.host, obj, stream, screen)
+
+    def domain_open_console(self, dom: DomainRef, dev_name: str | None, stream: Any, flags: int = 0) -> None:
+        """Connect ``stream`` to a serial console's pseudo-terminal (virDomainOpenConsole)."""
+        self.check_writable("domain_open_console")
+        obj = self._active(dom)
+        assert obj.live is not None
+        devices = [el for tag in ("console", "serial", "parallel", "channel")
+                   for el in obj.live.findall(f"devices/{tag}")]
+        if dev_name:
+            el = next((d for d in devices if X.alias(d) == dev_name or
+                       (d.tag == "console" and f"console{devices.index(d)}" == dev_name)), None)
+        else:
+            el = next((d for d in devices if d.tag in ("console", "serial")), None)
+        if el is None:
+            raise InternalError(f"cannot find character device {dev_name or ''}".rstrip(), domain=QEMU)
+        if el.get("type") != "pty":
+            raise OperationUnsupportedError(f"character device {X.alias(el)} is not using a PTY", domain=QEMU)
+        path = X.get(el, "source", "path")
+        if not path:
+            raise OperationUnsupportedError(f"character device {X.alias(el)} has no pty yet", domain=QEMU)
+        with self.host.lock:
+            old = self.host.consoles.get(obj.uuid)
+            if old is not None and not old.closed:
+                if not flags & 1:  # VIR_DOMAIN_CONSOLE_FORCE
+                    raise OperationFailedError("Active console session exists for this domain", domain=QEMU)
+                old.close()
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+            except OSError as err:
+                raise SystemError_.from_errno(err, f"Unable to open console {path}", domain=QEMU) from None
+            import termios
+            import tty
+
+            with contextlib.suppress(termios.error):
+                tty.setraw(fd)
+            f = open(fd, "r+b", buffering=0)  # noqa: SIM115 - the stream owns it
+            self.host.consoles[obj.uuid] = f
+        target = getattr(stream, "impl", stream)
+        target.attach(source=f, sink=f)
 
     # -- devices ------------------------------------------------------------------------------------
     def domain_attach_device(self, dom: DomainRef, xml: str) -> None:

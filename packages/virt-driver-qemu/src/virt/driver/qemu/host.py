@@ -100,6 +100,8 @@ class QemuHost:
         self._layout: Any = None
         self.loaded = False
         self.autostarted = False
+        #: Open console sessions: domain UUID -> the file handed to the stream.
+        self.consoles: dict[str, Any] = {}
 
     # -- configuration ----------------------------------------------------------------------------
     @property
@@ -231,8 +233,8 @@ class QemuHost:
         from virt.util.process import acquire_pidfile
 
         s = self.settings
-        for d in (s.config_dir, s.autostart_dir, s.state_dir, s.lib_dir, s.save_dir, s.snapshot_dir,
-                  s.cache_dir, s.log_dir):
+        make_dirs(s.lib_dir, 0o711)  # QEMU running as another user reaches its private directory below
+        for d in (s.config_dir, s.autostart_dir, s.state_dir, s.save_dir, s.snapshot_dir, s.cache_dir, s.log_dir):
             make_dirs(d, 0o755 if s.mode == "system" else 0o700)
         self._pidfile = acquire_pidfile(s.state_dir / "driver.pid")
         try:

@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lxml import etree
 from virt.core.enums import (
     DomainCrashedReason,
     DomainEventID,
@@ -29,8 +30,8 @@ from virt.core.enums import DomainEventStartedDetail as Started
 from virt.core.enums import DomainEventSuspendedDetail as Suspended
 from virt.core.enums import DomainEventType as Ev
 from virt.core.enums import DomainState as S
+from virt.driver.qemu import dac, netplug
 from virt.driver.qemu import definition as D
-from virt.driver.qemu import netplug
 from virt.driver.qemu import process as P
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.state import DomainObj, process_start_time, replace_file, write_status
@@ -117,9 +118,17 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
         raise
     live = dom.root
     next_node = _record_disk_nodes(dom)
+    _record_display_ports(live, cmd.argv)
     runtime: dict[str, Any] = {"private_dir": str(private), "monitor": str(private / "monitor.sock"),
                                "emulator": binary, "ports": ports, "next_node": next_node,
                                "qemu_version": list(caps.version_tuple())}
+    user = host.run_as()
+    try:
+        runtime["dac"] = dac.label(private, live, user)
+    except BaseException:
+        host.ports.release(ports)
+        P.remove_tree(private)
+        raise
     log_path = s.log_file(obj.name)
     listener = P.unix_listen(private / "monitor.sock")
     client = P.unix_connect(private / "monitor.sock")
@@ -130,10 +139,11 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
         env = dict(cmd.env)
         env["USER"] = env["LOGNAME"] = cfg.user
         passed = [listener.fileno()] + [fd for group in net_fds.values() for fd in group]
-        proc, log_offset = P.spawn(argv, env, passed, log_path, host.run_as())
+        proc, log_offset = P.spawn(argv, env, passed, log_path, user)
     except BaseException:
         client.close()
         host.ports.release(ports)
+        dac.restore(runtime.get("dac", {}))
         P.remove_tree(private)
         raise
     finally:
@@ -161,6 +171,8 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
         except MonitorClosedError:
             P.wait_exit(proc.pid, 5, proc)
             raise P.startup_error(log_path, log_offset) from None
+        if any(el.get("type") == "pty" for el in _chardevs(live)):
+            _record_ptys(mon, live)
         if incoming is not None:
             incoming(mon)
             reason = DomainRunningReason.RESTORED
@@ -193,6 +205,57 @@ def _abort_start(host: QemuHost, obj: DomainObj, proc: Any) -> None:
         cleanup(host, obj, DomainShutoffReason.FAILED)
     except VirtError as err:
         log.warning("cleanup after a failed start of '%s': %s", obj.name, err)
+
+
+def _chardevs(live: Any) -> list[Any]:
+    return [el for tag in ("serial", "parallel", "console", "channel") for el in live.findall(f"devices/{tag}")]
+
+
+def _record_ptys(mon: Any, live: Any) -> None:
+    """The pseudo-terminals QEMU opened for pty character devices, on the live definition (as
+    libvirt shows them: <source path>, and the console's tty)."""
+    ptys = {c.get("label"): str(c.get("filename", ""))[4:] for c in mon.execute("query-chardev")
+            if str(c.get("filename", "")).startswith("pty:")}
+    by_alias: dict[str, str] = {}
+    for el in _chardevs(live):
+        path = ptys.get(f"char{X.alias(el)}") or by_alias.get(X.alias(el) or "")
+        if el.get("type") != "pty" or not path:
+            continue
+        by_alias[X.alias(el) or ""] = path
+        src = el.find("source")
+        if src is None:
+            src = etree.Element("source")
+            el.insert(0, src)
+        src.set("path", path)
+        if el.tag == "console":
+            el.set("tty", path)
+    for el in live.findall("devices/console"):
+        # The first console is the first serial port: it shares its terminal.
+        serial = live.find("devices/serial")
+        if el.get("type") == "pty" and el.get("tty") is None and serial is not None:
+            path = X.get(serial, "source", "path")
+            if path:
+                el.set("tty", path)
+                src = el.find("source")
+                if src is None:
+                    src = etree.SubElement(el, "source")
+                src.set("path", path)
+
+
+def _record_display_ports(live: Any, argv: list[str]) -> None:
+    """The display ports picked for autoport graphics, on the live definition."""
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "-vnc":
+            g = next((g for g in live.findall("devices/graphics") if g.get("type") == "vnc"), None)
+            opt = argv[i + 1].split(",", 1)[0]
+            if g is not None and ":" in opt and not opt.startswith("unix:") and opt.rsplit(":", 1)[1].isdigit():
+                g.set("port", str(5900 + int(opt.rsplit(":", 1)[1])))
+        elif arg == "-spice":
+            g = next((g for g in live.findall("devices/graphics") if g.get("type") == "spice"), None)
+            for part in argv[i + 1].split(","):
+                key, _, value = part.partition("=")
+                if g is not None and key in ("port", "tls-port") and value.isdigit():
+                    g.set("port" if key == "port" else "tlsPort", value)
 
 
 def _record_disk_nodes(dom: Any) -> int:
@@ -331,6 +394,7 @@ def cleanup(host: QemuHost, obj: DomainObj, reason: int) -> None:
                 group.remove()
         except VirtError as err:
             log.warning("cannot remove the cgroup of '%s': %s", obj.name, err)
+    dac.restore(obj.runtime.get("dac", {}))
     private = obj.runtime.get("private_dir")
     if private:
         P.remove_tree(Path(private))
