@@ -423,7 +423,8 @@ def test_reattach_after_driver_restart(env: Env) -> None:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
     env.conn = Connection(env.uri)
-    assert all(d.state()[0] == DomainState.SHUTOFF for d in env.conn.list_all_domains())
+    # Why they stopped is remembered across driver processes too.
+    assert all(d.state() == (DomainState.SHUTOFF, DomainShutoffReason.DESTROYED) for d in env.conn.list_all_domains())
 
 
 def test_guest_started_by_another_process_is_reattached(env: Env) -> None:

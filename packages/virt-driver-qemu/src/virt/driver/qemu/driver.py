@@ -344,6 +344,7 @@ class QemuDriver(SnapshotCalls, Driver):
             with self.host.lock:
                 unlink_if_exists(self.settings.config_file(obj.name))
                 unlink_if_exists(self.settings.autostart_link(obj.name))
+                unlink_if_exists(self.settings.stopped_file(obj.name))
                 obj.config, obj.autostart = None, False
                 if not obj.active:
                     self.host.domains.pop(obj.uuid, None)

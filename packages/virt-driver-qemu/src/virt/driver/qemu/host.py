@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from virt.core.enums import DomainShutoffReason
 from virt.core.events import EventBus
 from virt.core.types import DomainRef
 from virt.driver.qemu import definition as D
@@ -261,6 +262,11 @@ class QemuHost:
             obj = self.domains.setdefault(uuid, DomainObj(name, uuid))
             obj.config = tree
             obj.autostart = s.autostart_link(name).exists()
+            try:
+                word = s.stopped_file(name).read_text().strip().upper()
+                obj.reason = int(DomainShutoffReason[word])
+            except (OSError, KeyError):
+                pass
 
     def _load_statuses(self) -> None:
         from virt.driver.qemu import lifecycle

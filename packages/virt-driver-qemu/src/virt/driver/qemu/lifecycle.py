@@ -9,6 +9,7 @@ ended it. ``reattach`` reconnects to a QEMU a previous driver process started.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from copy import deepcopy
@@ -90,6 +91,7 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
     caps = host.caps(binary)
     D.check_virt_type(tree, caps)
     dom_id = host.allocate_id()
+    unlink_if_exists(s.stopped_file(obj.name))
     private = s.lib_dir / f"domain-{dom_id}-{obj.name[:20]}"
     P.remove_tree(private)
     make_dirs(private, 0o750)
@@ -400,6 +402,10 @@ def cleanup(host: QemuHost, obj: DomainObj, reason: int) -> None:
         P.remove_tree(Path(private))
     host.ports.release(obj.runtime.get("ports", []))
     unlink_if_exists(host.settings.status_file(obj.name))
+    if obj.config is not None:
+        # Why it stopped, for the next driver process to report (libvirt's daemon remembers it).
+        with contextlib.suppress(VirtError):
+            replace_file(host.settings.stopped_file(obj.name), _reason_word(reason), mode=0o600)
     P.log_line(host.settings.log_file(obj.name), f"shutting down, reason={_reason_word(reason)}")
     with host.lock:
         obj.live, obj.proc, obj.pid, obj.id, obj.runtime = None, None, 0, -1, {}

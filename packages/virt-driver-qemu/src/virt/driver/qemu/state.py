@@ -143,6 +143,9 @@ class Settings:
     def status_file(self, name: str) -> Path:
         return self.state_dir / f"{name}.xml"
 
+    def stopped_file(self, name: str) -> Path:
+        return self.state_dir / f"{name}.stopped"
+
     def log_file(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
 
