@@ -733,3 +733,29 @@ def test_qemu_runs_as_configured_user(env: Env, boot_image: Path) -> None:
     finally:
         for p, mode in modes.items():
             os.chmod(p, mode)
+
+
+def test_bridged_interface_tap(env: Env) -> None:
+    from virt.util.process import run
+
+    if os.geteuid() != 0 or not Path("/dev/net/tun").exists():
+        pytest.skip("needs root and /dev/net/tun")
+    bridge = f"vqbr{os.getpid() % 100000}"
+    run(["ip", "link", "add", bridge, "type", "bridge"], timeout=30)
+    try:
+        nic = (f"<interface type='bridge'><source bridge='{bridge}'/><mac address='52:54:00:aa:bb:01'/>"
+               "<model type='e1000'/></interface>")
+        dom = env.define(domain_xml("bridged", devices=nic))
+        dom.create()
+        live = dom.xml_desc()
+        tap = live.split("<target dev='")[1].split("'")[0]
+        master = Path(f"/sys/class/net/{tap}/master").resolve().name
+        assert master == bridge
+        assert Path(f"/sys/class/net/{tap}/address").read_text().strip() == "fe:54:00:aa:bb:01"
+        stats = dom.interface_stats(tap)
+        assert stats.rx_bytes >= 0 and stats.tx_bytes >= 0
+        assert dom.interface_stats("52:54:00:aa:bb:01").tx_packets >= 0  # by MAC too
+        dom.destroy()
+        assert not Path(f"/sys/class/net/{tap}").exists()  # the tap went with QEMU's descriptor
+    finally:
+        run(["ip", "link", "del", bridge], timeout=30, check=False)

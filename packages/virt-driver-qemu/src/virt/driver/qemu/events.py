@@ -282,7 +282,8 @@ def _handle_eof(host: QemuHost, obj: DomainObj, gen: int) -> None:
         if obj.generation != gen or not obj.active or obj.being_destroyed:
             return
         obj.being_destroyed = True
-        P.wait_exit(obj.pid, 10.0, obj.proc)
+        if not P.wait_exit(obj.pid, 10.0, obj.proc):  # it closed its monitor but does not exit
+            P.kill(obj.pid, graceful=False, proc=obj.proc, term_timeout=5.0)
         if obj.got_shutdown:
             reason, detail = DomainShutoffReason.SHUTDOWN, DomainEventStoppedDetail.SHUTDOWN
         else:
