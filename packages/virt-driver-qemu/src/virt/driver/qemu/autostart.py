@@ -47,10 +47,17 @@ def run_once(host: QemuHost) -> None:
     atomic_write(marker, current, mode=0o644)
     with host.lock:
         objs = [o for o in host.domains.values() if o.autostart and o.config is not None and not o.active]
+    from virt.driver.qemu import saveimage
+
     for obj in sorted(objs, key=lambda o: o.name):
         try:
             with obj.job:
-                if not obj.active and obj.config is not None:
+                if obj.active or obj.config is None:
+                    continue
+                image = host.settings.managed_save_file(obj.name)
+                if image.exists():  # as libvirt: an autostart guest comes back from its managed save
+                    saveimage.restore(host, obj, image, managed=True)
+                else:
                     lifecycle.start(host, obj, obj.config)
         except VirtError as err:
             log.warning("failed to autostart VM '%s': %s", obj.name, err)  # one broken guest must not stop the others
