@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from virt.core.uri import URI
 from virt.driver.qemu.state import Settings, parse_state, reason_name, state_name
 from virt.util.errors import VirtError
