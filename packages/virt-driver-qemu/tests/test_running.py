@@ -528,8 +528,9 @@ def test_screenshot_and_core_dump(env: Env, tmp_path: Path) -> None:
 
 
 def test_hotplug_disk_and_interface(env: Env, boot_image: Path, tmp_path: Path) -> None:
-    extra = tmp_path / "extra.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(extra), "16M"], check=True)
+    extra, extra2 = tmp_path / "extra.qcow2", tmp_path / "extra2.qcow2"
+    for path in (extra, extra2):
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "16M"], check=True)
     dom = env.define(domain_xml("plug", disks=boot_disk(boot_image)))
     dom.create()
     wait_booted(boot_image)
@@ -558,6 +559,15 @@ def test_hotplug_disk_and_interface(env: Env, boot_image: Path, tmp_path: Path) 
     # Plugging the same disk again works: its block nodes were released.
     dom.attach_device(disk, 1)
     assert "vdb" in dom.xml_desc()
+
+    # A SCSI disk brings the controller it needs; SCSI disks leave without the guest's help.
+    scsi = (f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{extra2}'/>"
+            "<target dev='sda' bus='scsi'/></disk>")
+    dom.attach_device(scsi, 1)
+    live = dom.xml_desc()
+    assert "<controller type='scsi' index='0' model='" in live and "<target dev='sda' bus='scsi'/>" in live
+    dom.detach_device(scsi, 1)
+    assert "<target dev='sda'" not in dom.xml_desc()
 
     # The persistent definition changes on its own (flags=config).
     dom.attach_device(nic, 2)

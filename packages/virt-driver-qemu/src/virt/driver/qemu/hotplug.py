@@ -11,6 +11,7 @@ pending if the guest is slow, and the device goes away whenever the event comes.
 from __future__ import annotations
 
 import contextlib
+import contextlib
 import logging
 import re
 from copy import deepcopy
@@ -177,14 +178,41 @@ def attach(host: QemuHost, obj: DomainObj, xml: str) -> None:
     assign_aliases(dom)
     alias = X.alias(el) or ""
     builder = Builder(dom, str(private))
-    if el.tag == "disk":
-        _plug_disk(obj, mon, builder, el)
-    else:
-        _plug_interface(host, obj, mon, builder, el)
+    controllers = _plug_controllers(obj, mon, builder, dom)
+    try:
+        if el.tag == "disk":
+            _plug_disk(obj, mon, builder, el)
+        else:
+            _plug_interface(host, obj, mon, builder, el)
+    except VirtError:
+        for c in reversed(controllers):
+            with contextlib.suppress(VirtError):
+                mon.execute("device_del", {"id": X.alias(c)})
+        raise
     with host.lock:
+        for c in controllers:
+            X.add_device(devices_of(obj.live), deepcopy(c))
         X.add_device(devices_of(obj.live), deepcopy(el))
     L.save_status(host, obj)
     host.emit("domain", DomainEventID.DEVICE_ADDED, obj.ref(), alias)
+
+
+def _plug_controllers(obj: DomainObj, mon: Any, b: Any, dom: Any) -> list[E]:
+    """Plug the controllers the new device needs that the guest lacks (a SCSI controller for a SCSI
+    disk...), as the driver's defaults added them to the definition."""
+    assert obj.live is not None
+    have = {(c.get("type"), c.get("index", "0")) for c in obj.live.findall("devices/controller")}
+    added = []
+    for c in dom.controllers():
+        if (c.get("type"), c.get("index", "0")) in have:
+            continue
+        props = b.controller_props(c)
+        if props is None:
+            raise OperationUnsupportedError(f"the {c.get('type')} controller the device needs cannot be "
+                                            "plugged in", domain=QEMU)
+        mon.execute("device_add", _clean(props))
+        added.append(c)
+    return added
 
 
 def _run_all(mon: Any, commands: list[tuple[str, dict[str, Any]]], undo: list[tuple[str, dict[str, Any]]]) -> None:
