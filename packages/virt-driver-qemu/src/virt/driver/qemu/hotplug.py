@@ -11,7 +11,6 @@ pending if the guest is slow, and the device goes away whenever the event comes.
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import logging
 import re
 from copy import deepcopy
