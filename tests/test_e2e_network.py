@@ -30,7 +30,6 @@ QEMU_IMG = shutil.which("qemu-img", path=SBIN)
 NET = "e2enat"
 POOL = "e2epool"
 VOLUME = "disk0.qcow2"
-GUEST = "e2e-guest"
 GUEST_MAC = "52:54:00:e2:e0:01"
 #: Everything below lives only inside the namespaces the test makes: the NAT network's subnet, and a
 #: documentation prefix (RFC 5737) standing in for the outside world.
@@ -353,15 +352,17 @@ IFACE_SOURCES = {
 @pytest.fixture
 def qemu_guest(request: pytest.FixtureRequest, sandbox: Sandbox, nat_network: str,
                qcow2_volume: Path) -> Iterator[str]:
-    """GUEST (disk and NIC forms from the test's parameter) started through the CLI inside the host
-    namespace; destroyed afterwards."""
+    """A guest (disk and NIC forms from the test's parameter) started through the CLI inside the host
+    namespace; destroyed afterwards. Its name is unique to the sandbox: the host-wide things QEMU
+    guests get (cgroups) are named after it."""
     if QEMU is None:
         pytest.skip("needs qemu-system-x86_64 (Debian package qemu-system-x86)")
     disk, iface = request.param
+    name = f"e2e-{sandbox.tag}"
     fields = {"pool": POOL, "volume": VOLUME, "path": qcow2_volume, "network": nat_network, "bridge": sandbox.bridge}
     virt_type = "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "qemu"
     xml = sandbox.root / "domain.xml"
-    xml.write_text(DOMAIN_XML.format(virt_type=virt_type, name=GUEST, emulator=QEMU, mac=GUEST_MAC,
+    xml.write_text(DOMAIN_XML.format(virt_type=virt_type, name=name, emulator=QEMU, mac=GUEST_MAC,
                                      disk_type=disk, disk_source=DISK_SOURCES[disk].format(**fields),
                                      iface_type=iface, iface_source=IFACE_SOURCES[iface].format(**fields)))
     # `virt create`: one CLI call defines and starts a transient guest, which its destroy removes
@@ -369,9 +370,9 @@ def qemu_guest(request: pytest.FixtureRequest, sandbox: Sandbox, nat_network: st
     if res.returncode != 0:
         raise GuestRefused(res.stderr.strip())
     try:
-        yield GUEST
+        yield name
     finally:
-        sandbox.virt("destroy", GUEST, check=False, in_host=True)
+        sandbox.virt("destroy", name, check=False, in_host=True)
 
 
 def qemu_pids(box: Sandbox) -> list[int]:
