@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,8 @@ def _same_object(a: Any, b: Any) -> bool:
 
 async def aiter_events(bus: EventBus, kind: str, event_id: int, obj: Any = None) -> AsyncIterator[Event]:
     """Deliver events into the running asyncio loop: ``async for ev in aiter_events(...)``."""
+    import asyncio  # here, not at the top: the CLI and most callers never need it (~50 ms to import)
+
     loop = asyncio.get_running_loop()
     q: asyncio.Queue[Event] = asyncio.Queue()
     sub = bus.subscribe(kind, event_id, lambda ev: loop.call_soon_threadsafe(q.put_nowait, ev), obj)
