@@ -97,8 +97,10 @@ def offline_from_native(ctx: Context, args: Args) -> Any:
     return Text(str(convert(text, **plugin_kwargs(args))))
 
 
-_PARSE_OPTIONS = (string("flags", "parse flags, '|'-separated (e.g. REDEFINE)", named_only=True),
-                  string("option", "extra parse options KEY=VALUE, comma-separated", named_only=True))
+# Empty values mean "none", so that templated command lines (a test harness's) may always pass them.
+_PARSE_OPTIONS = (string("flags", "parse flags, '|'-separated (e.g. REDEFINE)", named_only=True, empty_ok=True),
+                  string("option", "extra parse options KEY=VALUE, comma-separated", named_only=True,
+                         empty_ok=True))
 
 GROUP = CommandGroup("Virt XML tools", "xml", [
     Command("xml-normalize", cmd_xml_normalize, "print an XML document as libvirt would store it",
