@@ -104,11 +104,12 @@ def imports(session: nox.Session) -> None:
 
 @nox.session
 def isolated_install(session: nox.Session) -> None:
-    """A fresh venv with only virt-core has just the test driver; adding the template adds exactly it."""
+    """A fresh venv with only virt-core has just the test driver (and the remote client transport);
+    adding the template adds exactly that driver."""
     _install_local(session, ["virt-core"])
-    session.run("python", str(ROOT / "tests" / "check_drivers.py"), "--expect", "test")
+    session.run("python", str(ROOT / "tests" / "check_drivers.py"), "--expect", "remote,test")
     _install_local(session, ["virt-driver-example"])
-    session.run("python", str(ROOT / "tests" / "check_drivers.py"), "--expect", "test,example")
+    session.run("python", str(ROOT / "tests" / "check_drivers.py"), "--expect", "remote,test,example")
 
 
 @nox.session

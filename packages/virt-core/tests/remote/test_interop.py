@@ -76,9 +76,11 @@ def test_virsh_read_only_socket(virtd: Daemon, tmp_path: Path) -> None:
 
 
 def _event_loop(uri: str, xml: Path) -> str:
-    watcher = subprocess.Popen(["virsh", "-c", uri, "event", "--all", "--loop", "--timeout", "4"],
+    # virsh must have registered its callbacks before the first command (a loaded CI machine is slow
+    # to start it): give it time, and a loop timeout that outlasts the six commands.
+    watcher = subprocess.Popen(["virsh", "-c", uri, "event", "--all", "--loop", "--timeout", "12"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    time.sleep(1)
+    time.sleep(3)
     for command in ("define {xml}", "start interop-vm", "suspend interop-vm", "resume interop-vm",
                     "destroy interop-vm", "undefine interop-vm"):  # fmt: skip
         assert virsh(uri, command.format(xml=xml))[0] == 0, command
