@@ -132,5 +132,5 @@ def build(session: nox.Session) -> None:
     session.install("build")
     out = ROOT / "dist"
     shutil.rmtree(out, ignore_errors=True)
-    for name, folder in DISTS.items():
+    for folder in DISTS.values():
         session.run("python", "-m", "build", "--outdir", str(out), str(folder))

@@ -1,7 +1,6 @@
 """The template driver works through the public API when installed (entry point discovered)."""
 
 import pytest
-
 import virt.core
 from virt.util.errors import ErrorNumber, VirtError
 

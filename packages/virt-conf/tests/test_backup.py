@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from virt.conf import normalize, parse
 from virt.conf.backup import DomainBackup
 from virt.util.errors import VirtError

@@ -6,10 +6,10 @@ from virt.conf import parse
 from virt.conf.capabilities import (
     BaseLabel,
     Capabilities,
+    Cell,
     CellCPU,
     CellCPUs,
     CellMemory,
-    Cell,
     Cells,
     CPUModelName,
     CPUTopology,

@@ -10,8 +10,18 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # the shared corpus helpers beside this file
 from corpus_cases import CORPUS, load_cases
 from virt.conf import parse
-from virt.conf.domcaps import CapsItem, CPUCaps, CPUMode, CPUModel, DevicesCaps, DomainCapabilities, FeaturesCaps
-from virt.conf.domcaps import OSCaps, SEVCaps, VCPUMax
+from virt.conf.domcaps import (
+    CapsItem,
+    CPUCaps,
+    CPUMode,
+    CPUModel,
+    DevicesCaps,
+    DomainCapabilities,
+    FeaturesCaps,
+    OSCaps,
+    SEVCaps,
+    VCPUMax,
+)
 
 DOMCAPS = sorted({c["expected"] for c in load_cases("qemu_caps") if c["expected"].startswith("qemu_")})
 

@@ -1,7 +1,6 @@
 """The binding engine on a small made-up format."""
 
 import pytest
-
 from virt.conf.xmlmodel import UUID, Attr, Child, Children, Model, OnOff, ParseContext, Raw, String, TextChild, UInt
 from virt.util.errors import XMLError
 

@@ -4,7 +4,6 @@ import types
 
 import pluggy
 import pytest
-
 from virt.core.driver import Driver, c_name, call_kind, is_read_only_call
 from virt.core.plugin import get_plugin_manager, hookimpl
 from virt.core.registry import build_registry

@@ -1,7 +1,6 @@
 """Connection URIs parse as libvirt parses them; aliases and the default URI come from the config."""
 
 import pytest
-
 from virt.core.uri import URI, resolve
 from virt.util.errors import VirtError
 

@@ -17,7 +17,6 @@ def esx_registry() -> Iterator[Any]:
     """The process-wide registry replaced by one holding only this distribution's plugin."""
     from virt.core.plugin import get_plugin_manager
     from virt.core.registry import build_registry, get_registry, set_registry
-
     from virt.driver.esx import plugin
 
     old = get_registry()

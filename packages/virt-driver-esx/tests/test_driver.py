@@ -15,14 +15,6 @@ from virt.core.connection import Connection
 from virt.core.enums import DomainEventID, DomainEventType, DomainState
 from virt.core.plugin import get_plugin_manager
 from virt.core.registry import build_registry
-from virt.util.errors import (
-    AuthFailedError,
-    NotFoundError,
-    OperationInvalidError,
-    VirtError,
-)
-from vsphere_fake import FakeVM, FakeVSphere, Inventory
-
 from virt.driver.esx import plugin
 from virt.driver.esx.vi.client import VIClient
 from virt.driver.esx.vi.soap import (
@@ -33,6 +25,13 @@ from virt.driver.esx.vi.soap import (
     parse_response,
     request,
 )
+from virt.util.errors import (
+    AuthFailedError,
+    NotFoundError,
+    OperationInvalidError,
+    VirtError,
+)
+from vsphere_fake import FakeVM, FakeVSphere, Inventory
 
 DS_UUID = "5b6c2f3e-7f7d8e2a-1b2c-0050569a0001"
 

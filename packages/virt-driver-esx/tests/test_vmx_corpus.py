@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 from esx_helpers import canonical_xml, corpus_cases, read_text, vmx_pairs
-from virt.util.errors import VirtError
-
 from virt.driver.esx.vmx import from_native, to_native
+from virt.util.errors import VirtError
 
 #: Cases known to differ from libvirt, with the reason (none at the moment).
 KNOWN_FAILURES: dict[str, str] = {}

@@ -6,8 +6,6 @@ import pytest
 from esx_helpers import canonical_xml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from virt.util.errors import ConfigUnsupportedError, InternalError, VirtError
-
 from virt.driver.esx.vmx import from_native, to_native
 from virt.driver.esx.vmx.context import OfflineDatastores, split_datastore_path
 from virt.driver.esx.vmx.domain import (
@@ -18,6 +16,7 @@ from virt.driver.esx.vmx.domain import (
     index_to_disk_name,
 )
 from virt.driver.esx.vmx.names import escape_hex, unescape_hex
+from virt.util.errors import ConfigUnsupportedError, InternalError, VirtError
 
 HEAD = 'config.version = "8"\nvirtualHW.version = "4"\n'
 

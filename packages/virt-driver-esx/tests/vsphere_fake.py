@@ -106,7 +106,7 @@ class FakeVSphere:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
 
-    def __enter__(self) -> FakeVSphere:  # noqa: PYI034 (final class)
+    def __enter__(self) -> FakeVSphere:
         self.thread.start()
         return self
 

@@ -80,7 +80,7 @@ class LxcEnv:
             try:
                 for dom in conn.list_all_domains(1):
                     dom.destroy()
-            except Exception:  # noqa: BLE001, S110 - clean up what can be; the fixture checks after
+            except Exception:
                 pass
             conn.close()
         # Controllers started elsewhere (another process, a forked scenario) are stopped by their pid.

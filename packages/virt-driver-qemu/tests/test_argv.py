@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from virt.driver.qemu.argv import to_native
 from virt.util.errors import VirtError
 

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from virt.driver.qemu import caps as qcaps
 from virt.driver.qemu.qapi import path_exists, schema_index
 

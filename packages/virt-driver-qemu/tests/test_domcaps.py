@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from virt.driver.qemu.caps import from_replies, load_caps
 from virt.driver.qemu.domcaps import domain_capabilities, host_capabilities
 from virt.util.errors import InvalidArgError

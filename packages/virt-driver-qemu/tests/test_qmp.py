@@ -8,7 +8,6 @@ import threading
 import time
 
 import pytest
-
 from virt.driver.qemu.qmp import MonitorClosedError, QMPClient, QMPError, ReplayMonitor, iter_json_documents
 
 
@@ -96,7 +95,7 @@ def test_iter_json_documents() -> None:
     assert list(iter_json_documents('{"a": 1}\n\n[2]\n  3 ')) == [{"a": 1}, [2], 3]
 
 
-def test_replay_answers_in_recording_order(corpus) -> None:  # noqa: ANN001
+def test_replay_answers_in_recording_order(corpus) -> None:
     mon = ReplayMonitor.from_file(corpus / "qemu_caps" / "caps_8.0.0.x86_64.replies")
     assert mon.execute("query-version")["qemu"] == {"major": 7, "minor": 2, "micro": 50}
     kvm_defs = mon.execute("query-cpu-definitions")

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from virt.driver.qemu.normalize import normalize
 
 CORPUS = Path(os.environ.get("VIRT_CORPUS", "/work/shared/corpus"))

@@ -53,7 +53,7 @@ def in_child(fn: Callable[[], Any]) -> Any:
                 out = ["error", type(err).__name__, str(err), err.extra.get("int1")]
             data = json.dumps(out).encode()
         # Any failure must reach the parent rather than end the child silently.
-        except BaseException:  # noqa: BLE001
+        except BaseException:
             data = json.dumps(["crash", traceback.format_exc()]).encode()
         os.write(w, data)
         os._exit(0)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from lxml import etree
-
 from virt.conf.xmlmodel import (
     UUID,
     Attr,

@@ -11,7 +11,6 @@ import re
 from typing import Any
 
 from lxml import etree
-
 from virt.conf.snapshot import Moment, ParentRef
 from virt.conf.xmlmodel import (
     Attr,

@@ -7,14 +7,12 @@ import re
 from typing import Any, ClassVar
 
 from lxml import etree
-
 from virt.conf.xmlmodel import (
     UUID,
     Attr,
     Child,
     Children,
     Enum,
-    Flag,
     Model,
     ParseContext,
     String,
@@ -981,4 +979,4 @@ class NodeDevice(Model):
 
     def capability(self, kind: str) -> Capability | None:
         """The first capability of a type ('pci', 'net', ...), or None."""
-        return next((c for c in self.capabilities if c.TYPE == kind), None)
+        return next((c for c in self.capabilities if kind == c.TYPE), None)

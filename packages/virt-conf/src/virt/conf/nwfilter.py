@@ -345,7 +345,9 @@ STP_U16 = ("root-priority", "root-priority-hi")
 
 
 def _stp() -> tuple[AttrSpec, ...]:
-    u16 = lambda n: A(n, U16, U16X)
+    def u16(n: str) -> AttrSpec:
+        return A(n, U16, U16X)
+
     return (A("srcmacaddr", MACADDR), A("srcmacmask", MACMASK), A("type", U8, U8X), A("flags", U8, U8X),
             u16("root-priority"), u16("root-priority-hi"), A("root-address", MACADDR),
             A("root-address-mask", MACMASK), A("root-cost", U32, U32X), A("root-cost-hi", U32, U32X),
@@ -472,7 +474,7 @@ class MatchElement:
     def _parse_one(spec: AttrSpec, text: str, negated: bool) -> Value:
         if text.startswith("$"):
             return Value(kind=-1, value=None, negated=negated, var=parse_var_access(text[1:]))
-        for i, kind in enumerate(spec.kinds):
+        for kind in spec.kinds:
             try:
                 value = KIND_PARSERS[kind](text)
             except ValueError:

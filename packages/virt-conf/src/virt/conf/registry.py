@@ -7,7 +7,6 @@ from importlib import import_module
 from typing import Any
 
 from lxml import etree
-
 from virt.conf.xmlmodel import Model, ParseContext, local_name, parse_xml
 from virt.util.errors import XMLError
 

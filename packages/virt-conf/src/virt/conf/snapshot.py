@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from lxml import etree
-
+from virt.conf.storage import ScaledSize
 from virt.conf.xmlmodel import (
     UUID,
     Attr,
@@ -28,12 +28,10 @@ from virt.conf.xmlmodel import (
     ParseContext,
     Raw,
     String,
-    Text,
     TextChild,
     Writer,
     where,
 )
-from virt.conf.storage import ScaledSize
 from virt.util.errors import ConfigUnsupportedError, InternalError, XMLError
 
 SNAPSHOT_STATES = ("running", "blocked", "paused", "shutdown", "shutoff", "crashed", "pmsuspended",

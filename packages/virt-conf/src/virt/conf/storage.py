@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lxml import etree
-
 from virt.conf.xmlmodel import (
     UUID,
     Attr,

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
 from lxml import etree
-
 from virt.util.errors import XMLError
 
 T = TypeVar("T")
@@ -467,7 +466,7 @@ class Model:
                 code, name, payload = entry
                 if code == _CHILD:
                     d[name] = payload.from_element(child, ctx)
-                elif code == _CHILDREN or code == _MIXED:
+                elif code in (_CHILDREN, _MIXED):
                     d[name].append(payload.from_element(child, ctx))
                 elif code == _TEXT_CHILD:
                     if payload is String:

@@ -18,7 +18,6 @@ from virt.core.registry import DriverRegistry, get_registry
 from virt.core.uri import resolve
 from virt.util.errors import ErrorDomain, ErrorNumber, InvalidArgError, NoSupportError, OperationDeniedError, VirtError
 
-
 #: The error domain libvirt reports for a refused call, by the kind of object it is about.
 _KIND_ERROR_DOMAIN = {
     "hypervisor": ErrorDomain.DOMAIN, "network": ErrorDomain.NETWORK, "storage": ErrorDomain.STORAGE,

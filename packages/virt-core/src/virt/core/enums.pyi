@@ -2,7 +2,6 @@
 
 from enum import IntEnum, IntFlag
 
-
 class DomainState(IntEnum):
     """virDomainState."""
 

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import pluggy
-
 from virt.core import hookspecs
 from virt.core.distributions import entry_points
 

@@ -14,7 +14,6 @@ from virt.core.enums import DomainShutoffReason, DomainState
 from virt.core.types import DomainInfo, DomainRef
 from virt.util.errors import ErrorNumber, ExistsError, OperationInvalidError, not_found
 
-
 register_virt_type("example")  # <domain type='example'> is ours
 
 

@@ -194,7 +194,7 @@ def run_one(ctx: Context, inv: Invocation) -> bool:
     except KeyboardInterrupt:
         ok = False
         ctx.error("interrupted")
-    except Exception as exc:  # noqa: BLE001 - the user sees an error line, never a traceback
+    except Exception as exc:
         ok = False
         report(ctx, exc)
     if inv.command.name in ("quit", "exit"):
@@ -213,7 +213,7 @@ def run_words(ctx: Context, groups: list[list[str]]) -> bool:
     The result is the last command's, as virsh's exit status is."""
     try:
         invocations = parse_commands(groups, ctx.catalog.find)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         report(ctx, exc)
         return False
     ok = True

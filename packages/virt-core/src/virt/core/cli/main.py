@@ -123,7 +123,7 @@ def long_version(ctx: Context) -> str:
         hv = " ".join(sorted(d.name for d in drivers if d.kind == "hypervisor"))
         sec = " ".join(sorted(d.name for d in drivers if d.kind == "secondary"))
         lines += ["Installed drivers:", f" Hypervisors: {hv}", f" Secondary drivers: {sec}"]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         lines.append(f"(drivers unavailable: {exc})")
     return "\n".join(lines) + "\n"
 
@@ -155,7 +155,7 @@ def setup_logging(ctx: Context, debug: int | None, log_file: str | None) -> None
     outputs = f"{priority}:stderr" + (f" 1:file:{log_file}" if log_file else "")
     try:
         setup(level=1 if log_file else priority, outputs=outputs)
-    except Exception as exc:  # noqa: BLE001 - logging set-up must not stop the command
+    except Exception as exc:
         ctx.warn(f"cannot set up logging: {exc}")
 
 
@@ -230,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         try:
             ctx.close()
-        except Exception:  # noqa: BLE001,S110 - closing must not hide the real outcome
+        except Exception:
             pass
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from virt.util.errors import InternalError
-
 from virt.driver.esx.vmx.context import split_datastore_path
+from virt.util.errors import InternalError
 
 
 @dataclass(frozen=True)

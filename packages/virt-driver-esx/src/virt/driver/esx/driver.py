@@ -28,16 +28,6 @@ from virt.core.enums import (
 from virt.core.events import EventBus
 from virt.core.types import DomainInfo, DomainRef, NodeInfo
 from virt.core.uri import URI
-from virt.util.errors import (
-    AuthFailedError,
-    ErrorDomain,
-    ErrorNumber,
-    InvalidArgError,
-    OperationInvalidError,
-    VirtError,
-    not_found,
-)
-
 from virt.driver.esx import auth
 from virt.driver.esx.datastores import Datastore, HostFileNames
 from virt.driver.esx.vi.client import ObjectContent, VIClient
@@ -50,6 +40,15 @@ from virt.driver.esx.vmx import (
     parse_domain,
 )
 from virt.driver.esx.vmx.context import split_datastore_path
+from virt.util.errors import (
+    AuthFailedError,
+    ErrorDomain,
+    ErrorNumber,
+    InvalidArgError,
+    OperationInvalidError,
+    VirtError,
+    not_found,
+)
 
 #: VirtualMachine properties every lookup reads.
 _VM_PROPS = ("name", "config.uuid", "runtime.powerState")

@@ -273,7 +273,7 @@ def child_main(spec: ContainerSpec, sync_fd: int, err_fd: int, staging: str, pee
     except OSError as err:
         report = {"code": 38, "domain": 17, "message": f"Failed to set up the container: {err}",
                   "errno": err.errno or errno.EIO}
-    except BaseException:  # noqa: BLE001 - whatever happened must reach the controller
+    except BaseException:
         report = {"code": 1, "domain": 17, "message": "internal error: " + traceback.format_exc(limit=3)}
     try:
         os.write(err_fd, json.dumps(report).encode())

@@ -92,7 +92,7 @@ def launch(spec: ContainerSpec, timeout: float = START_TIMEOUT + 10) -> dict[str
                 os._exit(0)
             _detach(spec.log_file, keep=w)
             Controller(spec, w).main()
-        except BaseException:  # noqa: BLE001 - a forked child never returns into the driver
+        except BaseException:
             traceback.print_exc()
         os._exit(1)
     os.close(w)
@@ -178,7 +178,7 @@ class Controller:
         except VirtError as err:
             _log(f"error: {err}")
             self.reply({"ok": False, "error": {"code": int(err.code), "domain": int(err.domain), "message": str(err)}})
-        except BaseException as err:  # noqa: BLE001 - report, then clean up whatever happened
+        except BaseException as err:
             _log("error: " + traceback.format_exc())
             self.reply({"ok": False, "error": {"code": 1, "domain": int(ErrorDomain.LXC),
                                                "message": f"internal error: {err}"}})
@@ -473,7 +473,7 @@ class Controller:
                 netdev.delete(dev)
             if self.cgroup is not None:
                 self.cgroup.remove()
-        except BaseException:  # noqa: BLE001 - the rest of the cleanup must still run
+        except BaseException:
             _log("cleanup: " + traceback.format_exc())
         try:
             os.rmdir(self.files["root"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lxml import etree
-
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.props import Props
 

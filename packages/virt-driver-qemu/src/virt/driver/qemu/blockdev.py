@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lxml import etree
-
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.props import Props, escape_comma
 from virt.util.errors import ConfigUnsupportedError, InternalError, XMLError
@@ -336,7 +335,7 @@ def _tls(b: Builder, s: Source, src: E, props: Props, kind: str) -> None:
     tls = src.get("tls")
     enabled = getattr(cfg, f"{kind}TLS")
     if tls == "yes" or (tls is None and enabled):
-        alias = f"obj{'libvirt-%d-storage' % s.id}_tls0" if False else f"objlibvirt-{s.id}-storage_tls0"
+        alias = f"objlibvirt-{s.id}-storage_tls0"
         secret_uuid = getattr(cfg, f"{kind}TLSx509secretUUID")
         secalias = None
         if secret_uuid:

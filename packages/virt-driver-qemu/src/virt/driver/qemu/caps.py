@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-
 from virt.driver.qemu import capsdata as cd
 from virt.driver.qemu.qapi import path_exists, schema_index
 from virt.driver.qemu.qmp import Monitor, QMPClient, QMPError, ReplayMonitor

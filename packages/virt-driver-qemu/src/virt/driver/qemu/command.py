@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
-
 from virt.driver.qemu import blockdev
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.capsdata import CPU_FEATURES_LIBVIRT_TO_QEMU
@@ -880,11 +879,11 @@ class Builder:
         elif offset == "absolute":
             import datetime as dt
             start = int(clock.get("start", "0")) if clock is not None else 0
-            opt = "base=" + dt.datetime.fromtimestamp(start, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            opt = "base=" + dt.datetime.fromtimestamp(start, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
         elif offset == "variable":
             import datetime as dt
             adj = int(clock.get("adjustment", "0")) if clock is not None else 0
-            now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=adj)
+            now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=adj)
             opt = "base=" + now.strftime("%Y-%m-%dT%H:%M:%S")
         else:
             raise ConfigUnsupportedError(f"unsupported clock offset '{offset}'")
@@ -1694,7 +1693,7 @@ class Builder:
                 parts = []
                 for u in filt.findall("usbdev"):
                     def v(attr: str, width: int) -> str:
-                        val = u.get(attr)
+                        val = u.get(attr)  # noqa: B023  (v is called within this iteration)
                         if val is None or val == "-1":
                             return "-1"
                         n = X.parse_int(val) or 0

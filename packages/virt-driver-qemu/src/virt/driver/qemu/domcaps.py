@@ -75,7 +75,7 @@ class Firmware:
     nvram_format: str = "raw"
 
     @classmethod
-    def from_json(cls, path: str, doc: dict) -> "Firmware":
+    def from_json(cls, path: str, doc: dict) -> Firmware:
         mapping = doc.get("mapping", {})
         exe = mapping.get("executable", {}).get("filename") or mapping.get("filename", "")
         nvram = mapping.get("nvram-template", {}).get("filename")
@@ -212,7 +212,6 @@ def domain_capabilities(caps: QemuCaps, *, virt_type: str | None = None, machine
         raise InvalidArgError(f"unknown virttype: {virt_type}")
     if virt_type == "kvm" and not caps.has("kvm"):
         raise InvalidArgError(f"the accel 'kvm' is not supported by '{caps.binary}' on this host")
-    accel = caps.accel(virt_type)
     if machine:
         mach = caps.machine(virt_type, machine)
         if mach is None:

@@ -14,7 +14,6 @@ import os
 from typing import TYPE_CHECKING
 
 from lxml import etree
-
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.domcaps import FIRMWARE_DIRS, Firmware, load_firmware_descriptors
 from virt.util.errors import OperationFailedError

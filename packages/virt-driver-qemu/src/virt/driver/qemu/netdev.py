@@ -6,7 +6,6 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from lxml import etree
-
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.props import Props
 from virt.util.errors import ConfigUnsupportedError

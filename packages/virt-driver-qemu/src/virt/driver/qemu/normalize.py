@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from lxml import etree
-
 from virt.driver.qemu import xmlutil as X
 
 

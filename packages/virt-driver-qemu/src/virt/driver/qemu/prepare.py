@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
-
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.caps import QemuCaps
 from virt.driver.qemu.pciaddr import CONTROLLER_CONNECT, AddressSet, Conn, PCIAddr
@@ -1746,9 +1745,7 @@ def assign_aliases(dom: Domain) -> None:
         ctype, idx, model = c.get("type"), int(c.get("index", "0")), c.get("model")
         if ctype == "pci":
             value = f"pcie.{idx}" if model == "pcie-root" else f"pci.{idx}"
-        elif ctype == "ide" and dom.has_builtin_ide() and idx == 0:
-            value = "ide"
-        elif ctype == "sata" and dom.is_q35() and idx == 0:
+        elif ctype == "ide" and dom.has_builtin_ide() and idx == 0 or ctype == "sata" and dom.is_q35() and idx == 0:
             value = "ide"
         elif ctype == "usb" and idx == 0:
             value = "usb"

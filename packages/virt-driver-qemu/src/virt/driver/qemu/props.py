@@ -18,17 +18,17 @@ class Props(dict[str, Any]):
         self[key] = value
         return self
 
-    def S(self, key: str, value: Any) -> Props:  # noqa: N802
+    def S(self, key: str, value: Any) -> Props:
         if value is not None:
             self[key] = value
         return self
 
-    def T(self, key: str, value: bool | None) -> Props:  # noqa: N802
+    def T(self, key: str, value: bool | None) -> Props:
         if value is not None:
             self[key] = bool(value)
         return self
 
-    def B(self, key: str, value: bool | None) -> Props:  # noqa: N802
+    def B(self, key: str, value: bool | None) -> Props:
         if value:
             self[key] = True
         return self
@@ -51,7 +51,7 @@ class Props(dict[str, Any]):
         self[key] = value
         return self
 
-    def A(self, key: str, value: Any) -> Props:  # noqa: N802
+    def A(self, key: str, value: Any) -> Props:
         if value is not None:
             self[key] = value
         return self

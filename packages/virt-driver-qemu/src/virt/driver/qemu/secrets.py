@@ -12,10 +12,10 @@ import base64
 import ctypes
 import ctypes.util
 import os
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lxml import etree
-
 from virt.driver.qemu.props import Props
 from virt.util.errors import ConfigUnsupportedError, InternalError
 

@@ -9,12 +9,12 @@ pool's definition is read from libvirt's storage pool test data when that is at 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from lxml import etree
-
 from virt.driver.qemu import xmlutil as X
 from virt.util.errors import ConfigUnsupportedError, OperationFailedError, XMLError
 

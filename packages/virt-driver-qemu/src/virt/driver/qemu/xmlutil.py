@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from lxml import etree
-
 from virt.util.errors import XMLError
 
 PRIV = "urn:x-virt:qemu-private"

@@ -312,7 +312,7 @@ def _remove_storage(ctx: Context, dom: Any, args: Args) -> None:
                 vol.wipe(0)
             vol.delete(0)
             ctx.print(f"Volume '{target}'({path}) removed.\n")
-        except Exception as exc:  # noqa: BLE001 - one volume failing must not stop the undefine
+        except Exception as exc:
             ctx.error(f"Failed to remove storage volume '{target}'({path})")
             from virt.core.cli.engine import report
 

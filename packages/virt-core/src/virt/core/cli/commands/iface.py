@@ -57,7 +57,7 @@ def cmd_iface_name(ctx: Context, args: Args) -> Any:
     key = args.string("interface") or ""
     try:
         return Text(ctx.conn.call("interface_lookup_by_mac_string", key).name)
-    except Exception as exc:  # noqa: BLE001 - any lookup failure reads the same
+    except Exception as exc:
         raise CLIError(f"failed to get interface '{key}'", cause=exc) from None
 
 

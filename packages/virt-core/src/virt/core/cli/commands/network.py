@@ -116,7 +116,7 @@ def cmd_net_name(ctx: Context, args: Args) -> Any:
     key = args.string("network") or ""
     try:
         return Text(ctx.conn.call("network_lookup_by_uuid", key).name)
-    except Exception as exc:  # noqa: BLE001 - any lookup failure reads the same
+    except Exception as exc:
         raise CLIError(f"failed to get network '{key}'", cause=exc) from None
 
 

@@ -552,7 +552,7 @@ def cmd_vol_name(ctx: Context, args: Args) -> Any:
     key = args.string("vol") or ""
     try:
         vol = ctx.conn.lookup_storage_vol_by_key(key)
-    except Exception:  # noqa: BLE001
+    except Exception:
         vol = volume(ctx, Args(args.command, {"vol": key}))
     return Text(vol.name())
 
@@ -561,7 +561,7 @@ def cmd_vol_pool(ctx: Context, args: Args) -> Any:
     key = args.string("vol") or ""
     try:
         vol = ctx.conn.lookup_storage_vol_by_key(key)
-    except Exception:  # noqa: BLE001
+    except Exception:
         vol = volume(ctx, Args(args.command, {"vol": key}))
     p = call("failed to get parent pool", vol.pool)
     return Text(p.uuid() if args.bool("uuid") else p.name())

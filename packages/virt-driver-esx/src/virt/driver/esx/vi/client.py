@@ -18,14 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from virt.util.errors import (
-    AuthFailedError,
-    ErrorDomain,
-    ErrorNumber,
-    OperationInvalidError,
-    VirtError,
-)
-
 from virt.driver.esx.vi.soap import (
     MOR,
     DataObject,
@@ -33,6 +25,13 @@ from virt.driver.esx.vi.soap import (
     as_list,
     parse_response,
     request,
+)
+from virt.util.errors import (
+    AuthFailedError,
+    ErrorDomain,
+    ErrorNumber,
+    OperationInvalidError,
+    VirtError,
 )
 
 log = logging.getLogger(__name__)

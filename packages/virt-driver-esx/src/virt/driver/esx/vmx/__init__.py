@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from virt.util.errors import InvalidArgError
-
 from virt.driver.esx.vmx.context import OfflineDatastores, VMXContext
 from virt.driver.esx.vmx.domain import DomainDef
 from virt.driver.esx.vmx.domxml import format_domain, parse_domain
 from virt.driver.esx.vmx.format import format_config
 from virt.driver.esx.vmx.parse import parse_config
+from virt.util.errors import InvalidArgError
 
 #: virtualHW.version written when the caller names none (ESX 3.5's, the oldest libvirt supports).
 DEFAULT_VIRTUAL_HW_VERSION = 4

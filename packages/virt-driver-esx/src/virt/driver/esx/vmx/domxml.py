@@ -12,11 +12,6 @@ import uuid as uuidlib
 from collections.abc import Iterator
 
 from lxml import etree
-from virt.util.bitmap import format_cpuset, parse_cpuset
-from virt.util.errors import VirtError, XMLError
-from virt.util.ident import format_mac, generate_mac, parse_mac, parse_uuid
-from virt.util.units import parse_memory_kib
-
 from virt.driver.esx.vmx.domain import (
     ChrDef,
     ControllerDef,
@@ -31,6 +26,10 @@ from virt.driver.esx.vmx.domain import (
     add_implicit_controllers,
     default_drive_address,
 )
+from virt.util.bitmap import format_cpuset, parse_cpuset
+from virt.util.errors import VirtError, XMLError
+from virt.util.ident import format_mac, generate_mac, parse_mac, parse_uuid
+from virt.util.units import parse_memory_kib
 
 VMWARE_NS = "http://libvirt.org/schemas/domain/vmware/1.0"
 #: The OUI of MAC addresses generated for interfaces without one (VMware's "generated" range).

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from virt.util.errors import ConfigUnsupportedError, InternalError, VirtError
-from virt.util.ident import parse_mac
-
 from virt.driver.esx.vmx.context import VMXContext
 from virt.driver.esx.vmx.domain import (
     SCSI_CONTROLLER_UNIT,
@@ -25,6 +22,8 @@ from virt.driver.esx.vmx.names import (
     SERIAL_PROTOCOLS_TO_VMX,
     escape_hex,
 )
+from virt.util.errors import ConfigUnsupportedError, InternalError, VirtError
+from virt.util.ident import parse_mac
 
 #: <controller model> values the VMware SCSI controllers have.
 _SCSI_MODELS = tuple(SCSI_MODELS_TO_VMX)

@@ -6,10 +6,6 @@ import re
 import uuid as uuidlib
 from urllib.parse import urlsplit
 
-from virt.util.bitmap import CPUMASK_LEN
-from virt.util.errors import InternalError, VirtError
-from virt.util.ident import format_mac, parse_mac, parse_uuid
-
 from virt.driver.esx.vmx.conf import Entry, Section, VMXConfig
 from virt.driver.esx.vmx.context import VMXContext
 from virt.driver.esx.vmx.domain import (
@@ -36,6 +32,9 @@ from virt.driver.esx.vmx.names import (
     SERIAL_PROTOCOLS_FROM_VMX,
     unescape_hex,
 )
+from virt.util.bitmap import CPUMASK_LEN
+from virt.util.errors import InternalError, VirtError
+from virt.util.ident import format_mac, parse_mac, parse_uuid
 
 # The entries of each kind of device, with libvirt's defaults.
 DISK_ENTRIES = (Entry("present", "bool", False), Entry("startConnected", "bool", True), Entry("deviceType"),
