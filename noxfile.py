@@ -11,7 +11,7 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).parent
-nox.options.sessions = ["tests", "imports", "isolated_install"]
+nox.options.sessions = ["lint", "imports", "tests", "isolated_install"]
 nox.options.reuse_existing_virtualenvs = True
 TEST_TOOLS = ["pytest>=7", "pytest-xdist", "pytest-timeout", "hypothesis>=6"]
 
@@ -115,7 +115,7 @@ def isolated_install(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "packages", "tests", "bench", "noxfile.py")
+    session.run("ruff", "check", "packages", "tests", "bench", "tools", "noxfile.py")
 
 
 @nox.session
