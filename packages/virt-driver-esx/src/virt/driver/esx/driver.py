@@ -13,6 +13,7 @@ import re
 import uuid as uuidlib
 from typing import ClassVar
 
+from virt.core import auth
 from virt.core.driver import Driver
 from virt.core.enums import (
     ConnectListAllDomainsFlags,
@@ -28,7 +29,6 @@ from virt.core.enums import (
 from virt.core.events import EventBus
 from virt.core.types import DomainInfo, DomainRef, NodeInfo
 from virt.core.uri import URI
-from virt.driver.esx import auth
 from virt.driver.esx.datastores import Datastore, HostFileNames
 from virt.driver.esx.vi.client import ObjectContent, VIClient
 from virt.driver.esx.vi.soap import MOR, DataObject

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, ClassVar
 
+from virt.core import auth
 from virt.core.driver import Driver
 from virt.core.enums import (
     ConnectListAllDomainsFlags,
@@ -31,7 +32,6 @@ from virt.core.enums import (
 from virt.core.events import EventBus
 from virt.core.types import DomainInfo, DomainRef, NodeInfo
 from virt.core.uri import URI
-from virt.driver.hyperv import auth
 from virt.driver.hyperv.devices import Devices, as_list, format_mac, serials, storage
 from virt.driver.hyperv.devices import xml_escape as escape
 from virt.driver.hyperv.wsman import (

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape as _escape
 
+from virt.core import auth
 from virt.core.driver import Driver
 from virt.core.enums import (
     ConnectListAllDomainsFlags,
@@ -35,7 +36,6 @@ from virt.core.enums import (
 from virt.core.events import EventBus
 from virt.core.types import DomainInfo, DomainRef, NodeInfo
 from virt.core.uri import URI
-from virt.driver.vbox import auth
 from virt.driver.vbox.websrv import VBoxFault, WebServiceClient, vbox_error
 from virt.util.errors import ErrorDomain, ErrorNumber, InvalidArgError, OperationFailedError, not_found
 

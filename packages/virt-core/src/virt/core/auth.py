@@ -1,4 +1,4 @@
-"""Credentials for a connection, from libvirt's client authentication file (auth.conf).
+"""Client credentials from libvirt's authentication file (auth.conf), for drivers that log in to a host.
 
 ``[auth-SERVICE-HOST]`` (or ``[auth-SERVICE-default]``) names a ``[credentials-NAME]`` group that
 holds ``username``/``password``. The file is found as libvirt finds it: the URI's ``authfile``
