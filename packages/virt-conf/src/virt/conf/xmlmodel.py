@@ -28,13 +28,14 @@ import re
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from lxml import etree
 from virt.util.errors import XMLError
 
 T = TypeVar("T")
 M = TypeVar("M", bound="Model")
+F = TypeVar("F", bound="Field")
 
 
 # ----------------------------------------------------------------------------- parse context
@@ -236,6 +237,16 @@ class Field:
 
     def empty(self) -> Any:
         return self.default
+
+    if TYPE_CHECKING:
+        # For type checkers only: on an instance a field reads as its value (the engine keeps values
+        # in the instance's __dict__; at run time a Field is not a descriptor, so this costs nothing).
+        @overload
+        def __get__(self: F, obj: None, owner: type) -> F: ...
+        @overload
+        def __get__(self, obj: object, owner: type) -> Any: ...
+        def __get__(self, obj: object, owner: type) -> Any: ...
+        def __set__(self, obj: object, value: Any) -> None: ...
 
 
 class Attr(Field):

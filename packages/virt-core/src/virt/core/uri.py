@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from virt.util.errors import ErrorDomain, ErrorNumber, VirtError
@@ -107,12 +107,12 @@ def config_paths() -> list[Path]:
     return paths
 
 
-def _client_config() -> dict[str, object]:
+def _client_config() -> dict[str, Any]:
     from virt.util.config import read
 
     for path in config_paths():
         if path.is_file():
-            return read(path).as_dict()
+            return dict(read(path).as_dict())
     return {}
 
 
@@ -122,7 +122,7 @@ def resolve(name: str | None) -> URI:
     With no name: $VIRT_DEFAULT_URI, then $LIBVIRT_DEFAULT_URI, then ``uri_default`` in the config,
     then ``test:///default``.
     """
-    conf: dict[str, object] | None = None
+    conf: dict[str, Any] | None = None
     if not name:
         name = os.environ.get("VIRT_DEFAULT_URI") or os.environ.get("LIBVIRT_DEFAULT_URI")
         if not name:
@@ -131,7 +131,8 @@ def resolve(name: str | None) -> URI:
             name = default if isinstance(default, str) and default else "test:///default"
     if "://" not in name and ":" not in name:  # only names without a scheme can be aliases
         conf = _client_config() if conf is None else conf
-        for alias in conf.get("uri_aliases", []) or []:  # type: ignore[union-attr]
+        aliases = conf.get("uri_aliases") or []
+        for alias in aliases if isinstance(aliases, list) else [aliases]:
             key, _, target = str(alias).partition("=")
             if key == name and target:
                 return URI.parse(target)

@@ -307,7 +307,7 @@ _PREFIX: dict[ErrorNumber, str] = {
 }
 
 
-def format_message(code: ErrorNumber, detail: str | None) -> str:
+def format_message(code: ErrorNumber | int, detail: str | None) -> str:
     """libvirt's full message for an error number and its detail text."""
     prefix = _PREFIX.get(code, "{}")
     if detail is None or detail == "":
@@ -362,7 +362,8 @@ class VirtError(Exception):
         return klass(None, code=number, domain=domain, level=level, message=message, **extra)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(code={self.code.name}, domain={self.domain!r}, message={self.message!r})"
+        code = self.code.name if isinstance(self.code, ErrorNumber) else self.code
+        return f"{type(self).__name__}(code={code}, domain={self.domain!r}, message={self.message!r})"
 
 
 def _as_enum(kind: type[IntEnum], value: int) -> Any:
