@@ -28,7 +28,7 @@ import re
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, overload
 
 from lxml import etree
 from virt.util.errors import XMLError
@@ -449,7 +449,8 @@ class Model:
             d[f.name] = f.empty()
         consumed = self.parse_extra(el, ctx) if plan.has_parse_extra else _NOTHING
         attrs = plan.attr_parsers
-        for key, text in el.items():
+        # lxml gives str keys and values for documents parsed from text (its stubs allow bytes too).
+        for key, text in cast("list[tuple[str, str]]", el.items()):
             entry = attrs.get(key)
             if entry is None:
                 if "@" + key not in consumed:
@@ -462,19 +463,19 @@ class Model:
                 _convert(cls._attrs[key].vtype, text, f"attribute '{key}' of element '{local_name(el.tag)}'", el)
                 raise
         if plan.text is not None:
-            text = el.text
-            if text and (text := text.strip()):
-                d[plan.text.name] = _convert(plan.text.vtype, text, f"element '{local_name(el.tag)}'", el)
+            own = el.text
+            if own and (own := own.strip()):
+                d[plan.text.name] = _convert(plan.text.vtype, own, f"element '{local_name(el.tag)}'", el)
         if plan.has_children:
             index = plan.children
             for child in el:
                 tag = child.tag
-                entry = index.get(tag)
-                if entry is None:
+                found = index.get(tag)
+                if found is None:
                     if isinstance(tag, str) and tag not in consumed:  # not comments, processing instructions
                         ctx.note_unknown(f"element '{local_name(tag)}' in '{local_name(el.tag)}'", child)
                     continue
-                code, name, payload = entry
+                code, name, payload = found
                 if code == _CHILD:
                     d[name] = payload.from_element(child, ctx)
                 elif code in (_CHILDREN, _MIXED):
@@ -483,9 +484,9 @@ class Model:
                     if payload is String:
                         d[name] = child.text or ""
                     else:
-                        text = child.text
-                        text = text.strip() if text else ""
-                        d[name] = _convert(payload, text, f"element '{tag}'", child) if text else None
+                        inner = child.text
+                        inner = inner.strip() if inner else ""
+                        d[name] = _convert(payload, inner, f"element '{tag}'", child) if inner else None
                 elif code == _FLAG:
                     d[name] = True
                 else:  # _RAW
