@@ -109,8 +109,8 @@ def _is_zombie(pid: int) -> bool:
 
 
 class GuestRefused(Exception):
-    """`virt create` refused the guest: what the xfails below expect, so that a
-    broken network or pool (plain assertion errors in their fixtures) is never hidden by them."""
+    """`virt create` refused the guest (its stderr), told apart from a broken network or pool (plain
+    assertion errors in their fixtures)."""
 
 
 class CallUnsupported(Exception):
@@ -337,8 +337,7 @@ def test_vol_create_as_makes_a_qcow2_volume_in_the_dir_pool(sandbox: Sandbox, qc
 
 
 #: How the guest's disk and NIC name the volume and the network: as libvirt's done-when asks
-#: (a pool volume, a network), or directly (the volume's path, the network's bridge). Each form
-#: that another package does not support yet is an xfail naming the missing piece.
+#: (a pool volume, a network), or directly (the volume's path, the network's bridge).
 DISK_SOURCES = {
     "volume": "<source pool='{pool}' volume='{volume}'/>",
     "file": "<source file='{path}'/>",
@@ -379,22 +378,10 @@ def qemu_pids(box: Sandbox) -> list[int]:
     return [p for p in box.pids_in(box.host) if os.path.realpath(f"/proc/{p}/exe") == os.path.realpath(QEMU or "")]
 
 
-NO_VOLUME_DISKS = ("virt-driver-qemu: <disk type='volume'> is refused on qemu:///embed ('storage volumes are not "
-                   "supported without the storage driver'): start has no resolver asking the connection's "
-                   "storage driver for the volume")
-NO_EMBED_NETWORK = ("virt-driver-qemu: <interface type='network'> is refused on qemu:///embed?root=DIR "
-                    "(netplug._bridge_of: 'not available to an embedded driver'); it should ask the network "
-                    "driver of the same embed root for the bridge")
-
-
 @pytest.mark.parametrize("qemu_guest", [
-    pytest.param(("volume", "network"), id="volume-network",
-                 marks=pytest.mark.xfail(strict=True, raises=GuestRefused,
-                                        reason=f"{NO_VOLUME_DISKS}; {NO_EMBED_NETWORK}")),
-    pytest.param(("volume", "bridge"), id="volume-bridge",
-                 marks=pytest.mark.xfail(strict=True, raises=GuestRefused, reason=NO_VOLUME_DISKS)),
-    pytest.param(("file", "network"), id="file-network",
-                 marks=pytest.mark.xfail(strict=True, raises=GuestRefused, reason=NO_EMBED_NETWORK)),
+    pytest.param(("volume", "network"), id="volume-network"),
+    pytest.param(("volume", "bridge"), id="volume-bridge"),
+    pytest.param(("file", "network"), id="file-network"),
     pytest.param(("file", "bridge"), id="file-bridge"),
 ], indirect=True)
 def test_qemu_guest_runs_the_qcow2_volume_on_the_network(sandbox: Sandbox, qcow2_volume: Path,

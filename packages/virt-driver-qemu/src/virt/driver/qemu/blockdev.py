@@ -77,6 +77,7 @@ def chain(disk: E) -> Source | None:
         if actual is not None:
             top.type = actual.get("type", "file")
             top.actual = actual.find("source")
+            top.fmt = top.fmt or actual.get("format")
     if top.empty():
         return None
     cur = top

@@ -153,8 +153,10 @@ def attach(host: QemuHost, obj: DomainObj, xml: str) -> None:
     """Plug a device into the running guest ``obj`` (caller holds the job)."""
     from pathlib import Path
 
+    from virt.driver.qemu import volumes
     from virt.driver.qemu.command import Builder
     from virt.driver.qemu.prepare import assign_aliases, prepare
+    from virt.driver.qemu.secondary import Secondary
 
     el = parse_device(xml)
     if el.tag not in LIVE_KINDS:
@@ -172,8 +174,11 @@ def attach(host: QemuHost, obj: DomainObj, xml: str) -> None:
     caps = host.caps(obj.runtime.get("emulator") or D.emulator_for(tree))
     private = Path(obj.runtime["private_dir"])
     key = (private / "master-key.aes").read_bytes()
-    dom = prepare(tree, caps, host.cfg, for_start=False, id=obj.id, master_key=key,
-                  port_allocator=host.ports.allocate)
+    with Secondary(host.settings) as sec:  # a pool volume disk: asked of the storage driver of the same URI
+        dom = prepare(tree, caps, host.cfg, for_start=False, id=obj.id, master_key=key,
+                      port_allocator=host.ports.allocate, volume_resolver=sec.volume)
+        if el.tag == "disk":
+            volumes.translate(dom, el)
     assign_aliases(dom)
     alias = X.alias(el) or ""
     builder = Builder(dom, str(private))

@@ -84,6 +84,7 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
     """
     from virt.driver.qemu.command import build
     from virt.driver.qemu.prepare import prepare
+    from virt.driver.qemu.secondary import Secondary
 
     s, cfg = host.settings, host.cfg
     tree = deepcopy(source)
@@ -105,7 +106,9 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
 
     net_fds: dict[str, list[int]] = {}
     try:
-        dom = prepare(tree, caps, cfg, for_start=True, id=dom_id, master_key=key, port_allocator=port)
+        with Secondary(s) as sec:  # pool volumes: asked of the storage driver of the same URI
+            dom = prepare(tree, caps, cfg, for_start=True, id=dom_id, master_key=key, port_allocator=port,
+                          volume_resolver=sec.volume)
         for net in dom.all("interface"):
             opened = netplug.open_interface(host, net, dom.virt_type)
             if opened:

@@ -14,7 +14,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from virt.driver.qemu import xmlutil as X
-from virt.util.errors import ErrorDomain, OperationFailedError, SystemError_
+from virt.util.errors import ErrorDomain, SystemError_
 from virt.util.process import find_binary, run
 
 if TYPE_CHECKING:
@@ -53,20 +53,10 @@ def _bridge_of(host: QemuHost, net: Any) -> str | None:
     if net.get("type") == "bridge":
         return X.get(net, "source", "bridge")
     if net.get("type") == "network":
-        from virt.core.connection import Connection
+        from virt.driver.qemu.secondary import Secondary
 
-        name = X.get(net, "source", "network") or ""
-        uri = "qemu:///system" if host.settings.mode == "system" else "qemu:///session"
-        conn = Connection(uri) if host.settings.mode != "embed" else None
-        if conn is None:
-            raise OperationFailedError(f"network '{name}' is not available to an embedded driver", domain=QEMU)
-        try:
-            network = conn.lookup_network(name)
-            if not network.is_active():
-                raise OperationFailedError(f"network '{name}' is not active", domain=QEMU)
-            return str(network.bridge_name())
-        finally:
-            conn.close()
+        with Secondary(host.settings) as sec:
+            return sec.bridge(X.get(net, "source", "network") or "")
     return None
 
 

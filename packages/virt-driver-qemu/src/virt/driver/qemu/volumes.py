@@ -97,6 +97,8 @@ def translate(dom: Domain, disk: E) -> None:
             raise XMLError("'startupPolicy' is only valid for 'file' type volume")
         actual.set("type", kind)
         asrc.set({"file": "file", "dir": "dir", "block": "dev"}[kind], vol.path)
+        if vol.extra.get("format") and not X.get(disk, "driver", "type") and kind != "dir":
+            actual.set("format", vol.extra["format"])  # the volume's own format, when the disk names none
     elif ptype == "iscsi" and mode in (None, "host"):
         if disk.get("startupPolicy"):
             raise XMLError("'startupPolicy' is only valid for 'file' type volume")
