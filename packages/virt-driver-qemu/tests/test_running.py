@@ -24,7 +24,7 @@ import pytest
 from virt.core.connection import Connection, Domain
 from virt.core.enums import DomainEventID, DomainEventType, DomainRunningReason, DomainShutoffReason, DomainState
 from virt.core.events import Event
-from virt.util.errors import VirtError
+from virt.util.errors import ErrorNumber, VirtError
 
 QEMU = "/usr/bin/qemu-system-x86_64"
 pytestmark = pytest.mark.skipif(not os.access(QEMU, os.X_OK),
@@ -577,6 +577,45 @@ def test_hotplug_disk_and_interface(env: Env, boot_image: Path, tmp_path: Path) 
     with pytest.raises(VirtError, match="no device matching MAC address"):
         dom.detach_device(nic, 1)
     dom.destroy()
+
+
+def test_pool_volume_disks_at_start_and_hotplug(env: Env, tmp_path: Path) -> None:
+    """Volume disks are asked of the storage driver of the same embed root; the volume's format
+    (qcow2) is the format node's driver when the disk names none."""
+    images = tmp_path / "images"
+    images.mkdir()
+    try:
+        pool = env.conn.create_storage_pool(f"<pool type='dir'><name>imgs</name><target><path>{images}</path>"
+                                            "</target></pool>")
+    except VirtError as err:
+        if err.code == ErrorNumber.NO_SUPPORT:
+            pytest.skip("no storage secondary driver installed")
+        raise
+    try:
+        for name in ("a.qcow2", "b.qcow2"):
+            pool.create_volume(f"<volume><name>{name}</name><capacity>16777216</capacity>"
+                               "<target><format type='qcow2'/></target></volume>")
+
+        def vol_disk(name: str, dev: str) -> str:
+            return (f"<disk type='volume' device='disk'><source pool='imgs' volume='{name}'/>"
+                    f"<target dev='{dev}' bus='virtio'/></disk>")
+
+        dom = env.define(domain_xml("vols", disks=vol_disk("a.qcow2", "vda")))
+        dom.create()
+        pid = env.pid(dom)
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        assert any('"driver":"qcow2"' in a for a in argv), argv
+        assert str(images / "a.qcow2") in {os.path.realpath(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        dom.attach_device(vol_disk("b.qcow2", "vdb"), 1)
+        opened = {os.path.realpath(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        assert str(images / "b.qcow2") in opened
+        live = dom.xml_desc()
+        assert "<source pool='imgs' volume='b.qcow2'/>" in live and "<target dev='vdb' bus='virtio'/>" in live
+        with pytest.raises(VirtError, match="no storage vol with matching name 'c.qcow2'"):
+            dom.attach_device(vol_disk("c.qcow2", "vdc"), 1)
+        dom.destroy()
+    finally:
+        pool.destroy()
 
 
 def test_vcpus_and_memory(env: Env) -> None:
