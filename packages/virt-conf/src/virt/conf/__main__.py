@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from virt.util.errors import VirtError
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         xml = Path(args.file).read_bytes()
-        options: dict[str, object] = {"pool_xml": Path(args.pool).read_bytes()} if args.pool else {}
+        options: dict[str, Any] = {"pool_xml": Path(args.pool).read_bytes()} if args.pool else {}
         if args.flags:
             options["flags"] = args.flags
         for item in args.option:

@@ -967,7 +967,7 @@ class Network(Model):
             self.ipv6 = "yes" if self.ipv6 == "yes" else None
         if self.metadata is not None:
             self.metadata = _sanitize_metadata(self.metadata)
-        self.NSMAP = {"dnsmasq": DNSMASQ_NS} if getattr(self, "dnsmasq_options", None) else {}
+        self.NSMAP = {"dnsmasq": DNSMASQ_NS} if getattr(self, "dnsmasq_options", None) else {}  # type: ignore[misc]
         if not hasattr(self, "dnsmasq_options"):
             self.dnsmasq_options = []
         if self.port is not None and self.port.isolated is None:
@@ -1217,7 +1217,7 @@ class Network(Model):
             w.end(mark_tag, None, mark)
 
     def write(self, w: Writer, tag: str | None = None) -> None:
-        self.NSMAP = {"dnsmasq": DNSMASQ_NS} if self.dnsmasq_options else {}
+        self.NSMAP = {"dnsmasq": DNSMASQ_NS} if self.dnsmasq_options else {}  # type: ignore[misc]
         super().write(w, tag)
 
     # -- typed views for drivers ---------------------------------------------------------------

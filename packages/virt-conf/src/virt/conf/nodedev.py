@@ -720,7 +720,7 @@ class SystemCap(Capability):
             for f in part._fields:
                 value = getattr(part, f.name)
                 if value is not None:
-                    w.leaf(f.tag, [], f.vtype.format(value))  # type: ignore[attr-defined]
+                    w.leaf(f.tag, [], f.vtype.format(value))  # type: ignore[union-attr]
             if w.mark() == inner:
                 w.parts[-1] += ">\n"
                 w.depth -= 1
@@ -783,7 +783,7 @@ class CCWAddress(Model):
     def parse_extra(self, el: etree._Element, ctx: ParseContext) -> set[str]:
         for name in ("cssid", "ssid", "devno"):
             child = el.find(name)
-            text = "".join(child.itertext()) if child is not None else ""
+            text = "".join(str(t) for t in child.itertext()) if child is not None else ""
             if not text:
                 raise ConfigUnsupportedError(f"missing {name} value")
             try:

@@ -230,7 +230,7 @@ class SnapshotDisk(Model):
 
     #: Format (driver type) and metadata cache size, typed.
     @property
-    def format(self) -> str | None:
+    def format(self) -> str | None:  # type: ignore[override]
         return self.driver.type if self.driver is not None else None
 
     def post_parse(self, ctx: ParseContext) -> None:

@@ -169,7 +169,7 @@ class Permissions(Model):
             child = el.find(tag)
             if child is not None:
                 try:
-                    vtype.parse("".join(child.itertext()))
+                    vtype.parse("".join(str(t) for t in child.itertext()))
                 except ValueError:
                     raise XMLError(f"{msg}{where(child)}") from None
         return set()
@@ -463,7 +463,7 @@ class PoolTypeInfo:
     namespace: str | None = None
 
 
-_FILE_VOLS = dict(vol_formats=FILE_FORMATS, default_vol_format="raw")
+_FILE_VOLS: dict[str, Any] = dict(vol_formats=FILE_FORMATS, default_vol_format="raw")
 
 POOL_TYPE_INFO: dict[str, PoolTypeInfo] = {
     "logical": PoolTypeInfo(NAME | DEVICE, POOL_LOGICAL_FORMATS, "lvm2"),
@@ -876,7 +876,7 @@ class Volume(Model):
         for tag in ("capacity", "allocation"):
             child = el.find(tag)
             if child is not None:
-                text = "".join(child.itertext())
+                text = "".join(str(t) for t in child.itertext())
                 if not re.fullmatch(r"\+?\d+", text.strip()):
                     raise XMLError("malformed capacity element")
         return set()

@@ -113,7 +113,10 @@ async def aiter_events(bus: EventBus, kind: str, event_id: int, obj: Any = None)
 
     loop = asyncio.get_running_loop()
     q: asyncio.Queue[Event] = asyncio.Queue()
-    sub = bus.subscribe(kind, event_id, lambda ev: loop.call_soon_threadsafe(q.put_nowait, ev), obj)
+    def deliver(ev: Event) -> None:
+        loop.call_soon_threadsafe(q.put_nowait, ev)
+
+    sub = bus.subscribe(kind, event_id, deliver, obj)
     try:
         while True:
             yield await q.get()

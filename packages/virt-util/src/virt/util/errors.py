@@ -212,7 +212,7 @@ class ErrorNumber(IntEnum):
 E = ErrorNumber
 
 # The text libvirt puts in front of the detail of each error ("Domain not found: %s").
-_PREFIX: dict[ErrorNumber, str] = {
+_PREFIX: dict[ErrorNumber | int, str] = {
     E.INTERNAL_ERROR: "internal error: {}",
     E.NO_MEMORY: "out of memory",
     E.NO_SUPPORT: "this function is not supported by the connection driver: {}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from typing import Any, ClassVar
 
@@ -27,7 +28,7 @@ class Address(Model):
     TAG = "address"
     type = Attr(String)
     KIND: ClassVar[str] = ""
-    by_type: ClassVar[dict[str, type[Address]]] = {}
+    by_type: ClassVar[dict[str, builtins.type[Address]]] = {}
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)

@@ -278,7 +278,7 @@ class Domain(Model):
         explicit = bool(ids)
         need = max(count, len(ids))
         nxt = 1
-        autofilled = []
+        autofilled: list[Any] = []
         while len(ids) + len(autofilled) < need:
             while nxt in seen:
                 nxt += 1

@@ -148,7 +148,7 @@ def encode_raw(data: bytes, prog: int, vers: int, proc: int, type: int, serial: 
     return total.to_bytes(4, "big") + _HEADER.pack(prog, vers, proc, type, serial, status) + data
 
 
-def packet_length(word: bytes) -> int:
+def packet_length(word: bytes | bytearray) -> int:
     """The length of the packet from its length word, length word excluded; bad lengths raise."""
     total = int.from_bytes(word, "big")
     if total < MESSAGE_LEN_MAX + MESSAGE_HEADER_MAX:
