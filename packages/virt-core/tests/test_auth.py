@@ -1,7 +1,6 @@
 """libvirt's auth.conf lookup, shared by the drivers that log in to a host (esx, hyperv, vbox)."""
 
 import pytest
-
 from virt.core import auth
 from virt.util.errors import ErrorNumber, VirtError
 
