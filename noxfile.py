@@ -11,7 +11,7 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).parent
-nox.options.sessions = ["lint", "imports", "tests", "isolated_install"]
+nox.options.sessions = ["lint", "typecheck", "imports", "tests", "isolated_install"]
 nox.options.reuse_existing_virtualenvs = True
 TEST_TOOLS = ["pytest>=7", "pytest-xdist", "pytest-timeout", "hypothesis>=6"]
 
