@@ -69,10 +69,14 @@ def mount_filesystem(root: str, fs: MountSpec) -> None:
         _mkdir(target)
         L.mount("tmpfs", target, "tmpfs", L.MS_NOSUID | L.MS_NODEV | (L.MS_RDONLY if fs.readonly else 0),
                 f"size={fs.usage_kib}k,mode=0755" if fs.usage_kib else "mode=0755")
-    elif fs.kind in ("block", "file"):
+    elif fs.kind == "file":
         assert fs.source is not None
         _mkdir(target)
-        device = fs.source if fs.kind == "block" else _loop_device(fs.source, fs.readonly)
+        _mount_loop(fs.source, target, fs.readonly, fs.fstype)
+    elif fs.kind == "block":
+        assert fs.source is not None
+        _mkdir(target)
+        device = fs.source
         flags = L.MS_RDONLY if fs.readonly else 0
         kinds = [fs.fstype] if fs.fstype and fs.fstype not in ("raw", "auto") else _filesystems()
         last: Exception | None = None
@@ -93,11 +97,14 @@ def _filesystems() -> list[str]:
         return [line.split()[0] for line in f if line.strip() and not line.startswith("nodev")]
 
 
-def _loop_device(path: str, readonly: bool) -> str:
+def _mount_loop(path: str, target: str, readonly: bool, fstype: str | None) -> None:
+    """Mount image ``path`` through a loop device that mount(8) flags autoclear: it is detached by the
+    kernel when the container's mount namespace, the last holder of the mount, goes away."""
     from virt.util.process import find_binary, run
 
-    args = [find_binary("losetup", "mount"), "--find", "--show", "--autoclear"] + (["--read-only"] if readonly else [])
-    return run([*args, path], timeout=30).stdout.strip()
+    options = "loop,ro" if readonly else "loop"
+    kind = ["-t", fstype] if fstype and fstype not in ("raw", "auto") else []
+    run([find_binary("mount", "mount"), "-n", "-o", options, *kind, path, target], timeout=30)
 
 
 def mount_basics(root: str, private_net: bool, userns: bool) -> None:

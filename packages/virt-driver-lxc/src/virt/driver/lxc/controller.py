@@ -521,6 +521,7 @@ def _device_acl(group: Cgroup, spec: ContainerSpec) -> None:
             group.allow_device("c" if stat.S_ISCHR(st.st_mode) else "b", os.major(st.st_rdev), os.minor(st.st_rdev))
     if any(m.kind == "file" for m in spec.mounts):
         group.allow_device("b", 7, None)  # loop devices back <filesystem type='file'>
+        group.allow_device("c", 10, 237)  # /dev/loop-control, to find a free one (the container has no node)
 
 
 def _host_id(idmap: list[tuple[int, int, int]], inside: int = 0) -> int:
