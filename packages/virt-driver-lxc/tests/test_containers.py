@@ -192,6 +192,48 @@ def _bridge_checks(env: LxcEnv, dom: Any, listener: socket.socket) -> dict[str, 
     return {"message": message, "master": master, "veth": veth, "mac": mac, "gone": gone}
 
 
+def test_interface_on_a_virtual_network(env: LxcEnv, bridge_netns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """<interface type='network'>: the driver asks the network driver (same URI, same root) for the bridge."""
+    from virt.core.connection import Connection
+
+    monkeypatch.setenv("VIRT_NETWORK_NETNS", bridge_netns)  # its plumbing stays in the test's namespace
+    name = env.name()
+    network = f"vn-{uuid.uuid4().hex[:6]}"
+    iface = (f"<interface type='network'><mac address='52:54:00:78:00:02'/><source network='{network}'/>"
+             "<guest dev='eth3'/></interface>")
+    script = f"ip -o link > {OUT_MOUNT}/links; " + IDLE
+
+    def scenario() -> dict[str, Any]:
+        netconn = Connection(env.uri)  # the installed plugins: virt-network serves the lxc URI's networks
+        net = netconn.create_network(f"<network><name>{network}</name><bridge name='vlbr7'/></network>")
+        conn = env.connect()
+        try:
+            dom = conn.create_domain(env.xml(name, script, devices=iface))
+            try:
+                env.read("links")
+                veth = dom.xml_desc().split("<target dev='")[1].split("'")[0]
+                ports = subprocess.run(["ip", "-o", "link", "show", "master", "vlbr7"], capture_output=True,
+                                       text=True, check=True).stdout
+                dom.destroy()
+                after = subprocess.run(["ip", "-o", "link", "show", "master", "vlbr7"], capture_output=True,
+                                       text=True, check=True).stdout
+                return {"bridge": net.bridge_name(), "veth": veth, "ports": ports, "after": after}
+            finally:
+                if name in [d.name() for d in conn.list_all_domains()]:
+                    dom.destroy()
+        finally:
+            conn.close()
+            net.destroy()
+            netconn.close()
+
+    result = _in_netns(bridge_netns, scenario)
+    assert result["bridge"] == "vlbr7"
+    assert f" {result['veth']}@" in result["ports"], result["ports"]
+    assert result["veth"] not in result["after"]
+    assert re.search(r"eth3.*52:54:00:78:00:02", env.read("links"))
+    assert subprocess.run(["ip", "link", "show", "dev", "vlbr7"], capture_output=True, check=False).returncode != 0
+
+
 def test_destroy_leaves_no_process_mount_or_cgroup(env: LxcEnv) -> None:
     conn = env.connect()
     name = env.name()
