@@ -97,3 +97,19 @@ def test_hostdev_misc_and_storage_nodes(env: LxcEnv, image: Path, loop: str) -> 
     assert block.startswith("brw") and f"{st.st_rdev >> 8 & 0xfff}, " in block, block
     assert env.read("read").strip() == "readable"
     dom.destroy()
+
+
+def test_read_only_file_filesystem(env: LxcEnv, image: Path) -> None:
+    conn = env.connect()
+    name = env.name()
+    fs = (f"<filesystem type='file'><driver type='loop' format='ext4'/><source file='{image}'/>"
+          "<target dir='/mnt'/><readonly/></filesystem>")
+    script = (f"if echo x > /mnt/nope 2>/dev/null; then echo rw; else echo ro; fi > {OUT_MOUNT}/rw; " + IDLE)
+    dom = conn.create_domain(env.xml(name, script, devices=fs))
+    assert env.read("rw").strip() == "ro"
+    loop = loops_of(image)
+    assert len(loop) == 1 and Path(f"/sys/block/{Path(loop[0]).name}/ro").read_text().strip() == "1"
+    dom.destroy()
+    assert loops_of(image) == []
+    assert "File not found" in subprocess.run(["debugfs", "-R", "stat /nope", str(image)], capture_output=True,
+                                              text=True, check=True).stderr
