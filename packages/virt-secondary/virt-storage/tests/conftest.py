@@ -93,3 +93,23 @@ def loop_device(tmp_path: Path) -> Iterator[str]:
             if line.split()[0] == dev:
                 sh("umount", line.split()[1], check=False)
         sh("losetup", "-d", dev, check=False)
+
+
+@pytest.fixture
+def partscan_loop_device(tmp_path: Path) -> Iterator[str]:
+    """A 64 MiB loop device whose partitions the kernel shows (``--partscan``); its partitions are
+    dropped and the device detached afterwards."""
+    if os.geteuid() != 0 or shutil.which("losetup") is None:
+        pytest.skip("needs root and losetup (Debian package mount)")
+    image = tmp_path / "pdisk.img"
+    with open(image, "wb") as f:
+        f.truncate(64 << 20)
+    res = sh("losetup", "--find", "--show", "--partscan", str(image), check=False)
+    if res.returncode != 0:
+        pytest.skip(f"no loop device available: {res.stderr.strip()}")
+    dev = res.stdout.strip()
+    try:
+        yield dev
+    finally:
+        sh("partx", "-d", dev, check=False)
+        sh("losetup", "-d", dev, check=False)

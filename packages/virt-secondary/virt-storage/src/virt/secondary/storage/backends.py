@@ -1,7 +1,8 @@
 """Pool backends: how each pool type is built, started, scanned and how its volumes are made.
 
 ``dir`` keeps volumes as files in a directory; ``fs`` and ``netfs`` mount a filesystem there first;
-``logical`` is an LVM volume group whose logical volumes are the volumes. File volumes are created,
+``logical`` is an LVM volume group whose logical volumes are the volumes; ``disk`` is a whole disk
+with a partition table whose partitions are the volumes (made and removed with parted). File volumes are created,
 cloned and resized with qemu-img (raw files directly, sparse where possible).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -431,7 +433,175 @@ class LogicalBackend(Backend):
         self.lvm(*args)
 
 
-BACKENDS: dict[str, type[Backend]] = {b.type: b for b in (Backend, FsBackend, NetfsBackend, LogicalBackend)}
+@dataclass
+class Partition:
+    """One partition (or free region, ``number`` 0) of a disk as parted prints it, in bytes."""
+
+    number: int
+    start: int
+    end: int  # inclusive, as parted
+    kind: str  # primary, extended, logical, free
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start + 1
+
+
+class DiskBackend(Backend):
+    """A whole disk with a partition table (made by ``pool-build``); its partitions are the volumes."""
+
+    type = "disk"
+    file_volumes = False
+    #: Partitions start on 1 MiB boundaries, as parted's optimal alignment does.
+    ALIGN = 1 << 20
+    #: Source formats whose parted label name differs.
+    LABELS = {"dos": "msdos", "unknown": "msdos"}
+
+    @property
+    def device(self) -> str:
+        src = self.pool.source
+        if src is None or not src.devices:
+            raise storage_error("missing source device for disk pool", ErrorNumber.INVALID_ARG)
+        return str(src.devices[0].path)
+
+    def parted(self, *args: str, machine: bool = False) -> str:
+        opts = ["-s", "-a", "none"] + (["-m"] if machine else [])
+        return run([find_binary("parted", "parted"), *opts, self.device, "unit", "B", *args],
+                   timeout=TOOL_TIMEOUT).stdout
+
+    def label(self) -> str:
+        return run([find_binary("blkid", "util-linux"), "-p", "-o", "value", "-s", "PTTYPE", self.device],
+                   timeout=30, check=False).stdout.strip()
+
+    def build(self, flags: int) -> None:
+        fmt = self.pool.source.format_type if self.pool.source is not None else None
+        existing = self.label()
+        if existing and (flags & BF.NO_OVERWRITE or not flags & BF.OVERWRITE):
+            raise storage_error(f"Storage pool already built: device '{self.device}' has a {existing} partition "
+                                "table, forced overwrite is necessary", ErrorNumber.STORAGE_POOL_BUILT)
+        self.parted("mklabel", self.LABELS.get(str(fmt or "unknown"), str(fmt)))
+
+    def start(self) -> None:
+        if not os.path.exists(self.device):
+            raise SystemError_.from_errno(errno.ENOENT, f"cannot open device '{self.device}'", domain=STORAGE)
+        if not self.label():
+            raise storage_error(f"device '{self.device}' has no partition table: build the pool first",
+                                ErrorNumber.STORAGE_POOL_BUILT)
+
+    def check_target(self) -> None:
+        pass
+
+    def delete(self, flags: int) -> None:
+        raise storage_error("pool does not support pool deletion", ErrorNumber.NO_SUPPORT)
+
+    def table(self) -> tuple[int, list[Partition]]:
+        """The disk's size and its partitions and free regions (in parted's order)."""
+        lines = self.parted("print", "free", machine=True).splitlines()
+        size = int(lines[1].split(":")[1].rstrip("B"))
+        kinds: dict[int, str] = {}
+        if lines[1].split(":")[5] == "msdos":
+            # only the human table says which partition is the extended one
+            for row in self.parted("print").splitlines():
+                cols = row.split()
+                if len(cols) >= 5 and cols[0].isdigit():
+                    kinds[int(cols[0])] = cols[4]
+        parts = []
+        for line in lines[2:]:
+            cols = line.rstrip(";").split(":")
+            if len(cols) < 5:
+                continue
+            start, end = int(cols[1].rstrip("B")), int(cols[2].rstrip("B"))
+            if cols[4] == "free":
+                parts.append(Partition(0, start, end, "free"))
+            else:
+                parts.append(Partition(int(cols[0]), start, end, kinds.get(int(cols[0]), "primary")))
+        return size, parts
+
+    def part_path(self, number: int) -> str:
+        return f"{self.device}{'p' if self.device[-1].isdigit() else ''}{number}"
+
+    def sizes(self) -> PoolSizes:
+        size, parts = self.table()
+        used = sum(p.size for p in parts if p.kind in ("primary", "logical"))
+        free = sum(p.size for p in parts if p.kind == "free" and p.size >= self.ALIGN)
+        return PoolSizes(size, used, free)
+
+    def scan(self) -> list[dict[str, Any]]:
+        _, parts = self.table()
+        vols = []
+        for part in parts:
+            if part.kind == "free":
+                continue
+            path = self.part_path(part.number)
+            _wait_for(path)
+            info = probe(path)
+            if info is None:
+                continue
+            info.capacity = info.allocation = info.physical = part.size
+            info.format = "extended" if part.kind == "extended" else "none"
+            rec = volume_record(os.path.basename(path), path, info)
+            rec.update(number=part.number, part_type=part.kind, source_device=self.device,
+                       extents=[[part.start, part.end + 1]])
+            vols.append(rec)
+        return vols
+
+    def vol_path(self, name: str) -> str:
+        return os.path.join(os.path.dirname(self.device), name)
+
+    def probe_vol(self, name: str, fmt: str | None = None) -> dict[str, Any]:
+        for rec in self.scan():
+            if rec["name"] == name:
+                return rec
+        raise storage_error(f"no partition '{name}' on '{self.device}'")
+
+    def create_vol(self, vol: Volume, flags: int, backing: tuple[str, str] | None) -> None:
+        if backing is not None:
+            raise storage_error("backing stores are not supported by disk pools", ErrorNumber.NO_SUPPORT)
+        _, parts = self.table()
+        fmt = vol.target.format_type if vol.target is not None else None
+        dos = self.label() == "dos"
+        extended = next((p for p in parts if p.kind == "extended"), None)
+        if fmt == "extended":
+            if not dos:
+                raise storage_error("extended partitions need a dos partition table", ErrorNumber.INVALID_ARG)
+            if extended is not None:
+                raise storage_error("extended partition already exists", ErrorNumber.OPERATION_INVALID)
+            kind = "extended"
+        elif dos and sum(p.kind in ("primary", "extended") for p in parts) >= 4:
+            # four primaries is all a dos table holds: the rest are logical, inside the extended one
+            kind = "logical"
+        else:
+            kind = "primary"
+        size = max(vol.capacity_bytes, 1)
+        for free in parts:
+            if free.kind != "free":
+                continue
+            inside = extended is not None and extended.start <= free.start and free.end <= extended.end
+            if inside != (kind == "logical"):
+                continue
+            # a logical partition needs room for its own boot record before it
+            start = -(-(free.start + (512 if kind == "logical" else 0)) // self.ALIGN) * self.ALIGN
+            if start + size - 1 <= free.end:
+                self.parted("mkpart", kind, f"{start}B", f"{start + size - 1}B")
+                # as libvirt, the volume is named after the partition's device, whatever was asked
+                number = next(p.number for p in self.table()[1] if p.kind != "free" and p.start == start)
+                vol.name = os.path.basename(self.part_path(number))
+                return
+        raise storage_error(f"no large enough free extent on '{self.device}' for volume '{vol.name}'",
+                            ErrorNumber.OPERATION_FAILED)
+
+    def clone_vol(self, vol: Volume, src: dict[str, Any], flags: int, progress: Progress = _no_progress) -> None:
+        raise storage_error("cloning into a disk pool is not supported", ErrorNumber.NO_SUPPORT)
+
+    def delete_vol(self, rec: dict[str, Any]) -> None:
+        self.parted("rm", str(rec["number"]))
+
+    def resize_vol(self, rec: dict[str, Any], capacity: int, flags: int) -> None:
+        raise storage_error("resizing partitions is not supported", ErrorNumber.NO_SUPPORT)
+
+
+BACKENDS: dict[str, type[Backend]] = {b.type: b for b in (Backend, FsBackend, NetfsBackend, LogicalBackend,
+                                                           DiskBackend)}
 
 
 def backend_for(pool: Pool) -> Backend:
@@ -515,6 +685,13 @@ def _scrub(path: str, algorithm: int) -> None:
     if pattern is None:
         raise InvalidArgError(f"wiping algorithm {algorithm} not supported", domain=STORAGE)
     run([find_binary("scrub", "scrub"), "-f", "-p", pattern, path], timeout=24 * 3600)
+
+
+def _wait_for(path: str, seconds: float = 5.0) -> None:
+    """Partition nodes appear a moment after the kernel rereads the table (devtmpfs or udev)."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _remove(path: str) -> None:

@@ -26,7 +26,10 @@ from virt.conf.storage import (
     ScaledSize,
     SourceFormat,
     Timestamps,
+    VolExtent,
     VolFeatures,
+    VolSource,
+    VolSourceDevice,
     VolTarget,
     Volume,
 )
@@ -778,6 +781,9 @@ def volume_xml(obj: PoolObj, rec: dict[str, Any]) -> str:
     vol = Volume(type=rec["type"], name=rec["name"], key=rec["key"], capacity=ScaledSize.of(int(rec["capacity"])),
                  allocation=ScaledSize.of(int(rec["allocation"])), physical=ScaledSize.of(int(rec["physical"])),
                  target=target)
+    if rec.get("extents"):
+        vol.source = VolSource(devices=[VolSourceDevice(
+            path=rec["source_device"], extents=[VolExtent(start=int(a), end=int(b)) for a, b in rec["extents"]])])
     if rec.get("backing_path"):
         vol.backing_store = VolTarget(path=rec["backing_path"],
                                       format=SourceFormat(type=rec.get("backing_format") or "raw"))
