@@ -87,3 +87,32 @@ def test_disk_pool_on_a_loop_device(conn: Connection, partscan_loop_device: str)
     assert parted_table(dev) == [] and glob.glob(f"{dev}p*") == []
     pool.destroy()
     pool.undefine()
+
+
+def test_gpt_disk_pool_overwrites_an_old_table(conn: Connection, partscan_loop_device: str) -> None:
+    if shutil.which("parted") is None:
+        pytest.skip("parted is not installed (Debian package parted)")
+    dev = partscan_loop_device
+    subprocess.run(["parted", "-s", dev, "mklabel", "msdos"], check=True, capture_output=True)
+    pool = conn.define_storage_pool(f"<pool type='disk'><name>gpool</name><source><device path='{dev}'/>"
+                                    "<format type='gpt'/></source><target><path>/dev</path></target></pool>")
+    with pytest.raises(VirtError) as err:
+        pool.build(0)
+    assert err.value.code == ErrorNumber.STORAGE_POOL_BUILT
+    pool.build(BF.OVERWRITE)
+    assert subprocess.run(["blkid", "-p", "-o", "value", "-s", "PTTYPE", dev], capture_output=True,
+                          text=True).stdout.strip() == "gpt"
+    pool.create(0)
+    # gpt has no extended partitions, and no limit of four
+    with pytest.raises(VirtError, match="dos"):
+        pool.create_volume("<volume><name>e</name><capacity unit='MiB'>8</capacity>"
+                           "<target><format type='extended'/></target></volume>")
+    vols = [pool.create_volume(f"<volume><name>v{i}</name><capacity unit='MiB'>4</capacity></volume>")
+            for i in range(5)]
+    assert [v.path() for v in vols] == [f"{dev}p{n}" for n in range(1, 6)]
+    assert all(v.info().capacity == 4 * MiB and os.path.exists(v.path()) for v in vols)
+    for vol in vols:
+        vol.delete(0)
+    assert parted_table(dev) == [] and glob.glob(f"{dev}p*") == []
+    pool.destroy()
+    pool.undefine()
