@@ -6,23 +6,19 @@ every connection and every process through the file system (virt has no daemon h
   (bridge, firewall backend, dnsmasq pid, and whether start-up finished: crash recovery reads it)
 - ``state_dir/NAME.{conf,hostsfile,addnhosts,leases}``: dnsmasq's files
 
-One lock file serializes changes between processes; a thread lock does so within one.
+The shared mechanism (locking, paths, autostart links) is virt.core.store.DefinitionStore.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from virt.conf import parse
 from virt.conf.network import Network
+from virt.core.store import DefinitionStore
 from virt.util.errors import ErrorDomain, VirtError
 from virt.util.fileutil import atomic_write, make_dirs, unlink_if_exists
 
@@ -86,39 +82,22 @@ class NetworkObj:
         return defn
 
 
-class NetworkStore:
+class NetworkStore(DefinitionStore):
     """The networks under one set of directories, read from disk under the lock at every call."""
 
+    KIND = "network"
+    ERROR_DOMAIN = ErrorDomain.NETWORK
+
     def __init__(self, settings: NetworkSettings) -> None:
+        super().__init__(settings.config_dir, settings.run_dir, settings.state_dir)
         self.settings = settings
-        self._thread_lock = threading.RLock()
-        self._depth = 0
-        self._lock_fd: int | None = None
-
-    # -- paths --------------------------------------------------------------------------------------
-    @property
-    def config_dir(self) -> Path:
-        return self.settings.config_dir
-
-    @property
-    def run_dir(self) -> Path:
-        return self.settings.run_dir
 
     @property
     def state_dir(self) -> Path:
         return self.settings.state_dir
 
-    def config_path(self, name: str) -> Path:
-        return self.config_dir / f"{name}.xml"
-
-    def autostart_path(self, name: str) -> Path:
-        return self.config_dir / "autostart" / f"{name}.xml"
-
-    def live_path(self, name: str) -> Path:
-        return self.run_dir / f"{name}.xml"
-
     def status_path(self, name: str) -> Path:
-        return self.run_dir / f"{name}.json"
+        return self.record_path(name)
 
     def pid_path(self, name: str) -> Path:
         return self.run_dir / f"{name}.pid"
@@ -127,40 +106,14 @@ class NetworkStore:
         """A dnsmasq file of the network: conf, hostsfile, addnhosts, leases."""
         return self.state_dir / f"{name}.{suffix}"
 
-    # -- locking ------------------------------------------------------------------------------------
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Exclusive access to the networks, across threads and processes (re-entrant in one thread)."""
-        with self._thread_lock:
-            if self._depth == 0:
-                for d in (self.config_dir, self.state_dir, self.run_dir):
-                    make_dirs(d, 0o755)
-                fd = os.open(self.run_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                self._lock_fd = fd
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._lock_fd is not None:
-                    os.close(self._lock_fd)  # closing drops the flock
-                    self._lock_fd = None
-
     # -- reading ------------------------------------------------------------------------------------
     def load_all(self) -> dict[str, NetworkObj]:
         """Every network by name."""
         objs: dict[str, NetworkObj] = {}
-        for path in sorted(self.config_dir.glob("*.xml")) if self.config_dir.is_dir() else []:
-            defn = _read_def(path)
-            if defn is None:
-                continue
+        for defn in self.definitions(self.config_dir):
             objs[defn.name] = NetworkObj(defn.name, str(defn.uuid), config=defn,
                                          autostart=self.autostart_path(defn.name).exists())
-        for path in sorted(self.run_dir.glob("*.xml")) if self.run_dir.is_dir() else []:
-            defn = _read_def(path)
-            if defn is None:
-                continue
+        for defn in self.definitions(self.run_dir):
             obj = objs.get(defn.name)
             if obj is None:
                 obj = objs[defn.name] = NetworkObj(defn.name, str(defn.uuid))
@@ -169,11 +122,7 @@ class NetworkStore:
         return objs
 
     def read_status(self, name: str) -> dict[str, Any]:
-        try:
-            data = json.loads(self.status_path(name).read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return self.read_record(name)
 
     def status_names(self) -> set[str]:
         """Networks with a plumbing record (an active network, or one a crash left half-started)."""
@@ -182,31 +131,15 @@ class NetworkStore:
         return {p.name[:-5] for p in self.run_dir.glob("*.json")}
 
     # -- writing ------------------------------------------------------------------------------------
-    def save_config(self, defn: Network) -> None:
-        atomic_write(self.config_path(defn.name), defn.format(), mode=0o600)
-
-    def delete_config(self, name: str) -> None:
-        unlink_if_exists(self.autostart_path(name))
-        unlink_if_exists(self.config_path(name))
-
-    def set_autostart(self, name: str, on: bool) -> None:
-        link = self.autostart_path(name)
-        if on:
-            make_dirs(link.parent, 0o755)
-            if not link.is_symlink():
-                os.symlink(Path("..") / f"{name}.xml", link)
-        else:
-            unlink_if_exists(link)
-
     def save_live(self, defn: Network) -> None:
-        atomic_write(self.live_path(defn.name), defn.format(), mode=0o644)
+        self.save_live_definition(defn)
 
     def save_status(self, name: str, status: dict[str, Any]) -> None:
-        atomic_write(self.status_path(name), json.dumps(status, indent=1, sort_keys=True), mode=0o644)
+        self.save_record(name, status)
 
     def clear_live(self, name: str) -> None:
-        for path in (self.live_path(name), self.status_path(name), self.pid_path(name)):
-            unlink_if_exists(path)
+        super().clear_live(name)
+        unlink_if_exists(self.pid_path(name))
         for port in self.port_paths(name):
             unlink_if_exists(port)
 
@@ -235,19 +168,6 @@ class NetworkStore:
         unlink_if_exists(self.port_dir(name) / f"{uuid}.xml")
 
 
-def _read_def(path: Path) -> Network | None:
-    try:
-        defn = parse(path.read_text(), "network")
-    except (OSError, VirtError):
-        return None  # a damaged file must not hide the other networks
-    return defn  # type: ignore[return-value]
-
-
 def parse_network(xml: str) -> Network:
     """A network definition from the user; its errors belong to the network domain."""
-    try:
-        return parse(xml, "network")  # type: ignore[return-value]
-    except VirtError as exc:
-        if not exc.domain:
-            exc.domain = ErrorDomain.NETWORK
-        raise
+    return NetworkStore.parse_definition(xml)  # type: ignore[no-any-return]

@@ -11,7 +11,6 @@ Definitions change under a short store-wide lock; work on a pool's storage takes
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import threading
 import time
@@ -21,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from virt.conf import parse
 from virt.conf.storage import Pool
-from virt.util.errors import ErrorDomain, OperationTimeoutError, VirtError
-from virt.util.fileutil import atomic_write, make_dirs, unlink_if_exists
+from virt.core.store import DefinitionStore
+from virt.util.errors import ErrorDomain, OperationTimeoutError
+from virt.util.fileutil import make_dirs
 
 #: Seconds a call waits for a pool's storage before giving up on it (not for wipe, clone, build).
 DEFAULT_TIMEOUT = 120.0
@@ -89,55 +88,21 @@ class PoolObj:
         return list(self.state.get("volumes", []))
 
 
-class PoolStore:
+class PoolStore(DefinitionStore):
+    KIND = "pool"
+    ERROR_DOMAIN = ErrorDomain.STORAGE
+
     def __init__(self, settings: StorageSettings) -> None:
+        super().__init__(settings.config_dir, settings.run_dir)
         self.settings = settings
-        self._thread_lock = threading.RLock()
-        self._depth = 0
-        self._fd: int | None = None
         self._pool_locks: dict[str, threading.Lock] = {}
         self._pool_locks_guard = threading.Lock()
 
-    @property
-    def config_dir(self) -> Path:
-        return self.settings.config_dir
-
-    @property
-    def run_dir(self) -> Path:
-        return self.settings.run_dir
-
-    def config_path(self, name: str) -> Path:
-        return self.config_dir / f"{name}.xml"
-
-    def autostart_path(self, name: str) -> Path:
-        return self.config_dir / "autostart" / f"{name}.xml"
-
-    def live_path(self, name: str) -> Path:
-        return self.run_dir / f"{name}.xml"
-
     def state_path(self, name: str) -> Path:
-        return self.run_dir / f"{name}.json"
+        return self.record_path(name)
 
-    # -- locks --------------------------------------------------------------------------------------
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """The store-wide lock: held only while definitions and state files are read or replaced."""
-        with self._thread_lock:
-            if self._depth == 0:
-                for d in (self.config_dir, self.run_dir):
-                    make_dirs(d, 0o755)
-                fd = os.open(self.run_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                self._fd = fd
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._fd is not None:
-                    os.close(self._fd)
-                    self._fd = None
-
+    # -- locks (the store-wide one, ``locked()``, is held only while definitions and state files are
+    # read or replaced) --------------------------------------------------------------------------------
     @contextmanager
     def pool_locked(self, name: str, timeout: float | None) -> Iterator[None]:
         """One pool's lock, across threads and processes; gives up after ``timeout`` seconds."""
@@ -167,54 +132,25 @@ class PoolStore:
     # -- reading ------------------------------------------------------------------------------------
     def load_all(self) -> dict[str, PoolObj]:
         objs: dict[str, PoolObj] = {}
-        for path in sorted(self.config_dir.glob("*.xml")) if self.config_dir.is_dir() else []:
-            defn = _read_pool(path)
-            if defn is not None:
-                objs[defn.name] = PoolObj(defn.name, str(defn.uuid), config=defn,
-                                          autostart=self.autostart_path(defn.name).exists())
-        for path in sorted(self.run_dir.glob("*.xml")) if self.run_dir.is_dir() else []:
-            defn = _read_pool(path)
-            if defn is None:
-                continue
+        for defn in self.definitions(self.config_dir):
+            objs[defn.name] = PoolObj(defn.name, str(defn.uuid), config=defn,
+                                      autostart=self.autostart_path(defn.name).exists())
+        for defn in self.definitions(self.run_dir):
             obj = objs.setdefault(defn.name, PoolObj(defn.name, str(defn.uuid)))
             obj.live = defn
             obj.state = self.read_state(defn.name)
         return objs
 
     def read_state(self, name: str) -> dict[str, Any]:
-        try:
-            data = json.loads(self.state_path(name).read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return self.read_record(name)
 
     # -- writing ------------------------------------------------------------------------------------
-    def save_config(self, defn: Pool) -> None:
-        atomic_write(self.config_path(defn.name), defn.format(), mode=0o600)
-
-    def delete_config(self, name: str) -> None:
-        unlink_if_exists(self.autostart_path(name))
-        unlink_if_exists(self.config_path(name))
-
-    def set_autostart(self, name: str, on: bool) -> None:
-        link = self.autostart_path(name)
-        if on:
-            make_dirs(link.parent, 0o755)
-            if not link.is_symlink():
-                os.symlink(Path("..") / f"{name}.xml", link)
-        else:
-            unlink_if_exists(link)
-
     def save_live(self, defn: Pool, state: dict[str, Any]) -> None:
-        atomic_write(self.state_path(defn.name), json.dumps(state, indent=1, sort_keys=True), mode=0o644)
-        atomic_write(self.live_path(defn.name), defn.format(), mode=0o644)
+        self.save_record(defn.name, state)
+        self.save_live_definition(defn)
 
     def save_state(self, name: str, state: dict[str, Any]) -> None:
-        atomic_write(self.state_path(name), json.dumps(state, indent=1, sort_keys=True), mode=0o644)
-
-    def clear_live(self, name: str) -> None:
-        unlink_if_exists(self.live_path(name))
-        unlink_if_exists(self.state_path(name))
+        self.save_record(name, state)
 
 
 def _busy(name: str) -> OperationTimeoutError:
@@ -222,17 +158,5 @@ def _busy(name: str) -> OperationTimeoutError:
                                  "finished", domain=ErrorDomain.STORAGE)
 
 
-def _read_pool(path: Path) -> Pool | None:
-    try:
-        return parse(path.read_text(), "pool")  # type: ignore[return-value]
-    except (OSError, VirtError):
-        return None
-
-
 def parse_pool(xml: str) -> Pool:
-    try:
-        return parse(xml, "pool")  # type: ignore[return-value]
-    except VirtError as exc:
-        if not exc.domain:
-            exc.domain = ErrorDomain.STORAGE
-        raise
+    return PoolStore.parse_definition(xml)  # type: ignore[no-any-return]
