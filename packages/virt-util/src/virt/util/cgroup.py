@@ -339,10 +339,12 @@ class Cgroup:
             target = self.dirs.get(h.key)
             if target is None:
                 continue
-            missing = [p for p in (target, *target.parents) if p.is_relative_to(h.mount) and not p.is_dir()]
             make_dirs(target)
             if h.version == 1 and "cpuset" in h.controllers:
-                for directory in reversed(missing):
+                # Every group on the path whose values are still empty, not only those this call made:
+                # a concurrent create may have made a shared parent and not filled it in yet.
+                path = [p for p in (target, *target.parents) if p.is_relative_to(h.mount) and p != h.mount]
+                for directory in reversed(path):
                     for name in ("cpuset.cpus", "cpuset.mems"):
                         value = _read(directory.parent / name).strip()
                         if not _read(directory / name).strip():
