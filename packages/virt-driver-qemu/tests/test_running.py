@@ -726,6 +726,101 @@ def test_internal_snapshots(env: Env, boot_image: Path, tmp_path: Path) -> None:
         raw.snapshot_create("<domainsnapshot/>")
 
 
+def _qmp_files(env: Env, dom: Domain) -> list[str]:
+    """The image file of each block node QEMU has open for the guest's first disk, top first."""
+    obj = env.host().domains[dom.uuid()]
+    info = obj.mon.execute("query-block")[0]["inserted"]["image"]
+    files = []
+    while info:
+        files.append(info["filename"])
+        info = info.get("backing-image")
+    return files
+
+
+def test_external_snapshots(env: Env, boot_image: Path, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    from virt.core.cli.main import main
+    from virt.core.enums import DomainSnapshotCreateFlags as CF
+    from virt.core.enums import DomainSnapshotDeleteFlags as DF
+    from virt.core.enums import DomainSnapshotListFlags as LF
+
+    base = tmp_path / "base.img"
+    base.write_bytes(boot_image.read_bytes())
+    disks = (f"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{base}'/>"
+             "<target dev='hda' bus='ide'/></disk>"
+             f"<serial type='file'><source path='{boot_image}.serial'/><target port='0'/></serial>")
+    dom = env.define(domain_xml("ext", disks=disks))
+
+    # Shut off, disk-only: qemu-img makes the overlay; the definition now layers it over the image.
+    off = dom.snapshot_create("<domainsnapshot><name>off</name></domainsnapshot>", CF.DISK_ONLY)
+    overlay0 = tmp_path / "base.off"
+    info = subprocess.run(["qemu-img", "info", "--output=json", str(overlay0)], capture_output=True,
+                          check=True, text=True).stdout
+    assert f'"backing-filename": "{base}"' in info and '"backing-filename-format": "raw"' in info
+    cfg = dom.xml_desc(2)
+    assert f"<source file='{overlay0}'/>" in cfg and "<driver name='qemu' type='qcow2'/>" in cfg
+    assert f"<backingStore type='file'>\n        <format type='raw'/>\n        <source file='{base}'/>" in cfg
+    xml = off.xml_desc().replace('"', "'")  # virt-conf prints a snapshot disk's <source> in double quotes
+    assert "<state>disk-snapshot</state>" in xml and "<memory snapshot='no'/>" in xml
+    assert (f"<disk name='hda' snapshot='external' type='file'>\n      <driver type='qcow2'/>\n"
+            f"      <source file='{overlay0}'/>") in xml
+    assert f"<source file='{base}'/>" in xml  # the domain as it was
+
+    # Running, disk-only, through `virt snapshot-create-as --disk-only`: QEMU switches to a new overlay.
+    dom.create()
+    wait_booted(boot_image)
+    assert _qmp_files(env, dom) == [str(overlay0), str(base)]
+    assert main(["-c", env.uri, "snapshot-create-as", "ext", "live1", "--disk-only"]) == 0
+    assert "Domain snapshot live1 created" in capsys.readouterr().out
+    overlay1 = tmp_path / "base.live1"
+    assert _qmp_files(env, dom) == [str(overlay1), str(overlay0), str(base)]
+    assert dom.state()[0] == DomainState.RUNNING
+    live = dom.xml_desc()
+    assert f"<source file='{overlay1}' index='" in live or f"<source file='{overlay1}'/>" in live
+    assert f"<source file='{overlay0}'/>" in dom.xml_desc(2).split("<backingStore")[1]
+    assert f"<source file='{overlay1}'/>" in dom.xml_desc(2)
+    snap1 = dom.snapshot_lookup("live1")
+    assert snap1.parent().name() == "off" and snap1.is_current()
+    assert "<state>disk-snapshot</state>" in snap1.xml_desc()
+
+    # Running, memory and disks: the memory goes to a save image, the guest keeps running.
+    mem = tmp_path / "mem.save"
+    full = (f"<domainsnapshot><name>full</name><memory snapshot='external' file='{mem}'/>"
+            f"<disks><disk name='hda'><source file='{tmp_path}/top.qcow2'/></disk></disks></domainsnapshot>")
+    snap2 = dom.snapshot_create(full)
+    assert dom.state()[0] == DomainState.RUNNING
+    assert mem.read_bytes()[:16] == b"LibvirtQemudSave"
+    assert _qmp_files(env, dom)[0] == f"{tmp_path}/top.qcow2"
+    xml = snap2.xml_desc()
+    assert "<state>running</state>" in xml and f"<memory snapshot='external' file='{mem}'/>" in xml
+    with pytest.raises(VirtError, match="already exists"):
+        dom.snapshot_create(f"<domainsnapshot><name>again</name><memory file='{mem}'/></domainsnapshot>")
+
+    # Listing filters, and libvirt 9.0's refusals.
+    assert [s.name() for s in dom.snapshots(LF.EXTERNAL)] == ["full", "live1", "off"]
+    assert dom.snapshots(LF.INTERNAL) == []
+    assert [s.name() for s in dom.snapshots(LF.DISK_ONLY)] == ["live1", "off"]
+    with pytest.raises(VirtError, match="deletion of 1 external disk snapshots not supported yet") as err:
+        snap2.delete(0)
+    assert err.value.code == ErrorNumber.CONFIG_UNSUPPORTED
+    with pytest.raises(VirtError, match="deletion of 3 external disk snapshots not supported yet"):
+        off.delete(DF.CHILDREN)
+    with pytest.raises(VirtError, match="revert to external snapshot not supported yet"):
+        snap1.revert(0)
+    with pytest.raises(VirtError, match="disk-only snapshots do not support memory state"):
+        dom.snapshot_create(f"<domainsnapshot><memory file='{tmp_path}/m2'/></domainsnapshot>", CF.DISK_ONLY)
+
+    # The chain survives a restart of the guest: it boots from the overlays.
+    dom.destroy()
+    dom.create()
+    wait_booted(boot_image)  # the serial file starts afresh with each run
+    assert _qmp_files(env, dom) == [f"{tmp_path}/top.qcow2", str(overlay1), str(overlay0), str(base)]
+    dom.destroy()
+    assert main(["-c", env.uri, "snapshot-delete", "ext", "off", "--children", "--metadata"]) == 0
+    assert dom.snapshots() == []
+    assert overlay1.exists() and mem.exists()  # metadata only: the files stay
+
+
 def test_console_and_vnc(env: Env, boot_image: Path) -> None:
     import select
     import socket

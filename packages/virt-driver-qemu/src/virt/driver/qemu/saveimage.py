@@ -168,7 +168,6 @@ def _resume_after(host: QemuHost, obj: DomainObj, mon: Any) -> None:
 
 def save(host: QemuHost, obj: DomainObj, path: Path, dxml: str | None, flags: int) -> None:
     """Save the running guest ``obj`` to ``path`` and stop it (caller holds the job)."""
-    mon = L.monitor(obj)
     assert obj.live is not None
     if dxml:
         tree = D.parse_definition(dxml, host.caps, host.cfg)
@@ -184,9 +183,22 @@ def save(host: QemuHost, obj: DomainObj, path: Path, dxml: str | None, flags: in
         was_running = True
     elif flags & SAVE_PAUSED:
         was_running = False
+    write_memory(host, obj, path, tree, was_running, resume=False)
+    ref = obj.ref()
+    L.kill_and_cleanup(host, obj, DomainShutoffReason.SAVED)
+    host.emit("domain", DomainEventID.LIFECYCLE, ref, int(Ev.STOPPED), int(Stopped.SAVED))
+
+
+def write_memory(host: QemuHost, obj: DomainObj, path: Path, tree: Any, was_running: bool, *,
+                 resume: bool, reason: int = DomainPausedReason.SAVE, pause: bool = True) -> bool:
+    """Write a save image of the running guest (header with ``tree``, then its migration stream) to
+    ``path``. The guest is paused first (unless ``pause`` is false: it then runs while its memory is
+    copied and QEMU stops it at the end); on failure it runs again if it ran before. With ``resume``
+    it also runs again after success; returns whether it was paused here."""
+    mon = L.monitor(obj)
     xml = D.format_definition(tree, secure=True, inactive=True).encode()
     head, offset = _header(MAGIC_PARTIAL, xml, was_running)
-    paused_here = _pause_for(host, obj, mon, DomainPausedReason.SAVE)
+    paused_here = _pause_for(host, obj, mon, reason) if pause else False
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     except OSError as err:
@@ -217,9 +229,13 @@ def save(host: QemuHost, obj: DomainObj, path: Path, dxml: str | None, flags: in
                 _resume_after(host, obj, mon)
         raise
     os.close(fd)
-    ref = obj.ref()
-    L.kill_and_cleanup(host, obj, DomainShutoffReason.SAVED)
-    host.emit("domain", DomainEventID.LIFECYCLE, ref, int(Ev.STOPPED), int(Stopped.SAVED))
+    if not pause and obj.state == S.RUNNING:
+        # QEMU stopped the guest when the live migration completed.
+        obj.set_state(S.PAUSED, reason)
+        paused_here = True
+    if resume and paused_here:
+        _resume_after(host, obj, mon)
+    return paused_here
 
 
 # ----------------------------------------------------------------------------------------- restore

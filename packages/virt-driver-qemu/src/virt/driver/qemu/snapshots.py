@@ -10,6 +10,7 @@ in ``<lib_dir>/snapshot/<domain>/``, as libvirt keeps it. External snapshots are
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from copy import deepcopy
 from pathlib import Path
@@ -28,9 +29,11 @@ from virt.core.enums import DomainState as S
 from virt.core.types import DomainRef, DomainSnapshotRef
 from virt.driver.qemu import definition as D
 from virt.driver.qemu import lifecycle as L
+from virt.driver.qemu import snapshot_external as XS
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.state import DomainObj, state_name
 from virt.util.errors import (
+    ConfigUnsupportedError,
     ErrorDomain,
     ErrorNumber,
     InvalidArgError,
@@ -220,12 +223,12 @@ class SnapshotCalls:
             raise XMLError(f"(domain_snapshot):{exc.lineno}: {exc.msg}", code=ErrorNumber.XML_DETAIL) from None
         if req.tag != "domainsnapshot":
             raise XMLError(f"unexpected root element <{req.tag}>, expecting <domainsnapshot>")
-        if flags & (CF.DISK_ONLY | CF.REUSE_EXT) or req.find("memory[@snapshot='external']") is not None \
-                or req.find("disks/disk[@snapshot='external']") is not None:
-            raise OperationUnsupportedError("external snapshots are not supported by this driver", domain=QEMU)
-        if flags & CF.LIVE:
-            raise OperationUnsupportedError("live snapshot creation is supported only with external "
+        external = XS.wants_external(req, flags)
+        if flags & CF.LIVE and not XS.memory_external(req):
+            raise OperationUnsupportedError("live snapshot creation is supported only during full system "
                                             "snapshots", domain=QEMU)
+        if flags & CF.REUSE_EXT and not external:
+            raise InvalidArgError("flag 'reuse-external' needs external snapshots", domain=QEMU)
         with obj.job:
             snaps = _load(self.host, obj)
             if flags & CF.REDEFINE:
@@ -236,6 +239,8 @@ class SnapshotCalls:
                 if flags & CF.CURRENT:
                     _set_current(self.host, obj, name)
                 return _ref(name, obj)
+            if external:
+                return self._create_external(obj, snaps, req, flags)
             now = int(time.time())
             name = (req.findtext("name") or "").strip() or str(now)
             if name in snaps:
@@ -286,6 +291,79 @@ class SnapshotCalls:
                 ref = obj.ref()
                 L.kill_and_cleanup(self.host, obj, DomainShutoffReason.FROM_SNAPSHOT)
                 self.host.emit("domain", DomainEventID.LIFECYCLE, ref, int(Ev.STOPPED), int(Stopped.FROM_SNAPSHOT))
+        return _ref(name, obj)
+
+    def _create_external(self, obj: DomainObj, snaps: dict[str, E], req: E, flags: int) -> DomainSnapshotRef:
+        """An external snapshot (caller holds the job): overlays for the disks, the memory to a file."""
+        host = self.host
+        now = int(time.time())
+        name = (req.findtext("name") or "").strip() or str(now)
+        if name in snaps:
+            raise OperationInvalidError(f"domain snapshot '{name}' already exists", domain=QEMU)
+        mem = req.find("memory")
+        mem_mode = mem.get("snapshot") if mem is not None else None
+        mem_file = mem.get("file") if mem is not None else None
+        if mem_file and not mem_mode:
+            mem_mode = "external"
+        if flags & CF.DISK_ONLY:
+            if mem_mode not in (None, "no"):
+                raise ConfigUnsupportedError("disk-only snapshots do not support memory state", domain=QEMU)
+            mem_mode = "no"
+        if mem_mode == "external" and not obj.active:
+            raise ConfigUnsupportedError("memory state cannot be saved with offline or disk-only snapshot",
+                                         domain=QEMU)
+        if mem_mode == "external" and not mem_file:
+            raise ConfigUnsupportedError("memory state must be saved to an absolute file path", domain=QEMU)
+        if mem_mode == "internal":
+            raise ConfigUnsupportedError("internal memory snapshot with external disks is not supported",
+                                         domain=QEMU)
+        if mem_file and os.path.exists(mem_file):
+            raise OperationInvalidError(f"memory state file '{mem_file}' already exists", domain=QEMU)
+        if not obj.active and mem_mode is None:
+            mem_mode = "no"
+        tree = obj.defn
+        plans = XS.plan(req, tree, name, flags, "external")
+        state = obj.state
+        saved = deepcopy(tree)
+        X.strip_private(saved)
+        if obj.active:
+            paused_here = XS.create_active(host, obj, plans, mem_file if mem_mode == "external" else None, flags)
+            if obj.config is not None:
+                self._replace_config(obj, XS.update_config(obj.config, plans))
+        else:
+            self._replace_config(obj, XS.create_inactive(obj, plans, flags))
+            paused_here = False
+        el = etree.Element("domainsnapshot")
+        etree.SubElement(el, "name").text = name
+        if req.findtext("description"):
+            etree.SubElement(el, "description").text = req.findtext("description")
+        if flags & CF.DISK_ONLY or (obj.active and mem_mode == "no"):
+            state_text = "disk-snapshot"
+        else:
+            state_text = state_name(state) if obj.active else "shutoff"
+        etree.SubElement(el, "state").text = state_text
+        parent = _current(host, obj)
+        if parent and parent in snaps:
+            etree.SubElement(etree.SubElement(el, "parent"), "name").text = parent
+        etree.SubElement(el, "creationTime").text = str(now)
+        if mem_mode == "external":
+            etree.SubElement(el, "memory", snapshot="external", file=mem_file or "")
+        else:
+            etree.SubElement(el, "memory", snapshot="no")
+        XS.snapshot_disks_xml(el, plans)
+        el.append(X.parse(D.format_definition(saved, secure=True, inactive=True)))
+        if not flags & CF.NO_METADATA:
+            _save(host, obj, el)
+            _set_current(host, obj, name)
+        if obj.active:
+            if flags & CF.HALT:
+                ref = obj.ref()
+                L.kill_and_cleanup(host, obj, DomainShutoffReason.FROM_SNAPSHOT)
+                host.emit("domain", DomainEventID.LIFECYCLE, ref, int(Ev.STOPPED), int(Stopped.FROM_SNAPSHOT))
+            elif paused_here and obj.mon is not None:
+                obj.set_state(S.RUNNING, DomainRunningReason.UNPAUSED)
+                obj.mon.execute("cont")
+                L.save_status(host, obj)
         return _ref(name, obj)
 
     # -- lookups and listing ----------------------------------------------------------------------
@@ -345,7 +423,9 @@ class SnapshotCalls:
                 kind = LF.INACTIVE if state == "shutoff" else LF.DISK_ONLY if state == "disk-snapshot" else LF.ACTIVE
                 if not kinds & kind:
                     return False
-            return not (flags & (LF.INTERNAL | LF.EXTERNAL) and not flags & LF.INTERNAL)
+            if flags & (LF.INTERNAL | LF.EXTERNAL):
+                return bool(flags & (LF.EXTERNAL if XS.is_external(el) else LF.INTERNAL))
+            return True
 
         return [n for n in names if keep(n)]
 
@@ -382,6 +462,8 @@ class SnapshotCalls:
         obj, _, el = self._snap(snapshot)
         if flags & RF.RUNNING and flags & RF.PAUSED:
             raise InvalidArgError("flags 'running' and 'paused' are mutually exclusive", domain=QEMU)
+        if XS.is_external(el):
+            raise ConfigUnsupportedError("revert to external snapshot not supported yet", domain=QEMU)
         host = self.host
         state = el.findtext("state") or "shutoff"
         saved = el.find("domain")
@@ -438,6 +520,10 @@ class SnapshotCalls:
                 victims += _descendants(snaps, snapshot.name)
                 if flags & DF.CHILDREN_ONLY:
                     victims.remove(snapshot.name)
+            external = [n for n in victims if XS.is_external(snaps[n])]
+            if external and not flags & DF.METADATA_ONLY:
+                raise ConfigUnsupportedError(f"deletion of {len(external)} external disk snapshots not "
+                                             "supported yet", domain=QEMU)
             current = _current(host, obj)
             for name in reversed(victims):
                 if not flags & DF.METADATA_ONLY:
