@@ -18,6 +18,7 @@ from virt.core.enums import NetworkUpdateSection as Sec
 from virt.core.events import EventBus
 from virt.core.types import NetworkDHCPLease, NetworkPortRef, NetworkRef
 from virt.core.uri import URI
+from virt.secondary.network.bandwidth import FIRST_PORT_CLASS, Limits, Rate, floor_class_rate
 from virt.secondary.network.host import Host
 from virt.secondary.network.runtime import Plumbing, network_error
 from virt.secondary.network.store import (
@@ -49,7 +50,17 @@ _ALLOWED_FLAGS = {"connect_list_all_networks": sum(LF), "network_define_xml_flag
                   "network_create_xml_flags": 1, "network_get_xml_desc": int(NetworkXMLFlags.INACTIVE),
                   "network_update": int(UF.LIVE | UF.CONFIG), "network_get_dhcp_leases": 0,
                   "network_port_create_xml": 0, "network_port_delete": 0, "network_port_get_xml_desc": 0,
-                  "network_list_all_ports": 0}
+                  "network_list_all_ports": 0, "network_port_set_parameters": 0,
+                  "network_port_get_parameters": 0}
+
+#: virNetworkPortSetParameters' typed parameters: name -> (direction, field of that direction).
+PORT_PARAMETERS: dict[str, tuple[str, str]] = {
+    f"{direction}.{name}": (direction, name)
+    for direction, names in (("inbound", ("average", "peak", "floor", "burst")),
+                             ("outbound", ("average", "peak", "burst")))
+    for name in names}
+#: Forward modes whose bridge the driver shapes, so a port can be guaranteed an inbound floor.
+FLOOR_MODES = ("nat", "route", "open", "none")
 
 #: Update sections whose live change dnsmasq picks up from its hosts files on SIGHUP.
 _HUP_SECTIONS = (Sec.IP_DHCP_HOST, Sec.DNS_HOST)
@@ -391,8 +402,118 @@ class NetworkDriver(Driver):
                 raise VirtError(f"network port with UUID {port.uuid} already exists", code=ErrorNumber.NETWORK_PORT_EXIST,
                                 domain=NET)
             self._plug(obj.current, port, existing)
+            self._plug_bandwidth(obj.current, port, existing)
             self.store.save_port(obj.name, port)
             return NetworkPortRef(_ref(obj), str(port.uuid))
+
+    # -- QoS of ports: a guaranteed inbound floor is a class of its own on the network's bridge -------
+    @staticmethod
+    def _floor(port: Any) -> int:
+        bw = port.bandwidth
+        return int(bw.inbound.floor or 0) if bw is not None and bw.inbound is not None else 0
+
+    def _floor_sum(self, existing: list[Any], skip: str | None = None) -> int:
+        return sum(self._floor(p) for p in existing if str(p.uuid) != skip and p.bandwidth is not None
+                   and p.bandwidth.classID)
+
+    def _check_floor(self, defn: Network, port: Any, existing: list[Any], floor: int) -> Rate:
+        """The network's inbound rate, once it is clear the port's floor fits under it."""
+        mac = port.mac.address if port.mac is not None else ""
+        if defn.forward_mode not in FLOOR_MODES:
+            raise VirtError("'floor' is only supported for interface type 'network' with forward type 'nat', "
+                            "'route', 'open' or none", code=ErrorNumber.CONFIG_UNSUPPORTED, domain=NET)
+        limits = Limits.of(defn.bandwidth)
+        if limits is None or limits.inbound is None:
+            raise VirtError(f"Invalid use of 'floor' on interface with MAC address {mac} - network "
+                            f"'{defn.name}' has no inbound QoS set", code=ErrorNumber.OPERATION_UNSUPPORTED,
+                            domain=NET)
+        net_in = limits.inbound
+        total = self._floor_sum(existing, skip=str(port.uuid)) + floor
+        if total > (net_in.peak or net_in.average):
+            raise OperationInvalidError(f"Cannot plug '{mac}' interface into '{defn.bridge_name()}' because "
+                                        f"it would overcommit 'peak' on network '{defn.name}'", domain=NET)
+        return net_in
+
+    def _plug_bandwidth(self, defn: Network, port: Any, existing: list[Any]) -> None:
+        floor = self._floor(port)
+        if not floor:
+            if port.bandwidth is not None:
+                port.bandwidth.classID = None
+            return
+        net_in = self._check_floor(defn, port, existing, floor)
+        used = {int(p.bandwidth.classID) for p in existing if p.bandwidth is not None and p.bandwidth.classID}
+        class_id = next(i for i in range(FIRST_PORT_CLASS, FIRST_PORT_CLASS + len(used) + 1) if i not in used)
+        bridge = defn.bridge_name() or ""
+        tc = self.plumbing.tc()
+        tc.plug(bridge, net_in, port.mac.address, Rate.of(port.bandwidth.inbound) or Rate(), class_id)
+        port.bandwidth.classID = class_id
+        tc.update_rate(bridge, 2, net_in, floor_class_rate(net_in, self._floor_sum([*existing, port])))
+
+    def _unplug_bandwidth(self, defn: Network, port: Any, existing: list[Any]) -> None:
+        if port.bandwidth is None or not port.bandwidth.classID:
+            return
+        limits = Limits.of(defn.bandwidth)
+        bridge = defn.bridge_name() or ""
+        tc = self.plumbing.tc()
+        tc.unplug(bridge, int(port.bandwidth.classID))
+        if limits is not None and limits.inbound is not None:
+            rest = self._floor_sum(existing, skip=str(port.uuid))
+            tc.update_rate(bridge, 2, limits.inbound, floor_class_rate(limits.inbound, rest))
+
+    def network_port_set_parameters(self, port: NetworkPortRef, params: dict[str, Any], flags: int = 0) -> None:
+        """New QoS for a port: the parameters given replace its whole <bandwidth>, as in libvirt; a
+        changed floor moves its class on the bridge and what is left for unclassified traffic."""
+        from virt.conf.network import Inbound, Outbound
+        from virt.conf.networkport import PortBandwidth
+
+        self._check_flags("network_port_set_parameters", flags)
+        values: dict[str, dict[str, int]] = {"inbound": {}, "outbound": {}}
+        for key, value in params.items():
+            if key not in PORT_PARAMETERS:
+                raise InvalidArgError(f"parameter '{key}' not supported", domain=NET)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+                raise InvalidArgError(f"invalid type for parameter '{key}', expected an unsigned int", domain=NET)
+            direction, name = PORT_PARAMETERS[key]
+            values[direction][name] = value
+        inbound = Inbound(**values["inbound"]) if values["inbound"].get("average") or \
+            values["inbound"].get("floor") else None
+        outbound = Outbound(**values["outbound"]) if values["outbound"].get("average") else None
+        with self.store.locked():
+            obj, p = self._port(port)
+            new = PortBandwidth(inbound=inbound, outbound=outbound) if inbound or outbound else None
+            old_floor, new_floor = self._floor(p), int(inbound.floor or 0) if inbound is not None else 0
+            old_class = int(p.bandwidth.classID) if p.bandwidth is not None and p.bandwidth.classID else 0
+            if obj.active and (old_class or new_floor):
+                defn = obj.current
+                existing = self.store.load_ports(obj.name)
+                others = [e for e in existing if str(e.uuid) != str(p.uuid)]
+                tc = self.plumbing.tc()
+                bridge = defn.bridge_name() or ""
+                if new_floor:
+                    net_in = self._check_floor(defn, p, existing, new_floor)
+                if old_class and new_floor:
+                    assert new is not None
+                    new.classID = old_class
+                    if new_floor != old_floor:
+                        tc.change_floor(bridge, net_in, Rate.of(inbound) or Rate(), old_class)
+                        tc.update_rate(bridge, 2, net_in, floor_class_rate(net_in, self._floor_sum(others) + new_floor))
+                elif old_class:
+                    self._unplug_bandwidth(defn, p, existing)
+                else:
+                    p.bandwidth = new
+                    self._plug_bandwidth(defn, p, others)
+            p.bandwidth = new
+            self.store.save_port(obj.name, p)
+
+    def network_port_get_parameters(self, port: NetworkPortRef, flags: int = 0) -> dict[str, int]:
+        self._check_flags("network_port_get_parameters", flags)
+        with self.store.locked():
+            p = self._port(port)[1]
+        out = {}
+        for key, (direction, name) in PORT_PARAMETERS.items():
+            rate = getattr(p.bandwidth, direction) if p.bandwidth is not None else None
+            out[key] = int(getattr(rate, name) or 0) if rate is not None else 0
+        return out
 
     def _plug(self, defn: Network, port: Any, existing: list[Any]) -> None:
         from virt.conf.networkport import Plug, PlugAddress
@@ -457,4 +578,6 @@ class NetworkDriver(Driver):
         self._check_flags("network_port_delete", flags)
         with self.store.locked():
             obj, p = self._port(port)
+            if obj.active:
+                self._unplug_bandwidth(obj.current, p, self.store.load_ports(obj.name))
             self.store.delete_port(obj.name, str(p.uuid))

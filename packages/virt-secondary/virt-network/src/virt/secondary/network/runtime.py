@@ -17,6 +17,7 @@ from typing import Any
 
 from virt.conf.network import Network, format_ip
 from virt.secondary.network import dnsmasq as dm
+from virt.secondary.network.bandwidth import Limits, Tc, ifb_name
 from virt.secondary.network.firewall import Firewall, make_firewall, network_rules
 from virt.secondary.network.host import Host, is_template, running_with, stop_process
 from virt.secondary.network.store import NetworkObj, NetworkStore
@@ -51,6 +52,9 @@ class Plumbing:
     def firewall(self, name: str | None = None) -> Firewall:
         return make_firewall(self.host, name or self.store.settings.firewall)
 
+    def tc(self) -> Tc:
+        return Tc(self.host)
+
     # -- defaults filled at define time ------------------------------------------------------------
     def fill_defaults(self, defn: Network, others: list[Network]) -> None:
         """A bridge name from the "virbr%d" template and a MAC for networks whose bridge we run."""
@@ -84,6 +88,17 @@ class Plumbing:
         status: dict[str, Any]
         if mode not in OWN_BRIDGE_MODES:
             status = {"phase": "active", "mode": mode, "started": int(time.time())}
+            limits = Limits.of(defn.bandwidth)
+            if mode == "bridge" and defn.bridge_name() and limits is not None:
+                # QoS on a host bridge we do not own: recorded first, so destroy and recovery clear it
+                status["bandwidth"] = defn.bridge_name()
+                self.store.save_status(obj.name, {**status, "phase": "starting"})
+                try:
+                    self.tc().set(defn.bridge_name() or "", limits, hierarchical=True)
+                except BaseException:
+                    self.teardown(obj.name, status)
+                    self.store.clear_live(obj.name)
+                    raise
             self.store.save_live(defn)
             self.store.save_status(obj.name, status)
             return status
@@ -104,6 +119,8 @@ class Plumbing:
         self.store.save_status(obj.name, status)
         try:
             self._bridge_up(defn, bridge)
+            # the network's own QoS: a hierarchy on the bridge, so ports can be guaranteed a floor
+            self.tc().set(bridge, Limits.of(defn.bandwidth), hierarchical=True)
             if mode != "open":
                 fw.apply(bridge, network_rules(defn, bridge))
             self._forwarding(defn)
@@ -208,6 +225,8 @@ class Plumbing:
     def teardown(self, name: str, status: dict[str, Any]) -> None:
         """Undo whatever a start did (completely or partly); never fails on what is already gone."""
         if status.get("mode") not in OWN_BRIDGE_MODES:
+            if status.get("bandwidth"):
+                self.tc().clear(status["bandwidth"])
             return
         errors = []
         steps = [lambda: self.stop_dnsmasq(name)]
@@ -216,6 +235,7 @@ class Plumbing:
             if status.get("mode") != "open":
                 steps.append(lambda: self.firewall(status.get("firewall")).remove(bridge))
             steps.append(lambda: self.host.link_delete(bridge))
+            steps.append(lambda: self.host.link_delete(ifb_name(bridge)))  # QoS stand-in for policing
         for step in steps:
             try:
                 step()
