@@ -19,6 +19,7 @@ from virt.core.events import EventBus
 from virt.core.types import NetworkDHCPLease, NetworkPortRef, NetworkRef
 from virt.core.uri import URI
 from virt.secondary.network.bandwidth import FIRST_PORT_CLASS, Limits, Rate, floor_class_rate
+from virt.secondary.network.dnsmasq import LeaseRecord
 from virt.secondary.network.host import Host
 from virt.secondary.network.runtime import Plumbing, network_error
 from virt.secondary.network.store import (
@@ -66,6 +67,22 @@ FLOOR_MODES = ("nat", "route", "open", "none")
 _HUP_SECTIONS = (Sec.IP_DHCP_HOST, Sec.DNS_HOST)
 #: Update sections that change nothing dnsmasq or the firewall use.
 _NO_RELOAD_SECTIONS = (Sec.PORTGROUP, Sec.FORWARD_INTERFACE)
+
+
+def lease_mac(rec: LeaseRecord) -> str | None:
+    """A lease's MAC; a DHCPv6 lease names only the client's DUID, which holds the MAC when it is
+    link-layer based (DUID-LLT: type 1, DUID-LL: type 3, on Ethernet: hardware type 1)."""
+    if rec.mac or not rec.clientid:
+        return rec.mac
+    try:
+        duid = bytes(int(b, 16) for b in rec.clientid.split(":"))
+    except ValueError:
+        return None
+    kind, hwtype = int.from_bytes(duid[0:2], "big"), int.from_bytes(duid[2:4], "big")
+    start = {1: 8, 3: 4}.get(kind)
+    if start is None or hwtype != 1 or len(duid) != start + 6:
+        return None
+    return ":".join(f"{b:02x}" for b in duid[start:])
 
 
 def _ref(obj: NetworkObj) -> NetworkRef:
@@ -345,12 +362,13 @@ class NetworkDriver(Driver):
         for rec in records:
             if rec.expirytime and rec.expirytime < now:
                 continue
-            if mac is not None and (rec.mac or "").lower() != mac.lower():
+            rec_mac = lease_mac(rec)
+            if mac is not None and (rec_mac or "").lower() != mac.lower():
                 continue
             addr = parse_ip(rec.ipaddr)
             prefix = next((ip.prefix_len() for ip in defn.ips
                            if ip.addr.version == addr.version and same_network(ip.addr, addr, ip.prefix_len())), 0)
-            out.append(NetworkDHCPLease(bridge, rec.expirytime, 1 if rec.ipv6 else 0, rec.mac or "", rec.iaid,
+            out.append(NetworkDHCPLease(bridge, rec.expirytime, 1 if rec.ipv6 else 0, rec_mac or "", rec.iaid,
                                         rec.ipaddr, prefix, rec.hostname, rec.clientid))
         return out
 
