@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, NamedTuple
 
+from virt.core import sparse
 from virt.core import types as t
 from virt.core.driver import KINDS, Driver, c_name, call_kind, is_read_only_call
 from virt.core.enums import DomainEventID, DomainState
@@ -566,6 +567,41 @@ class LocalStream:
     def recv(self, nbytes: int | None = None) -> bytes:
         return bytes(self._check(self.source, "recv").read(nbytes or _CHUNK))
 
+    def recv_flags(self, nbytes: int | None = None, flags: int = 0) -> bytes | int:
+        """As ``recv``; with STREAM_RECV_STOP_AT_HOLE, HOLE where a source that knows its holes has one."""
+        source = self._check(self.source, "recv")
+        in_data = getattr(source, "in_data", None)
+        want = nbytes or _CHUNK
+        if in_data is not None and flags & sparse.STREAM_RECV_STOP_AT_HOLE:
+            data_here, length = in_data()
+            if not data_here and length > 0:
+                return sparse.HOLE
+            if data_here and length > 0:
+                want = min(want, length)
+        return bytes(source.read(want))
+
+    def recv_hole(self, flags: int = 0) -> int:
+        source = self._check(self.source, "recv")
+        in_data = getattr(source, "in_data", None)
+        if in_data is None:
+            return 0
+        data_here, length = in_data()
+        if data_here or length <= 0:
+            return 0
+        source.skip(length)
+        return int(length)
+
+    def send_hole(self, length: int, flags: int = 0) -> None:
+        sink = self._check(self.sink, "sendHole")
+        hole = getattr(sink, "hole", None)
+        if hole is not None:
+            hole(length)
+        else:
+            zeros = bytes(min(length, _CHUNK))
+            while length > 0:
+                sink.write(zeros[: min(length, _CHUNK)])
+                length -= _CHUNK
+
     def finish(self) -> None:
         if not self._done:
             self._done = True
@@ -649,6 +685,81 @@ class Stream:
             self.abort()
             raise
         return total
+
+    def recv_flags(self, nbytes: int = _CHUNK, flags: int = 0) -> bytes | int:
+        """virStreamRecvFlags: as :meth:`recv`; with ``STREAM_RECV_STOP_AT_HOLE`` (1) it returns
+        ``-3`` instead of a hole's zeros, and :meth:`recv_hole` says how long the hole is."""
+        data = self.impl.recv_flags(nbytes, flags)
+        return data if isinstance(data, int) else bytes(data)
+
+    def recv_hole(self, flags: int = 0) -> int:
+        """virStreamRecvHole: the length of the hole :meth:`recv_flags` stopped at (0: none)."""
+        return int(self.impl.recv_hole(flags))
+
+    def send_hole(self, length: int, flags: int = 0) -> None:
+        """virStreamSendHole: ``length`` bytes of zeros the other end gets as a hole (sparse streams)."""
+        self.impl.send_hole(length, flags)
+
+    def sparse_recv_all(self, sink: Any, hole: Callable[[int], None] | None = None,
+                        progress: Callable[[int], None] | None = None) -> int:  # fmt: skip
+        """virStreamSparseRecvAll: data to ``sink`` (a file-like ``write`` or a callable) and holes to
+        ``hole(length)`` (default: ``sink.hole``), until the end of the data.
+
+        ``progress(total)`` counts data and holes. On a failure the stream is aborted and the error
+        raised. Returns the number of bytes received, holes included.
+        """
+        write = getattr(sink, "write", sink)
+        on_hole = hole if hole is not None else sink.hole
+        total = 0
+        try:
+            while True:
+                data = self.impl.recv_flags(_CHUNK, sparse.STREAM_RECV_STOP_AT_HOLE)
+                if isinstance(data, int):
+                    length = int(self.impl.recv_hole(0))
+                    on_hole(length)
+                    total += length
+                elif data:
+                    write(data)
+                    total += len(data)
+                else:
+                    return total
+                if progress is not None:
+                    progress(total)
+        except BaseException:
+            self.abort()
+            raise
+
+    def sparse_send_all(self, source: Any, progress: Callable[[int], None] | None = None) -> int:
+        """virStreamSparseSendAll: send ``source`` with its holes as holes.
+
+        ``source`` is an object with ``read(n)``, ``in_data() -> (in data?, bytes until that
+        changes)`` and ``skip(n)`` (the contract of a driver's stream source), or a binary file
+        (its holes found with SEEK_DATA/SEEK_HOLE, from its current offset). ``progress(total)``
+        counts data and holes. Returns the number of bytes sent, holes included.
+        """
+        if not hasattr(source, "in_data"):
+            source = sparse.FileSource(source.fileno(), source.tell())
+        total = 0
+        try:
+            while True:
+                data_here, length = source.in_data()
+                if length <= 0:
+                    return total
+                if data_here:
+                    data = source.read(min(length, _CHUNK))
+                    if not data:
+                        return total
+                    self.impl.send(data)
+                    total += len(data)
+                else:
+                    source.skip(length)
+                    self.impl.send_hole(length, 0)
+                    total += length
+                if progress is not None:
+                    progress(total)
+        except BaseException:
+            self.abort()
+            raise
 
     def finish(self) -> None:
         """End the transfer cleanly; raises the error of the other end if its side failed."""

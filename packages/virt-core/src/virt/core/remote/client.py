@@ -290,7 +290,7 @@ class RemoteClient:
                         waiter.signalled = True
                         waiter.lock.release()
             return
-        if msg.type == W.MessageType.STREAM:
+        if msg.type == W.MessageType.STREAM or msg.type == W.MessageType.STREAM_HOLE:
             with self._state:
                 stream = self._streams.get(msg.serial)
                 if stream is None:

@@ -30,7 +30,7 @@ from virt.core.events import Event
 from virt.core.remote import marshal as M
 from virt.core.remote import procedures as P
 from virt.core.remote import protocol as W
-from virt.core.remote.stream import ServerStream
+from virt.core.remote.stream import SPARSE_FLAGS, ServerStream
 from virt.util import xdr
 from virt.util.errors import (
     ErrorDomain,
@@ -332,7 +332,8 @@ class ClientConnection(asyncio.Protocol):
                 call = M.call_for(proc.number)
                 driver_args = call.args_from_wire(args)
                 if proc.stream is not None:
-                    stream = ServerStream(self, msg.proc, msg.serial)
+                    sparse = SPARSE_FLAGS.get(proc.name, 0) & getattr(args, "flags", 0)
+                    stream = ServerStream(self, msg.proc, msg.serial, allow_skip=bool(sparse))
                     driver_args = (*driver_args[: proc.stream_arg], stream, *driver_args[proc.stream_arg :])
                 result = self.conn.call(proc.method, *driver_args)
                 ret = call.ret_to_wire(result, args)

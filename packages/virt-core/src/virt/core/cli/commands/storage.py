@@ -392,7 +392,13 @@ def cmd_vol_upload(ctx: Context, args: Args) -> Any:
 
         sent = [0]
         try:
-            call(f"cannot send data to volume {name}", st.send_all, read, bar.update)
+            if flags and _is_regular(f.fileno()):  # --sparse: the file's holes travel as holes
+                from virt.core.sparse import FileSource
+
+                source = FileSource(f.fileno(), 0, min(size, length) if length else None)
+                call(f"cannot send data to volume {name}", st.sparse_send_all, source, bar.update)
+            else:
+                call(f"cannot send data to volume {name}", st.send_all, read, bar.update)
         except CLIError:
             bar.close(completed=False)
             raise
@@ -431,7 +437,10 @@ def cmd_vol_download(ctx: Context, args: Args) -> Any:
         bar = ProgressBar(ctx.err, f"Downloading {name}", total)
         sink = _SparseWriter(fd) if flags and _is_regular(fd) else _Writer(fd)
         try:
-            call(f"cannot receive data from volume {name}", st.recv_all, sink.write, bar.update)
+            if isinstance(sink, _SparseWriter):
+                call(f"cannot receive data from volume {name}", st.sparse_recv_all, sink, None, bar.update)
+            else:
+                call(f"cannot receive data from volume {name}", st.recv_all, sink.write, bar.update)
             sink.end()
         except OSError:
             st.abort()
@@ -513,6 +522,9 @@ class _SparseWriter(_Writer):
             if block != zeros[:len(block)]:
                 os.pwrite(self.fd, block, self.pos)
             self.pos += len(block)
+
+    def hole(self, length: int) -> None:
+        self.pos += length
 
     def end(self) -> None:
         import os

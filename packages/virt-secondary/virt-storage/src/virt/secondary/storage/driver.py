@@ -44,6 +44,7 @@ from virt.core.enums import StorageVolResizeFlags as RF
 from virt.core.enums import StorageVolUploadFlags as UF
 from virt.core.enums import StorageVolWipeAlgorithm as WA
 from virt.core.events import EventBus
+from virt.core.sparse import in_data
 from virt.core.types import (
     StoragePoolInfo,
     StoragePoolRef,
@@ -699,7 +700,7 @@ class StorageDriver(Driver):
         obj, rec = self._vol(vol)
         self._check_streamable(rec)
         fd = self._open_vol(rec, os.O_RDONLY)
-        source = _VolumeSource(self, obj, rec, fd, offset, length)
+        source = _VolumeSource(self, obj, rec, fd, offset, length, bool(flags & DF.SPARSE_STREAM))
         _attach(stream, source, source=source)
 
     def storage_vol_get_job_info(self, vol: StorageVolRef) -> tuple[str, int, int] | None:
@@ -844,6 +845,19 @@ class _VolumeSink(_VolumeTransfer):
         self.done += len(data)
         self.progress(self.done, self.total() or self.done)
 
+    def hole(self, length: int) -> None:
+        """A run of zeros sent as a hole (sparse streams): skipped past the end of a file, written
+        as zeros over what the volume already holds there."""
+        if self.end is not None and self.pos + length > self.end:
+            raise storage_error("Request would exceed the length of the upload", ErrorNumber.OPERATION_FAILED)
+        covered = length if self.rec["type"] != "file" else max(0, min(self.pos + length, self.size) - self.pos)
+        zeros = bytes(min(covered, 1 << 20))
+        for start in range(self.pos, self.pos + covered, len(zeros) or 1):
+            os.pwrite(self.fd, zeros[: self.pos + covered - start], start)
+        self.pos += length
+        self.done += length
+        self.progress(self.done, self.total() or self.done)
+
     def close(self) -> None:
         if self.fd < 0:
             return
@@ -865,9 +879,10 @@ class _VolumeSource(_VolumeTransfer):
     operation = "download"
 
     def __init__(self, driver: StorageDriver, obj: PoolObj, rec: dict[str, Any], fd: int, offset: int,
-                 length: int) -> None:
+                 length: int, sparse: bool = False) -> None:
         size = os.fstat(fd).st_size if rec["type"] == "file" else int(rec["capacity"])
         self._size = size
+        self.sparse = sparse and rec["type"] == "file"
         super().__init__(driver, obj, rec, fd, offset, length)
         if self.end is None or self.end > size:
             self.end = max(size, offset)
@@ -888,6 +903,21 @@ class _VolumeSource(_VolumeTransfer):
         if not data:
             self._release()
         return data
+
+    def in_data(self) -> tuple[bool, int]:
+        """Whether the next bytes are data and how many until that changes (holes only when sparse)."""
+        assert self.end is not None
+        if self.fd < 0 or self.pos >= self.end:
+            return False, 0
+        if not self.sparse:
+            return True, self.end - self.pos
+        return in_data(self.fd, self.pos, self.end)
+
+    def skip(self, length: int) -> None:
+        """Move past a hole."""
+        self.pos += length
+        self.done += length
+        self.progress(self.done, self.total() + self.done)
 
     def close(self) -> None:
         self._release()
