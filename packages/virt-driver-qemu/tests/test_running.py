@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -689,6 +690,79 @@ def test_cgroups_tunables_and_stats(env: Env, boot_image: Path) -> None:
     assert group.get("cpu.shares") == 300 and env.pid(plain) in group.pids()
     plain.destroy()
     assert not group.exists()
+
+
+@contextlib.contextmanager
+def loop_devices(tmp_path: Path, count: int) -> Iterator[list[str]]:
+    """``count`` loop block devices over small files, detached afterwards."""
+    devices: list[str] = []
+    try:
+        for i in range(count):
+            backing = tmp_path / f"loop{i}.img"
+            backing.write_bytes(b"\0" * (4 << 20))
+            out = subprocess.run(["losetup", "--find", "--show", str(backing)], capture_output=True, text=True)
+            if out.returncode != 0:
+                pytest.skip(f"no loop device: {out.stderr.strip()}")
+            devices.append(out.stdout.strip())
+        yield devices
+    finally:
+        for dev in devices:
+            subprocess.run(["losetup", "-d", dev], check=False)
+
+
+def _rule(path: str, perms: str = "rw") -> str:
+    st = os.stat(path)
+    kind = "b" if stat.S_ISBLK(st.st_mode) else "c"
+    return f"{kind} {os.major(st.st_rdev)}:{os.minor(st.st_rdev)} {perms}"
+
+
+def test_devices_cgroup_acl(env: Env, boot_image: Path, tmp_path: Path) -> None:
+    from virt.util.cgroup import Cgroup, Layout
+
+    if Layout.detect().version("devices") != 1:
+        pytest.skip("no cgroup v1 devices controller (on v2 the ACL is not applied: docs/compat.md)")
+    with loop_devices(tmp_path, 2) as (at_start, hotplugged):
+        block = (f"<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='{at_start}'/>"
+                 "<target dev='vdb' bus='virtio'/></disk>")
+        dom = env.define(domain_xml("acl", disks=boot_disk(boot_image) + block))
+        dom.create()
+        group = Cgroup.from_dict(env.host().domains[dom.uuid()].runtime["cgroup"])
+        acl = ["/dev/null", "/dev/full", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/ptmx", "/dev/kvm"]
+        expected = {_rule(at_start), "c 136:* rw", *(_rule(p) for p in acl if os.path.exists(p))}
+        assert set(group.device_list()) == expected
+        assert len(group.device_list()) == len(expected)
+        wait_booted(boot_image)  # the guest runs under the ACL
+        assert dom.state()[0] == DomainState.RUNNING
+
+        # The ACL is enforced: QEMU cannot open a block device nobody allowed it...
+        mon = env.host().domains[dom.uuid()].mon
+        with pytest.raises(VirtError, match="Operation not permitted"):
+            mon.execute("blockdev-add", {"driver": "host_device", "filename": hotplugged, "node-name": "probe"})
+        # ...until the disk is hot-plugged, and not after it is unplugged.
+        disk = (f"<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='{hotplugged}'/>"
+                "<target dev='vdc' bus='virtio'/></disk>")
+        dom.attach_device(disk, 1)
+        assert _rule(hotplugged) in group.device_list()
+        dom.detach_device(disk, 1)
+        env.wait_event(lambda ev: ev.event_id == DomainEventID.DEVICE_REMOVED and ev.payload == ("virtio-disk2",))
+        assert set(group.device_list()) == expected
+        with pytest.raises(VirtError, match="Operation not permitted"):
+            mon.execute("blockdev-add", {"driver": "host_device", "filename": hotplugged, "node-name": "probe"})
+        dom.destroy()
+
+        # qemu.conf's cgroup_device_acl replaces the default list.
+        from virt.driver.qemu.host import shutdown_hosts
+
+        env.conn.close()
+        shutdown_hosts(env.root)
+        (env.root / "etc" / "qemu.conf").write_text('cgroup_device_acl = [ "/dev/null", "/dev/kvm" ]\n')
+        env.conn = Connection(env.uri)
+        dom = env.conn.lookup_domain_by_name("acl")
+        dom.create()
+        group = Cgroup.from_dict(env.host().domains[dom.uuid()].runtime["cgroup"])
+        assert set(group.device_list()) == {_rule(at_start), "c 136:* rw",
+                                            *(_rule(p) for p in ("/dev/null", "/dev/kvm") if os.path.exists(p))}
+        dom.destroy()
 
 
 def test_internal_snapshots(env: Env, boot_image: Path, tmp_path: Path) -> None:

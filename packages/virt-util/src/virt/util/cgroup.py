@@ -493,6 +493,15 @@ class Cgroup:
         rule = f"{kind} {'*' if major is None else major}:{'*' if minor is None else minor} {perms}"
         _write(self._dir("devices") / "devices.allow", rule)
 
+    def deny_device(self, kind: str, major: int | None, minor: int | None, perms: str = "rwm") -> None:
+        """Take back access to a device allowed before (v1 devices.deny), with ``allow_device``'s arguments."""
+        rule = f"{kind} {'*' if major is None else major}:{'*' if minor is None else minor} {perms}"
+        _write(self._dir("devices") / "devices.deny", rule)
+
+    def device_list(self) -> list[str]:
+        """The group's device rules as the kernel lists them (v1 devices.list), one "c 1:3 rw" per entry."""
+        return _read(self._dir("devices") / "devices.list").splitlines()
+
     # -- freezer ---------------------------------------------------------------------------------
     def freezer_state(self) -> str:
         """"FROZEN", "FREEZING" or "THAWED" (v1 freezer.state, or v2 cgroup.freeze and cgroup.events)."""

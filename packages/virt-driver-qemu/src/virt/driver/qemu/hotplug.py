@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 from virt.core.enums import DomainEventID
 from virt.driver.qemu import definition as D
+from virt.driver.qemu import devacl
 from virt.driver.qemu import lifecycle as L
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.state import DomainObj
@@ -183,9 +184,16 @@ def attach(host: QemuHost, obj: DomainObj, xml: str) -> None:
     alias = X.alias(el) or ""
     builder = Builder(dom, str(private))
     controllers = _plug_controllers(obj, mon, builder, dom)
+    group = L.cgroup_of(host, obj)
     try:
         if el.tag == "disk":
-            _plug_disk(obj, mon, builder, el)
+            allowed = devacl.allow_disk(group, el)
+            try:
+                _plug_disk(obj, mon, builder, el)
+            except VirtError:
+                if allowed:
+                    devacl.deny_disk(group, el)
+                raise
         else:
             _plug_interface(host, obj, mon, builder, el)
     except VirtError:
@@ -334,6 +342,7 @@ def finish_removal(host: QemuHost, obj: DomainObj, alias: str) -> None:
                     mon.execute("blockdev-del", {"node-name": node})
                 except VirtError as err:
                     log.debug("blockdev-del %s: %s", node, err)
+            devacl.deny_disk(L.cgroup_of(host, obj), el)
         elif el.tag == "interface":
             try:
                 mon.execute("netdev_del", {"id": f"host{alias}"})

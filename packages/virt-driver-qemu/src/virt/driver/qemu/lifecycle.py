@@ -357,6 +357,9 @@ def place_in_cgroup(host: QemuHost, obj: DomainObj, pid: int, tree: Any) -> dict
         group.kill_all()
         group.remove()
     group.create()
+    from virt.driver.qemu import devacl
+
+    devacl.apply(group, tree, host.cfg)
     group.add_pid(pid)
     apply_tunables(group, tree)
     return group.to_dict()

@@ -16,6 +16,7 @@ from typing import Any
 
 #: qemu.conf name -> QemuConfig attribute (where the names differ only in spelling).
 _CONF_NAMES: dict[str, str] = {
+    "cgroup_device_acl": "cgroupDeviceACL",
     "vnc_listen": "vnc_listen", "vnc_tls": "vncTLS", "vnc_tls_x509_cert_dir": "vncTLSx509certdir",
     "vnc_tls_x509_verify": "vncTLSx509verify", "vnc_sasl": "vncSASL", "vnc_sasl_dir": "vncSASLdir",
     "vnc_password": "vncPassword", "vnc_auto_unix_socket": "vncAutoUnixSocket",
@@ -100,6 +101,8 @@ class QemuConfig:
     fd_groups: dict[str, list[int]] = field(default_factory=dict)
     test_flags: set[str] = field(default_factory=set)
     privileged: bool = True
+    #: cgroup_device_acl: device nodes every guest may open (None: libvirt's default list).
+    cgroupDeviceACL: list[str] | None = None
 
     def set(self, name: str, value: Any) -> None:
         """Set one setting by its qemu.conf name or attribute name; "env.NAME" sets an environment value."""
@@ -117,6 +120,8 @@ class QemuConfig:
             value = str(value).lower() in ("1", "true", "yes", "on")
         elif isinstance(current, int) and not isinstance(current, bool):
             value = int(value)
+        elif attr == "cgroupDeviceACL":
+            value = [str(v) for v in value] if isinstance(value, list) else [str(value)]
         setattr(self, attr, value)
 
     def tls_dirs_inherit(self) -> None:

@@ -1,0 +1,124 @@
+"""The device nodes a guest's QEMU may open: libvirt's devices-cgroup ACL (cgroup v1).
+
+At start the guest's group denies every device, then allows back, in libvirt's order: the block
+devices its disks (and their backing chains, read-only) use, pseudo-terminals (major 136), host
+audio when the configuration lets QEMU reach it (major 116), qemu.conf's ``cgroup_device_acl``
+(libvirt's default list when unset), and the host devices its character devices and RNG back ends
+name. A hot-plugged block disk is allowed before QEMU opens it and denied again once it is
+unplugged. On cgroup v2 the same control needs a BPF device program attached to the group, which
+this driver does not load: there QEMU may open any device node its user can.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from typing import Any
+
+from virt.driver.qemu import xmlutil as X
+from virt.util.errors import VirtError
+
+#: libvirt's cgroup_device_acl when qemu.conf does not set one.
+DEFAULT_ACL = ("/dev/null", "/dev/full", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/ptmx", "/dev/kvm")
+#: Character-device majors libvirt allows as a whole.
+PTY_MAJOR = 136
+SND_MAJOR = 116
+
+Rule = tuple[str, int, int | None, str]  # (kind "c"/"b", major, minor or None for all, perms)
+
+
+def _node(path: str, perms: str) -> Rule | None:
+    """The rule for device node ``path``; None if it is not a device (files need no rule)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # libvirt skips ACL entries that do not exist on this host
+    if stat.S_ISCHR(st.st_mode):
+        return ("c", os.major(st.st_rdev), os.minor(st.st_rdev), perms)
+    if stat.S_ISBLK(st.st_mode):
+        return ("b", os.major(st.st_rdev), os.minor(st.st_rdev), perms)
+    return None
+
+
+def disk_rules(disk: Any) -> list[Rule]:
+    """A disk's block devices: its own source read-write (unless read-only), its backing chain read-only."""
+    out = []
+    readonly = disk.find("readonly") is not None
+    el = disk
+    top = True
+    while el is not None:
+        src = el.find("source")
+        path = (src.get("dev") or src.get("file")) if src is not None else None
+        if path:
+            rule = _node(path, "r" if readonly or not top else "rw")
+            if rule is not None:
+                out.append(rule)
+        el = el.find("backingStore")
+        top = False
+    return out
+
+
+def _host_audio(tree: Any, cfg: Any) -> bool:
+    if tree.find("devices/sound") is None:
+        return False
+    kinds = {g.get("type") for g in tree.findall("devices/graphics")}
+    return bool(("vnc" in kinds and cfg.vncAllowHostAudio) or ("sdl" in kinds) or
+                (not kinds and cfg.nogfxAllowHostAudio))
+
+
+def rules(tree: Any, cfg: Any) -> list[Rule]:
+    """Every allow rule of a guest with definition ``tree`` under qemu.conf ``cfg``, in libvirt's order."""
+    out: list[Rule] = []
+    for disk in tree.findall("devices/disk"):
+        out += disk_rules(disk)
+    out.append(("c", PTY_MAJOR, None, "rw"))
+    if _host_audio(tree, cfg):
+        out.append(("c", SND_MAJOR, None, "rw"))
+    acl = cfg.cgroupDeviceACL if cfg.cgroupDeviceACL is not None else DEFAULT_ACL
+    for path in acl:
+        rule = _node(path, "rw")
+        if rule is not None:
+            out.append(rule)
+    for tag in ("serial", "parallel", "console", "channel"):
+        for el in tree.findall(f"devices/{tag}"):
+            if el.get("type") == "dev":
+                rule = _node(X.get(el, "source", "path") or "", "rw")
+                if rule is not None:
+                    out.append(rule)
+    for rng in tree.findall("devices/rng"):
+        backend = rng.find("backend")
+        if backend is not None and backend.get("model") == "random":
+            rule = _node((backend.text or "/dev/random").strip(), "rw")
+            if rule is not None:
+                out.append(rule)
+    return out
+
+
+def apply(group: Any, tree: Any, cfg: Any) -> bool:
+    """Deny every device to ``group``, then allow the guest's; False where cgroups cannot (v2)."""
+    if group is None or not group.supports_device_acl():
+        return False
+    group.deny_all_devices()
+    for kind, major, minor, perms in rules(tree, cfg):
+        group.allow_device(kind, major, minor, perms)
+    return True
+
+
+def allow_disk(group: Any, disk: Any) -> list[Rule]:
+    """Let the guest open a disk about to be hot-plugged; returns the rules added."""
+    if group is None or not group.supports_device_acl():
+        return []
+    added = disk_rules(disk)
+    for kind, major, minor, perms in added:
+        group.allow_device(kind, major, minor, perms)
+    return added
+
+
+def deny_disk(group: Any, disk: Any) -> None:
+    """Take back a removed disk's block devices (libvirt denies them whole: rwm)."""
+    if group is None or not group.supports_device_acl():
+        return
+    for kind, major, minor, _ in disk_rules(disk):
+        with contextlib.suppress(VirtError):
+            group.deny_device(kind, major, minor, "rwm")
