@@ -21,6 +21,7 @@ from virt.core.enums import NodeDeviceEventID
 from virt.core.events import EventBus
 from virt.core.types import NodeDeviceRef
 from virt.core.uri import URI
+from virt.secondary.nodedev.monitor import monitor_for
 from virt.secondary.nodedev.sysfs import HostDevice, enumerate_devices
 from virt.util.errors import (
     ConfigUnsupportedError,
@@ -124,9 +125,17 @@ class NodeDeviceDriver(Driver):
         return 0
 
     def connect_node_device_event_register_any(self, event_id: int, dev: NodeDeviceRef | None = None) -> int:
+        """Events need a watch on the host's devices: started here, shared by every connection."""
         if int(event_id) not in (NodeDeviceEventID.LIFECYCLE, NodeDeviceEventID.UPDATE):
             raise InvalidArgError(f"unsupported event ID {event_id}")
+        monitor_for(self.sysfs).add(self.events)
         return 0
+
+    def connect_node_device_event_deregister_any(self, callback_id: int) -> None:
+        return None  # the connection's bus drops the callback; the watch ends with the connection
+
+    def close(self) -> None:
+        monitor_for(self.sysfs).remove(self.events)
 
     # -- PCI passthrough ----------------------------------------------------------------------------
     def _pci(self, dev: NodeDeviceRef) -> tuple[HostDevice, Path]:

@@ -1,0 +1,188 @@
+"""Node device events: devices appearing, vanishing and changing, from polling a sysfs tree of the
+test's own, and from the kernel's uevents for a real (down, unconnected) veth pair on this host."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from virt.core.connection import Connection
+from virt.core.driver import Driver
+from virt.core.enums import NodeDeviceEventID
+from virt.core.events import Event
+from virt.core.plugin import get_plugin_manager, hookimpl
+from virt.core.registry import DriverRegistry, build_registry
+from virt.secondary.nodedev import monitor, plugin
+from virt.secondary.nodedev.monitor import CREATED, DELETED, monitor_for, parse_uevent
+
+
+class StubHypervisor(Driver):
+    name = "stubhv"
+    uri_schemes = ("stubhv",)
+
+
+class StubPlugin:
+    @hookimpl
+    def virt_register_drivers(self, register: DriverRegistry) -> None:
+        register.hypervisor(StubHypervisor, name="stubhv", uri_schemes=("stubhv",))
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+
+
+def open_conn() -> Connection:
+    reg = build_registry(get_plugin_manager(False, (StubPlugin(), plugin)))
+    return Connection("stubhv:///system", registry=reg)
+
+
+def subscribe(conn: Connection, event_id: int) -> queue.Queue[Event]:
+    got: queue.Queue[Event] = queue.Queue()
+    conn.call("connect_node_device_event_register_any", int(event_id))
+    conn.events.subscribe("node_device", event_id, got.put)
+    return got
+
+
+def next_for(got: queue.Queue[Event], name: str, timeout: float = 10) -> Event:
+    """The next event about device ``name`` (other devices of a real host may come and go)."""
+    while True:
+        ev = got.get(timeout=timeout)
+        if ev.obj.name == name:
+            return ev
+
+
+@pytest.fixture
+def polled(sysfs: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Connection]:
+    monkeypatch.setattr(monitor, "POLL_INTERVAL", 0.1)
+    conn = open_conn()
+    yield conn
+    conn.close()
+    assert monitor_for(str(sysfs))._thread is None  # the last connection stopped the watch
+
+
+def test_uevent_parsing() -> None:
+    fields = parse_uevent(b"add@/devices/virtual/net/vt0\0ACTION=add\0DEVPATH=/devices/virtual/net/vt0\0"
+                          b"SUBSYSTEM=net\0INTERFACE=vt0\0")
+    assert fields == {"ACTION": "add", "DEVPATH": "/devices/virtual/net/vt0", "SUBSYSTEM": "net",
+                      "INTERFACE": "vt0"}
+
+
+def test_polled_tree_gives_created_updated_deleted(polled: Connection, sysfs: Path) -> None:
+    lifecycle = subscribe(polled, NodeDeviceEventID.LIFECYCLE)
+    updates = subscribe(polled, NodeDeviceEventID.UPDATE)
+    assert not monitor_for(str(sysfs)).uevents  # a tree of the test's own: polled
+    dev = sysfs / "devices" / "virtual" / "net" / "vtest0"
+    for name, value in (("address", "52:54:00:00:00:09"), ("operstate", "down"), ("type", "1")):
+        write(dev / name, value)
+    os.symlink(dev, sysfs / "class" / "net" / "vtest0")
+    name = "net_vtest0_52_54_00_00_00_09"
+    ev = next_for(lifecycle, name)
+    assert (ev.kind, ev.event_id, ev.payload) == ("node_device", NodeDeviceEventID.LIFECYCLE, (CREATED, 0))
+    assert polled.call("node_device_lookup_by_name", name).name == name
+    write(dev / "operstate", "up")
+    ev = next_for(updates, name)
+    assert (ev.event_id, ev.payload) == (NodeDeviceEventID.UPDATE, ())
+    (sysfs / "class" / "net" / "vtest0").unlink()
+    ev = next_for(lifecycle, name)
+    assert ev.payload == (DELETED, 0)
+
+
+def test_unknown_event_id_is_refused(polled: Connection) -> None:
+    from virt.util.errors import VirtError
+
+    with pytest.raises(VirtError, match="unsupported event ID"):
+        polled.call("connect_node_device_event_register_any", 7)
+
+
+def _mac(dev: str) -> str:
+    return Path(f"/sys/class/net/{dev}/address").read_text().strip()
+
+
+@pytest.mark.root
+def test_kernel_uevents_for_a_real_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.geteuid() != 0 or shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin") is None:
+        pytest.skip("needs root and iproute2")
+    monkeypatch.delenv("VIRT_NODEDEV_SYSFS", raising=False)
+    monkeypatch.setattr(monitor, "POLL_INTERVAL", 3600.0)  # only a uevent can deliver in time
+    conn = open_conn()
+    tag = uuid.uuid4().hex[:6]
+    a, b = f"vtev{tag}a", f"vtev{tag}b"
+    try:
+        lifecycle = subscribe(conn, NodeDeviceEventID.LIFECYCLE)
+        if not monitor_for("/sys").uevents:
+            pytest.skip("no NETLINK_KOBJECT_UEVENT socket here")
+        # a veth pair in this (the host's) namespace: uevents of devices in other namespaces go to
+        # those namespaces only. Left down and unconnected: it carries no traffic.
+        subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
+        name = f"net_{a}_{_mac(a).replace(':', '_')}"
+        ev = next_for(lifecycle, name)
+        assert ev.payload == (CREATED, 0)
+        assert conn.call("node_device_lookup_by_name", name).name == name
+        subprocess.run(["ip", "link", "del", a], check=True)  # takes its peer along
+        ev = next_for(lifecycle, name)
+        assert ev.payload == (DELETED, 0)
+    finally:
+        subprocess.run(["ip", "link", "del", a], capture_output=True, check=False)
+        conn.close()
+    assert monitor_for("/sys")._thread is None
+
+
+@pytest.mark.root
+def test_virsh_nodedev_event_loop_through_virtd(tmp_path: Path) -> None:
+    """libvirt's own virsh, `nodedev-event --loop` against our daemon (an lxc:/// connection, whose
+    state lives in the test's directory), sees a real device come and go."""
+    import importlib.util
+    import signal
+    import sys
+    import time
+
+    virsh = shutil.which("virsh")
+    if os.geteuid() != 0 or virsh is None or importlib.util.find_spec("virt.driver.lxc") is None:
+        pytest.skip("needs root, virsh (libvirt-clients) and virt-driver-lxc")
+    env = {**os.environ, **{f"VIRT_{kind}_ROOT": str(tmp_path / "root") for kind in ("LXC", "NETWORK", "STORAGE")}}
+    env.pop("VIRT_NODEDEV_SYSFS", None)
+    sock = tmp_path / "virtd-sock"
+    with open(tmp_path / "virtd.log", "wb") as log:
+        daemon = subprocess.Popen([sys.executable, "-m", "virt.core.remote.daemon", "--socket", str(sock),
+                                   "--socket-ro", str(tmp_path / "virtd-sock-ro")], stdout=log,
+                                  stderr=subprocess.STDOUT, env=env)
+    tag = uuid.uuid4().hex[:6]
+    a, b = f"vtev{tag}a", f"vtev{tag}b"
+    watcher = None
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "virtd-sock-ro").exists():
+            assert daemon.poll() is None and time.monotonic() < deadline, (tmp_path / "virtd.log").read_text()
+            time.sleep(0.05)
+        watcher = subprocess.Popen([virsh, "-c", f"lxc+unix:///system?socket={sock}", "nodedev-event", "--loop",
+                                    "--event", "lifecycle"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True)
+        time.sleep(2)  # virsh connects and registers
+        assert watcher.poll() is None, watcher.stdout.read() if watcher.stdout else ""
+        subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
+        name = f"net_{a}_{_mac(a).replace(':', '_')}"
+        time.sleep(1)
+        subprocess.run(["ip", "link", "del", a], check=True)
+        time.sleep(2)
+        watcher.send_signal(signal.SIGINT)
+        out = watcher.communicate(timeout=10)[0]
+        lines = [line for line in out.splitlines() if name in line]
+        assert lines == [f"event 'lifecycle' for node device {name}: Created",
+                         f"event 'lifecycle' for node device {name}: Deleted"], out
+    finally:
+        subprocess.run(["ip", "link", "del", a], capture_output=True, check=False)
+        for proc in (watcher, daemon):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
