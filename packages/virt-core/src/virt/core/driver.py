@@ -29,7 +29,7 @@ KINDS = ("hypervisor", "network", "storage", "nodedev", "interface", "secret", "
 _PREFIXES = ("connect_", "domain_", "network_", "storage_", "node_", "interface_", "secret_",
              "nwfilter_", "stream_", "find_storage_pool_sources")
 _ACRONYMS = {"xml": "XML", "uuid": "UUID", "id": "ID", "uri": "URI", "cpu": "CPU", "dhcp": "DHCP",
-             "mac": "MAC", "os": "OS", "fd": "FD", "fds": "FDs", "lxc": "LXC", "qemu": "QEMU",
+             "mac": "MAC", "os": "OS", "fd": "FD", "fds": "FDs",  # libvirt spells Qemu and Lxc in API names
              "sev": "SEV", "iothread": "IOThread", "iothreads": "IOThreads", "nwfilter": "NWFilter"}
 
 

@@ -3,8 +3,10 @@
 ``virtd --socket PATH [--socket-ro PATH]`` runs in the foreground on those unix sockets (what tests
 and scripts use). Without ``--socket`` it listens where libvirtd would, so unmodified libvirt clients
 on the host find it: /run/libvirt/libvirt-sock and libvirt-sock-ro as root, else
-$XDG_RUNTIME_DIR/libvirt/libvirt-sock. ``--listen`` adds TLS on TCP port 16514 (``--no-tls``:
-plain TCP on 16509). Settings come from a libvirtd.conf-style file (``--config``); options win.
+$XDG_RUNTIME_DIR/libvirt/libvirt-sock, with the admin socket (libvirt-admin-sock) beside them.
+``--listen`` adds TLS on TCP port 16514 (``--no-tls``: plain TCP on 16509, SASL-authenticated as
+libvirtd's auth_tcp default). Settings come from a libvirtd.conf-style file (``--config``); options
+win. ``virtd sasl-user add|delete|list NAME`` manages the SASL users (see virt.core.remote.sasl).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from virt.core.remote.sasl import SaslSettings
 from virt.core.remote.server import Server, ServerConfig
-from virt.util.errors import VirtError
+from virt.util.errors import ErrorNumber, VirtError
 
 log = logging.getLogger("virt.remote.daemon")
 
@@ -45,6 +48,14 @@ class DaemonSettings:
 
     sockets: list[Path] = field(default_factory=list)
     sockets_ro: list[Path] = field(default_factory=list)
+    #: The admin program's socket (virt-admin), libvirt-admin-sock.
+    admin_sockets: list[Path] = field(default_factory=list)
+    unix_sock_admin_perms: int | None = None
+    #: "none" or "sasl" per kind of listener, as libvirtd.conf's auth_* (libvirtd's defaults).
+    auth_unix_rw: str = "none"
+    auth_unix_ro: str = "none"
+    auth_tcp: str = "sasl"
+    auth_tls: str = "none"
     unix_sock_rw_perms: int | None = None
     unix_sock_ro_perms: int | None = None
     listen_tcp: bool = False
@@ -69,7 +80,8 @@ def read_config(path: Path, settings: DaemonSettings) -> None:
     if sock_dir:
         settings.sockets = [Path(sock_dir) / "libvirt-sock"]
         settings.sockets_ro = [Path(sock_dir) / "libvirt-sock-ro"]
-    for name in ("unix_sock_rw_perms", "unix_sock_ro_perms"):
+        settings.admin_sockets = [Path(sock_dir) / "libvirt-admin-sock"]
+    for name in ("unix_sock_rw_perms", "unix_sock_ro_perms", "unix_sock_admin_perms"):
         perms = conf.get(name, str)
         if perms:
             setattr(settings, name, int(perms, 8))
@@ -82,10 +94,27 @@ def read_config(path: Path, settings: DaemonSettings) -> None:
     for name in ("tcp_port", "tls_port"):
         if name in conf:
             setattr(settings, name, int(conf.get(name, str) or 0))
-    for name in ("max_clients", "max_client_requests", "max_workers", "keepalive_interval", "keepalive_count"):
+    for name in ("auth_unix_rw", "auth_unix_ro", "auth_tcp", "auth_tls"):
+        if name in conf:
+            setattr(settings, name, _auth_type(conf.get(name, str) or "", f"{path}: {name}"))
+    allowed = conf.get_string_list("sasl_allowed_username_list")
+    users_file = conf.get("sasl_users_file", str)
+    if allowed is not None or users_file:
+        sasl = settings.server.sasl = settings.server.sasl or SaslSettings()
+        sasl.allowed_usernames = allowed if allowed is not None else sasl.allowed_usernames
+        sasl.users_file = Path(users_file) if users_file else sasl.users_file
+    for name in ("max_clients", "max_anonymous_clients", "max_client_requests", "max_workers", "keepalive_interval",
+                 "keepalive_count"):  # fmt: skip
         value = conf.get_int(name, min=-1)
         if value is not None:
             setattr(settings.server, name, value)
+
+
+def _auth_type(value: str, what: str) -> str:
+    if value not in ("none", "sasl"):
+        raise VirtError(f"{what}: unsupported authentication type '{value}' (virtd knows none and sasl)",
+                        code=ErrorNumber.CONF_SYNTAX)  # fmt: skip
+    return value
 
 
 def tls_context(settings: DaemonSettings) -> ssl.SSLContext:
@@ -105,13 +134,16 @@ async def run(settings: DaemonSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(server.close()))
     for path in settings.sockets:
-        await server.listen_unix(path, mode=settings.unix_sock_rw_perms)
+        await server.listen_unix(path, mode=settings.unix_sock_rw_perms, auth=settings.auth_unix_rw)
     for path in settings.sockets_ro:
-        await server.listen_unix(path, readonly=True, mode=settings.unix_sock_ro_perms)
+        await server.listen_unix(path, readonly=True, mode=settings.unix_sock_ro_perms, auth=settings.auth_unix_ro)
+    for path in settings.admin_sockets:
+        await server.listen_unix(path, mode=settings.unix_sock_admin_perms, admin=True)
     if settings.listen_tls:
-        await server.listen_tcp(settings.listen_addr, settings.tls_port, ssl=tls_context(settings))
+        await server.listen_tcp(settings.listen_addr, settings.tls_port, ssl=tls_context(settings),
+                                auth=settings.auth_tls)  # fmt: skip
     if settings.listen_tcp:
-        await server.listen_tcp(settings.listen_addr, settings.tcp_port)
+        await server.listen_tcp(settings.listen_addr, settings.tcp_port, auth=settings.auth_tcp)
     if settings.timeout > 0:
         loop.create_task(_exit_when_idle(server, settings.timeout))
     await server.serve_forever()
@@ -132,11 +164,23 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="virtd",
         description="Serve the installed virt drivers over libvirt's remote protocol (what libvirtd does).",
+        epilog="virtd sasl-user {add,delete,list} [NAME]: manage the SASL users (virtd sasl-user --help).",
     )
     p.add_argument("--socket", action="append", type=Path, metavar="PATH",
                    help="listen on this read-write unix socket (repeatable); default: libvirt's path")
     p.add_argument("--socket-ro", action="append", type=Path, metavar="PATH",
                    help="listen on this read-only unix socket (repeatable)")
+    p.add_argument("--admin-socket", action="append", type=Path, metavar="PATH",
+                   help="serve the admin program (virt-admin) on this unix socket (repeatable); "
+                        "default: libvirt-admin-sock beside the default sockets")
+    p.add_argument("--auth", choices=("none", "sasl"), metavar="TYPE",
+                   help="authentication on the unix sockets: none or sasl (auth_unix_rw/auth_unix_ro)")
+    p.add_argument("--auth-tcp", choices=("none", "sasl"), metavar="TYPE",
+                   help="authentication on plain TCP (auth_tcp; default sasl)")
+    p.add_argument("--auth-tls", choices=("none", "sasl"), metavar="TYPE",
+                   help="authentication on TLS (auth_tls; default none: the client certificate)")
+    p.add_argument("--sasl-users", type=Path, metavar="FILE",
+                   help="SASL users file (default /etc/libvirt/virtd-sasl-users as root)")
     p.add_argument("-f", "--config", type=Path, metavar="FILE", help="libvirtd.conf-style configuration file")
     p.add_argument("-l", "--listen", action="store_true", help="also listen on TCP (TLS, port 16514)")
     p.add_argument("--no-tls", action="store_true", help="with --listen: plain TCP on port 16509 instead of TLS")
@@ -154,11 +198,24 @@ def settings_from_args(args: argparse.Namespace) -> DaemonSettings:
     base = default_socket_dir()
     settings.sockets = [base / "libvirt-sock"]
     settings.sockets_ro = [base / "libvirt-sock-ro"] if os.geteuid() == 0 else []
+    settings.admin_sockets = [base / "libvirt-admin-sock"]
     if args.config:
         read_config(args.config, settings)
     if args.socket or args.socket_ro:
         settings.sockets = list(args.socket or [])
         settings.sockets_ro = list(args.socket_ro or [])
+        settings.admin_sockets = []
+    if args.admin_socket:
+        settings.admin_sockets = list(args.admin_socket)
+    if args.auth:
+        settings.auth_unix_rw = settings.auth_unix_ro = args.auth
+    if args.auth_tcp:
+        settings.auth_tcp = args.auth_tcp
+    if args.auth_tls:
+        settings.auth_tls = args.auth_tls
+    if args.sasl_users:
+        settings.server.sasl = settings.server.sasl or SaslSettings()
+        settings.server.sasl.users_file = args.sasl_users
     if args.listen:
         settings.listen_tls = not args.no_tls
         settings.listen_tcp = args.no_tls
@@ -171,6 +228,11 @@ def settings_from_args(args: argparse.Namespace) -> DaemonSettings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sasl-user"]:
+        from virt.core.remote import sasl
+
+        return sasl.main(argv[1:])
     args = parser().parse_args(argv)
     from virt.util.log import setup_logging
 

@@ -1,0 +1,238 @@
+"""SASL on virtd: SCRAM against RFC examples, the users file, and real virsh, libvirt-python and our client logging in."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import virt.core as v
+from virt.core.remote import procedures as P
+from virt.core.remote import sasl
+from virt.core.remote.client import RemoteClient, connect_unix
+from virt.util.errors import AuthFailedError, ErrorNumber, VirtError
+
+from .conftest import Daemon, _stop, start_virtd
+
+VIRSH = "/usr/bin/virsh"
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+# ---- SCRAM against the RFCs' example exchanges -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mech", "salt", "cnonce", "snonce", "client_final", "server_final"),
+    [
+        # RFC 5802 section 5
+        ("SCRAM-SHA-1", "QSXCR+Q6sek8bf92", "fyko+d2lbbFgONRv9qkxdawL", "3rfcNHYJY1ZVvWVs7j",
+         "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
+         "v=rmF9pqV8S7suAoZWja4dJRkFsKQ="),
+        # RFC 7677 section 3
+        ("SCRAM-SHA-256", "W22ZaJ0SNY7soEsUEjb6gQ==", "rOprNGfwEbeRWgbNEkqO", "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0",
+         "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+         "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="),
+    ],
+)  # fmt: skip
+def test_scram_matches_the_rfc_examples(tmp_path: Path, mech: str, salt: str, cnonce: str, snonce: str,
+                                        client_final: str, server_final: str) -> None:  # fmt: skip
+    db = sasl.UserDatabase(tmp_path / "users")
+    db.set_password("user", "pencil")
+    # Pin the salt of the RFC's example (set_password draws a fresh one).
+    db._users[("user", mech)] = sasl.make_verifier(sasl.MECHANISMS[mech], "pencil", base64.b64decode(salt))
+    db._save()
+    server = sasl.ScramServer(mech, sasl.UserDatabase(tmp_path / "users"), nonce=snonce)
+    client = sasl.ScramClient(mech, "user", "pencil", nonce=cnonce)
+    assert client.first() == f"n,,n=user,r={cnonce}".encode()
+    complete, server_first = server.step(client.first())
+    assert not complete
+    assert server_first == f"r={cnonce}{snonce},s={salt},i=4096".encode()
+    final = client.final(server_first or b"")
+    assert final.decode() == client_final
+    complete, out = server.step(final)
+    assert complete and out is not None and out.decode() == server_final
+    client.verify(out)
+    assert server.username == "user"
+
+
+def test_scram_refuses_a_wrong_password_and_an_unknown_user(tmp_path: Path) -> None:
+    db = sasl.UserDatabase(tmp_path / "users")
+    db.set_password("alice", "secret")
+    for user, password in (("alice", "wrong"), ("mallory", "secret")):
+        server = sasl.ScramServer("SCRAM-SHA-256", db)
+        client = sasl.ScramClient("SCRAM-SHA-256", user, password)
+        _, first = server.step(client.first())
+        with pytest.raises(AuthFailedError, match="^authentication failed: authentication failed$"):
+            server.step(client.final(first or b""))
+
+
+def test_scram_client_refuses_a_server_that_does_not_know_the_password(tmp_path: Path) -> None:
+    db = sasl.UserDatabase(tmp_path / "users")
+    db.set_password("alice", "secret")
+    server = sasl.ScramServer("SCRAM-SHA-256", db)
+    client = sasl.ScramClient("SCRAM-SHA-256", "alice", "secret")
+    _, first = server.step(client.first())
+    server.step(client.final(first or b""))
+    with pytest.raises(AuthFailedError, match="did not prove"):
+        client.verify(b"v=" + base64.b64encode(b"\0" * 32))
+
+
+def test_saslprep() -> None:
+    assert sasl.saslprep("I\u00adX") == "IX"
+    assert sasl.saslprep("\u2168") == "IX"
+    assert sasl.saslprep("a\u00a0b") == "a b"
+    with pytest.raises(ValueError):
+        sasl.saslprep("a\u0007")
+
+
+def test_sasl_user_command_keeps_verifiers_not_passwords(tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    run = [sys.executable, "-m", "virt.core.remote.daemon", "sasl-user", "-f", str(users)]
+    subprocess.run([*run, "add", "alice"], input="s3cret-pw\n", text=True, check=True)
+    subprocess.run([*run, "add", "bob"], input="other\n", text=True, check=True)
+    text = users.read_text()
+    assert "s3cret-pw" not in text and "other" not in text
+    assert os.stat(users).st_mode & 0o777 == 0o600
+    assert {line.split(":")[1] for line in text.splitlines() if not line.startswith("#")} == set(sasl.MECHANISMS)
+    listed = subprocess.run([*run, "list"], capture_output=True, text=True, check=True).stdout
+    assert listed.split() == ["alice", "bob"]
+    subprocess.run([*run, "delete", "bob"], check=True)
+    missing = subprocess.run([*run, "delete", "bob"], capture_output=True, text=True)
+    assert missing.returncode == 1 and "no user 'bob'" in missing.stderr
+    assert subprocess.run([*run, "list"], capture_output=True, text=True, check=True).stdout.split() == ["alice"]
+
+
+# ---- virtd with SASL on its unix sockets -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sasl_virtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    tmp = tmp_path_factory.mktemp("virtd-sasl")
+    users = sasl.UserDatabase(tmp / "users")
+    users.set_password("alice", "secret")
+    users.set_password("bob", "hunter2")
+    conf = tmp / "virtd.conf"
+    conf.write_text('auth_unix_rw = "sasl"\nauth_unix_ro = "sasl"\nsasl_allowed_username_list = ["alice", "carol*"]\n'
+                    f'sasl_users_file = "{tmp / "users"}"\n')  # fmt: skip
+    daemon = start_virtd(tmp, "--config", str(conf))
+    yield daemon
+    _stop(daemon.pid, daemon.proc)
+
+
+def auth_file(tmp: Path, user: str, password: str) -> Path:
+    """libvirt's auth.conf: "authname" is what libvirt's client gives SASL as the user name."""
+    path = tmp / f"auth-{user}-{password}.conf"
+    path.write_text(f"[credentials-t]\nauthname={user}\npassword={password}\n\n[auth-libvirt-localhost]\ncredentials=t\n")
+    return path
+
+
+def virsh(daemon: Daemon, authfile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LIBVIRT_AUTH_FILE": str(authfile)}
+    return subprocess.run([VIRSH, "-c", daemon.uri(), *args], capture_output=True, text=True, timeout=60, env=env,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+@pytest.mark.skipif(not os.path.exists(VIRSH), reason="virsh (libvirt-clients) is not installed")
+def test_virsh_logs_in_with_the_right_password(sasl_virtd: Daemon, tmp_path: Path) -> None:
+    result = virsh(sasl_virtd, auth_file(tmp_path, "alice", "secret"), "list", "--all")
+    assert result.returncode == 0, result.stderr
+    assert " test " in result.stdout and "running" in result.stdout
+
+
+@pytest.mark.skipif(not os.path.exists(VIRSH), reason="virsh (libvirt-clients) is not installed")
+@pytest.mark.parametrize(("user", "password"), [("alice", "wrong"), ("nobody", "secret"), ("bob", "hunter2")])
+def test_virsh_is_refused_with_libvirts_auth_error(sasl_virtd: Daemon, tmp_path: Path, user: str,
+                                                   password: str) -> None:  # fmt: skip
+    """A wrong password, an unknown user, a user not in sasl_allowed_username_list: the same error."""
+    result = virsh(sasl_virtd, auth_file(tmp_path, user, password), "list", "--all")
+    assert result.returncode == 1
+    assert "error: authentication failed: authentication failed" in result.stderr
+
+
+LIBVIRT_PYTHON = """
+import libvirt, sys
+def cb(creds, opaque):
+    for cred in creds:
+        cred[4] = {libvirt.VIR_CRED_AUTHNAME: sys.argv[2], libvirt.VIR_CRED_PASSPHRASE: sys.argv[3]}.get(cred[0])
+    return 0
+try:
+    conn = libvirt.openAuth(sys.argv[1], [[libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_PASSPHRASE], cb, None], 0)
+    print(sorted(d.name() for d in conn.listAllDomains()))
+except libvirt.libvirtError as e:
+    print(e.get_error_code(), e.get_error_message())
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(SYSTEM_PYTHON), reason="no system python")
+def test_libvirt_python_logs_in_through_its_auth_callback(sasl_virtd: Daemon) -> None:
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import libvirt"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("python3-libvirt is not installed")
+    env = {k: val for k, val in os.environ.items() if k != "PYTHONPATH"}
+
+    def run(user: str, password: str) -> str:
+        return subprocess.run([SYSTEM_PYTHON, "-c", LIBVIRT_PYTHON, sasl_virtd.uri(), user, password],
+                              capture_output=True, text=True, timeout=60, env=env).stdout.strip()  # fmt: skip
+
+    assert run("alice", "secret") == "['test']"
+    assert run("alice", "wrong") == f"{int(ErrorNumber.AUTH_FAILED)} authentication failed: authentication failed"
+
+
+def test_our_client_logs_in_from_auth_conf(sasl_virtd: Daemon, tmp_path: Path) -> None:
+    good = auth_file(tmp_path, "alice", "secret")
+    with v.open(f"{sasl_virtd.uri()}&authfile={good}") as conn:
+        assert [d.name() for d in conn.list_all_domains()] == ["test"]
+    bad = auth_file(tmp_path, "alice", "wrong")
+    with pytest.raises(AuthFailedError, match="^authentication failed: authentication failed$"):
+        v.open(f"{sasl_virtd.uri()}&authfile={bad}")
+
+
+def test_our_client_without_credentials_fails_cleanly(sasl_virtd: Daemon, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.conf"
+    empty.write_text("")
+    with pytest.raises(AuthFailedError, match="Failed to collect auth credentials"):
+        v.open(f"{sasl_virtd.uri()}&authfile={empty}")
+
+
+def test_calls_before_authentication_are_refused(sasl_virtd: Daemon) -> None:
+    client = RemoteClient(connect_unix(sasl_virtd.sock))
+    try:
+
+        def call(name: str, *args: object) -> object:
+            proc = P.BY_NAME[name]
+            body = proc.args.Value(*args) if args else None
+            return client.call(proc.number, proc.args, body, proc.ret)
+
+        assert call("AUTH_LIST") == ([P.AuthType.SASL],)
+        for name, args in (("CONNECT_OPEN", ("test:///default", 0)), ("CONNECT_LIST_ALL_DOMAINS", (1, 0))):
+            with pytest.raises(VirtError) as err:
+                call(name, *args)
+            assert err.value.code == ErrorNumber.RPC and str(err.value) == "RPC failure: authentication required"
+        assert "SCRAM-SHA-256" in str(call("AUTH_SASL_INIT")[0])  # type: ignore[index]
+        with pytest.raises(AuthFailedError):
+            call("AUTH_SASL_STEP", 1, [])  # a step before any start
+        # Logging in opens the door on the same connection.
+        db = sasl.SaslSettings(users_file=sasl_virtd.sock.parent / "users")
+        assert db.database().lookup("alice", "SCRAM-SHA-256") is not None
+        exchange = sasl.ScramClient("SCRAM-SHA-256", "alice", "secret")
+        _, nil, data = call("AUTH_SASL_START", "SCRAM-SHA-256", *sasl.wire_data(exchange.first()))  # type: ignore[misc]
+        complete, nil, data = call("AUTH_SASL_STEP", *sasl.wire_data(exchange.final(sasl.data_from_wire(nil, data) or b"")))  # type: ignore[misc]
+        assert complete == 1
+        exchange.verify(sasl.data_from_wire(nil, data))
+        call("CONNECT_OPEN", "test:///default", 0)
+        assert call("CONNECT_NUM_OF_DOMAINS") == (1,)
+    finally:
+        client.close()
+
+
+def test_unsupported_auth_type_in_the_config_is_an_error(tmp_path: Path) -> None:
+    conf = tmp_path / "virtd.conf"
+    conf.write_text('auth_unix_rw = "polkit"\n')
+    result = subprocess.run([sys.executable, "-m", "virt.core.remote.daemon", "--config", str(conf),
+                             "--socket", str(tmp_path / "s")], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 1
+    assert "unsupported authentication type 'polkit'" in result.stderr
