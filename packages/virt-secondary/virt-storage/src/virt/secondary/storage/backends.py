@@ -38,6 +38,8 @@ STORAGE = ErrorDomain.STORAGE
 TOOL_TIMEOUT = 300.0
 #: Bytes copied or wiped at a time.
 CHUNK = 1 << 20
+#: The sector size libvirt's disk backend counts in.
+SECTOR = 512
 
 #: How a long operation reports what it has done: ``progress(processed_bytes, total_bytes)``.
 Progress = Callable[[int, int], None]
@@ -52,6 +54,8 @@ class PoolSizes:
     capacity: int = 0
     allocation: int = 0
     available: int = 0
+    #: A disk pool's free regions, [start, end) in bytes (its <source><device><freeExtent>s).
+    free_extents: list[list[int]] | None = None
 
 
 def storage_error(message: str, code: ErrorNumber = ErrorNumber.INTERNAL_ERROR) -> VirtError:
@@ -73,6 +77,8 @@ class Backend:
     type: ClassVar[str] = "dir"
     #: Volumes are files in ``target`` (vs. devices the backend creates).
     file_volumes: ClassVar[bool] = True
+    #: Volumes can be created here (not the LUNs of a storage array); create_vol raises otherwise.
+    creates_volumes: ClassVar[bool] = True
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -452,8 +458,6 @@ class DiskBackend(Backend):
 
     type = "disk"
     file_volumes = False
-    #: Partitions start on 1 MiB boundaries, as parted's optimal alignment does.
-    ALIGN = 1 << 20
     #: Source formats whose parted label name differs.
     LABELS = {"dos": "msdos", "unknown": "msdos"}
 
@@ -517,18 +521,55 @@ class DiskBackend(Backend):
                 parts.append(Partition(int(cols[0]), start, end, kinds.get(int(cols[0]), "primary")))
         return size, parts
 
+    def geometry(self) -> tuple[int, int, int]:
+        """The disk's BIOS geometry (cylinders, heads, sectors per track) as libparted computes it."""
+        out = run([find_binary("parted", "parted"), "-s", self.device, "unit", "chs", "print"], timeout=TOOL_TIMEOUT,
+                  env={"LC_ALL": "C"}).stdout
+        for line in out.splitlines():
+            if line.startswith("BIOS cylinder,head,sector geometry:"):
+                c, h, s = line.split(":", 1)[1].split(".")[0].strip().split(",")
+                return int(c), int(h), int(s)
+        raise storage_error("Failed to create disk pool geometry")
+
+    def free_extents(self, size: int, parts: list[Partition]) -> list[tuple[int, int, str]]:
+        """Free regions as libvirt lists them: [start, end) in bytes, "logical" inside the extended
+        partition, "normal" elsewhere; a region at byte 0 starts after the first sector (the label's).
+
+        On a dos label libparted keeps a last, incomplete cylinder as metadata (parted's listing
+        shows it as free): it is not free space for libvirt either.
+        """
+        usable = size
+        if self.label() == "dos":
+            _, heads, sectors = self.geometry()
+            usable -= size % (heads * sectors * SECTOR)
+        extended = next((p for p in parts if p.kind == "extended"), None)
+        out = []
+        for p in parts:
+            if p.kind != "free":
+                continue
+            inside = extended is not None and extended.start <= p.start and p.end <= extended.end
+            start, end = p.start or SECTOR, min(p.end + 1, usable)
+            if start <= end:
+                out.append((start, end, "logical" if inside else "normal"))
+        return out
+
     def part_path(self, number: int) -> str:
         return f"{self.device}{'p' if self.device[-1].isdigit() else ''}{number}"
 
     def sizes(self) -> PoolSizes:
+        """libvirt's accounting: allocation sums the data partitions (an extended one is only their
+        container), available the free extents, capacity is where the last extent or partition ends."""
         size, parts = self.table()
+        free = self.free_extents(size, parts)
         used = sum(p.size for p in parts if p.kind in ("primary", "logical"))
-        free = sum(p.size for p in parts if p.kind == "free" and p.size >= self.ALIGN)
-        return PoolSizes(size, used, free)
+        capacity = max([p.end + 1 for p in parts] + [end for _, end, _ in free] + [0])
+        return PoolSizes(capacity, used, sum(end - start for start, end, _ in free),
+                         [[start, end] for start, end, _ in free])
 
     def scan(self) -> list[dict[str, Any]]:
         _, parts = self.table()
         vols = []
+        logical_total = sum(p.size for p in parts if p.kind == "logical")
         for part in parts:
             if part.kind == "free":
                 continue
@@ -538,7 +579,10 @@ class DiskBackend(Backend):
             if info is None:
                 continue
             info.capacity = info.allocation = info.physical = part.size
-            info.format = "extended" if part.kind == "extended" else "none"
+            info.format = "none"
+            if part.kind == "extended":
+                # as libvirt: the extended partition holds only what its logical partitions allocate
+                info.format, info.allocation = "extended", logical_total
             rec = volume_record(os.path.basename(path), path, info)
             rec.update(number=part.number, part_type=part.kind, source_device=self.device,
                        extents=[[part.start, part.end + 1]])
@@ -557,38 +601,54 @@ class DiskBackend(Backend):
     def create_vol(self, vol: Volume, flags: int, backing: tuple[str, str] | None) -> None:
         if backing is not None:
             raise storage_error("backing stores are not supported by disk pools", ErrorNumber.NO_SUPPORT)
-        _, parts = self.table()
+        if vol.target is not None and getattr(vol.target, "encryption", None) is not None:
+            raise storage_error("storage pool does not support encrypted volumes", ErrorNumber.CONFIG_UNSUPPORTED)
+        size, parts = self.table()
         fmt = vol.target.format_type if vol.target is not None else None
         dos = self.label() == "dos"
         extended = next((p for p in parts if p.kind == "extended"), None)
+        # four primaries is all a dos table holds: the rest are logical, inside the extended one
+        kind = "logical" if dos and sum(p.kind in ("primary", "extended") for p in parts) >= 4 else "primary"
         if fmt == "extended":
             if not dos:
                 raise storage_error("extended partitions need a dos partition table", ErrorNumber.INVALID_ARG)
             if extended is not None:
-                raise storage_error("extended partition already exists", ErrorNumber.OPERATION_INVALID)
-            kind = "extended"
-        elif dos and sum(p.kind in ("primary", "extended") for p in parts) >= 4:
-            # four primaries is all a dos table holds: the rest are logical, inside the extended one
-            kind = "logical"
-        else:
-            kind = "primary"
-        size = max(vol.capacity_bytes, 1)
-        for free in parts:
-            if free.kind != "free":
-                continue
-            inside = extended is not None and extended.start <= free.start and free.end <= extended.end
-            if inside != (kind == "logical"):
-                continue
-            # a logical partition needs room for its own boot record before it
-            start = -(-(free.start + (512 if kind == "logical" else 0)) // self.ALIGN) * self.ALIGN
-            if start + size - 1 <= free.end:
-                self.parted("mkpart", kind, f"{start}B", f"{start + size - 1}B")
-                # as libvirt, the volume is named after the partition's device, whatever was asked
-                number = next(p.number for p in self.table()[1] if p.kind != "free" and p.start == start)
-                vol.name = os.path.basename(self.part_path(number))
-                return
-        raise storage_error(f"no large enough free extent on '{self.device}' for volume '{vol.name}'",
-                            ErrorNumber.OPERATION_FAILED)
+                raise storage_error("extended partition already exists")
+        elif kind == "logical" and extended is None:
+            raise storage_error("no extended partition found and no primary partition available")
+        start, end = self.boundaries(size, parts, vol.capacity_bytes, kind, dos)
+        self.parted("mkpart", "extended" if fmt == "extended" else kind, f"{start}B", f"{end}B")
+        # as libvirt, the volume is named after the partition's device, whatever was asked
+        number = next(p.number for p in self.table()[1] if p.kind != "free" and p.start == start)
+        vol.name = os.path.basename(self.part_path(number))
+
+    def boundaries(self, size: int, parts: list[Partition], allocation: int, kind: str, dos: bool) -> tuple[int, int]:
+        """Where a new partition goes, as libvirt places it: in the smallest free extent of the right
+        kind that is large enough; on a dos label its end is rounded up to a cylinder boundary
+        (heads x sectors x 512 bytes); a logical partition leaves one sector for its boot record."""
+        _, heads, sectors = self.geometry()
+        cylinder = heads * sectors * SECTOR
+        # libvirt rounds up by the bytes missing to a whole cylinder (a whole one more when none are)
+        extra = cylinder - allocation % cylinder
+        wanted = "logical" if kind == "logical" else "normal"
+        best: tuple[int, int, int] | None = None  # (size, start, aligned allocation)
+        for start, end, ftype in self.free_extents(size, parts):
+            size, needed = end - start, allocation
+            if dos:
+                needed += extra
+                if kind == "logical":
+                    size -= SECTOR
+            if size > needed and ftype == wanted and (best is None or size < best[0]):
+                best = (size, start, needed)
+        if best is None:
+            raise storage_error("no large enough free extent")
+        _, start, needed = best
+        if kind == "logical":
+            start += SECTOR
+        end = start + needed
+        if dos:
+            end -= start % cylinder  # the end lands on a cylinder boundary
+        return start, end - 1
 
     def clone_vol(self, vol: Volume, src: dict[str, Any], flags: int, progress: Progress = _no_progress) -> None:
         raise storage_error("cloning into a disk pool is not supported", ErrorNumber.NO_SUPPORT)
@@ -600,15 +660,23 @@ class DiskBackend(Backend):
         raise storage_error("resizing partitions is not supported", ErrorNumber.NO_SUPPORT)
 
 
-BACKENDS: dict[str, type[Backend]] = {b.type: b for b in (Backend, FsBackend, NetfsBackend, LogicalBackend,
-                                                           DiskBackend)}
+def backend_for(pool: Pool, secrets: Callable[[Any, int], bytes] | None = None) -> Backend:
+    """The backend of ``pool``'s type; ``secrets`` reads the value of an <auth> secret (iSCSI CHAP)."""
+    from virt.secondary.storage.sanpools import ISCSIBackend, ISCSIDirectBackend, SCSIBackend
 
-
-def backend_for(pool: Pool) -> Backend:
-    cls = BACKENDS.get(str(pool.type))
+    backends: dict[str, type[Backend]] = {b.type: b for b in (Backend, FsBackend, NetfsBackend, LogicalBackend,
+                                                              DiskBackend, ISCSIBackend, ISCSIDirectBackend,
+                                                              SCSIBackend)}
+    cls = backends.get(str(pool.type))
     if cls is None:
-        raise storage_error(f"missing backend for pool type {pool.type} ({pool.type})", ErrorNumber.NO_SUPPORT)
-    return cls(pool)
+        # what libvirt says of a pool type whose backend it was built without (the type's enum number first)
+        from virt.conf.storage import POOL_TYPES
+
+        raise storage_error(f"missing backend for pool type {POOL_TYPES.index(str(pool.type))} ({pool.type})")
+    backend = cls(pool)
+    if secrets is not None:
+        backend.secrets = secrets  # type: ignore[attr-defined]
+    return backend
 
 
 # ----------------------------------------------------------------------------- file helpers

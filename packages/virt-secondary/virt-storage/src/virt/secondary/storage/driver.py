@@ -21,9 +21,11 @@ from typing import Any, ClassVar, TypeVar
 from virt.conf import parse
 from virt.conf.storage import (
     ClusterSize,
+    FreeExtent,
     Permissions,
     Pool,
     ScaledSize,
+    SecretRef,
     SourceFormat,
     Timestamps,
     VolExtent,
@@ -101,10 +103,11 @@ _ALLOWED_FLAGS = {
     "storage_vol_delete": 0, "storage_vol_wipe": 0, "storage_vol_wipe_pattern": 0,
     "storage_vol_resize": sum(RF), "storage_vol_get_info_flags": 1, "storage_vol_get_xml_desc": 0,
     "storage_pool_refresh": 0, "storage_pool_destroy": 0, "storage_pool_delete": 1,
-    "storage_vol_upload": int(UF.SPARSE_STREAM), "storage_vol_download": int(DF.SPARSE_STREAM),
+    "storage_vol_upload": int(UF.SPARSE_STREAM), "connect_find_storage_pool_sources": 0, "storage_vol_download": int(DF.SPARSE_STREAM),
 }
 
-_VOL_TYPES = {"file": StorageVolType.FILE, "block": StorageVolType.BLOCK, "dir": StorageVolType.DIR}
+_VOL_TYPES = {"file": StorageVolType.FILE, "block": StorageVolType.BLOCK, "dir": StorageVolType.DIR,
+              "network": StorageVolType.NETWORK}
 #: Calls that may legitimately run long (copying or overwriting data): no timeout.
 _LONG = None
 
@@ -201,6 +204,28 @@ class StorageDriver(Driver):
                 log.warning("autostart of storage pool %s failed: %s", obj.name, exc.message)
 
     # -- helpers ------------------------------------------------------------------------------------
+    def _backend(self, pool: Pool) -> Backend:
+        return backend_for(pool, self._secret_value)
+
+    def _secret_value(self, ref: SecretRef, usage_type: int) -> bytes:
+        """The value of a pool's <auth> secret, from the secret driver of this connection's URI (as
+        libvirt's storage driver opens a secret connection); never logged."""
+        from virt.core.registry import get_registry
+
+        info = get_registry().secondary_for("secret")
+        if info is None:
+            raise VirtError("no secret driver is installed to read the pool's authentication secret",
+                            code=ErrorNumber.NO_SECRET, domain=STORAGE)
+        secrets = info.load()(self.uri, readonly=False)
+        try:
+            if ref.uuid:
+                sref = secrets.secret_lookup_by_uuid(str(ref.uuid))
+            else:
+                sref = secrets.secret_lookup_by_usage(usage_type, str(ref.usage))
+            return bytes(secrets.secret_get_value_internal(sref))
+        finally:
+            secrets.close()
+
     def _check_flags(self, call: str, flags: int) -> None:
         bad = int(flags) & ~_ALLOWED_FLAGS.get(call, 0)
         if bad:
@@ -266,7 +291,7 @@ class StorageDriver(Driver):
         """Scan the pool's storage (in a worker, under the pool lock) into a new state record."""
         sizes = backend.sizes()
         state = {"capacity": sizes.capacity, "allocation": sizes.allocation, "available": sizes.available,
-                 "volumes": backend.scan(), "refreshed": time.time()}
+                 "volumes": backend.scan(), "refreshed": time.time(), "free_extents": sizes.free_extents}
         if backend.file_volumes:
             state["target_permissions"] = list(backend.target_permissions())
         return state
@@ -315,6 +340,19 @@ class StorageDriver(Driver):
         names = [r.name for r in self.connect_list_all_storage_pools(LF.INACTIVE)]
         return names if maxnames < 0 else names[:maxnames]
 
+    def connect_find_storage_pool_sources(self, type: str, src_spec: str | None = None, flags: int = 0) -> str:
+        """Storage the host can see for a pool type: the targets of an iSCSI portal."""
+        from virt.conf.storage import POOL_TYPES
+        from virt.secondary.storage.sanpools import find_sources
+
+        self._check_flags("connect_find_storage_pool_sources", flags)
+        if type not in POOL_TYPES:
+            raise storage_error(f"unknown storage pool type {type}")
+        if type not in ("iscsi", "iscsi-direct"):
+            raise VirtError(f"pool type '{type}' does not support source discovery", code=ErrorNumber.NO_SUPPORT,
+                            domain=STORAGE)
+        return self._work(f"find-sources-{type}", lambda: find_sources(type, src_spec))
+
     def connect_storage_pool_event_register_any(self, event_id: int, pool: StoragePoolRef | None = None) -> int:
         if int(event_id) not in (StoragePoolEventID.LIFECYCLE, StoragePoolEventID.REFRESH):
             raise InvalidArgError(f"unsupported event ID {event_id}")
@@ -323,6 +361,7 @@ class StorageDriver(Driver):
     # -- define, undefine ---------------------------------------------------------------------------
     def _assign(self, xml: str, *, live: bool) -> tuple[PoolObj, Pool]:
         defn = parse_pool(xml)
+        self._backend(defn)  # a pool type without a backend is refused at once, as libvirt does
         objs = self.store.load_all()
         by_uuid = next((o for o in objs.values() if o.uuid == str(defn.uuid)), None)
         if by_uuid is not None and by_uuid.name != defn.name:
@@ -380,7 +419,7 @@ class StorageDriver(Driver):
         return None
 
     def _start(self, obj: PoolObj, defn: Pool, build: int | None) -> None:
-        backend = backend_for(defn)
+        backend = self._backend(defn)
 
         def start() -> dict[str, Any]:
             if build is not None:
@@ -422,13 +461,13 @@ class StorageDriver(Driver):
         obj = self._get(pool)
         if obj.active:
             raise OperationInvalidError(f"storage pool '{obj.name}' is already active", domain=STORAGE)
-        backend = backend_for(obj.current)
+        backend = self._backend(obj.current)
         self._work(obj.name, lambda: backend.build(flags), _LONG)
         self._sh.emit(_ref(obj), StoragePoolEventID.LIFECYCLE, PoolEvent.CREATED, 0)
 
     def storage_pool_destroy(self, pool: StoragePoolRef) -> None:
         obj = self._active(pool)
-        backend = backend_for(obj.current)
+        backend = self._backend(obj.current)
         self._work(obj.name, backend.stop)
         with self.store.locked():
             self.store.clear_live(obj.name)
@@ -439,14 +478,14 @@ class StorageDriver(Driver):
         obj = self._get(pool)
         if obj.active:
             raise OperationInvalidError(f"storage pool '{obj.name}' is still active", domain=STORAGE)
-        backend = backend_for(obj.current)
+        backend = self._backend(obj.current)
         self._work(obj.name, lambda: backend.delete(flags), _LONG)
         self._sh.emit(_ref(obj), StoragePoolEventID.LIFECYCLE, PoolEvent.DELETED, 0)
 
     def storage_pool_refresh(self, pool: StoragePoolRef, flags: int = 0) -> None:
         self._check_flags("storage_pool_refresh", flags)
         obj = self._active(pool)
-        backend = backend_for(obj.current)
+        backend = self._backend(obj.current)
         state = self._work(obj.name, lambda: self._refresh_state(obj, backend))
         self._save_state(obj.name, state)
         self._sh.emit(_ref(obj), StoragePoolEventID.REFRESH)
@@ -469,6 +508,9 @@ class StorageDriver(Driver):
             s = obj.state
             defn.capacity, defn.allocation, defn.available = (ScaledSize.of(int(s.get(k, 0)))
                                                               for k in ("capacity", "allocation", "available"))
+            extents = s.get("free_extents")
+            if extents is not None and defn.source is not None and defn.source.devices:
+                defn.source.devices[0].free_extents = [FreeExtent(start=a, end=b) for a, b in extents]
             perms = s.get("target_permissions")
             if perms and defn.target is not None:
                 defn.target.permissions = Permissions(mode=perms[0], owner=perms[1], group=perms[2])
@@ -568,13 +610,17 @@ class StorageDriver(Driver):
         """Update the pool's record with one volume re-probed (or removed) and fresh sizes."""
         sizes = backend.sizes()
         rec = backend.probe_vol(name, fmt) if name is not None else None
+        # a partition changes its extended partition's allocation too: the disk is read again
+        rescanned = backend.scan() if backend.type == "disk" else None
         with self.store.locked():
             state = self.store.read_state(obj.name)
             vols = [v for v in state.get("volumes", []) if v["name"] not in (name, removed)]
             if rec is not None:
                 vols.append(rec)
+            if rescanned is not None:
+                vols = rescanned
             state.update(capacity=sizes.capacity, allocation=sizes.allocation, available=sizes.available,
-                         volumes=sorted(vols, key=lambda v: v["name"]))
+                         free_extents=sizes.free_extents, volumes=sorted(vols, key=lambda v: v["name"]))
             if self.store.live_path(obj.name).exists():
                 self.store.save_state(obj.name, state)
         return rec
@@ -583,9 +629,12 @@ class StorageDriver(Driver):
         self._check_flags("storage_vol_create_xml", flags)
         obj = self._active(pool)
         vol = self._parse_vol(obj, xml)
-        backend = backend_for(obj.current)
+        backend = self._backend(obj.current)
         backing = self._backing(vol)
         fmt = vol.target.format_type if vol.target is not None else None
+
+        if not backend.creates_volumes:
+            backend.create_vol(vol, flags, backing)  # refuses, in the backend's words
 
         def create() -> dict[str, Any]:
             # only a raw file is allocated up front; image formats grow as the guest writes
@@ -606,7 +655,7 @@ class StorageDriver(Driver):
         obj = self._active(pool)
         _, src = self._vol(clonevol)
         vol = self._parse_vol(obj, xml)
-        backend = backend_for(obj.current)
+        backend = self._backend(obj.current)
         fmt = vol.target.format_type if vol.target is not None else None
 
         def clone() -> dict[str, Any]:
@@ -625,7 +674,7 @@ class StorageDriver(Driver):
         self._check_flags("storage_vol_delete", flags)
         obj, rec = self._vol(vol)
         self._check_idle(obj, rec)
-        backend = backend_for(obj.current)
+        backend = self._backend(obj.current)
 
         def delete() -> None:
             backend.delete_vol(rec)
@@ -643,7 +692,7 @@ class StorageDriver(Driver):
             raise InvalidArgError(f"wiping algorithm {algorithm} not supported", domain=STORAGE)
         obj, rec = self._vol(vol)
         self._check_idle(obj, rec)
-        backend = backend_for(obj.current)
+        backend = self._backend(obj.current)
 
         def wipe() -> None:
             with self._sh.job("wipe", (obj.name, rec["name"]), total=int(rec["capacity"])) as progress:
@@ -669,7 +718,7 @@ class StorageDriver(Driver):
                                   "specified", domain=STORAGE)
         if flags & RF.ALLOCATE and capacity - current > int(obj.state.get("available", 0)):
             raise storage_error("Not enough space left in storage pool", ErrorNumber.OPERATION_FAILED)
-        backend = backend_for(obj.current)
+        backend = self._backend(obj.current)
 
         def resize() -> None:
             backend.resize_vol(rec, capacity, flags)
@@ -769,10 +818,11 @@ def volume_xml(obj: PoolObj, rec: dict[str, Any]) -> str:
     """A volume as libvirt prints it: sizes, target with format, permissions and timestamps."""
     file_pool = obj.current.info.vol_formats is not None
     fmt = rec["format"] if file_pool else None
-    target = VolTarget(path=rec["path"], format=SourceFormat(type=fmt) if fmt else None,
-                       permissions=Permissions(mode=rec["mode"], owner=rec["uid"], group=rec["gid"]),
-                       timestamps=Timestamps(atime=_stamp(rec["atime"]), mtime=_stamp(rec["mtime"]),
-                                             ctime=_stamp(rec["ctime"])))
+    target = VolTarget(path=rec["path"], format=SourceFormat(type=fmt) if fmt else None)
+    if rec.get("mode") is not None:  # a LUN reached over the network has no inode here
+        target.permissions = Permissions(mode=rec["mode"], owner=rec["uid"], group=rec["gid"])
+        target.timestamps = Timestamps(atime=_stamp(rec["atime"]), mtime=_stamp(rec["mtime"]),
+                                       ctime=_stamp(rec["ctime"]))
     if rec.get("compat"):
         target.compat = rec["compat"]
     if rec.get("cluster_size"):
@@ -867,7 +917,7 @@ class _VolumeSink(_VolumeTransfer):
             os.fsync(self.fd)
         finally:
             self._release()
-        backend = backend_for(self.obj.current)
+        backend = self.driver._backend(self.obj.current)
         fmt = self.rec["format"] if self.rec["format"] == "none" else None
         self.driver._work(self.obj.name, lambda: self.driver._after_change(self.obj, backend, self.rec["name"],
                                                                            fmt=fmt))
