@@ -570,9 +570,13 @@ class RemoteDriver(Driver):
     def _handshake(self, uri: URI, readonly: bool) -> None:
         auth = self._raw("AUTH_LIST")[0]
         if auth and P.AuthType.NONE not in auth:
-            raise VirtError("the server requires an authentication method this client does not support",
-                            code=ErrorNumber.AUTH_FAILED, domain=ErrorDomain.AUTH,
-                            message="authentication failed: unsupported authentication type")  # fmt: skip
+            if P.AuthType.SASL not in auth:
+                raise VirtError("the server requires an authentication method this client does not support",
+                                code=ErrorNumber.AUTH_FAILED, domain=ErrorDomain.AUTH,
+                                message="authentication failed: unsupported authentication type")  # fmt: skip
+            from virt.core.remote import sasl
+
+            self.sasl_username = sasl.client_authenticate(self._raw, uri.params, uri.server or "localhost")
         if self.keepalive_interval > 0 and self._raw("CONNECT_SUPPORTS_FEATURE", FEATURE_PROGRAM_KEEPALIVE)[0]:
             self.client.start_keepalive(self.keepalive_interval, self.keepalive_count)
         target = uri.without_transport()
@@ -593,6 +597,12 @@ class RemoteDriver(Driver):
     def __getattr__(self, method: str) -> Callable[..., Any]:
         proc = P.BY_METHOD.get(method)
         if proc is None or proc.event:
+            from virt.core.remote import programs  # the qemu and lxc programs' calls
+
+            other = programs.client_method(self.client, method)
+            if other is not None:
+                setattr(self, method, other)
+                return other
             return super().__getattr__(method)
         call = M.call_for(proc.number)
         client = self.client

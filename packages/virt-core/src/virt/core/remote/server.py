@@ -16,6 +16,7 @@ import logging
 import os
 import ssl as _ssl
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from virt.core.events import Event
 from virt.core.remote import marshal as M
 from virt.core.remote import procedures as P
 from virt.core.remote import protocol as W
+from virt.core.remote import sasl as _sasl
 from virt.core.remote.stream import SPARSE_FLAGS, ServerStream
 from virt.util import xdr
 from virt.util.errors import (
@@ -105,6 +107,10 @@ class ServerConfig:
     keepalive_count: int = DEFAULT_KEEPALIVE_COUNT
     #: How the daemon opens driver connections: ``open_connection(uri, readonly) -> Connection``.
     open_connection: Callable[[str | None, bool], Any] | None = None
+    #: SASL users and allowed names, for listeners with ``auth="sasl"``.
+    sasl: _sasl.SaslSettings | None = None
+    #: libvirtd.conf's max_anonymous_clients: clients connected but not yet authenticated.
+    max_anonymous_clients: int = 20
 
 
 def _default_open(uri: str | None, readonly: bool) -> Any:
@@ -124,16 +130,20 @@ class Server:
         self._paths: list[Path] = []
         self._closed = asyncio.Event()
         self._open = self.config.open_connection or _default_open
+        self.client_ids = itertools.count(1)
 
-    async def listen_unix(self, path: str | Path, *, readonly: bool = False, mode: int | None = None) -> None:
-        """Serve on a unix socket (``readonly``: every connection is read-only, as libvirt-sock-ro)."""
+    async def listen_unix(self, path: str | Path, *, readonly: bool = False, mode: int | None = None,
+                          auth: str = "none", admin: bool = False) -> None:
+        """Serve on a unix socket (``readonly``: every connection is read-only, as libvirt-sock-ro;
+        ``auth``: "none" or "sasl"; ``admin``: the admin program only, as libvirt-admin-sock)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_socket():
             path.unlink()  # a stale socket of a previous run; libvirtd removes it the same way
         loop = asyncio.get_running_loop()
         listener = await loop.create_unix_server(
-            partial(ClientConnection, self, readonly=readonly, transport_kind="unix"), path=str(path)
+            partial(ClientConnection, self, readonly=readonly, transport_kind="unix", auth=auth, admin=admin),
+            path=str(path),
         )
         # libvirtd's defaults: unix_sock_rw_perms "0700", unix_sock_ro_perms "0777".
         os.chmod(path, mode if mode is not None else (0o777 if readonly else 0o700))
@@ -141,11 +151,12 @@ class Server:
         self._paths.append(path)
         log.info("listening on %s%s", path, " (read-only)" if readonly else "")
 
-    async def listen_tcp(self, host: str | None, port: int, *, ssl: _ssl.SSLContext | None = None) -> int:
+    async def listen_tcp(self, host: str | None, port: int, *, ssl: _ssl.SSLContext | None = None,
+                         auth: str = "none") -> int:
         """Serve on TCP (``ssl``: TLS, as libvirtd's port 16514); returns the bound port."""
         loop = asyncio.get_running_loop()
         listener = await loop.create_server(
-            partial(ClientConnection, self, readonly=False, transport_kind="tls" if ssl else "tcp"),
+            partial(ClientConnection, self, readonly=False, transport_kind="tls" if ssl else "tcp", auth=auth),
             host=host, port=port, ssl=ssl, reuse_address=True,
         )  # fmt: skip
         self._listeners.append(listener)
@@ -175,10 +186,20 @@ class Server:
 class ClientConnection(asyncio.Protocol):
     """One client: its socket, its driver connection, its event callbacks, its keepalive."""
 
-    def __init__(self, server: Server, *, readonly: bool, transport_kind: str) -> None:
+    def __init__(self, server: Server, *, readonly: bool, transport_kind: str, auth: str = "none",
+                 admin: bool = False) -> None:  # fmt: skip
         self.server = server
         self.readonly = readonly
         self.transport_kind = transport_kind
+        #: "none" or "sasl"; calls other than AUTH_* wait until ``authenticated``.
+        self.auth = auth
+        self.authenticated = auth == "none"
+        self.sasl: _sasl.ServerSession | None = None
+        #: A client of the admin socket: it speaks the admin program, not the remote one.
+        self.admin = admin
+        self.id = next(server.client_ids)
+        self.timestamp = int(time.time())
+        self.programs: dict[str, Any] = {}  # per-program state (qemu monitor event callbacks...)
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.conn: Any = None
@@ -275,12 +296,17 @@ class ClientConnection(asyncio.Protocol):
                 self._reply_error(msg, RPCError("file descriptor passing is not supported"))
             # Stream packets and stray replies/messages: nothing here consumes them.
             return
-        if msg.prog != _PROG or msg.vers != _VERS:
-            self._reply_error(msg, RPCError(f"Cannot find program {msg.prog} version {msg.vers}"))
+        if msg.prog != _PROG or msg.vers != _VERS or self.admin:
+            from virt.core.remote import programs  # the qemu, lxc and admin programs
+
+            programs.dispatch(self, msg)
             return
         proc = P.REMOTE_PROCEDURES.get(msg.proc)
         if proc is None or proc.event:
             self._reply_error(msg, NoSupportError(f"unknown procedure: {msg.proc}"))
+            return
+        if not self.authenticated and proc.name not in _sasl.PRE_AUTH_PROCEDURES:
+            self._reply_error(msg, RPCError("authentication required"))
             return
         try:
             args = proc.args.decode(msg.body)
@@ -483,9 +509,8 @@ def _connect_close(client: ClientConnection, args: Any) -> None:
     client._release()
 
 
-@_special("AUTH_LIST")
-def _auth_list(client: ClientConnection, args: Any) -> Any:
-    return ([P.AuthType.NONE],)
+for _name, _handler in _sasl.SERVER_HANDLERS.items():
+    _special(_name)(_handler)
 
 
 @_special("CONNECT_SUPPORTS_FEATURE")
