@@ -3,9 +3,11 @@ devices and hung mounts that are always removed afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,7 +15,8 @@ import pytest
 from virt.core.connection import Connection
 from virt.core.driver import Driver
 from virt.core.plugin import get_plugin_manager, hookimpl
-from virt.core.registry import DriverRegistry, build_registry
+from virt.core.registry import DriverRegistry, build_registry, get_registry, set_registry
+from virt.core.remote.server import Server, ServerConfig
 from virt.secondary.storage import driver as drv_mod
 from virt.secondary.storage import plugin
 
@@ -113,3 +116,46 @@ def partscan_loop_device(tmp_path: Path) -> Iterator[str]:
     finally:
         sh("partx", "-d", dev, check=False)
         sh("losetup", "-d", dev, check=False)
+
+
+@pytest.fixture
+def local(root: Path, conn: Connection, make_registry: Callable[[], DriverRegistry]) -> Iterator[str]:
+    """The URI of an in-process connection to the storage driver under ``root``, with a dir pool."""
+    pool = conn.define_storage_pool(f"<pool type='dir'><name>images</name><target><path>{root / 'images'}</path>"
+                                    "</target></pool>")
+    pool.build(0)
+    pool.create(0)
+    previous = get_registry()
+    set_registry(make_registry())
+    yield f"stubhv:///system?root={root}"
+    set_registry(previous)
+
+
+@pytest.fixture
+def served(local: str, tmp_path: Path, make_registry: Callable[[], DriverRegistry]) -> Iterator[Path]:
+    """virtd's server on a unix socket, in this process, opening connections to the storage driver."""
+    sock = tmp_path / "virtd-sock"
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Server] = {}
+    opened: list[Connection] = []
+
+    def open_connection(uri: str | None, readonly: bool) -> Connection:
+        opened.append(Connection(local, readonly=readonly, registry=make_registry()))
+        return opened[-1]
+
+    async def main() -> None:
+        holder["server"] = Server(ServerConfig(open_connection=open_connection))
+        await holder["server"].listen_unix(sock, mode=0o777)
+        ready.set()
+        await holder["server"].serve_forever()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield sock
+    asyncio.run_coroutine_threadsafe(holder["server"].close(), loop).result(10)
+    thread.join(10)
+    loop.close()
+    for c in opened:
+        c.close()

@@ -3,35 +3,18 @@ daemon's server (our client and real virsh), and the progress bar on a terminal 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pty
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from virt.core.cli import main as cli_main
-from virt.core.connection import Connection
-from virt.core.registry import DriverRegistry, get_registry, set_registry
-from virt.core.remote.server import Server, ServerConfig
+from virt.core.registry import set_registry
 
 MiB = 1 << 20
-
-
-@pytest.fixture
-def local(root: Path, conn: Connection, make_registry: Callable[[], DriverRegistry]) -> Iterator[str]:
-    """The URI of an in-process connection to the storage driver under ``root``, with a dir pool."""
-    pool = conn.define_storage_pool(f"<pool type='dir'><name>images</name><target><path>{root / 'images'}</path>"
-                                    "</target></pool>")
-    pool.build(0)
-    pool.create(0)
-    previous = get_registry()
-    set_registry(make_registry())
-    yield f"stubhv:///system?root={root}"
-    set_registry(previous)
 
 
 def virt(capsys: pytest.CaptureFixture[str], uri: str, *argv: str) -> tuple[int, str, str]:
@@ -105,36 +88,6 @@ def test_cli_in_process(capsys: pytest.CaptureFixture[str], local: str, root: Pa
 
 
 # -- through the daemon's server ---------------------------------------------------------------------
-@pytest.fixture
-def served(local: str, tmp_path: Path, make_registry: Callable[[], DriverRegistry]) -> Iterator[Path]:
-    """virtd's server on a unix socket, in this process, opening connections to the storage driver."""
-    sock = tmp_path / "virtd-sock"
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Server] = {}
-    opened: list[Connection] = []
-
-    def open_connection(uri: str | None, readonly: bool) -> Connection:
-        opened.append(Connection(local, readonly=readonly, registry=make_registry()))
-        return opened[-1]
-
-    async def main() -> None:
-        holder["server"] = Server(ServerConfig(open_connection=open_connection))
-        await holder["server"].listen_unix(sock, mode=0o777)
-        ready.set()
-        await holder["server"].serve_forever()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield sock
-    asyncio.run_coroutine_threadsafe(holder["server"].close(), loop).result(10)
-    thread.join(10)
-    loop.close()
-    for c in opened:
-        c.close()
-
-
 def test_cli_through_the_daemon(capsys: pytest.CaptureFixture[str], served: Path, root: Path, tmp_path: Path) -> None:
     set_registry(None)  # the installed drivers: the remote driver carries the calls
     uri = f"test+unix:///default?socket={served}"

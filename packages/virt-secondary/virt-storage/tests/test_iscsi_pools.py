@@ -282,3 +282,31 @@ def test_kernel_iscsi_pool_fails_clearly_without_iscsi_tcp(conn: Connection, tgt
     after = sorted(Path("/etc/iscsi").rglob("*")) if Path("/etc/iscsi").exists() else []
     assert after == before
     pool.undefine()
+
+
+def test_real_virsh_finds_and_lists_iscsi_direct_luns_through_the_daemon(served: Path, tgtd: Target,
+                                                                          tmp_path: Path) -> None:
+    """libvirt's own client (virsh) against virtd's server: source discovery, pool and volumes."""
+    if shutil.which("virsh") is None:
+        pytest.skip("virsh is not installed (Debian package libvirt-clients)")
+    from virt.core.registry import set_registry
+
+    set_registry(None)  # the installed drivers: the remote driver carries the calls
+    tgtd.add_lun(1, 20 * MiB)
+    uri = f"test+unix:///default?socket={served}"
+
+    def virsh(*argv: str) -> str:
+        res = subprocess.run(["virsh", "-c", uri, *argv], capture_output=True, text=True, timeout=60, check=False)
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    found = etree.fromstring(virsh("find-storage-pool-sources-as", "iscsi-direct", "127.0.0.1", str(tgtd.port),
+                                   "--initiator", INITIATOR).encode())
+    assert [d.get("path") for d in found.iter("device")] == [IQN]
+    (tmp_path / "pool.xml").write_text(pool_xml(tgtd))
+    virsh("pool-create", str(tmp_path / "pool.xml"))
+    listed = virsh("vol-list", "iscsidirect").split()
+    assert "unit:0:0:1" in listed and f"ip-127.0.0.1:{tgtd.port}-iscsi-{IQN}-lun-1" in listed
+    info = virsh("vol-info", "--pool", "iscsidirect", "unit:0:0:1")
+    assert "network" in info and "20.00 MiB" in info
+    virsh("pool-destroy", "iscsidirect")
