@@ -15,6 +15,7 @@ unanswered ones, as libvirt's client does.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import logging
@@ -32,6 +33,7 @@ from typing import Any, ClassVar
 
 from virt.core.driver import KINDS, Driver
 from virt.core.events import EventBus
+from virt.core.remote import fdpass
 from virt.core.remote import marshal as M
 from virt.core.remote import procedures as P
 from virt.core.remote import protocol as W
@@ -67,7 +69,7 @@ class _Waiter:
     because the reader role passes to this caller.
     """
 
-    __slots__ = ("done", "error", "lock", "msg", "signalled")
+    __slots__ = ("done", "error", "fds", "lock", "msg", "signalled")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -76,6 +78,7 @@ class _Waiter:
         self.error: BaseException | None = None
         self.done = False
         self.signalled = False
+        self.fds: list[int] | None = None
 
 
 class RemoteClient:
@@ -93,6 +96,9 @@ class RemoteClient:
         self.helper = helper
         self.on_event = on_event
         self._tls = isinstance(sock, ssl.SSLSocket)
+        #: Unix sockets pass descriptors: reads keep the ones that arrive (see fdpass).
+        self._unix = sock.family == socket.AF_UNIX
+        self._fds: collections.deque[int] = collections.deque()
         self._send_lock = threading.Lock()
         # OpenSSL objects take one operation at a time: TLS reads and writes share this lock.
         self._io_lock = threading.Lock() if self._tls else None
@@ -117,10 +123,13 @@ class RemoteClient:
     # -- calls -----------------------------------------------------------------------------------------
     def call(self, proc: int, args_type: xdr.XdrType, args: Any, ret_type: xdr.XdrType,
              prog: int = W.REMOTE_PROGRAM, vers: int = W.REMOTE_PROTOCOL_VERSION,
-             stream: ClientStream | None = None) -> Any:  # fmt: skip
+             stream: ClientStream | None = None, fds: list[int] | None = None,
+             reply_fds: list[int] | None = None) -> Any:  # fmt: skip
         """Make a call and wait for its reply: the decoded return value, or the server's error raised.
 
-        A ``stream`` is bound to the call: the STREAM packets that follow the reply go to it.
+        A ``stream`` is bound to the call: the STREAM packets that follow the reply go to it. ``fds``
+        go with the call (CALL_WITH_FDS); descriptors that come with the reply are appended to
+        ``reply_fds`` (closed when that is None).
         """
         if self._closed is not None:
             raise _closed_error("client socket is closed")
@@ -133,7 +142,12 @@ class RemoteClient:
                 stream._bind(proc, serial)
                 self._streams[serial] = stream
         try:
-            self.send(W.encode_message(args_type, args, prog, vers, proc, _CALL, serial, W.MessageStatus.OK))
+            if fds is None:
+                self.send(W.encode_message(args_type, args, prog, vers, proc, _CALL, serial, W.MessageStatus.OK))
+            else:
+                self._send_with_fds(args_type.encode_framed(W.pack_header(
+                    prog, vers, proc, W.MessageType.CALL_WITH_FDS, serial, W.MessageStatus.OK)
+                    + fdpass.encode_nfds(len(fds)), args), fds)  # fmt: skip
         except BaseException:
             with self._state:
                 self._waiters.pop(serial, None)
@@ -141,6 +155,11 @@ class RemoteClient:
             raise
         self._wait(waiter)
         msg = waiter.msg
+        if waiter.fds is not None:
+            if reply_fds is None:
+                fdpass.close_all(waiter.fds)
+            else:
+                reply_fds.extend(waiter.fds)
         if msg is None:
             raise waiter.error or _closed_error()
         if msg.status == W.MessageStatus.OK:
@@ -208,6 +227,17 @@ class RemoteClient:
             except OSError as err:
                 raise SystemError_.from_errno(err, "Cannot write data") from None
 
+    def _send_with_fds(self, data: bytes, fds: list[int]) -> None:
+        if not self._unix:
+            raise VirtError("Sending file descriptors is not supported on this socket", code=ErrorNumber.INTERNAL_ERROR,
+                            domain=ErrorDomain.RPC)  # fmt: skip
+        with self._send_lock:
+            try:
+                self.sock.sendall(data)
+                fdpass.send_fds(self.sock, fds)
+            except OSError as err:
+                raise SystemError_.from_errno(err, "Cannot write data") from None
+
     def _tls_sendall(self, data: bytes) -> None:
         view = memoryview(data)
         assert self._io_lock is not None
@@ -225,6 +255,11 @@ class RemoteClient:
     def _recv_into(self, view: memoryview) -> int:
         """Read into ``view``; 0 on orderly end of file."""
         while True:
+            if self._unix:
+                n, ancdata, _, _ = self.sock.recvmsg_into([view], fdpass.ANC, socket.MSG_CMSG_CLOEXEC)
+                if ancdata:
+                    fdpass.take_fds(ancdata, self._fds)
+                return n
             if self._io_lock is None:
                 return self.sock.recv_into(view)
             assert isinstance(self.sock, ssl.SSLSocket)
@@ -276,6 +311,16 @@ class RemoteClient:
                 self.send(W.encode_message(xdr.void, None, W.KEEPALIVE_PROGRAM, W.KEEPALIVE_PROTOCOL_VERSION,
                                            W.KeepaliveProcedure.PONG, _MESSAGE, 0))  # fmt: skip
             return
+        if msg.type == W.MessageType.REPLY_WITH_FDS:
+            nfds, body = fdpass.decode_nfds(msg.body)  # ValueError: a broken connection, as for bad XDR
+            fds = self._take_fds(nfds)
+            with self._state:
+                waiter = self._waiters.get(msg.serial)
+                if waiter is not None:
+                    waiter.fds = fds
+                else:
+                    fdpass.close_all(fds)
+            msg = msg._replace(type=_REPLY, body=body)
         if msg.type == _REPLY:
             with self._state:
                 waiter = self._waiters.pop(msg.serial, None)
@@ -308,6 +353,17 @@ class RemoteClient:
                 self.on_event(msg)
             except Exception:  # a bad event must not kill the connection
                 log.exception("cannot deliver event %d", msg.proc)
+
+    def _take_fds(self, nfds: int) -> list[int]:
+        """The descriptors announced by a REPLY_WITH_FDS: its marker bytes follow it in the stream."""
+        if nfds > W.MESSAGE_NUM_FDS_MAX:
+            raise VirtError(f"Too many FDs received: {nfds}", code=ErrorNumber.RPC, domain=ErrorDomain.RPC)
+        if len(self._rbuf) < nfds:
+            self._fill(nfds)
+        del self._rbuf[:nfds]
+        if len(self._fds) < nfds:
+            raise VirtError("file descriptor marker without a descriptor", code=ErrorNumber.RPC, domain=ErrorDomain.RPC)
+        return [self._fds.popleft() for _ in range(nfds)]
 
     def _watch(self) -> None:
         """Receive events and pings while no call reads, and keep the connection alive.
@@ -385,6 +441,8 @@ class RemoteClient:
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+        fdpass.close_all(self._fds)
+        self._fds.clear()
         if threading.current_thread() is not self._watcher:
             self._watcher.join(timeout=5)
         if self.helper is not None:
@@ -608,6 +666,8 @@ class RemoteDriver(Driver):
         client = self.client
         number, args_type, ret_type = proc.number, proc.args, proc.ret
         at = proc.stream_arg
+        if proc.fds_arg >= 0 or proc.fds_out:
+            return self._fd_call(method, proc, call)
 
         def remote_call(*args: Any) -> Any:
             if at < 0:
@@ -618,6 +678,25 @@ class RemoteDriver(Driver):
 
         remote_call.__name__ = method
         setattr(self, method, remote_call)  # found directly next time
+        return remote_call
+
+    def _fd_call(self, method: str, proc: P.Procedure, call: Any) -> Callable[..., Any]:
+        """A procedure whose call or reply carries file descriptors (the driver method's list argument
+        ``fds_arg``; its return value for ``fds_out``: the descriptor, or a list of them)."""
+        client, at = self.client, proc.fds_arg
+
+        def remote_call(*args: Any) -> Any:
+            fds = None
+            if at >= 0:
+                fds, args = [int(fd) for fd in args[at]], args[:at] + args[at + 1 :]
+            got: list[int] = []
+            ret = client.call(proc.number, proc.args, call.args_to_wire(args), proc.ret, fds=fds, reply_fds=got)
+            if proc.fds_out:
+                return got[0] if len(got) == 1 else got
+            return call.ret_from_wire(ret)
+
+        remote_call.__name__ = method
+        setattr(self, method, remote_call)
         return remote_call
 
     # -- calls answered or adapted on this side ----------------------------------------------------------

@@ -10,7 +10,9 @@ the reply fields (either side may be empty: void). Flags: ``ro`` the call is all
 connections; ``hi`` libvirt's high priority: the call never waits on a hypervisor, so a server may
 run it without handing it to a worker thread; ``event`` the line declares an event MESSAGE (its
 fields are the message body); ``stream-in:N``/``stream-out:N`` the call opens a stream the client
-writes to / reads from, passed to the driver as argument N (libvirt's @writestream/@readstream).
+writes to / reads from, passed to the driver as argument N (libvirt's @writestream/@readstream);
+``fds-in:N`` the call comes with file descriptors (CALL_WITH_FDS), passed to the driver as a list
+at argument N; ``fds-out`` the reply carries the descriptors the driver returns (an int or a list).
 A field list of the form ``=name`` reuses a named struct as the whole body.
 
 Types: ``int uint hyper uhyper char uchar short ushort bool double``; ``str`` a non-NULL string
@@ -24,7 +26,7 @@ REMOTE_PROC_DOMAIN_GET_INFO -> ``domain_get_info`` (:func:`method_name`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from virt.core.remote.protocol import UUID, NonnullDomain, NonnullNetwork, NonnullString
@@ -478,6 +480,8 @@ PROCEDURES = """
 300 DOMAIN_MIGRATE_SET_COMPRESSION_CACHE                        dom: domain, cacheSize: uhyper, flags: uint
 301 NODE_DEVICE_DETACH_FLAGS                                    name: str, driverName: str?, flags: uint
 308 DOMAIN_SET_MEMORY_STATS_PERIOD                              dom: domain, period: int, flags: uint
+309 DOMAIN_CREATE_XML_WITH_FILES                fds-in:1      xml_desc: str, flags: uint -> dom: domain
+310 DOMAIN_CREATE_WITH_FILES                    fds-in:1      dom: domain, flags: uint -> dom: domain
 311 DOMAIN_EVENT_DEVICE_REMOVED                   event         =domain_event_device_removed_msg
 312 CONNECT_GET_CPU_MODEL_NAMES                   ro            arch: str, need_results: int, flags: uint -> models: str<CONNECT_CPU_MODELS_MAX>, ret: int
 313 CONNECT_NETWORK_EVENT_REGISTER_ANY            hi ro         eventID: int, net: network? -> callbackID: int
@@ -510,6 +514,7 @@ PROCEDURES = """
 340 NODE_GET_FREE_PAGES                           hi ro         pages: uint<NODE_MAX_CELLS>, startCell: int, cellCount: uint, flags: uint -> counts: uhyper<NODE_MAX_CELLS>
 341 NETWORK_GET_DHCP_LEASES                       ro            net: network, mac: str?, need_results: int, flags: uint -> leases: network_dhcp_lease<NETWORK_DHCP_LEASES_MAX>, ret: uint
 342 CONNECT_GET_DOMAIN_CAPABILITIES                             emulatorbin: str?, arch: str?, machine: str?, virttype: str?, flags: uint -> capabilities: str
+343 DOMAIN_OPEN_GRAPHICS_FD                     fds-out       dom: domain, idx: uint, flags: uint
 344 CONNECT_GET_ALL_DOMAIN_STATS                  ro            doms: domain<DOMAIN_LIST_MAX>, stats: uint, flags: uint -> retStats: domain_stats_record<DOMAIN_LIST_MAX>
 345 DOMAIN_BLOCK_COPY                                           dom: domain, path: str, destxml: str, params: typed_param<DOMAIN_BLOCK_COPY_PARAMETERS_MAX>, flags: uint
 346 DOMAIN_EVENT_CALLBACK_TUNABLE                 event         callbackID: int, dom: domain, params: typed_param<DOMAIN_EVENT_TUNABLE_MAX>
@@ -607,6 +612,7 @@ PROCEDURES = """
 440 DOMAIN_SAVE_PARAMS                                          dom: domain, params: typed_param<DOMAIN_SAVE_PARAMS_MAX>, flags: uint
 441 DOMAIN_RESTORE_PARAMS                                       params: typed_param<DOMAIN_SAVE_PARAMS_MAX>, flags: uint
 442 DOMAIN_ABORT_JOB_FLAGS                                      dom: domain, flags: uint
+443 DOMAIN_FD_ASSOCIATE                         fds-in:2      dom: domain, name: str, flags: uint
 444 NETWORK_SET_METADATA                                        network: network, type: int, metadata: str?, key: str?, uri: str?, flags: uint
 445 NETWORK_GET_METADATA                          ro            network: network, type: int, uri: str?, flags: uint -> metadata: str
 446 NETWORK_EVENT_CALLBACK_METADATA_CHANGE        event         callbackID: int, net: network, type: int, nsuri: str?
@@ -615,7 +621,7 @@ PROCEDURES = """
 449 DOMAIN_EVENT_LEASE_CHANGE                     event         callbackID: int, dom: domain, action: int, locspace: str, key: str, path: str, offset: uhyper
 """
 
-_FLAGS = re.compile(r"^(ro|hi|event|stream-(in|out):\d+)$")
+_FLAGS = re.compile(r"^(ro|hi|event|stream-(in|out):\d+|fds-in:\d+|fds-out)$")
 
 
 @dataclass(frozen=True)
@@ -637,6 +643,11 @@ class Procedure:
     stream: str | None = None
     #: Where the stream goes in the driver method's arguments.
     stream_arg: int = -1
+    # Keyword-only: subclasses (other programs' procedures) keep their positional fields.
+    #: Where the descriptors of a CALL_WITH_FDS go in the driver method's arguments (-1: none).
+    fds_arg: int = field(default=-1, kw_only=True)
+    #: The reply carries descriptors (REPLY_WITH_FDS): the driver's return value.
+    fds_out: bool = field(default=False, kw_only=True)
 
     @property
     def method(self) -> str:
@@ -736,6 +747,8 @@ def parse_procedures(table: str, named: dict[str, xdr.XdrType]) -> dict[int, Pro
             event=event,
             stream=next((f.split(":")[0][7:] for f in flags if f.startswith("stream-")), None),
             stream_arg=next((int(f.split(":")[1]) for f in flags if f.startswith("stream-")), -1),
+            fds_arg=next((int(f.split(":")[1]) for f in flags if f.startswith("fds-in:")), -1),
+            fds_out="fds-out" in flags,
         )
         if proc.number in procedures:
             raise ValueError(f"procedure number {proc.number} declared twice")

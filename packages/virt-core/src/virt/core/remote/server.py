@@ -28,6 +28,7 @@ from typing import Any
 
 from virt.core.driver import c_name
 from virt.core.events import Event
+from virt.core.remote import fdpass
 from virt.core.remote import marshal as M
 from virt.core.remote import procedures as P
 from virt.core.remote import protocol as W
@@ -143,7 +144,7 @@ class Server:
         loop = asyncio.get_running_loop()
         listener = await loop.create_unix_server(
             partial(ClientConnection, self, readonly=readonly, transport_kind="unix", auth=auth, admin=admin),
-            path=str(path),
+            sock=fdpass.listening_socket(str(path)),
         )
         # libvirtd's defaults: unix_sock_rw_perms "0700", unix_sock_ro_perms "0777".
         os.chmod(path, mode if mode is not None else (0o777 if readonly else 0o700))
@@ -212,6 +213,10 @@ class ClientConnection(asyncio.Protocol):
         self._legacy: dict[int, int] = {}  # legacy domain event id -> subscription
         self._callback_ids = itertools.count(1)
         self.streams: dict[tuple[int, int], ServerStream] = {}
+        #: A unix client's socket: it passes file descriptors (None on TCP/TLS).
+        self.fdsock: fdpass.FdSocket | None = None
+        self._fd_call: tuple[W.Message, int] | None = None  # a CALL_WITH_FDS waiting for its descriptors
+        self._call_fds: dict[int, list[int]] = {}  # serial -> descriptors that came with the call
         #: Cleared while the transport's buffer is full: stream pumps wait on it.
         self.writable = threading.Event()
         self.writable.set()
@@ -227,6 +232,8 @@ class ClientConnection(asyncio.Protocol):
             transport.close()
             return
         self.server.clients.add(self)
+        if self.transport_kind == "unix":
+            self.fdsock = fdpass.socket_of(transport)
         if self.transport_kind == "tls":
             # libvirt's clients wait for this byte: the server accepted their certificate.
             transport.write(b"\x01")
@@ -251,7 +258,8 @@ class ClientConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._keepalive_missed = 0
         buf = self._buf
-        if not buf and not self._paused and len(data) >= 4 and int.from_bytes(data[:4], "big") == len(data):
+        if not buf and not self._paused and len(data) >= 4 and int.from_bytes(data[:4], "big") == len(data) \
+                and self._fd_call is None:
             self._packet(data, 4)  # the usual case: exactly one whole packet
             return
         buf += data
@@ -259,7 +267,13 @@ class ClientConnection(asyncio.Protocol):
 
     def _drain_buffer(self) -> None:
         buf = self._buf
-        while len(buf) >= 4 and not self._paused and not self._closing:
+        while not self._paused and not self._closing:
+            if self._fd_call is not None:
+                if not self._take_fds():
+                    break
+                continue
+            if len(buf) < 4:
+                break
             try:
                 length = W.packet_length(bytes(buf[:4])) + 4
             except RPCError as err:
@@ -281,6 +295,9 @@ class ClientConnection(asyncio.Protocol):
         except RPCError as err:
             self.abort(f"malformed packet header: {err}")
             return
+        self._message(msg)
+
+    def _message(self, msg: W.Message) -> None:
         if msg.prog == W.KEEPALIVE_PROGRAM:
             if msg.type == _MESSAGE and msg.proc == W.KeepaliveProcedure.PING:
                 self._send(W.encode_message(xdr.void, None, W.KEEPALIVE_PROGRAM, W.KEEPALIVE_PROTOCOL_VERSION,
@@ -293,7 +310,7 @@ class ClientConnection(asyncio.Protocol):
             return
         if msg.type != _CALL:
             if msg.type == W.MessageType.CALL_WITH_FDS:
-                self._reply_error(msg, RPCError("file descriptor passing is not supported"))
+                self._call_with_fds(msg)
             # Stream packets and stray replies/messages: nothing here consumes them.
             return
         if msg.prog != _PROG or msg.vers != _VERS or self.admin:
@@ -335,6 +352,40 @@ class ClientConnection(asyncio.Protocol):
             self.transport.pause_reading()
         self.loop.run_in_executor(self.server.pool, self._run_in_worker, msg, proc, args, handler)
 
+    def _call_with_fds(self, msg: W.Message) -> None:
+        """A CALL_WITH_FDS: its descriptors follow it, one marker byte each (see fdpass)."""
+        if self.fdsock is None:
+            self._reply_error(msg, RPCError("file descriptor passing is not supported"))
+            return
+        try:
+            nfds, body = fdpass.decode_nfds(msg.body)
+        except ValueError:
+            self.abort("malformed CALL_WITH_FDS")
+            return
+        if nfds > W.MESSAGE_NUM_FDS_MAX:
+            self.abort(f"too many file descriptors received: {nfds} (at most {W.MESSAGE_NUM_FDS_MAX})")
+            return
+        self._fd_call = (msg._replace(type=_CALL, body=body), nfds)
+        self._drain_buffer()
+
+    def _take_fds(self) -> bool:
+        """Complete the pending CALL_WITH_FDS once its marker bytes (and so its descriptors) are in."""
+        assert self._fd_call is not None and self.fdsock is not None
+        msg, nfds = self._fd_call
+        if len(self._buf) < nfds:
+            return False
+        del self._buf[:nfds]
+        received = self.fdsock.received
+        if len(received) < nfds:
+            fdpass.close_all(received)
+            received.clear()
+            self.abort("a file descriptor marker came without its descriptor")
+            return False
+        self._fd_call = None
+        self._call_fds[msg.serial] = [received.popleft() for _ in range(nfds)]
+        self._message(msg)
+        return True
+
     def _run_in_worker(self, msg: W.Message, proc: P.Procedure, args: Any, handler: Any) -> None:
         try:
             self._run(msg, proc, args, handler, threaded=True)
@@ -351,19 +402,29 @@ class ClientConnection(asyncio.Protocol):
 
     def _run(self, msg: W.Message, proc: P.Procedure, args: Any, handler: Any, threaded: bool = False) -> None:
         stream = None
+        fds = self._call_fds.pop(msg.serial, None) if self._call_fds else None
+        out_fds: list[int] | None = None
         try:
             if handler is not None:
                 ret = handler(self, args)
             else:
                 call = M.call_for(proc.number)
                 driver_args = call.args_from_wire(args)
+                if proc.fds_arg >= 0:
+                    driver_args = (*driver_args[: proc.fds_arg], list(fds or ()), *driver_args[proc.fds_arg :])
                 if proc.stream is not None:
                     sparse = SPARSE_FLAGS.get(proc.name, 0) & getattr(args, "flags", 0)
                     stream = ServerStream(self, msg.proc, msg.serial, allow_skip=bool(sparse))
                     driver_args = (*driver_args[: proc.stream_arg], stream, *driver_args[proc.stream_arg :])
                 result = self.conn.call(proc.method, *driver_args)
+                if proc.fds_out:  # the driver's descriptors travel after the reply
+                    out_fds, result = [result] if isinstance(result, int) else list(result), None
                 ret = call.ret_to_wire(result, args)
-            data = W.encode_message(proc.ret, ret, _PROG, _VERS, msg.proc, _REPLY, msg.serial, _OK)
+            if out_fds is not None:
+                data = proc.ret.encode_framed(W.pack_header(_PROG, _VERS, msg.proc, W.MessageType.REPLY_WITH_FDS,
+                                                            msg.serial, _OK) + fdpass.encode_nfds(len(out_fds)), ret)
+            else:
+                data = W.encode_message(proc.ret, ret, _PROG, _VERS, msg.proc, _REPLY, msg.serial, _OK)
             if stream is not None:
                 self.streams[(msg.proc, msg.serial)] = stream
         except UnicodeError:
@@ -373,7 +434,18 @@ class ClientConnection(asyncio.Protocol):
             if not isinstance(err, VirtError):
                 log.exception("procedure %s failed", proc.name)
             data = self._error_packet(msg, err)
-        if threaded:
+            if out_fds:
+                fdpass.close_all(out_fds)
+                out_fds = None
+        finally:
+            if fds:  # the daemon's copies: a driver keeps what it needs with os.dup, as libvirt's do
+                fdpass.close_all(fds)
+        if out_fds is not None:
+            if threaded:
+                self.loop.call_soon_threadsafe(self._send_with_fds, data, out_fds)
+            else:
+                self._send_with_fds(data, out_fds)
+        elif threaded:
             self.loop.call_soon_threadsafe(self._send, data)
             if stream is not None and (msg.proc, msg.serial) in self.streams:
                 self.loop.call_soon_threadsafe(stream.start)  # after the reply: data follows it
@@ -390,6 +462,15 @@ class ClientConnection(asyncio.Protocol):
     def _send(self, data: bytes) -> None:
         if self.transport is not None and not self._closing and not self.transport.is_closing():
             self.transport.write(data)
+
+    def _send_with_fds(self, data: bytes, fds: list[int]) -> None:
+        """A REPLY_WITH_FDS and its descriptors (given to the socket, which closes them once sent)."""
+        transport = self.transport
+        if transport is None or self._closing or transport.is_closing() or self.fdsock is None:
+            fdpass.close_all(fds)
+            return
+        transport.write(data)
+        transport.write(self.fdsock.queue_fds(fds, transport.get_write_buffer_size()))
 
     def abort(self, reason: str) -> None:
         """Drop the client (bad packets, shutdown); its driver connection is closed."""
@@ -524,7 +605,7 @@ def _supports_feature(client: ClientConnection, args: Any) -> Any:
     if feature in (Feature.REMOTE_EVENT_CALLBACK, Feature.REMOTE_CLOSE_CALLBACK):
         return (1,)
     if feature == Feature.FD_PASSING:
-        return (0,)
+        return (int(client.fdsock is not None),)
     return (int(client.conn.call("connect_supports_feature", feature)),)
 
 
