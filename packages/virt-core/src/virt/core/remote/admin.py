@@ -19,6 +19,7 @@ from typing import Any
 
 from virt.core.remote import procedures as P
 from virt.core.remote import protocol as W
+from virt.core.remote.programs import Program, ProgramProcedure, register
 from virt.util import log as vlog
 from virt.util import xdr
 from virt.util.errors import ErrorNumber, InvalidArgError, NoSupportError, VirtError
@@ -287,9 +288,7 @@ def memory_prof_dump(client: Any, args: Any) -> None:
     raise NoSupportError("virAdmConnectMemoryProfDump")
 
 
-def _build() -> Any:
-    from virt.core.remote.programs import Program, ProgramProcedure, register
-
+def _build() -> Program:
     handlers: dict[str, Callable[[Any, Any], Any]] = {
         "CONNECT_OPEN": connect_open, "CONNECT_CLOSE": connect_close, "CONNECT_GET_LIB_VERSION": get_lib_version,
         "CONNECT_LIST_SERVERS": list_servers, "CONNECT_LOOKUP_SERVER": lookup_server,

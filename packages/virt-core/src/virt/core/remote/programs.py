@@ -290,6 +290,4 @@ def client_method(client: Any, method: str) -> Callable[..., Any] | None:
     return remote_call
 
 
-from virt.core.remote import admin as _admin  # noqa: E402  (registers the admin program)
-
-ADMIN = _admin.ADMIN
+from virt.core.remote import admin as _admin  # noqa: E402, F401  (registers the admin program)

@@ -1,0 +1,174 @@
+"""The qemu and lxc programs through virtd: real virsh's qemu-monitor-command, qemu-agent-command,
+qemu-monitor-event and lxc-enter-namespace, and our remote driver's calls of the same procedures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import virt.core as v
+from virt.core.events import EventBus
+from virt.core.remote.programs import QEMU_MONITOR_EVENT_KIND
+from virt.core.remote.server import Server, ServerConfig
+from virt.core.types import DomainRef
+from virt.util.errors import NoSupportError
+
+from .conftest import Daemon
+
+VIRSH = "/usr/bin/virsh"
+needs_virsh = pytest.mark.skipif(not os.path.exists(VIRSH), reason="virsh (libvirt-clients) is not installed")
+DOM = DomainRef("qmp", "0f0e0d0c-0b0a-0908-0706-050403020100", 7)
+
+
+def virsh(uri: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([VIRSH, "-c", uri, *args], capture_output=True, text=True, timeout=60)
+
+
+# ---- against the test driver: libvirt's own answer is "not supported" -----------------------------------
+
+
+@needs_virsh
+@pytest.mark.parametrize(
+    "command",
+    [["qemu-monitor-command", "test", '{"execute":"query-status"}'],
+     ["qemu-agent-command", "test", '{"execute":"guest-ping"}'],
+     ["qemu-attach", "1"]],
+)  # fmt: skip
+def test_virsh_qemu_commands_answer_as_the_test_driver_does(virtd: Daemon, command: list[str]) -> None:
+    remote = virsh(virtd.uri(), *command)
+    local = virsh("test:///default", *command)
+    assert remote.returncode == local.returncode == 1
+    assert remote.stderr == local.stderr
+    assert "this function is not supported by the connection driver: virDomainQemu" in remote.stderr
+
+
+def test_our_client_reaches_the_qemu_program(virtd: Daemon) -> None:
+    with v.open(virtd.uri()) as conn:
+        dom = conn.call("domain_lookup_by_name", "test")
+        with pytest.raises(NoSupportError, match="virDomainQemuMonitorCommand$"):
+            conn.call("domain_qemu_monitor_command", dom, '{"execute":"query-status"}', 0)
+        with pytest.raises(NoSupportError, match="virDomainQemuAgentCommand$"):
+            conn.call("domain_qemu_agent_command", dom, '{"execute":"guest-ping"}', -2, 0)
+
+
+@needs_virsh
+def test_virsh_lxc_enter_namespace_answers_as_the_test_driver_does(virtd: Daemon) -> None:
+    remote = virsh(virtd.uri().replace("test+unix", "test+unix"), "lxc-enter-namespace", "test", "/bin/true")
+    local = virsh("test:///default", "lxc-enter-namespace", "test", "/bin/true")
+    assert remote.returncode == local.returncode == 1
+    assert "virDomainLxcOpenNamespace" in remote.stderr and remote.stderr == local.stderr
+
+
+# ---- a connection with a QMP monitor: commands and events reach virsh ---------------------------------------
+
+
+class QMPConnection:
+    """A hypervisor connection answering QMP commands as a monitor would, and emitting QMP events."""
+
+    driver_name = "qmp"
+
+    def __init__(self) -> None:
+        self.events = EventBus()
+        self._drivers = {"hypervisor": self}
+
+    def close(self) -> None:
+        self.events.close()
+
+    def call(self, method: str, *args: Any) -> Any:
+        fn = getattr(self, method, None)
+        if fn is None:
+            raise NoSupportError(method)
+        return fn(*args)
+
+    def connect_get_type(self) -> str:
+        return "QEMU"
+
+    def connect_supports_feature(self, feature: int) -> int:
+        return 0
+
+    def domain_lookup_by_name(self, name: str) -> DomainRef:
+        if name != DOM.name:
+            raise NoSupportError("domain_lookup_by_name")
+        return DOM
+
+    def domain_qemu_monitor_command(self, dom: DomainRef, cmd: str, flags: int) -> str:
+        request = json.loads(cmd)
+        return json.dumps({"return": {"status": "running", "running": True, "asked": request["execute"],
+                                      "domain": dom.name}, "id": "libvirt-1"})  # fmt: skip
+
+    def domain_qemu_agent_command(self, dom: DomainRef, cmd: str, timeout: int, flags: int) -> str:
+        return json.dumps({"return": {}})
+
+    def connect_domain_qemu_monitor_event_register(self, dom: DomainRef | None, event: str | None, flags: int) -> None:
+        def later() -> None:
+            time.sleep(0.5)
+            self.events.emit(QEMU_MONITOR_EVENT_KIND, 0, DOM, "SHUTDOWN", 1700000000, 250000,
+                             '{"guest":true,"reason":"guest-shutdown"}')  # fmt: skip
+            self.events.emit(QEMU_MONITOR_EVENT_KIND, 0, DOM, "STOP", 1700000001, 0, None)
+
+        threading.Thread(target=later, daemon=True).start()
+
+
+@pytest.fixture()
+def qmp_daemon() -> Iterator[str]:
+    tmp = Path(tempfile.mkdtemp(prefix="virtd-qmp-"))
+    sock = tmp / "sock"
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Server] = {}
+
+    async def main() -> None:
+        server = holder["server"] = Server(ServerConfig(open_connection=lambda uri, ro: QMPConnection()))
+        await server.listen_unix(sock)
+        ready.set()
+        await server.serve_forever()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield f"qemu+unix:///system?socket={sock}"
+    asyncio.run_coroutine_threadsafe(holder["server"].close(), loop).result(10)
+    thread.join(10)
+    loop.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@needs_virsh
+def test_virsh_qemu_monitor_command_through_virtd(qmp_daemon: str) -> None:
+    result = virsh(qmp_daemon, "qemu-monitor-command", "qmp", '{"execute":"query-status"}')
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert reply["return"] == {"status": "running", "running": True, "asked": "query-status", "domain": "qmp"}
+    result = virsh(qmp_daemon, "qemu-agent-command", "qmp", '{"execute":"guest-ping"}')
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"return": {}}
+
+
+@needs_virsh
+def test_virsh_qemu_monitor_event_through_virtd(qmp_daemon: str) -> None:
+    result = virsh(qmp_daemon, "qemu-monitor-event", "--domain", "qmp", "--event", "shutdown", "--regex",
+                   "--no-case", "--timeout", "10")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "event SHUTDOWN at 1700000000.250000 for domain 'qmp': " in result.stdout
+    assert '"reason":"guest-shutdown"' in result.stdout
+    assert "STOP" not in result.stdout  # filtered out by the event name
+    result = virsh(qmp_daemon, "qemu-monitor-event", "--loop", "--timeout", "3")
+    assert "event SHUTDOWN at 1700000000.250000 for domain 'qmp'" in result.stdout
+    assert "event STOP at 1700000001.000000 for domain 'qmp': <null>" in result.stdout
+
+
+def test_our_client_runs_monitor_commands(qmp_daemon: str) -> None:
+    with v.open(qmp_daemon) as conn:
+        reply = json.loads(conn.call("domain_qemu_monitor_command", DOM, '{"execute":"query-kvm"}', 0))
+        assert reply["return"]["asked"] == "query-kvm"
+        assert json.loads(conn.call("domain_qemu_agent_command", DOM, "{}", -1, 0)) == {"return": {}}
