@@ -15,8 +15,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -310,3 +311,40 @@ def test_real_virsh_finds_and_lists_iscsi_direct_luns_through_the_daemon(served:
     info = virsh("vol-info", "--pool", "iscsidirect", "unit:0:0:1")
     assert "network" in info and "20.00 MiB" in info
     virsh("pool-destroy", "iscsidirect")
+
+
+def test_a_silent_iscsi_target_blocks_only_its_pool(connect: Callable[[], Connection], root: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A portal that accepts the connection and never answers: the pool's start gives up after the
+    configured timeout while another pool keeps working."""
+    monkeypatch.setenv("VIRT_STORAGE_TIMEOUT", "2")
+    conn = connect()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+    accepting = threading.Thread(target=lambda: held.append(listener.accept()[0]), daemon=True)
+    accepting.start()
+    other = conn.define_storage_pool(f"<pool type='dir'><name>other</name><target><path>{root / 'other'}"
+                                     "</path></target></pool>")
+    other.build(0)
+    other.create(0)
+    silent = conn.define_storage_pool(
+        f"<pool type='iscsi-direct'><name>silent</name><source><host name='127.0.0.1' port='{port}'/>"
+        f"<device path='{IQN}'/><initiator><iqn name='{INITIATOR}'/></initiator></source></pool>")
+    try:
+        started = time.monotonic()
+        with pytest.raises(VirtError) as err:
+            silent.create(0)
+        assert err.value.code == ErrorNumber.OPERATION_TIMEOUT and "not responding" in err.value.message
+        assert time.monotonic() - started < 10
+        # the other pool answers at once, its storage untouched by the silent target
+        started = time.monotonic()
+        other.refresh(0)
+        other.create_volume("<volume><name>v.raw</name><capacity>1024</capacity></volume>")
+        assert time.monotonic() - started < 2 and not silent.is_active()
+    finally:
+        accepting.join(5)
+        for s in held:
+            s.close()  # the login's read ends: the pool's worker thread finishes
+        listener.close()
+    other.destroy()
