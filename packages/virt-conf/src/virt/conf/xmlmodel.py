@@ -80,6 +80,8 @@ class ValueType(Generic[T]):
     """How one attribute value or element text is read and written back."""
 
     name = "value"
+    #: parse depends on the text alone and returns an immutable value: the engine may remember results.
+    pure: ClassVar[bool] = False
 
     def parse(self, text: str) -> T:
         raise NotImplementedError
@@ -116,6 +118,7 @@ class Int(ValueType[int]):
     """A decimal (or 0x-prefixed hexadecimal, when ``hex_ok``) integer within bounds."""
 
     name = "integer"
+    pure = True
 
     def __init__(self, min: int | None = None, max: int | None = None, hex_ok: bool = True) -> None:
         self.min, self.max, self.hex_ok = min, max, hex_ok
@@ -136,6 +139,7 @@ class Hex(ValueType[int]):
     """An integer printed as 0x with a fixed number of digits (PCI addresses: bus='0x00')."""
 
     name = "hex number"
+    pure = True
 
     def __init__(self, width: int, max: int | None = None) -> None:
         self.width, self.max = width, max
@@ -199,6 +203,7 @@ class UUIDType(ValueType[str]):
     """A UUID in any form libvirt accepts, kept in canonical lowercase 8-4-4-4-12 form."""
 
     name = "uuid"
+    pure = True
 
     def parse(self, text: str) -> str:
         hexdigits = re.sub(r"[\s-]", "", text)
@@ -212,6 +217,7 @@ UUID = UUIDType()
 
 class MACType(ValueType[str]):
     name = "MAC address"
+    pure = True
     _re = re.compile(r"[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}")
 
     def parse(self, text: str) -> str:
@@ -426,88 +432,11 @@ class Model:
 
     # -- engine --------------------------------------------------------------------------------
     @classmethod
-    def _plan(cls) -> _Plan:
-        """What from_element and write need of this class's fields, computed once per class."""
-        plan = _PLANS.get(cls)
-        if plan is None:
-            plan = _PLANS[cls] = _Plan(cls)
-        return plan
-
-    @classmethod
     def from_element(cls: type[M], el: etree._Element, ctx: ParseContext | None = None) -> M:
-        # The hot path of every parse: field values go straight into the instance dict (no field is
-        # a data descriptor, _Plan checks), and the per-class decisions are all precomputed in _Plan.
-        if ctx is None:
-            ctx = ParseContext()
-        plan = _PLANS.get(cls) or cls._plan()
-        self = cls.__new__(cls)
-        d = self.__dict__
-        d.update(plan.defaults)
-        for name in plan.lists:
-            d[name] = []
-        for f in plan.custom_empty:
-            d[f.name] = f.empty()
-        consumed = self.parse_extra(el, ctx) if plan.has_parse_extra else _NOTHING
-        attrs = plan.attr_parsers
-        # lxml gives str keys and values for documents parsed from text (its stubs allow bytes too).
-        for key, text in cast("list[tuple[str, str]]", el.items()):
-            entry = attrs.get(key)
-            if entry is None:
-                if "@" + key not in consumed:
-                    ctx.note_unknown(f"attribute '{key}' in element '{local_name(el.tag)}'", el)
-                continue
-            name, parse = entry
-            try:
-                d[name] = parse(text)
-            except (ValueError, OverflowError):
-                _convert(cls._attrs[key].vtype, text, f"attribute '{key}' of element '{local_name(el.tag)}'", el)
-                raise
-        if plan.text is not None:
-            own = el.text
-            if own and (own := own.strip()):
-                d[plan.text.name] = _convert(plan.text.vtype, own, f"element '{local_name(el.tag)}'", el)
-        if plan.has_children:
-            index = plan.children
-            for child in el:
-                tag = child.tag
-                found = index.get(tag)
-                if found is None:
-                    if isinstance(tag, str) and tag not in consumed:  # not comments, processing instructions
-                        ctx.note_unknown(f"element '{local_name(tag)}' in '{local_name(el.tag)}'", child)
-                    continue
-                code, name, payload = found
-                if code == _CHILD:
-                    d[name] = payload.from_element(child, ctx)
-                elif code in (_CHILDREN, _MIXED):
-                    d[name].append(payload.from_element(child, ctx))
-                elif code == _TEXT_CHILD:
-                    if payload is String:
-                        d[name] = child.text or ""
-                    else:
-                        inner = child.text
-                        inner = inner.strip() if inner else ""
-                        d[name] = _convert(payload, inner, f"element '{tag}'", child) if inner else None
-                elif code == _FLAG:
-                    d[name] = True
-                else:  # _RAW
-                    d[name] = child
-        elif len(el):
-            for child in el:
-                tag = child.tag
-                if isinstance(tag, str) and tag not in consumed:
-                    ctx.note_unknown(f"element '{local_name(tag)}' in '{local_name(el.tag)}'", child)
-        for f in plan.required:
-            value = d[f.name]
-            if value is None or value == []:
-                raise XMLError(f"missing {_describe(f)} in element '{local_name(el.tag)}'{where(el)}")
-        if plan.has_post_parse:
-            self.post_parse(ctx)
-        if ctx.hooks:
-            for hook in ctx.hooks:
-                hook(self, ctx)
-        if plan.has_validate:
-            self.validate(ctx)
-        return self
+        # The engine's parse function for this class is generated from its fields on first use
+        # (see _compile_parser); subclasses overriding from_element end up here through super().
+        parse = _PARSERS.get(cls) or _compile_parser(cls)
+        return cast("M", parse(el, ctx if ctx is not None else ParseContext()))
 
     @classmethod
     def parse(cls: type[M], xml: str | bytes, ctx: ParseContext | None = None) -> M:
@@ -523,138 +452,410 @@ class Model:
         return w.getvalue()
 
     def write(self, w: Writer, tag: str | None = None) -> None:
-        # The hot path of every format: Writer.start/leaf/end inlined, values read from the instance dict.
-        tag = tag or self.TAG
-        plan = _PLANS.get(type(self)) or self._plan()
-        d = self.__dict__
-        attrs = "".join([f" {xml}='{escape_attr(fmt(v))}'" for name, xml, fmt in plan.attr_formats
-                         if (v := d[name]) is not None])
-        if self.NSMAP:
-            attrs += "".join(f" xmlns:{p}='{escape_attr(uri)}'" for p, uri in self.NSMAP.items())
-        text = None
-        if plan.text is not None and (v := d[plan.text.name]) is not None:
-            text = plan.text.vtype.format(v)
-        parts = w.parts
-        depth = w.depth
-        parts.append(f"{'  ' * depth}<{tag}{attrs}")
-        w.depth = depth + 1
-        mark = len(parts)
-        inner = "  " * (depth + 1)
-        for code, name, ftag, payload in plan.writes:
-            value = d[name]
-            if value is None or value is False:
-                continue
-            if code == _CHILD:
-                value.write(w, ftag)
-            elif code == _CHILDREN:
-                for item in value:
-                    item.write(w, ftag)
-            elif code == _TEXT_CHILD:
-                parts.append(f"{inner}<{ftag}>{escape_text(payload(value))}</{ftag}>\n")
-            elif code == _FLAG:
-                parts.append(f"{inner}<{ftag}/>\n")
-            elif code == _RAW:
-                w.raw(value)
-            else:  # Mixed
-                for item in value:
-                    item.write(w)
-        if plan.has_format_extra:
-            self.format_extra(w)
-        w.depth = depth
-        if len(parts) == mark:
-            if text is not None:
-                parts[-1] += f">{escape_text(text)}</{tag}>\n"
-            elif self.NEVER_SELF_CLOSE:
-                parts[-1] += f">\n{'  ' * depth}</{tag}>\n"
-            else:
-                parts[-1] += "/>\n"
-        else:
-            parts[mark - 1] += ">\n"
-            parts.append(f"{'  ' * depth}</{tag}>\n")
+        """Write the declared fields (and ``format_extra``) with the class's generated writer."""
+        cls = type(self)
+        (_WRITERS.get(cls) or _compile_writer(cls))(self, w, tag)
 
     def copy(self: M) -> M:
         return type(self).from_element(parse_xml(self.format()), ParseContext())
 
 
-_TEXT_CHILD, _FLAG, _RAW, _CHILDREN, _CHILD, _MIXED = range(6)
+# ----------------------------------------------------------------------------- generated parse and write
+
+# The declarations above are the description; these functions turn one class's fields into the
+# Python source of its parse and write functions, compiled once on first use (as dataclasses and attrs
+# generate __init__). The generated code does what a generic loop over the fields would do, without
+# the per-field dispatch: on large documents that loop was most of the time spent in the engine.
+
+#: Model class -> its generated ``parse(el, ctx)``.
+_PARSERS: dict[type[Model], Callable[[etree._Element, ParseContext], Any]] = {}
+#: Model class -> its generated ``write(model, w, tag)`` (what ``Model.write`` does for that class).
+_WRITERS: dict[type[Model], Callable[[Any, Writer, str | None], None]] = {}
+#: Model class -> the function writing one of its instances: its own ``write`` override, or the generated one.
+_WRITE_DISPATCH: dict[type[Model], Callable[[Any, Writer, str | None], None]] = {}
 _NOTHING: frozenset[str] = frozenset()
-#: Model class -> its _Plan, built on first use (a dict lookup is cheaper than cls.__dict__ on the hot path).
-_PLANS: dict[type[Model], _Plan] = {}
+#: Indentation strings by depth (the writer's hot path indexes this instead of multiplying).
+_INDENT = tuple("  " * i for i in range(64))
+_PARSE_ERRORS = (ValueError, OverflowError)
+#: More attributes or child tags than this are dispatched through a dict rather than an if chain.
+_CHAIN_MAX = 8
 
 
-def _value_parser(vtype: ValueType[Any]) -> Callable[[str], Any]:
-    """``vtype.parse``, or plain ``str`` for a String that accepts any text as is (most attributes)."""
-    if type(vtype) is _String and not vtype.strip and vtype.pattern is None and vtype.empty_ok:
-        return str
-    return vtype.parse
+class _Source:
+    """Lines of generated Python plus the namespace its names refer to."""
+
+    def __init__(self, cls: type[Model]) -> None:
+        self.lines: list[str] = []
+        self.ns: dict[str, Any] = {"C": cls, "XMLError": XMLError, "PARSE_ERRORS": _PARSE_ERRORS}
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    def const(self, value: Any, prefix: str = "K") -> str:
+        """A name in the generated code's namespace bound to ``value``."""
+        name = f"{prefix}{len(self.ns)}"
+        self.ns[name] = value
+        return name
+
+    def build(self, fname: str, cls: type[Model]) -> Any:
+        code = compile("\n".join(self.lines) + "\n", f"<virt.conf {fname} of {cls.__qualname__}>", "exec")
+        exec(code, self.ns)
+        return self.ns[fname]
+
+
+def _check_fields(cls: type[Model]) -> None:
+    for f in cls._fields:
+        # values live in the instance dict: a property or slot of a field's name would be bypassed
+        if hasattr(inspect.getattr_static(cls, f.name, None), "__set__"):
+            raise TypeError(f"{cls.__name__}.{f.name} hides the field of that name")
+
+
+def _plain_string(vtype: ValueType[Any]) -> bool:
+    """A String accepting any text as is: the value is the text itself, no parse call."""
+    return type(vtype) is _String and not vtype.strip and vtype.pattern is None and vtype.empty_ok
+
+
+def _emit_value(src: _Source, depth: int, vtype: ValueType[Any], target: str, text: str, on_error: str) -> None:
+    """``target = vtype.parse(text)``, with the common types' checks inlined; ``on_error`` raises."""
+    if _plain_string(vtype):
+        src.emit(depth, f"{target} = {text}")
+    elif type(vtype) is Enum:
+        src.emit(depth, f"if {text} in {src.const(vtype, 'E')}.values:")  # read live: Enum.extend adds words
+        src.emit(depth + 1, f"{target} = {text}")
+        src.emit(depth, "else:")
+        src.emit(depth + 1, on_error)
+    elif type(vtype).parse is Bool.parse:
+        b = cast("Bool", vtype)
+        src.emit(depth, f"if {text} == {b.true!r}:")
+        src.emit(depth + 1, f"{target} = True")
+        src.emit(depth, f"elif {text} == {b.false!r}:")
+        src.emit(depth + 1, f"{target} = False")
+        src.emit(depth, "else:")
+        src.emit(depth + 1, on_error)
+    elif vtype.pure:
+        # the same few numbers come back in every document: results are remembered, up to _MEMO_MAX of them
+        memo = src.const(_memo(vtype), "MEMO")
+        src.emit(depth, f"v = {memo}.get({text})")
+        src.emit(depth, "if v is None:")
+        src.emit(depth + 1, "try:")
+        src.emit(depth + 2, f"v = {src.const(vtype.parse, 'P')}({text})")
+        src.emit(depth + 1, "except PARSE_ERRORS:")
+        src.emit(depth + 2, on_error)
+        src.emit(depth + 1, f"if len({memo}) < {_MEMO_MAX}:")
+        src.emit(depth + 2, f"{memo}[{text}] = v")
+        src.emit(depth, f"{target} = v")
+    else:
+        src.emit(depth, "try:")
+        src.emit(depth + 1, f"{target} = {src.const(vtype.parse, 'P')}({text})")
+        src.emit(depth, "except PARSE_ERRORS:")
+        src.emit(depth + 1, on_error)
+
+
+_MEMO_MAX = 1024
+#: id of a pure value type -> (the type, its remembered parse results by text).
+_MEMOS: dict[int, tuple[ValueType[Any], dict[str, Any]]] = {}
+
+
+def _memo(vtype: ValueType[Any]) -> dict[str, Any]:
+    """The remembered results of one pure value type (shared by every field using it)."""
+    entry = _MEMOS.get(id(vtype))
+    if entry is None or entry[0] is not vtype:
+        entry = _MEMOS[id(vtype)] = (vtype, {})
+    return entry[1]
+
+
+def _format_expr(src: _Source, vtype: ValueType[Any]) -> str:
+    """An expression for the escaped text of value ``v`` (escaping skipped where it cannot be needed)."""
+    fmt = _formatter(vtype)
+    if type(vtype).format is Bool.format:
+        b = cast("Bool", vtype)
+        return f"({b.true!r} if v else {b.false!r})"
+    if fmt is str:
+        if isinstance(vtype, Int | Hex):
+            return "(str(v) if v.__class__ is int else ESC_A(str(v)))"
+        return "ESC_A(v if v.__class__ is str else str(v))"
+    name = src.const(fmt, "FMT")
+    if isinstance(vtype, Int | Hex):  # numbers formatted by the type: digits, 0x, signs
+        return f"({name}(v) if v.__class__ is int else ESC_A({name}(v)))"
+    return f"ESC_A({name}(v))"
+
+
+def _bad_value(vtype: ValueType[Any], text: str, what: str, el: etree._Element) -> None:
+    """Raise the XMLError for a value ``vtype`` rejects."""
+    _convert(vtype, text, what, el)
+    raise XMLError(f"invalid value '{text}' for {what}{where(el)}")  # (a parse that fails only once)
+
+
+def _bad_attr(vtype: ValueType[Any], key: str, text: str, el: etree._Element) -> None:
+    _bad_value(vtype, text, f"attribute '{key}' of element '{local_name(el.tag)}'", el)
+
+
+def _unknown_attr(ctx: ParseContext, key: str, el: etree._Element, consumed: Any) -> None:
+    if "@" + key not in consumed:
+        ctx.note_unknown(f"attribute '{key}' in element '{local_name(el.tag)}'", el)
+
+
+def _unknown_child(ctx: ParseContext, child: etree._Element, el: etree._Element, consumed: Any) -> None:
+    tag = child.tag
+    if isinstance(tag, str) and tag not in consumed:  # not comments, processing instructions
+        ctx.note_unknown(f"element '{local_name(tag)}' in '{local_name(el.tag)}'", child)
+
+
+def _missing(f: Field, el: etree._Element) -> None:
+    raise XMLError(f"missing {_describe(f)} in element '{local_name(el.tag)}'{where(el)}")
+
+
+def _parser_of(model: type[Model]) -> Callable[[etree._Element, ParseContext], Any]:
+    """What parses a child element of this model: its generated parser, or its own from_element."""
+    if model.from_element.__func__ is Model.from_element.__func__:  # type: ignore[attr-defined]
+        return _PARSERS.get(model) or _compile_parser(model)
+    return model.from_element
+
+
+def _lazy_parser(src: _Source, model: type[Model]) -> str:
+    """A namespace name for the child model's parser, resolved on first call (models refer to each other)."""
+    name = f"PC{len(src.ns)}"
+    ns = src.ns
+
+    def resolve(el: etree._Element, ctx: ParseContext) -> Any:
+        ns[name] = parse = _parser_of(model)
+        return parse(el, ctx)
+
+    ns[name] = resolve
+    return name
+
+
+def _compile_parser(cls: type[Model]) -> Callable[[etree._Element, ParseContext], Any]:
+    _check_fields(cls)
+    src = _Source(cls)
+    e = src.emit
+    e(0, "def parse(el, ctx):")
+    e(1, f"self = {src.const(cls.__new__, 'NEW')}(C)")
+    e(1, "d = self.__dict__")
+    defaults: dict[str, Any] = {}
+    for f in cls._fields:
+        empty = type(f).empty
+        if empty is Field.empty:
+            defaults[f.name] = f.default
+        elif empty is Children.empty or empty is Mixed.empty:
+            e(1, f"d[{f.name!r}] = []")
+        else:
+            e(1, f"d[{f.name!r}] = {src.const(f, 'F')}.empty()")
+    if defaults:
+        e(1, f"d.update({src.const(defaults, 'DEFAULTS')})")
+    if cls.parse_extra is not Model.parse_extra:
+        e(1, "consumed = self.parse_extra(el, ctx)")
+    else:
+        e(1, f"consumed = {src.const(_NOTHING)}")
+    _emit_parse_attrs(src, cls)
+    text = cls._text
+    if text is not None:
+        e(1, "own = el.text")
+        e(1, "if own and (own := own.strip()):")
+        what = src.const(text.vtype)
+        _emit_value(src, 2, text.vtype, f"d[{text.name!r}]", "own",
+                    f"BAD({what}, own, \"element '\" + LOCAL(el.tag) + \"'\", el)")
+        src.ns.update(BAD=_bad_value, LOCAL=local_name)
+    _emit_parse_children(src, cls)
+    for f in cls._fields:
+        if getattr(f, "required", False):
+            e(1, f"v = d[{f.name!r}]")
+            e(1, "if v is None or v == []:")
+            e(2, f"MISSING({src.const(f)}, el)")
+            src.ns["MISSING"] = _missing
+    if cls.post_parse is not Model.post_parse:  # Model's no-op hooks are not called at all
+        e(1, "self.post_parse(ctx)")
+    e(1, "hooks = ctx.hooks")
+    e(1, "if hooks:")
+    e(2, "for hook in hooks:")
+    e(3, "hook(self, ctx)")
+    if cls.validate is not Model.validate:
+        e(1, "self.validate(ctx)")
+    e(1, "return self")
+    parse: Callable[[etree._Element, ParseContext], Any] = src.build("parse", cls)
+    _PARSERS[cls] = parse
+    return parse
+
+
+def _emit_parse_attrs(src: _Source, cls: type[Model]) -> None:
+    e = src.emit
+    src.ns.update(BAD_ATTR=_bad_attr, UNKNOWN_ATTR=_unknown_attr)
+    e(1, "for key, text in el.items():")
+    if len(cls._attrs) <= _CHAIN_MAX:
+        keyword = "if"
+        for key, f in cls._attrs.items():
+            e(2, f"{keyword} key == {key!r}:")
+            _emit_value(src, 3, f.vtype, f"d[{f.name!r}]", "text", f"BAD_ATTR({src.const(f.vtype)}, key, text, el)")
+            keyword = "elif"
+        if keyword == "elif":
+            e(2, "else:")
+            e(3, "UNKNOWN_ATTR(ctx, key, el, consumed)")
+        else:
+            e(2, "UNKNOWN_ATTR(ctx, key, el, consumed)")
+        return
+    table = {key: (f.name, None if _plain_string(f.vtype) else f.vtype.parse, f.vtype) for key, f in cls._attrs.items()}
+    e(2, f"entry = {src.const(table, 'ATTRS')}.get(key)")
+    e(2, "if entry is None:")
+    e(3, "UNKNOWN_ATTR(ctx, key, el, consumed)")
+    e(2, "else:")
+    e(3, "name, parse, vtype = entry")
+    e(3, "if parse is None:")
+    e(4, "d[name] = text")
+    e(3, "else:")
+    e(4, "try:")
+    e(5, "d[name] = parse(text)")
+    e(4, "except PARSE_ERRORS:")
+    e(5, "BAD_ATTR(vtype, key, text, el)")
+
+
+def _emit_parse_children(src: _Source, cls: type[Model]) -> None:
+    e = src.emit
+    src.ns.update(UNKNOWN_CHILD=_unknown_child, BAD=_bad_value, STRING=String)
+    index = cls._child_index()
+    if not index:
+        e(1, "if len(el):")
+        e(2, "for child in el:")
+        e(3, "UNKNOWN_CHILD(ctx, child, el, consumed)")
+        return
+    e(1, "for child in el:")
+    e(2, "tag = child.tag")
+    if len(index) > _CHAIN_MAX:
+        # many kinds of children (<devices>, <domain>): model children through one dict, the rest chained
+        models: dict[str, tuple[str, bool, str]] = {}
+        for tag, f in index.items():
+            if isinstance(f, Mixed):
+                models[tag] = (f.name, True, _lazy_parser(src, f.by_tag[tag]))
+            elif isinstance(f, Child) and not isinstance(f, (TextChild, Flag, Raw)):
+                models[tag] = (f.name, isinstance(f, Children), _lazy_parser(src, f.model))
+        if models:
+            # (the parser names are looked up by name at call time: they replace themselves once resolved)
+            e(2, f"found = {src.const({t: (n, many, p) for t, (n, many, p) in models.items()}, 'KIDS')}.get(tag)")
+            e(2, "if found is not None:")
+            e(3, "name, many, parser = found")
+            e(3, "parse = NS[parser]")
+            e(3, "if many:")
+            e(4, "d[name].append(parse(child, ctx))")
+            e(3, "else:")
+            e(4, "d[name] = parse(child, ctx)")
+            e(3, "continue")
+            src.ns["NS"] = src.ns
+        index = {t: f for t, f in index.items() if t not in models}
+    keyword = "if"
+    for tag, f in index.items():
+        e(2, f"{keyword} tag == {tag!r}:")
+        keyword = "elif"
+        if isinstance(f, Mixed):
+            e(3, f"d[{f.name!r}].append({_lazy_parser(src, f.by_tag[tag])}(child, ctx))")
+        elif isinstance(f, TextChild):
+            if f.vtype is String:
+                e(3, f"d[{f.name!r}] = child.text or ''")
+            else:
+                e(3, "inner = child.text")
+                e(3, "if inner and (inner := inner.strip()):")
+                _emit_value(src, 4, f.vtype, f"d[{f.name!r}]", "inner",
+                            f"BAD({src.const(f.vtype)}, inner, {f'element {tag!r}'!r}, child)")
+                e(3, "else:")
+                e(4, f"d[{f.name!r}] = None")
+        elif isinstance(f, Flag):
+            e(3, f"d[{f.name!r}] = True")
+        elif isinstance(f, Raw):
+            e(3, f"d[{f.name!r}] = child")
+        elif isinstance(f, Children):
+            e(3, f"d[{f.name!r}].append({_lazy_parser(src, f.model)}(child, ctx))")
+        elif isinstance(f, Child):
+            e(3, f"d[{f.name!r}] = {_lazy_parser(src, f.model)}(child, ctx)")
+    if keyword == "elif":
+        e(2, "else:")
+        e(3, "UNKNOWN_CHILD(ctx, child, el, consumed)")
+    else:
+        e(2, "UNKNOWN_CHILD(ctx, child, el, consumed)")
+
+
+def _write_dispatch(cls: type[Model]) -> Callable[[Any, Writer, str | None], None]:
+    """The function writing an instance of ``cls``: its own write if it has one, else the generated one."""
+    fn = _WRITE_DISPATCH.get(cls)
+    if fn is None:
+        own = cls.write
+        fn = _WRITE_DISPATCH[cls] = own if own is not Model.write else (_WRITERS.get(cls) or _compile_writer(cls))
+    return fn
+
+
+def write_models(models: Iterable[Model], w: Writer, tag: str | None = None) -> None:
+    """``model.write(w, tag)`` for each model, with the engine's per-class dispatch (hand-written writes use it)."""
+    dispatch = _WRITE_DISPATCH
+    for model in models:
+        (dispatch.get(model.__class__) or _write_dispatch(model.__class__))(model, w, tag)
+
+
+def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], None]:
+    _check_fields(cls)
+    src = _Source(cls)
+    src.ns.update(ESC_A=escape_attr, ESC_T=escape_text, IND=_INDENT, WD=_WRITE_DISPATCH, WFOR=_write_dispatch)
+    e = src.emit
+    e(0, "def write(self, w, tag):")
+    e(1, f"tag = tag or {cls.TAG!r}")
+    e(1, "d = self.__dict__")
+    e(1, "parts = w.parts")
+    e(1, "depth = w.depth")
+    e(1, "a = ''")
+    for key, attr in cls._attrs.items():
+        e(1, f"v = d[{attr.name!r}]")
+        e(1, "if v is not None:")
+        e(2, f"a += {' ' + key + '=' + chr(39)!r} + {_format_expr(src, attr.vtype)} + \"'\"")
+    e(1, "if self.NSMAP:")  # read from the instance: a storage pool sets its own
+    e(2, "a += ''.join([f\" xmlns:{p}='{ESC_A(uri)}'\" for p, uri in self.NSMAP.items()])")
+    e(1, "parts.append((IND[depth] if depth < 64 else '  ' * depth) + '<' + tag + a)")
+    e(1, "w.depth = depth + 1")
+    e(1, "mark = len(parts)")
+    e(1, "inner = IND[depth + 1] if depth < 63 else '  ' * (depth + 1)")
+    for f in cls._fields:
+        if isinstance(f, Attr | Text):
+            continue
+        e(1, f"v = d[{f.name!r}]")
+        if isinstance(f, TextChild):
+            e(1, "if v is not None and v is not False:")
+            fmt = _formatter(f.vtype)
+            value = "(v if v.__class__ is str else str(v))" if fmt is str else f"{src.const(fmt, 'FMT')}(v)"
+            e(2, f"parts.append(inner + {f'<{f.tag}>'!r} + ESC_T({value}) + {f'</{f.tag}>{chr(10)}'!r})")
+        elif isinstance(f, Flag):
+            e(1, "if v is not None and v is not False:")
+            e(2, f"parts.append(inner + {f'<{f.tag}/>{chr(10)}'!r})")
+        elif isinstance(f, Raw):
+            e(1, "if v is not None and v is not False:")
+            e(2, "w.raw(v)")
+        elif isinstance(f, Child) and not isinstance(f, Children):
+            e(1, "if v is not None and v is not False:")
+            e(2, "(WD.get(v.__class__) or WFOR(v.__class__))(v, w, " + repr(f._tag) + ")")
+        elif isinstance(f, Children | Mixed):
+            ftag = f._tag if isinstance(f, Children) else None
+            e(1, "if v:")
+            e(2, "for item in v:")
+            e(3, "(WD.get(item.__class__) or WFOR(item.__class__))(item, w, " + repr(ftag) + ")")
+    if cls.format_extra is not Model.format_extra:
+        e(1, "self.format_extra(w)")
+    e(1, "w.depth = depth")
+    e(1, "if len(parts) == mark:")
+    text = cls._text
+    if text is not None:
+        e(2, f"v = d[{text.name!r}]")
+        e(2, "if v is not None:")
+        e(3, f"parts[-1] += '>' + ESC_T({src.const(text.vtype.format, 'FMT')}(v)) + '</' + tag + '>\\n'")
+        e(3, "return")
+    e(2, "if self.NEVER_SELF_CLOSE:")
+    e(3, "parts[-1] += '>\\n' + '  ' * depth + '</' + tag + '>\\n'")
+    e(2, "else:")
+    e(3, "parts[-1] += '/>\\n'")
+    e(1, "else:")
+    e(2, "parts[mark - 1] += '>\\n'")
+    e(2, "parts.append('  ' * depth + '</' + tag + '>\\n')")
+    write: Callable[[Any, Writer, str | None], None] = src.build("write", cls)
+    _WRITERS[cls] = write
+    return write
 
 
 def _formatter(vtype: ValueType[Any]) -> Callable[[Any], str]:
     """``vtype.format``, or plain ``str`` when the type does not override it (saves a Python call a value)."""
     return str if type(vtype).format is ValueType.format else vtype.format
-
-
-class _Plan:
-    """A model class's fields sorted for the engine: defaults, required fields, child dispatch, output."""
-
-    __slots__ = ("attr_formats", "attr_parsers", "children", "custom_empty", "defaults", "has_children",
-                 "has_format_extra", "has_parse_extra", "has_post_parse", "has_validate", "lists", "required",
-                 "text", "writes")
-
-    def __init__(self, cls: type[Model]) -> None:
-        for f in cls._fields:
-            # the engine stores values in the instance dict: a property or slot of a field's name would be bypassed
-            if hasattr(inspect.getattr_static(cls, f.name, None), "__set__"):
-                raise TypeError(f"{cls.__name__}.{f.name} hides the field of that name")
-        self.attr_parsers = {key: (f.name, _value_parser(f.vtype)) for key, f in cls._attrs.items()}
-        self.attr_formats = [(f.name, f.xml, _formatter(f.vtype)) for f in cls._attrs.values()]
-        self.text = cls._text
-        # hooks left as Model's no-ops are not called at all
-        self.has_parse_extra = cls.parse_extra is not Model.parse_extra
-        self.has_post_parse = cls.post_parse is not Model.post_parse
-        self.has_validate = cls.validate is not Model.validate
-        self.has_format_extra = cls.format_extra is not Model.format_extra
-        self.defaults: dict[str, Any] = {}
-        self.lists: list[str] = []
-        self.custom_empty: list[Field] = []
-        for f in cls._fields:
-            empty = type(f).empty
-            if empty is Field.empty:
-                self.defaults[f.name] = f.default
-            elif empty is Children.empty or empty is Mixed.empty:
-                self.lists.append(f.name)
-            else:
-                self.custom_empty.append(f)
-        self.required = tuple(f for f in cls._fields if getattr(f, "required", False))
-        self.children: dict[str, tuple[int, str, Any]] = {}
-        self.writes: list[tuple[int, str, Any, Any]] = []
-        for tag, f in cls._child_index().items():
-            if isinstance(f, Mixed):
-                self.children[tag] = (_MIXED, f.name, f.by_tag[tag])
-            elif isinstance(f, TextChild):
-                self.children[tag] = (_TEXT_CHILD, f.name, f.vtype)
-            elif isinstance(f, Flag):
-                self.children[tag] = (_FLAG, f.name, None)
-            elif isinstance(f, Raw):
-                self.children[tag] = (_RAW, f.name, None)
-            elif isinstance(f, Children):
-                self.children[tag] = (_CHILDREN, f.name, f.model)
-            elif isinstance(f, Child):
-                self.children[tag] = (_CHILD, f.name, f.model)
-        for f in cls._fields:
-            if isinstance(f, TextChild):
-                self.writes.append((_TEXT_CHILD, f.name, f.tag, _formatter(f.vtype)))
-            elif isinstance(f, Flag):
-                self.writes.append((_FLAG, f.name, f.tag, None))
-            elif isinstance(f, Raw):
-                self.writes.append((_RAW, f.name, f.tag, None))
-            elif isinstance(f, Children):
-                self.writes.append((_CHILDREN, f.name, f._tag, None))
-            elif isinstance(f, Child):
-                self.writes.append((_CHILD, f.name, f._tag, None))
-            elif isinstance(f, Mixed):
-                self.writes.append((_MIXED, f.name, None, None))
-        self.has_children = bool(self.children)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import re
 from typing import Any, ClassVar
 
@@ -49,8 +50,8 @@ class Address(Model):
             sub = Address.by_type.get(kind)
             if sub is None:
                 raise XMLError(f"unknown address type '{kind}'{where(el)}")
-            return sub.from_element(el, ctx)
-        return super().from_element.__func__(cls, el, ctx)  # type: ignore[attr-defined]
+            cls = sub  # (no address kind overrides from_element: its own fields are read directly)
+        return Model.from_element.__func__(cls, el, ctx)  # type: ignore[attr-defined]
 
     def is_empty(self) -> bool:
         return False
@@ -299,4 +300,10 @@ USER_ALIAS = re.compile(r"ua-[a-zA-Z0-9_-]+")
 
 
 def is_user_alias(name: str | None) -> bool:
-    return bool(name and USER_ALIAS.fullmatch(name))
+    return bool(name) and _is_user_alias(name)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_user_alias(name: str) -> bool:
+    # asked for every device several times a parse and format: the same few names again and again
+    return USER_ALIAS.fullmatch(name) is not None

@@ -60,6 +60,7 @@ from virt.conf.xmlmodel import (
     String,
     TextChild,
     Writer,
+    write_models,
 )
 from virt.util.errors import ConfigUnsupportedError, XMLError
 
@@ -581,30 +582,26 @@ class Domain(Model):
             attrs.extend((f"xmlns:{PREFIXES[uri]}", uri) for uri in ns.used())
         w.start("domain", attrs)
         mark = w.mark()
-        iothread_list = getattr(self, "_iothread_list", None)
-        for f in self._fields:
-            if isinstance(f, Attr):
+        d = self.__dict__
+        for name, ftag, how in _written_fields():
+            value = d[name]
+            if value is None or value is False:
                 continue
-            value = getattr(self, f.name)
-            if value is None or value is False or value == []:
-                continue
-            name = f.name
-            if name == "iothreadids":
-                continue
-            if isinstance(f, TextChild):
-                w.leaf(f.tag, [], f.vtype.format(value))  # type: ignore[arg-type]
-                if name == "iothreads" and iothread_list and self._iothreadids_shown():
-                    IOThreadIDs(iothreads=iothread_list).write(w)
-            elif isinstance(f, Raw):
+            if how is _LIST:
+                if value:
+                    write_models(value, w, ftag)
+            elif how is _CHILD:
+                write_models((value,), w, ftag)
+            elif how is _CHILD_UNLESS_EMPTY:
+                is_empty = getattr(value, "is_empty", None)
+                if is_empty is None or not is_empty():
+                    write_models((value,), w, ftag)
+            elif how is _RAW:
                 w.raw(value)
-            elif isinstance(f, Children):
-                for item in value:
-                    item.write(w, f._tag)
-            elif isinstance(f, Child):
-                if getattr(value, "is_empty", None) is not None and value.is_empty() and name not in (
-                        "devices", "clock", "os"):
-                    continue
-                value.write(w, f._tag)
+            else:
+                w.leaf(ftag or name, (), how(value))
+                if name == "iothreads" and d.get("_iothread_list") and self._iothreadids_shown():
+                    IOThreadIDs(iothreads=self._iothread_list).write(w)
         if ns is not None:
             format_namespaces(ns, w)
         w.end("domain", None, mark)
@@ -652,6 +649,29 @@ class Domain(Model):
     @property
     def has_numa(self) -> bool:
         return self.cpu is not None and self.cpu.numa is not None and bool(self.cpu.numa.cells)
+
+
+_LIST, _CHILD, _CHILD_UNLESS_EMPTY, _RAW = (object() for _ in range(4))
+#: Domain's written fields: (name, tag, how), how being one of the markers above or a TextChild's formatter.
+_WRITTEN: list[tuple[str, str | None, Any]] = []
+
+
+def _written_fields() -> list[tuple[str, str | None, Any]]:
+    if not _WRITTEN:
+        for f in Domain._fields:
+            if isinstance(f, Attr) or f.name == "iothreadids":  # (iothreadids follows iothreads)
+                continue
+            if isinstance(f, TextChild):
+                _WRITTEN.append((f.name, f.tag, f.vtype.format))
+            elif isinstance(f, Raw):
+                _WRITTEN.append((f.name, None, _RAW))
+            elif isinstance(f, Children):
+                _WRITTEN.append((f.name, f._tag, _LIST))
+            elif isinstance(f, Child):
+                # empty optional elements are not printed; these three always are
+                how = _CHILD if f.name in ("devices", "clock", "os") else _CHILD_UNLESS_EMPTY
+                _WRITTEN.append((f.name, f._tag, how))
+    return _WRITTEN
 
 
 def sanitize_metadata(el: etree._Element) -> etree._Element:

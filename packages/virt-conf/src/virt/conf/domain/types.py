@@ -96,6 +96,7 @@ class BitmapType(ValueType[tuple[int, ...]]):
     """A set of numbers written as ranges: ``0-3,^2,8`` is read as (0, 1, 3, 8) and printed ``0-1,3,8``."""
 
     name = "bitmap"
+    pure = True
     _token = re.compile(r"\s*(\^?)\s*(\d+)\s*(?:-\s*(\d+)\s*)?")
 
     def __init__(self, maxlen: int = 1 << 20, empty_ok: bool = False) -> None:

@@ -432,7 +432,7 @@ def _aliases(dom: Domain) -> None:
         name = dev.alias_name if hasattr(dev, "alias_name") else None
         if not is_user_alias(name):
             continue
-        if dev in devs.consoles and devs.serials and dev is devs.consoles[0] and \
+        if devs.consoles and dev is devs.consoles[0] and devs.serials and \
                 dev.target is not None and dev.target.type == "serial":
             continue
         if name in seen:

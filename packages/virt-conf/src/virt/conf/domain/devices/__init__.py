@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 from lxml import etree
@@ -44,7 +45,7 @@ from virt.conf.domain.devices.misc import (
     Watchdog,
 )
 from virt.conf.domain.devices.net import Interface
-from virt.conf.xmlmodel import Children, Model, ParseContext, String, TextChild, Writer
+from virt.conf.xmlmodel import Children, Model, ParseContext, String, TextChild, Writer, write_models
 from virt.util.errors import XMLError
 
 #: (list attribute, model) in libvirt's output order.
@@ -143,18 +144,18 @@ class Devices(Model):
     def write(self, w: Writer, tag: str | None = None) -> None:
         w.start("devices", [])
         mark = w.mark()
-        for f in self._fields:
-            value = getattr(self, f.name)
-            if value is None or value == []:
+        d = self.__dict__
+        emulator = d["emulator"]
+        if emulator is not None:
+            w.leaf("emulator", (), emulator)
+        for kind in _KIND_FIELDS:
+            devices = d[kind]
+            if not devices:
                 continue
-            if f.name == "emulator":
-                w.leaf("emulator", [], value)
-            elif f.name == "consoles" and self.hvm:
-                for i, con in enumerate(value):
-                    self._console_view(i, con).write(w)
+            if kind == "consoles" and self.hvm:
+                write_models([self._console_view(i, con) for i, con in enumerate(devices)], w)
             else:
-                for item in value:
-                    item.write(w)
+                write_models(devices, w)
         w.depth -= 1
         if len(w.parts) == mark:
             w.parts[-1] += ">\n"
@@ -210,8 +211,8 @@ class Devices(Model):
     # -- iteration and lookup ------------------------------------------------------------------
     def __iter__(self) -> Iterator[Device]:
         """Every device, in output order."""
-        for kind, _ in DEVICE_KINDS:
-            yield from getattr(self, kind)
+        # (lazy as a generator: a list replaced during the iteration is read when its turn comes)
+        return chain.from_iterable(map(self.__dict__.__getitem__, _KIND_FIELDS))
 
     def with_addresses(self) -> Iterator[tuple[Device, Address | None]]:
         """(device, address) for every device that can carry an address (hostdevs of interfaces included)."""
@@ -278,6 +279,8 @@ class Devices(Model):
 
 
 _KIND_NAMES = {k for k, _ in DEVICE_KINDS}
+#: The device lists in the order they are printed (the fields' order).
+_KIND_FIELDS = tuple(f.name for f in Devices._fields if f.name != "emulator")
 
 
 def _kind_of(dev: Any) -> str:
