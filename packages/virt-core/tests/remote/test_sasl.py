@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -236,3 +237,63 @@ def test_unsupported_auth_type_in_the_config_is_an_error(tmp_path: Path) -> None
                              "--socket", str(tmp_path / "s")], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 1
     assert "unsupported authentication type 'polkit'" in result.stderr
+
+
+# ---- SASL on TCP: over TLS for everyone, over plain TCP for our client only ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tcp_sasl_virtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int, int, Path]]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make certificates")
+    from .test_tls import free_port, make_pki, wait_for_port
+
+    tmp = tmp_path_factory.mktemp("virtd-sasl-tcp")
+    tmp.chmod(0o755)
+    pki = make_pki(tmp / "pki")
+    sasl.UserDatabase(tmp / "users").set_password("alice", "secret")
+    tls_port, tcp_port = free_port(), free_port()
+    conf = tmp / "virtd.conf"
+    conf.write_text(f'listen_tls = 1\nlisten_tcp = 1\nlisten_addr = "127.0.0.1"\ntls_port = "{tls_port}"\n'
+                    f'tcp_port = "{tcp_port}"\nauth_tls = "sasl"\nsasl_users_file = "{tmp / "users"}"\n'
+                    f'ca_file = "{pki}/cacert.pem"\ncert_file = "{pki}/servercert.pem"\n'
+                    f'key_file = "{pki}/serverkey.pem"\n')  # fmt: skip
+    daemon = start_virtd(tmp, "--config", str(conf))
+    try:
+        wait_for_port(tls_port)
+        wait_for_port(tcp_port)
+        authfile = tmp / "auth.conf"
+        authfile.write_text("[credentials-t]\nauthname=alice\npassword=secret\n\n[auth-libvirt-localhost]\n"
+                            "credentials=t\n\n[auth-libvirt-127.0.0.1]\ncredentials=t\n")  # fmt: skip
+        yield pki, tls_port, tcp_port, authfile
+    finally:
+        _stop(daemon.pid, daemon.proc)
+
+
+@pytest.mark.skipif(not os.path.exists(VIRSH), reason="virsh (libvirt-clients) is not installed")
+def test_virsh_over_tls_with_sasl(tcp_sasl_virtd: tuple[Path, int, int, Path]) -> None:
+    pki, tls_port, _, authfile = tcp_sasl_virtd
+    env = {**os.environ, "LIBVIRT_AUTH_FILE": str(authfile)}
+    result = subprocess.run([VIRSH, "-c", f"test+tls://localhost:{tls_port}/default?pkipath={pki}", "list"],
+                            capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert " 1    test   running" in result.stdout
+
+
+@pytest.mark.skipif(not os.path.exists(VIRSH), reason="virsh (libvirt-clients) is not installed")
+def test_virsh_over_plain_tcp_wants_a_security_layer(tcp_sasl_virtd: tuple[Path, int, int, Path]) -> None:
+    """libvirt's client asks SASL for SSF >= 56 on plain TCP; SCRAM has none, so it finds no mechanism."""
+    _, _, tcp_port, authfile = tcp_sasl_virtd
+    env = {**os.environ, "LIBVIRT_AUTH_FILE": str(authfile)}
+    result = subprocess.run([VIRSH, "-c", f"test+tcp://127.0.0.1:{tcp_port}/default", "list"],
+                            capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert result.returncode == 1
+    assert "No worthy mechs found" in result.stderr
+
+
+def test_our_client_over_tls_and_tcp_with_sasl(tcp_sasl_virtd: tuple[Path, int, int, Path]) -> None:
+    pki, tls_port, tcp_port, authfile = tcp_sasl_virtd
+    for uri in (f"test+tls://localhost:{tls_port}/default?pkipath={pki}&authfile={authfile}",
+                f"test+tcp://127.0.0.1:{tcp_port}/default?authfile={authfile}"):  # fmt: skip
+        with v.open(uri) as conn:
+            assert [d.name() for d in conn.list_all_domains()] == ["test"]
