@@ -10,11 +10,23 @@ from __future__ import annotations
 import json
 import random
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from virt.core.enums import DomainState as S
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.state import DomainObj
-from virt.util.errors import ErrorDomain, ErrorNumber, VirtError
+from virt.util.errors import (
+    ErrorDomain,
+    ErrorNumber,
+    InternalError,
+    InvalidArgError,
+    OperationInvalidError,
+    OperationUnsupportedError,
+    VirtError,
+)
+
+if TYPE_CHECKING:
+    from virt.core.types import DomainRef
 
 QEMU = ErrorDomain.QEMU
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
@@ -49,13 +61,15 @@ def _read_reply(sock: socket.socket, buf: bytearray) -> dict[str, Any]:
 
 
 def command(obj: DomainObj, name: str, arguments: dict[str, Any] | None = None, *,
-            expect_reply: bool = True, timeout: float = TIMEOUT) -> Any:
-    """Run one agent command; commands that end the guest (guest-shutdown) send no reply."""
+            expect_reply: bool = True, timeout: float | None = TIMEOUT, raw: bool = False) -> Any:
+    """Run one agent command; commands that end the guest (guest-shutdown) send no reply. ``raw``:
+    the whole reply object rather than its "return" value."""
     path = channel_path(obj)
     if path is None:
         raise VirtError("QEMU guest agent is not configured", code=ErrorNumber.ARGUMENT_UNSUPPORTED, domain=QEMU)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    sock.settimeout(timeout)
+    # The handshake is bounded even when the command itself may block.
+    sock.settimeout(TIMEOUT if timeout is None else timeout)
     try:
         try:
             sock.connect(path)
@@ -71,6 +85,7 @@ def command(obj: DomainObj, name: str, arguments: dict[str, Any] | None = None, 
             msg: dict[str, Any] = {"execute": name}
             if arguments:
                 msg["arguments"] = arguments
+            sock.settimeout(timeout)
             sock.sendall(json.dumps(msg).encode() + b"\n")
             if not expect_reply:
                 return None
@@ -80,6 +95,84 @@ def command(obj: DomainObj, name: str, arguments: dict[str, Any] | None = None, 
         if "error" in reply:
             desc = reply["error"].get("desc", "unknown error")
             raise VirtError(f"unable to execute QEMU agent command '{name}': {desc}", domain=QEMU)
-        return reply.get("return")
+        return reply if raw else reply.get("return")
     finally:
         sock.close()
+
+
+# ----------------------------------------------------------------------------------------- the calls
+#: virDomainQemuAgentCommand's special timeouts (seconds otherwise).
+TIMEOUT_BLOCK, TIMEOUT_DEFAULT, TIMEOUT_NOWAIT = -2, -1, 0
+#: virDomainSetTime's flag: set the guest's clock from its RTC.
+SET_TIME_SYNC = 1
+#: virDomainGetHostname's sources.
+HOSTNAME_AGENT, HOSTNAME_LEASE = 1, 2
+
+
+def _timeout(seconds: int) -> float | None:
+    if seconds < TIMEOUT_BLOCK:
+        raise InvalidArgError(f"guest agent timeout '{seconds}' is less than the minimum '{TIMEOUT_BLOCK}'",
+                              domain=QEMU)
+    return {TIMEOUT_BLOCK: None, TIMEOUT_DEFAULT: TIMEOUT}.get(seconds, float(seconds))
+
+
+class AgentCalls:
+    """The guest-agent calls of ``QemuDriver`` (a mixin of it)."""
+
+    if TYPE_CHECKING:
+
+        def _active(self, dom: DomainRef) -> DomainObj: ...
+        def check_writable(self, call: str) -> None: ...
+
+    def domain_qemu_agent_command(self, dom: DomainRef, cmd: str, timeout: int = TIMEOUT_DEFAULT,
+                                  flags: int = 0) -> str | None:
+        """virDomainQemuAgentCommand: a raw agent command (JSON text); its whole reply as JSON text."""
+        self.check_writable("domain_qemu_agent_command")
+        wait = _timeout(timeout)
+        obj = self._active(dom)
+        try:
+            msg = json.loads(cmd)
+        except ValueError:
+            raise InternalError(f"cannot parse json {cmd}: syntax error", domain=QEMU) from None
+        if not isinstance(msg, dict) or not isinstance(msg.get("execute"), str):
+            raise InternalError(f"cannot parse json {cmd}: not an agent command", domain=QEMU)
+        with obj.job:
+            reply = command(obj, msg["execute"], msg.get("arguments"), expect_reply=timeout != TIMEOUT_NOWAIT,
+                            timeout=wait, raw=True)
+        return None if reply is None else json.dumps(reply, separators=(",", ":"))
+
+    def domain_get_time(self, dom: DomainRef, flags: int = 0) -> tuple[int, int]:
+        obj = self._active(dom)
+        if obj.state != S.RUNNING:
+            raise OperationInvalidError("domain is not running", domain=QEMU)
+        with obj.job:
+            ns = int(command(obj, "guest-get-time"))
+        return ns // 1_000_000_000, ns % 1_000_000_000
+
+    def domain_set_time(self, dom: DomainRef, seconds: int, nseconds: int, flags: int = 0) -> None:
+        self.check_writable("domain_set_time")
+        if flags & ~SET_TIME_SYNC:
+            raise InvalidArgError(f"unsupported flags (0x{flags & ~SET_TIME_SYNC:x}) in function qemuDomainSetTime",
+                                  domain=QEMU)
+        obj = self._active(dom)
+        if obj.state != S.RUNNING:
+            raise OperationInvalidError("domain is not running", domain=QEMU)
+        args: dict[str, Any] | None = None
+        if not flags & SET_TIME_SYNC:
+            if seconds < 0 or seconds > (1 << 63) // 1_000_000_000:
+                raise InvalidArgError(f"Time '{seconds}' is too big for guest agent", domain=QEMU)
+            args = {"time": seconds * 1_000_000_000 + nseconds}
+        with obj.job:
+            command(obj, "guest-set-time", args)
+
+    def domain_get_hostname(self, dom: DomainRef, flags: int = 0) -> str:
+        if flags & HOSTNAME_LEASE or flags & ~(HOSTNAME_AGENT | HOSTNAME_LEASE):
+            raise OperationUnsupportedError("hostname from DHCP leases is not supported by this driver",
+                                            domain=QEMU)
+        obj = self._active(dom)
+        with obj.job:
+            reply = command(obj, "guest-get-host-name")
+        name = reply.get("host-name") if isinstance(reply, dict) else None
+        if not isinstance(name, str):
+            raise InternalError("malformed 'host-name' in guest agent reply", domain=QEMU)
+        return name

@@ -46,6 +46,7 @@ from virt.core.uri import URI
 from virt.driver.qemu import definition as D
 from virt.driver.qemu import lifecycle as L
 from virt.driver.qemu import xmlutil as X
+from virt.driver.qemu.agent import AgentCalls
 from virt.driver.qemu.caps import QemuCaps, find_emulator, load_caps
 from virt.driver.qemu.host import QemuHost, host_for
 from virt.driver.qemu.snapshots import SnapshotCalls
@@ -83,7 +84,7 @@ def _impact(obj: DomainObj, flags: int) -> tuple[bool, bool]:
     return bool(flags & MI.LIVE), bool(flags & MI.CONFIG)
 
 
-class QemuDriver(SnapshotCalls, Driver):
+class QemuDriver(SnapshotCalls, AgentCalls, Driver):
     """Runs QEMU guests. Every connection to the same URI in this process shares one ``QemuHost``."""
 
     name: ClassVar[str] = "qemu"
