@@ -139,8 +139,8 @@ def test_virsh_nodedev_event_loop_through_virtd(tmp_path: Path) -> None:
     """libvirt's own virsh, `nodedev-event --loop` against our daemon (an lxc:/// connection, whose
     state lives in the test's directory), sees a real device come and go."""
     import importlib.util
-    import signal
     import sys
+    import threading
     import time
 
     virsh = shutil.which("virsh")
@@ -157,27 +157,44 @@ def test_virsh_nodedev_event_loop_through_virtd(tmp_path: Path) -> None:
     a, b = f"vtev{tag}a", f"vtev{tag}b"
     watcher = None
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not (tmp_path / "virtd-sock-ro").exists():
             assert daemon.poll() is None and time.monotonic() < deadline, (tmp_path / "virtd.log").read_text()
             time.sleep(0.05)
-        watcher = subprocess.Popen([virsh, "-c", f"lxc+unix:///system?socket={sock}", "nodedev-event", "--loop",
-                                    "--event", "lifecycle"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True)
-        time.sleep(2)  # virsh connects and registers
-        assert watcher.poll() is None, watcher.stdout.read() if watcher.stdout else ""
+        # stdbuf: virsh's stdio would hold the lines back in a buffer while writing to a pipe
+        watcher = subprocess.Popen(["stdbuf", "-oL", virsh, "-c", f"lxc+unix:///system?socket={sock}",
+                                    "nodedev-event", "--loop", "--event", "lifecycle"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in watcher.stdout or ()],
+                         daemon=True).start()
+        # the watch is live once virsh reports a device of ours: until then, a probe pair comes and goes
+        # (slowly: a device gone before the scan its uevent triggers was never there, for the watch)
+        probe = f"vtev{tag}p"
+        live = False
+        while not live:
+            assert watcher.poll() is None and time.monotonic() < deadline
+            subprocess.run(["ip", "link", "add", probe, "type", "veth", "peer", "name", f"vtev{tag}q"], check=True)
+            try:
+                while not live:
+                    live = probe in lines.get(timeout=2)
+            except queue.Empty:
+                pass
+            subprocess.run(["ip", "link", "del", probe], check=True)
         subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
         name = f"net_{a}_{_mac(a).replace(':', '_')}"
         time.sleep(1)
         subprocess.run(["ip", "link", "del", a], check=True)
-        time.sleep(2)
-        watcher.send_signal(signal.SIGINT)
-        out = watcher.communicate(timeout=10)[0]
-        lines = [line for line in out.splitlines() if name in line]
-        assert lines == [f"event 'lifecycle' for node device {name}: Created",
-                         f"event 'lifecycle' for node device {name}: Deleted"], out
+        seen: list[str] = []
+        while len(seen) < 2:
+            line = lines.get(timeout=10)
+            if name in line:
+                seen.append(line)
+        assert seen == [f"event 'lifecycle' for node device {name}: Created",
+                        f"event 'lifecycle' for node device {name}: Deleted"]
     finally:
-        subprocess.run(["ip", "link", "del", a], capture_output=True, check=False)
+        for dev in (a, f"vtev{tag}p"):
+            subprocess.run(["ip", "link", "del", dev], capture_output=True, check=False)
         for proc in (watcher, daemon):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
