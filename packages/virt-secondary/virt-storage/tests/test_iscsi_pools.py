@@ -246,8 +246,10 @@ def test_guest_disk_on_an_iscsi_direct_volume_reaches_the_lun(conn: Connection, 
 
 def test_user_space_initiator_reads_what_it_writes(tgtd: Target) -> None:
     lun = tgtd.add_lun(1, 2 * MiB)
+    tgtd.add_lun(300, MiB)  # above 255: flat space addressing in REPORT LUNS and in the commands
     with Session("127.0.0.1", tgtd.port, INITIATOR, IQN) as s:
-        assert s.report_luns() == [0, 1]
+        assert s.report_luns() == [0, 1, 300]
+        assert s.read_capacity(300) == (512, 2048)
         inq = s.inquiry(1)
         assert inq.device_type == 0 and inq.product == "VIRTUAL-DISK"
         block, blocks = s.read_capacity(1)

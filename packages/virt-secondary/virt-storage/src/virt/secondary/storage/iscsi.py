@@ -29,8 +29,8 @@ CHUNK_BLOCKS = 2048
 
 # opcodes (initiator -> target, target -> initiator)
 NOP_OUT, SCSI_CMD, LOGIN_REQ, TEXT_REQ, DATA_OUT, LOGOUT_REQ = 0x00, 0x01, 0x03, 0x04, 0x05, 0x06
-NOP_IN, SCSI_RSP, LOGIN_RSP, TEXT_RSP, DATA_IN, LOGOUT_RSP, R2T, REJECT = (
-    0x20, 0x21, 0x23, 0x24, 0x25, 0x26, 0x31, 0x3F)
+NOP_IN, SCSI_RSP, LOGIN_RSP, TEXT_RSP, DATA_IN, LOGOUT_RSP, R2T, ASYNC, REJECT = (
+    0x20, 0x21, 0x23, 0x24, 0x25, 0x26, 0x31, 0x32, 0x3F)
 IMMEDIATE = 0x40
 FINAL = 0x80
 NO_TAG = 0xFFFFFFFF
@@ -193,10 +193,12 @@ class Session:
                 self._recv_exact(ahs)
             data = self._recv_exact(length + (-length % 4))[:length]
             opcode = bhs[0] & 0x3F
-            carries_status = opcode in (SCSI_RSP, TEXT_RSP, LOGIN_RSP, LOGOUT_RSP, NOP_IN) or \
-                (opcode == DATA_IN and bhs[1] & 0x01)
-            if carries_status:
-                self.expstatsn = (struct.unpack(">I", bhs[24:28])[0] + 1) & 0xFFFFFFFF
+            statsn = struct.unpack(">I", bhs[24:28])[0]
+            if opcode in (SCSI_RSP, TEXT_RSP, LOGIN_RSP, LOGOUT_RSP) or (opcode == DATA_IN and bhs[1] & 0x01) \
+                    or (opcode == NOP_IN and bhs[16:20] != b"\xff\xff\xff\xff"):
+                self.expstatsn = (statsn + 1) & 0xFFFFFFFF
+            elif opcode in (NOP_IN, ASYNC):
+                self.expstatsn = statsn  # the target's ping or notice does not advance StatSN
             if opcode == NOP_IN:
                 ttt = bhs[20:24]
                 if ttt != b"\xff\xff\xff\xff":  # the target wants an answer
@@ -209,6 +211,11 @@ class Session:
                     out[24:28] = struct.pack(">I", self.cmdsn)
                     out[28:32] = struct.pack(">I", self.expstatsn)
                     self._send(out)
+                continue
+            if opcode == ASYNC:
+                # events 1-3: the target logs us out or drops the connection; the others are notices
+                if bhs[36] in (1, 2, 3):
+                    raise ISCSIError(f"target {self.portal} ended the session (asynchronous event {bhs[36]})")
                 continue
             if opcode == REJECT:
                 raise ISCSIError(f"target {self.portal} rejected a request (reason 0x{bhs[2]:02x})")
