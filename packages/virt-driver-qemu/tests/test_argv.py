@@ -27,9 +27,7 @@ CAPS = CORPUS / "qemu_caps" / "caps_8.0.0.x86_64.replies"
 CASES = json.loads((SUITE / "manifest.json").read_text()) if SUITE.is_dir() else []
 
 #: Cases we know we fail, with the reason (strict: an unexpected pass fails too).
-KNOWN_FAILURES = {
-    "cpu-host-model": "host-model CPU: needs libvirt's x86 CPU map to turn the host CPU into a named model",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _params(case: dict) -> dict:

@@ -20,10 +20,7 @@ CASES = [c for c in json.loads((CORPUS / "qemu_caps" / "manifest.json").read_tex
          if "params" in c] if CORPUS.is_dir() else []
 
 #: Cases we know we fail, with the reason (strict: a pass makes the test fail too).
-KNOWN_FAILURES = {
-    c["name"]: "host-model CPU: needs libvirt's x86 CPU map (cpuid bits of every model and feature)"
-    for c in CASES
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", [
@@ -36,22 +33,6 @@ def test_domcaps_match_libvirt(case: dict) -> None:
     got = domain_capabilities(caps, virt_type=case["params"]["virttype"],
                               machine=None if machine == "default" else machine).format()
     assert compare(case["expected"], (d / case["expected"]).read_bytes(), got.encode()) is None
-
-
-def test_domcaps_everything_but_host_model_matches() -> None:
-    """While host-model is missing, the rest of every document must match exactly."""
-    from lxml import etree
-    d = CORPUS / "qemu_caps"
-    for case in CASES:
-        caps = from_replies(d / case["input"])
-        machine = case["params"]["machine"]
-        got = etree.fromstring(domain_capabilities(caps, virt_type=case["params"]["virttype"],
-                                                   machine=None if machine == "default" else machine).format())
-        exp = etree.fromstring((d / case["expected"]).read_bytes())
-        for doc in (got, exp):
-            hm = doc.find("cpu/mode[@name='host-model']")
-            hm.getparent().remove(hm)
-        assert compare("x.xml", etree.tostring(exp), etree.tostring(got)) is None, case["name"]
 
 
 def test_domcaps_errors() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
-from virt.driver.qemu import blockdev
+from virt.driver.qemu import blockdev, cpumap
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.capsdata import CPU_FEATURES_LIBVIRT_TO_QEMU
 from virt.driver.qemu.prepare import Domain, disk_name_to_index
@@ -325,16 +325,23 @@ class Builder:
                 mig = cpu.get("migratable")
                 if mig and self.has("cpu.migratable"):
                     base += f",migratable={mig}"
-            elif mode == "host-model":
-                raise InternalError(f"unexpected host-model CPU for {dom.arch} architecture")
+            policies: dict[str, str] = {}
+            if mode == "host-model":
+                # the guest gets the migratable host-model CPU with its own <feature>s applied on top
+                host = cpumap.host_model(self.caps, dom.virt_type, migratable=True)
+                if host is None:
+                    raise InternalError(f"unexpected host-model CPU for {dom.arch} architecture")
+                base = host.model
+                policies = dict.fromkeys(host.required, "require") | dict.fromkeys(host.disabled, "disable")
             else:
                 base = X.text(cpu, "model") or ""
             vendor_id = X.get(cpu, "model", "vendor_id")
             if vendor_id:
                 base += f",vendor={vendor_id}"
             for f in cpu.findall("feature"):
-                fname = CPU_FEATURES_LIBVIRT_TO_QEMU.get(f.get("name", ""), f.get("name", ""))
-                policy = f.get("policy", "require")
+                policies[f.get("name", "")] = f.get("policy", "require")
+            for name, policy in policies.items():
+                fname = CPU_FEATURES_LIBVIRT_TO_QEMU.get(name, name)
                 if policy in ("force", "require"):
                     base += f",{fname}=on"
                 elif policy in ("disable", "forbid"):

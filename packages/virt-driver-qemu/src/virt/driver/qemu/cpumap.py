@@ -7,7 +7,10 @@ libvirt lists only the CPU models of its own CPU map in domain capabilities, eac
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, field
+from importlib import resources
 
 from virt.conf.domcaps import CPUFeature
 from virt.driver.qemu import capsdata as cd
@@ -43,6 +46,44 @@ class HostModel:
     disabled: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class X86Model:
+    """A named model of the x86 CPU map: its vendor, family/model signature and features."""
+
+    name: str
+    vendor: str | None
+    signature: tuple[int, int] | None
+    features: frozenset[str]
+
+
+@dataclass(frozen=True)
+class X86Map:
+    """The x86 CPU map: features in host-model's order, models oldest first."""
+
+    features: tuple[str, ...]
+    models: tuple[X86Model, ...]
+    qemu_names: dict[str, str]
+
+    def libvirt_name(self, qemu_name: str) -> str:
+        return self._from_qemu.get(qemu_name, qemu_name)
+
+    @functools.cached_property
+    def _from_qemu(self) -> dict[str, str]:
+        return {q: lv for lv, q in self.qemu_names.items()}
+
+
+@functools.cache
+def x86_map() -> X86Map:
+    """The map in data/cpumap_x86.json (made by tools/gen_cpumap.py)."""
+    data = json.loads(resources.files("virt.driver.qemu").joinpath("data/cpumap_x86.json").read_text())
+    models = tuple(X86Model(m["name"], m["vendor"], tuple(m["signature"]) if m["signature"] else None,
+                            frozenset(m["features"])) for m in data["models"])
+    return X86Map(tuple(f["name"] for f in data["features"]), models, dict(data["qemu_names"]))
+
+
+_CPUID_VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "HygonGenuine": "Hygon"}
+
+
 def feature_model(name: str, policy: str) -> CPUFeature:
     return CPUFeature(policy=policy, name=name)
 
@@ -51,6 +92,73 @@ def libvirt_feature_name(qemu_name: str) -> str:
     return cd.CPU_FEATURES_QEMU_TO_LIBVIRT.get(qemu_name, qemu_name)
 
 
-def host_model(caps: QemuCaps, virt_type: str) -> HostModel | None:
-    """The host-model CPU, or None when QEMU did not expand the host CPU."""
-    return None
+def decode(features: set[str], vendor: str | None, signature: tuple[int, int] | None,
+           allowed: dict[str, list[str]] | None) -> HostModel | None:
+    """Name a CPU with ``features`` (libvirt names): the model needing the fewest feature changes.
+
+    ``allowed`` maps the models the hypervisor offers to the features blocking each (QEMU's
+    unavailable-features); None allows every model. Models are tried newest first; a later one wins
+    only with strictly fewer changes, and once a model matches the CPU's family/model signature only
+    models with that signature are considered (one with it wins even with more changes).
+    """
+    cpumap = x86_map()
+    order = {name: i for i, name in enumerate(cpumap.features)}
+    features = {f for f in features if f in order}
+    best: HostModel | None = None
+    best_sig = False
+    for model in reversed(cpumap.models):
+        if allowed is not None and model.name not in allowed:
+            continue
+        if vendor and model.vendor and vendor != model.vendor:
+            continue
+        required = features - model.features
+        disabled = set(model.features - features)
+        for blocker in (allowed or {}).get(model.name, ()):
+            name = cpumap.libvirt_name(blocker)
+            if name in order and name not in required:
+                disabled.add(name)
+        cand = HostModel(model.name, vendor, sorted(required, key=order.__getitem__),
+                         sorted(disabled, key=order.__getitem__))
+        has_sig = signature is not None and model.signature == signature
+        if best is not None:
+            if best_sig and not has_sig:
+                continue
+            shorter = len(cand.required) + len(cand.disabled) < len(best.required) + len(best.disabled)
+            if not shorter and not (has_sig and not best_sig):
+                continue
+        best, best_sig = cand, has_sig
+    return best
+
+
+def host_model(caps: QemuCaps, virt_type: str, *, migratable: bool = False) -> HostModel | None:
+    """The host-model CPU, or None when QEMU did not expand the host CPU.
+
+    ``migratable`` leaves out the features QEMU enables only for a non-migratable CPU (what a
+    guest's host-model CPU gets); without it the CPU is the one domain capabilities report.
+    """
+    if caps.arch not in ("x86_64", "i686"):
+        return None
+    acc = caps.accel(virt_type)
+    host = acc.host_cpu
+    if host is None:
+        return None
+    cpumap = x86_map()
+    features: set[str] = set()
+    vendor = None
+    family = model = None
+    for prop in host.props:
+        name = cpumap.libvirt_name(prop.name)
+        if prop.type == "boolean":
+            if prop.value and not (migratable and prop.migratable is False):
+                features.add(name)
+        elif prop.type == "string" and name == "vendor":
+            vendor = _CPUID_VENDORS.get(prop.value)
+        elif prop.type == "number" and name == "family":
+            family = prop.value
+        elif prop.type == "number" and name == "model":
+            model = prop.value
+    allowed = None
+    if acc.cpu_models is not None:
+        allowed = {m.name: m.blockers for m in acc.cpu_models}
+    signature = (family, model) if family is not None and model is not None else None
+    return decode(features, vendor, signature, allowed)
