@@ -108,10 +108,42 @@ def test_fc_host_by_wwnn_and_wwpn(conn: Connection, sysfs: Path) -> None:
         "unit:0:0:1": ("360002ac0000000000000000b0001a4c1", "/dev/sde", 50 << 30),
     }
     pool.destroy()  # type: ignore[attr-defined]
-    other = scsi_pool(conn, "fc2", "<adapter type='fc_host' wwnn='2000000000000001' wwpn='2100000000000001'/>")
+
+
+def vport_request(sysfs: Path, op: str) -> str:
+    return (Path(os.path.realpath(sysfs / "class" / "fc_host" / "host5")) / op).read_text().strip()
+
+
+def test_fc_host_vhba_is_made_on_its_parent_and_removed_at_stop(conn: Connection, sysfs: Path) -> None:
+    # an existing vHBA the pool manages: found by its WWNs, removed through its parent at destroy
+    vhba = scsi_pool(conn, "vhba", "<adapter type='fc_host' managed='yes' wwnn='5001a4aa3c4d5e01' "
+                                   "wwpn='5001a4ab3c4d5e01'/>")
+    vhba.create(0)  # type: ignore[attr-defined]
+    assert volumes(vhba) == {}  # nothing zoned to it yet
+    assert vport_request(sysfs, "vport_delete") == ""
+    vhba.destroy()  # type: ignore[attr-defined]
+    assert vport_request(sysfs, "vport_delete") == "5001a4ab3c4d5e01:5001a4aa3c4d5e01"
+
+    # a new one is asked of the parent HBA (wwpn:wwnn written to its vport_create); this tree has no
+    # kernel behind it, so no host appears and the start fails as libvirt's does
+    new = scsi_pool(conn, "newvhba", "<adapter type='fc_host' parent='host5' wwnn='2000000000000001' "
+                                     "wwpn='2100000000000001'/>")
     with pytest.raises(VirtError) as err:
-        other.create(0)  # type: ignore[attr-defined]
-    assert "wwnn='2000000000000001', wwpn='2100000000000001'" in err.value.message
+        new.create(0)  # type: ignore[attr-defined]
+    assert "Failed to find SCSI host with wwnn='2000000000000001', wwpn='2100000000000001'" in err.value.message
+    assert vport_request(sysfs, "vport_create") == "2100000000000001:2000000000000001"
+    # without a parent, the first HBA that can take another NPIV port is used
+    (Path(os.path.realpath(sysfs / "class" / "fc_host" / "host5")) / "vport_create").write_text("")
+    anywhere = scsi_pool(conn, "anyvhba", "<adapter type='fc_host' wwnn='2000000000000002' "
+                                          "wwpn='2100000000000002'/>")
+    with pytest.raises(VirtError):
+        anywhere.create(0)  # type: ignore[attr-defined]
+    assert vport_request(sysfs, "vport_create") == "2100000000000002:2000000000000002"
+    # a SAS HBA takes no vHBA
+    sas = scsi_pool(conn, "sasvhba", "<adapter type='fc_host' parent='host2' wwnn='2000000000000003' "
+                                     "wwpn='2100000000000003'/>")
+    with pytest.raises(VirtError, match="parent 'host2' specified for vHBA is not vport capable"):
+        sas.create(0)  # type: ignore[attr-defined]
 
 
 @pytest.mark.skipif(Path("/sys/class/scsi_host").exists(), reason="this host has SCSI hosts")

@@ -458,8 +458,79 @@ class SCSIBackend(_NoFilesBackend):
     def host_number(self) -> int:
         return int(self.host_name().removeprefix("host"))
 
+    def fc_host_by_wwn(self) -> str | None:
+        try:
+            return self.host_name()
+        except VirtError:
+            return None
+
+    @staticmethod
+    def vport_capable(host: str) -> bool:
+        return (sysfs_root() / "class" / "fc_host" / host / "vport_create").exists()
+
     def start(self) -> None:
-        self.host_number()  # an adapter this host lacks fails here, before the rescan
+        """An fc_host adapter that does not exist yet is made: a vHBA (NPIV port) with the pool's
+        WWNN/WWPN on its parent HBA (or the first one that can take one), removed again at stop."""
+        adapter = self.pool.source.adapter if self.pool.source is not None else None
+        if adapter is None or adapter.type != "fc_host":
+            self.host_number()  # a malformed adapter name fails here, before the rescan
+            return
+        parent = adapter.parent
+        if parent:
+            parent = str(parent).removeprefix("scsi_")
+            if not re.fullmatch(r"host\d+", parent) or not self.vport_capable(parent):
+                raise storage_error(f"parent '{adapter.parent}' specified for vHBA is not vport capable",
+                                    ErrorNumber.XML_ERROR)
+        if self.fc_host_by_wwn() is not None:
+            return
+        if not parent:
+            parent = next((h for h in self._fc_hosts() if self._can_take_vport(h)), None)
+            if parent is None:
+                raise storage_error("'parent' for vHBA not specified, and cannot find one on this host",
+                                    ErrorNumber.XML_ERROR)
+        self._manage_vport(parent, "vport_create")
+        adapter.managed = True  # ours to remove at stop (kept in the live definition)
+
+    @staticmethod
+    def _fc_hosts() -> list[str]:
+        fc = sysfs_root() / "class" / "fc_host"
+        return sorted(os.listdir(fc), key=lambda n: int(n[4:]) if n[4:].isdigit() else 0) if fc.is_dir() else []
+
+    def _can_take_vport(self, host: str) -> bool:
+        fc = sysfs_root() / "class" / "fc_host" / host
+        limit, used = _read(fc / "max_npiv_vports"), _read(fc / "npiv_vports_inuse")
+        return self.vport_capable(host) and _read(fc / "port_state") == "Online" and \
+            (limit or "0").isdigit() and (used or "0").isdigit() and int(limit or 0) > int(used or 0)
+
+    def _manage_vport(self, parent: str, op: str) -> None:
+        adapter = self.pool.source.adapter  # type: ignore[union-attr]
+        assert adapter is not None
+        path = sysfs_root() / "class" / "fc_host" / parent / op
+        wwpn, wwnn = (str(w).lower().removeprefix("0x") for w in (adapter.wwpn, adapter.wwnn))
+        try:
+            with open(path, "w") as f:
+                f.write(f"{wwpn}:{wwnn}")
+        except OSError as err:
+            raise SystemError_.from_errno(err, f"Write of '{wwpn}:{wwnn}' to '{path}' during vport create/delete "
+                                          "failed", domain=STORAGE) from None
+
+    def stop(self) -> None:
+        adapter = self.pool.source.adapter if self.pool.source is not None else None
+        if adapter is None or adapter.type != "fc_host" or not adapter.managed:
+            return
+        host = self.fc_host_by_wwn()
+        if host is None:
+            return  # the vHBA never appeared (or is gone already): nothing to remove
+        parent = str(adapter.parent).removeprefix("scsi_") if adapter.parent else self._vhba_parent(host)
+        if parent is not None:
+            self._manage_vport(parent, "vport_delete")
+
+    @staticmethod
+    def _vhba_parent(host: str) -> str | None:
+        """The HBA a vHBA hangs off: the hostN above it in its sysfs device path."""
+        path = os.path.realpath(sysfs_root() / "class" / "fc_host" / host)
+        found = re.findall(r"/(host\d+)/", path)
+        return found[-2] if len(found) >= 2 else None
 
     def luns(self) -> list[dict[str, Any]]:
         host = self.host_number()
