@@ -99,3 +99,24 @@ def test_generator_reproduces_checked_in_data(tmp_path: Path, qemu_binary: str) 
     if got["_comment"] != want["_comment"]:
         pytest.skip(f"a different QEMU than the one the data was generated with: {got['_comment'][1]}")
     assert got == want
+
+
+@needs_corpus
+@pytest.mark.parametrize(("model", "stepping", "dropped"), [(60, 3, True), (63, 2, True), (63, 4, False),
+                                                           (85, 4, False)])
+def test_host_model_drops_broken_tsx_of_intel_cpus(model: int, stepping: int, dropped: bool) -> None:
+    caps = from_replies(REPLIES)
+    host = caps.kvm.host_cpu
+    assert host is not None
+    values = {"vendor": "GenuineIntel", "family": 6, "model": model, "stepping": stepping, "hle": True,
+              "rtm": True}
+    for prop in host.props:
+        if prop.name in values:
+            prop.value = values[prop.name]
+    for definition in caps.kvm.cpu_models or ():
+        definition.blockers = []  # the recorded (AMD) host's blockers would disable Intel features
+    got = cpumap.host_model(caps, "kvm")
+    assert got is not None and got.vendor == "Intel"
+    model = next(m for m in cpumap.x86_map().models if m.name == got.model)
+    features = set(got.required) | (model.features - set(got.disabled))
+    assert ({"hle", "rtm"} & features == set()) == dropped

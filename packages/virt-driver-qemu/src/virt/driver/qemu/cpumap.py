@@ -2,7 +2,9 @@
 
 libvirt lists only the CPU models of its own CPU map in domain capabilities, each with its vendor;
 ``MODELS`` is that list for x86. ``host_model`` turns QEMU's expansion of the host CPU into the
-``<mode name='host-model'>`` description.
+``<mode name='host-model'>`` description: ``decode`` names it with the x86 CPU map (features with
+their cpuid order, models with their features) in data/cpumap_x86.json, which
+tools/gen_cpumap.py generates from QEMU's own model definitions.
 """
 
 from __future__ import annotations
@@ -130,6 +132,11 @@ def decode(features: set[str], vendor: str | None, signature: tuple[int, int] | 
     return best
 
 
+def _broken_tsx(model: int | None, stepping: int | None) -> bool:
+    """Intel family 6 CPUs whose TSX (hle, rtm) microcode updates turned off: never part of host-model."""
+    return model in (60, 69, 70) or (model == 63 and stepping is not None and stepping < 4)
+
+
 def host_model(caps: QemuCaps, virt_type: str, *, migratable: bool = False) -> HostModel | None:
     """The host-model CPU, or None when QEMU did not expand the host CPU.
 
@@ -145,7 +152,7 @@ def host_model(caps: QemuCaps, virt_type: str, *, migratable: bool = False) -> H
     cpumap = x86_map()
     features: set[str] = set()
     vendor = None
-    family = model = None
+    family = model = stepping = None
     for prop in host.props:
         name = cpumap.libvirt_name(prop.name)
         if prop.type == "boolean":
@@ -157,8 +164,12 @@ def host_model(caps: QemuCaps, virt_type: str, *, migratable: bool = False) -> H
             family = prop.value
         elif prop.type == "number" and name == "model":
             model = prop.value
+        elif prop.type == "number" and name == "stepping":
+            stepping = prop.value
     allowed = None
     if acc.cpu_models is not None:
         allowed = {m.name: m.blockers for m in acc.cpu_models}
     signature = (family, model) if family is not None and model is not None else None
+    if vendor == "Intel" and family == 6 and _broken_tsx(model, stepping):
+        features -= {"hle", "rtm"}
     return decode(features, vendor, signature, allowed)
