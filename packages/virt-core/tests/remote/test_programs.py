@@ -110,6 +110,14 @@ class QMPConnection:
     def domain_qemu_agent_command(self, dom: DomainRef, cmd: str, timeout: int, flags: int) -> str:
         return json.dumps({"return": {}})
 
+    def domain_qemu_monitor_command_with_files(self, dom: DomainRef, cmd: str, fds: list[int], flags: int) -> str:
+        # What the file passed is, seen from here: the daemon got its own copy of the descriptor.
+        return json.dumps({"return": {"fds": [os.readlink(f"/proc/self/fd/{fd}") for fd in fds]}})
+
+    def domain_lxc_open_namespace(self, dom: DomainRef, flags: int) -> list[int]:
+        """The daemon's own UTS and IPC namespaces stand for a container's (entering them is harmless)."""
+        return [os.open(f"/proc/self/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC) for ns in ("uts", "ipc")]
+
     def connect_domain_qemu_monitor_event_register(self, dom: DomainRef | None, event: str | None, flags: int) -> None:
         def later() -> None:
             time.sleep(0.5)
@@ -166,6 +174,37 @@ def test_virsh_qemu_monitor_event_through_virtd(qmp_daemon: str) -> None:
     result = virsh(qmp_daemon, "qemu-monitor-event", "--loop", "--timeout", "3")
     assert "event SHUTDOWN at 1700000000.250000 for domain 'qmp'" in result.stdout
     assert "event STOP at 1700000001.000000 for domain 'qmp': <null>" in result.stdout
+
+
+@needs_virsh
+def test_virsh_qemu_monitor_command_passes_files(qmp_daemon: str, tmp_path: Path) -> None:
+    passed = tmp_path / "passed"
+    passed.write_text("x")
+    script = f"exec 5<{passed}; exec {VIRSH} -c '{qmp_daemon}' qemu-monitor-command qmp --pass-fds 5 " \
+             "'{\"execute\":\"add-fd\"}'"
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"return": {"fds": [str(passed)]}}
+
+
+@needs_virsh
+def test_virsh_lxc_enter_namespace_gets_the_descriptors(qmp_daemon: str) -> None:
+    uri = qmp_daemon.replace("qemu+unix", "lxc+unix")
+    result = virsh(uri, "lxc-enter-namespace", "--noseclabel", "qmp", "/bin/echo", "inside")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "inside"
+
+
+def test_our_client_gets_namespace_descriptors(qmp_daemon: str) -> None:
+    with v.open(qmp_daemon) as conn:
+        fds = conn.call("domain_lxc_open_namespace", DOM, 0)
+        try:
+            assert [os.readlink(f"/proc/self/fd/{fd}") for fd in fds] == [
+                os.readlink(f"/proc/self/ns/{ns}") for ns in ("uts", "ipc")
+            ]
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def test_our_client_runs_monitor_commands(qmp_daemon: str) -> None:

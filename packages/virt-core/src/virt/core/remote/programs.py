@@ -9,13 +9,14 @@ decodes, dispatches and replies for all of them; the admin program lives in ``ad
 from __future__ import annotations
 
 import contextlib
-import os
+import dataclasses
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from virt.core.remote import fdpass
 from virt.core.remote import marshal as M
 from virt.core.remote import procedures as P
 from virt.core.remote import protocol as W
@@ -67,10 +68,9 @@ def parse_program(table: str, methods: dict[str, str], prefix: str) -> dict[int,
     """A program's procedures from the table notation, each bound to its driver method."""
     procedures = {}
     for number, proc in P.parse_procedures(table, P.NAMED).items():
-        procedures[number] = ProgramProcedure(
-            proc.number, proc.name, _rename(proc.args, prefix), _rename(proc.ret, prefix), proc.readonly,
-            proc.high_priority, proc.event, proc.stream, proc.stream_arg, methods.get(proc.name, ""),
-        )  # fmt: skip
+        values = {f.name: getattr(proc, f.name) for f in dataclasses.fields(proc)}
+        values.update(args=_rename(proc.args, prefix), ret=_rename(proc.ret, prefix))
+        procedures[number] = ProgramProcedure(**values, driver_method=methods.get(proc.name, ""))
     return procedures
 
 
@@ -92,40 +92,65 @@ def register(program: Program) -> Program:
 
 
 def dispatch(client: Any, msg: W.Message) -> None:
-    """Answer a CALL of a program other than the remote one (the server hands these over)."""
+    """Answer a CALL of a program other than the remote one (the server hands these over; a
+    CALL_WITH_FDS arrives as a CALL whose descriptors wait in the client's ``_call_fds``)."""
     program = PROGRAMS.get((msg.prog, msg.vers))
     if msg.type != W.MessageType.CALL:
         if msg.type == W.MessageType.CALL_WITH_FDS:
             client._reply_error(msg, RPCError("file descriptor passing is not supported"))
         return
+    call_fds = getattr(client, "_call_fds", None)
+    fds = call_fds.pop(msg.serial, None) if call_fds else None
+    try:
+        _dispatch(client, msg, program, fds)
+    except BaseException:
+        fdpass.close_all(fds or ())
+        raise
+
+
+def _dispatch(client: Any, msg: W.Message, program: Program | None, fds: list[int] | None) -> None:
+    error: VirtError | None = None
+    proc = program.procedures.get(msg.proc) if program is not None and program.admin == client.admin else None
     if program is None or program.admin != client.admin:
-        client._reply_error(msg, RPCError(f"Cannot find program {msg.prog} version {msg.vers}"))
-        return
-    proc = program.procedures.get(msg.proc)
-    if proc is None or proc.event:
-        client._reply_error(msg, NoSupportError(f"unknown procedure: {msg.proc}"))
-        return
-    if not client.authenticated and proc.name not in PRE_AUTH_PROCEDURES:
-        client._reply_error(msg, RPCError("authentication required"))
+        error = RPCError(f"Cannot find program {msg.prog} version {msg.vers}")
+    elif proc is None or proc.event:
+        error = NoSupportError(f"unknown procedure: {msg.proc}")
+    elif not client.authenticated and proc.name not in PRE_AUTH_PROCEDURES:
+        error = RPCError("authentication required")
+    if error is not None or proc is None or program is None:
+        fdpass.close_all(fds or ())
+        client._reply_error(msg, error or RPCError("unknown procedure"))
         return
     try:
         args = proc.args.decode(msg.body)
     except RPCError:
+        fdpass.close_all(fds or ())
         client._reply_error(msg, RPCError("Unable to decode message payload"))
         return
     if proc.name in program.inline:
-        client._send(_answer(client, program, proc, msg, args))
+        data, out_fds = _answer(client, program, proc, msg, args, fds)
+        _reply(client, data, out_fds)
         return
 
     def work() -> None:
-        data = _answer(client, program, proc, msg, args)
+        data, out_fds = _answer(client, program, proc, msg, args, fds)
         with contextlib.suppress(RuntimeError):  # the loop is gone: the daemon is stopping
-            client.loop.call_soon_threadsafe(client._send, data)
+            client.loop.call_soon_threadsafe(_reply, client, data, out_fds)
 
     client.loop.run_in_executor(client.server.pool, work)
 
 
-def _answer(client: Any, program: Program, proc: ProgramProcedure, msg: W.Message, args: Any) -> bytes:
+def _reply(client: Any, data: bytes, out_fds: list[int] | None) -> None:
+    if out_fds is None:
+        client._send(data)
+    else:
+        client._send_with_fds(data, out_fds)
+
+
+def _answer(client: Any, program: Program, proc: ProgramProcedure, msg: W.Message, args: Any,
+            fds: list[int] | None) -> tuple[bytes, list[int] | None]:  # fmt: skip
+    """The reply packet, and the descriptors that go with it (REPLY_WITH_FDS) or None."""
+    out_fds: list[int] | None = None
     try:
         handler = program.handlers.get(proc.name)
         if handler is not None:
@@ -134,13 +159,26 @@ def _answer(client: Any, program: Program, proc: ProgramProcedure, msg: W.Messag
             if client.conn is None:
                 raise InternalError("connection not open")
             call = M.Call.build(proc)
-            ret = call.ret_to_wire(client.conn.call(proc.method, *call.args_from_wire(args)), args)
+            driver_args = call.args_from_wire(args)
+            if proc.fds_arg >= 0:
+                driver_args = (*driver_args[: proc.fds_arg], list(fds or ()), *driver_args[proc.fds_arg :])
+            result = client.conn.call(proc.method, *driver_args)
+            if proc.fds_out:  # the driver's descriptors travel after the reply
+                out_fds, result = [result] if isinstance(result, int) else list(result), None
+            ret = call.ret_to_wire(result, args)
+        if out_fds is not None:
+            header = W.pack_header(msg.prog, msg.vers, msg.proc, W.MessageType.REPLY_WITH_FDS, msg.serial,
+                                   W.MessageStatus.OK)  # fmt: skip
+            return proc.ret.encode_framed(header + fdpass.encode_nfds(len(out_fds)), ret), out_fds
         return W.encode_message(proc.ret, ret, msg.prog, msg.vers, msg.proc, W.MessageType.REPLY, msg.serial,
-                                W.MessageStatus.OK)  # fmt: skip
-    except UnicodeError:
-        return client._error_packet(msg, InvalidArgError("string is not valid UTF-8"))
+                                W.MessageStatus.OK), None  # fmt: skip
     except Exception as err:  # every failure becomes an error reply
-        return client._error_packet(msg, err)
+        fdpass.close_all(out_fds or ())
+        if isinstance(err, UnicodeError):
+            err = InvalidArgError("string is not valid UTF-8")
+        return client._error_packet(msg, err), None
+    finally:
+        fdpass.close_all(fds or ())  # the daemon's copies: a driver keeps what it needs with os.dup
 
 
 # ---- the qemu program (qemu_protocol.x) ----------------------------------------------------------------
@@ -152,7 +190,7 @@ QEMU_PROCEDURES = """
 4  CONNECT_DOMAIN_MONITOR_EVENT_REGISTER     hi dom: domain?, event: str?, flags: uint -> callbackID: int
 5  CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER   hi callbackID: int
 6  DOMAIN_MONITOR_EVENT                      event callbackID: int, dom: domain, event: str, seconds: hyper, micros: uint, details: str?
-7  DOMAIN_MONITOR_COMMAND_WITH_FILES            dom: domain, cmd: str, flags: uint -> result: str
+7  DOMAIN_MONITOR_COMMAND_WITH_FILES   fds-in:2 dom: domain, cmd: str, flags: uint -> result: str
 """
 
 QEMU_METHODS = {
@@ -161,8 +199,8 @@ QEMU_METHODS = {
     "DOMAIN_AGENT_COMMAND": "domain_qemu_agent_command",
     "CONNECT_DOMAIN_MONITOR_EVENT_REGISTER": "connect_domain_qemu_monitor_event_register",
     "CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER": "connect_domain_qemu_monitor_event_deregister",
-    # Without passed files (the call came as a plain CALL) this is the plain monitor command.
-    "DOMAIN_MONITOR_COMMAND_WITH_FILES": "domain_qemu_monitor_command",
+    # virDomainQemuMonitorCommandWithFiles(dom, cmd, infiles, flags) -> result (no files come back).
+    "DOMAIN_MONITOR_COMMAND_WITH_FILES": "domain_qemu_monitor_command_with_files",
 }
 
 #: virConnectDomainQemuMonitorEventRegisterFlags.
@@ -238,27 +276,13 @@ QEMU = register(Program(
 # ---- the lxc program (lxc_protocol.x) ------------------------------------------------------------------
 
 LXC_PROCEDURES = """
-1  DOMAIN_OPEN_NAMESPACE                        dom: domain, flags: uint
+1  DOMAIN_OPEN_NAMESPACE              fds-out  dom: domain, flags: uint
 """
-
-
-def _open_namespace(client: Any, args: Any) -> None:
-    if client.conn is None:
-        raise InternalError("connection not open")
-    dom = M.converters(P.NonnullDomain)[1](args.dom)  # type: ignore[misc]
-    fds = client.conn.call("domain_lxc_open_namespace", dom, args.flags)
-    # The reply carries the namespaces' file descriptors (REPLY_WITH_FDS), which needs the server's
-    # fd passing; until it has it, close them and fail cleanly.
-    for fd in fds or ():
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    raise RPCError("file descriptor passing is not supported")
 
 
 LXC = register(Program(
     "lxc", W.LXC_PROGRAM, W.LXC_PROTOCOL_VERSION,
     parse_program(LXC_PROCEDURES, {"DOMAIN_OPEN_NAMESPACE": "domain_lxc_open_namespace"}, "lxc_"),
-    handlers={"DOMAIN_OPEN_NAMESPACE": _open_namespace},
 ))  # fmt: skip
 
 
@@ -269,7 +293,7 @@ BY_METHOD: dict[str, tuple[Program, ProgramProcedure]] = {
     proc.method: (program, proc)
     for program in (QEMU, LXC)
     for proc in program.procedures.values()
-    if proc.method and not proc.event and proc.name != "DOMAIN_MONITOR_COMMAND_WITH_FILES"
+    if proc.method and not proc.event
 }
 
 
@@ -281,9 +305,17 @@ def client_method(client: Any, method: str) -> Callable[..., Any] | None:
     program, proc = found
     call = M.Call.build(proc)
 
+    at = proc.fds_arg
+
     def remote_call(*args: Any) -> Any:
+        fds = None
+        if at >= 0:
+            fds, args = [int(fd) for fd in args[at]], args[:at] + args[at + 1 :]
+        got: list[int] = []
         wire = client.call(proc.number, proc.args, call.args_to_wire(args), proc.ret, prog=program.number,
-                           vers=program.version)  # fmt: skip
+                           vers=program.version, fds=fds, reply_fds=got)  # fmt: skip
+        if proc.fds_out:
+            return got
         return call.ret_from_wire(wire)
 
     remote_call.__name__ = method
