@@ -835,7 +835,7 @@ def test_external_snapshots(env: Env, boot_image: Path, tmp_path: Path,
     assert f"<source file='{overlay0}'/>" in cfg and "<driver name='qemu' type='qcow2'/>" in cfg
     assert f"<backingStore type='file'>\n        <format type='raw'/>\n        <source file='{base}'/>" in cfg
     xml = off.xml_desc().replace('"', "'")  # virt-conf prints a snapshot disk's <source> in double quotes
-    assert "<state>disk-snapshot</state>" in xml and "<memory snapshot='no'/>" in xml
+    assert "<state>shutoff</state>" in xml and "<memory snapshot='no'/>" in xml
     assert (f"<disk name='hda' snapshot='external' type='file'>\n      <driver type='qcow2'/>\n"
             f"      <source file='{overlay0}'/>") in xml
     assert f"<source file='{base}'/>" in xml  # the domain as it was
@@ -873,7 +873,11 @@ def test_external_snapshots(env: Env, boot_image: Path, tmp_path: Path,
     # Listing filters, and libvirt 9.0's refusals.
     assert [s.name() for s in dom.snapshots(LF.EXTERNAL)] == ["full", "live1", "off"]
     assert dom.snapshots(LF.INTERNAL) == []
-    assert [s.name() for s in dom.snapshots(LF.DISK_ONLY)] == ["live1", "off"]
+    assert [s.name() for s in dom.snapshots(LF.DISK_ONLY)] == ["live1"]
+    assert [s.name() for s in dom.snapshots(LF.INACTIVE)] == ["off"]
+    with pytest.raises(VirtError, match="mixing internal and external targets"):
+        dom.snapshot_create("<domainsnapshot><disks><disk name='hda' snapshot='external'/></disks>"
+                            "</domainsnapshot>")
     with pytest.raises(VirtError, match="deletion of 1 external disk snapshots not supported yet") as err:
         snap2.delete(0)
     assert err.value.code == ErrorNumber.CONFIG_UNSUPPORTED
@@ -893,6 +897,20 @@ def test_external_snapshots(env: Env, boot_image: Path, tmp_path: Path,
     assert main(["-c", env.uri, "snapshot-delete", "ext", "off", "--children", "--metadata"]) == 0
     assert dom.snapshots() == []
     assert overlay1.exists() and mem.exists()  # metadata only: the files stay
+
+    # --live: the memory is copied while the guest runs; --halt: the guest stops after the snapshot.
+    dom.create()
+    wait_booted(boot_image)
+    mem2 = tmp_path / "mem2.save"
+    dom.snapshot_create(f"<domainsnapshot><name>hot</name><memory file='{mem2}'/></domainsnapshot>", CF.LIVE)
+    assert dom.state()[0] == DomainState.RUNNING and mem2.read_bytes()[:16] == b"LibvirtQemudSave"
+    assert _qmp_files(env, dom)[0] == f"{tmp_path}/top.hot"
+    dom.snapshot_create("<domainsnapshot><name>last</name></domainsnapshot>", CF.DISK_ONLY | CF.HALT)
+    assert dom.state() == (DomainState.SHUTOFF, DomainShutoffReason.FROM_SNAPSHOT)
+    assert f"<source file='{tmp_path}/top.last'/>" in dom.xml_desc(2)
+    with pytest.raises(VirtError, match="already exists and is not a block device"):
+        dom.snapshot_create(f"<domainsnapshot><disks><disk name='hda'><source file='{tmp_path}/top.hot'/></disk>"
+                            "</disks></domainsnapshot>", CF.DISK_ONLY)
 
 
 def test_console_and_vnc(env: Env, boot_image: Path) -> None:

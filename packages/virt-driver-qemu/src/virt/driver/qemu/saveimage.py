@@ -198,6 +198,7 @@ def write_memory(host: QemuHost, obj: DomainObj, path: Path, tree: Any, was_runn
     mon = L.monitor(obj)
     xml = D.format_definition(tree, secure=True, inactive=True).encode()
     head, offset = _header(MAGIC_PARTIAL, xml, was_running)
+    running_before = obj.state == S.RUNNING
     paused_here = _pause_for(host, obj, mon, reason) if pause else False
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -229,8 +230,8 @@ def write_memory(host: QemuHost, obj: DomainObj, path: Path, tree: Any, was_runn
                 _resume_after(host, obj, mon)
         raise
     os.close(fd)
-    if not pause and obj.state == S.RUNNING:
-        # QEMU stopped the guest when the live migration completed.
+    if not pause and running_before:
+        # QEMU stopped the guest when the live migration completed (its STOP event may have told us).
         obj.set_state(S.PAUSED, reason)
         paused_here = True
     if resume and paused_here:
