@@ -64,14 +64,10 @@ class X86Map:
 
     features: tuple[str, ...]
     models: tuple[X86Model, ...]
-    qemu_names: dict[str, str]
+    from_qemu: dict[str, str]  # QEMU's spelling -> libvirt's, where they differ
 
     def libvirt_name(self, qemu_name: str) -> str:
-        return self._from_qemu.get(qemu_name, qemu_name)
-
-    @functools.cached_property
-    def _from_qemu(self) -> dict[str, str]:
-        return {q: lv for lv, q in self.qemu_names.items()}
+        return self.from_qemu.get(qemu_name, qemu_name)
 
 
 @functools.cache
@@ -80,7 +76,8 @@ def x86_map() -> X86Map:
     data = json.loads(resources.files("virt.driver.qemu").joinpath("data/cpumap_x86.json").read_text())
     models = tuple(X86Model(m["name"], m["vendor"], tuple(m["signature"]) if m["signature"] else None,
                             frozenset(m["features"])) for m in data["models"])
-    return X86Map(tuple(f["name"] for f in data["features"]), models, dict(data["qemu_names"]))
+    from_qemu = {qemu: name for name, qemu in data["qemu_names"].items()}
+    return X86Map(tuple(f["name"] for f in data["features"]), models, from_qemu)
 
 
 _CPUID_VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "HygonGenuine": "Hygon"}
@@ -99,7 +96,7 @@ def decode(features: set[str], vendor: str | None, signature: tuple[int, int] | 
     """Name a CPU with ``features`` (libvirt names): the model needing the fewest feature changes.
 
     ``allowed`` maps the models the hypervisor offers to the features blocking each (QEMU's
-    unavailable-features); None allows every model. Models are tried newest first; a later one wins
+    unavailable-features); None allows every model. Models are tried newest first; an older one wins
     only with strictly fewer changes, and once a model matches the CPU's family/model signature only
     models with that signature are considered (one with it wins even with more changes).
     """
