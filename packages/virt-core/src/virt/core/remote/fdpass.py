@@ -21,6 +21,7 @@ from typing import Any
 #: stops after the first byte that carries any).
 ANC = socket.CMSG_SPACE(32 * array.array("i").itemsize)
 _MARKER = b"\0"
+CLOEXEC = int(socket.MSG_CMSG_CLOEXEC)  # an int: IntFlag arithmetic costs a microsecond per read
 _NFDS = struct.Struct(">I")
 
 
@@ -50,9 +51,12 @@ def close_all(fds: Any) -> None:
 class FdSocket(socket.socket):
     """A unix socket for asyncio's transports that receives and sends descriptors in band.
 
-    asyncio's transports call ``recv`` and ``send``: here ``recv`` keeps the descriptors that come
-    with the data (in :attr:`received`), and ``send`` sends the marker byte at a position given to
-    :meth:`queue_fds` with its descriptor, so a reply's descriptors follow it in the byte stream.
+    asyncio's transports call ``recv`` and ``send``. Once :meth:`enable` ran (the client asked
+    whether the server passes descriptors, as libvirt's clients do before their first one),
+    ``recv`` keeps the descriptors that come with the data (in :attr:`received`); while
+    descriptors are queued (:meth:`queue_fds`), ``send`` sends each marker byte with its
+    descriptor, so a reply's descriptors follow it in the byte stream. Until then both are the
+    plain socket methods: the usual call costs nothing more.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -69,16 +73,21 @@ class FdSocket(socket.socket):
             sock.setblocking(True)
         return sock, addr
 
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:  # type: ignore[override]
-        data, ancdata, _, _ = self.recvmsg(bufsize, ANC, flags | socket.MSG_CMSG_CLOEXEC)
+    def enable(self) -> None:
+        """Receive descriptors from now on (instance attributes win over the socket's methods)."""
+        self.recv = self._recv_fds  # type: ignore[method-assign]
+        self.recv_into = self._recv_into_fds  # type: ignore[method-assign]
+
+    def _recv_fds(self, bufsize: int, flags: int = 0) -> bytes:
+        data, ancdata, _, _ = self.recvmsg(bufsize, ANC, flags | CLOEXEC)
         if ancdata:
             take_fds(ancdata, self.received)
         return data
 
-    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:  # type: ignore[override]
+    def _recv_into_fds(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         view = memoryview(buffer)
         n, ancdata, _, _ = self.recvmsg_into([view[:nbytes] if nbytes else view], ANC,
-                                             flags | socket.MSG_CMSG_CLOEXEC)  # fmt: skip
+                                             flags | CLOEXEC)  # fmt: skip
         if ancdata:
             take_fds(ancdata, self.received)
         return n
@@ -89,15 +98,19 @@ class FdSocket(socket.socket):
 
         The socket owns the descriptors from now on (closed once sent, or with the socket).
         """
-        start = self._sent + buffered
+        if not self._marks:
+            self._sent = 0  # positions count from the first byte sent with descriptors pending
+            self.send = self._send_marked  # type: ignore[method-assign]
+            start = buffered
+        else:
+            start = self._sent + buffered
         self._marks.extend((start + i, fd) for i, fd in enumerate(fds))
         return _MARKER * len(fds)
 
-    def send(self, data: Any, flags: int = 0) -> int:  # type: ignore[override]
+    def _send_marked(self, data: Any, flags: int = 0) -> int:
         if not self._marks:
-            n = super().send(data, flags)
-            self._sent += n
-            return n
+            del self.send  # back to the socket's own method
+            return self.send(data, flags)
         at, fd = self._marks[0]
         view = memoryview(data)
         if at > self._sent:  # the bytes before the next marker

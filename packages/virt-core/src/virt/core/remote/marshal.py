@@ -36,9 +36,13 @@ REFS: dict[int, type] = {
     id(P.NAMED["secret"]): t.SecretRef,
     id(P.NAMED["domain_snapshot"]): t.DomainSnapshotRef,
     id(P.NAMED["domain_checkpoint"]): t.DomainCheckpointRef,
-    id(P.NAMED["vcpu_info"]): t.VcpuInfo,
+    id(P.NAMED["vcpu_info"]): t.VcpuInfo,  # (records from here on, not refs)
     id(P.NAMED["network_dhcp_lease"]): t.NetworkDHCPLease,
 }
+#: The refs among them: names of objects, repeated call after call (see _memo).
+_REF_TYPES = {t.DomainRef, t.NetworkRef, t.NetworkPortRef, t.NWFilterRef, t.NWFilterBindingRef, t.InterfaceRef,
+              t.StoragePoolRef, t.StorageVolRef, t.NodeDeviceRef, t.SecretRef, t.DomainSnapshotRef,
+              t.DomainCheckpointRef}  # fmt: skip
 
 #: Calls whose reply is a record of virt.core.types (matched to the wire fields by name).
 RECORDS: dict[str, type] = {
@@ -107,8 +111,31 @@ def converters(decl: xdr.XdrType) -> tuple[Conv, Conv]:
         def from_wire(v: Any) -> Any:
             return new(*[c(x) if c else x for c, x in zip(frms, v, strict=True)])
 
+        if ref is not None and ref in _REF_TYPES:
+            return _memo(to_wire), _memo(from_wire)
         return to_wire, from_wire
     return None, None
+
+
+def _memo(convert: Callable[[Any], Any], size: int = 4096) -> Callable[[Any], Any]:
+    """A converter of refs (a domain, a pool...) remembering its recent answers: a program names the
+    same few objects call after call, and converting a UUID each time is a good part of a call's cost."""
+    seen: dict[Any, Any] = {}
+
+    def remembered(v: Any) -> Any:
+        try:
+            return seen[v]
+        except KeyError:
+            pass
+        except TypeError:  # not hashable (a list where a tuple was expected): convert, as before
+            return convert(v)
+        out = convert(v)
+        if len(seen) >= size:
+            seen.clear()
+        seen[v] = out
+        return out
+
+    return remembered
 
 
 def _each(to: Conv, frm: Conv) -> tuple[Conv, Conv]:
@@ -162,6 +189,10 @@ class Call:
     record_names: tuple[str, ...] = ()
     #: For each field of the record, the index of the reply field that fills it.
     record_order: tuple[int, ...] = ()
+    #: Fast paths: the arguments' converters when they fill the wire struct in order; the record's
+    #: ``_make`` when the reply fills it in order with nothing to convert.
+    _tos: list[Conv] | None = None
+    _make: Callable[[Any], Any] | None = None
 
     @classmethod
     def build(cls, proc: P.Procedure) -> Call:
@@ -190,6 +221,10 @@ class Call:
             if call.record is not None:
                 fields = call.record._fields  # type: ignore[attr-defined]
                 call.record_order = tuple(call.record_names.index(f) for f in fields)
+                if call.record_order == tuple(range(len(fields))) and not any(f for _n, _t, f in call.ret_fields):
+                    call._make = call.record._make  # type: ignore[attr-defined]
+        if call.params and not call.wire_only and [i for _n, i, *_ in call.params] == list(range(len(call.params))):
+            call._tos = [to for _n, _i, to, _f, _z in call.params]
         return call
 
     # -- server side: wire -> driver -> wire ---------------------------------------------------------
@@ -215,6 +250,8 @@ class Call:
                 return ([], count)  # need_results == 0: only the count
             to = self.ret_fields[0][1]
             return (to(items) if to else items, count)
+        if self._make is not None and type(result) is self.record:
+            return tuple(result)  # a record in wire order, nothing to convert
         if getattr(result, "_fields", None) is not None:
             values = [getattr(result, name) for name in self.record_names]
         else:
@@ -223,6 +260,9 @@ class Call:
 
     # -- client side: driver -> wire -> driver -------------------------------------------------------
     def args_to_wire(self, args: tuple[Any, ...]) -> Any:
+        tos = self._tos
+        if tos is not None and len(args) == len(tos):  # every argument given, no wire-only field
+            return [to(v) if to is not None and v is not None else v for to, v in zip(tos, args)]
         if len(args) > len(self.params):
             raise TypeError(f"{self.proc.method}() takes at most {len(self.params)} arguments ({len(args)} given)")
         if not self.params and not self.wire_only:
@@ -245,6 +285,8 @@ class Call:
         if mode == "list":
             frm = self.ret_fields[0][2]
             return frm(wire[0]) if frm else wire[0]
+        if self._make is not None:  # a record filled in wire order, nothing to convert
+            return self._make(wire)
         values = [frm(v) if frm else v for (_, _t, frm), v in zip(self.ret_fields, wire, strict=True)]
         if self.record is not None:
             return self.record(*[values[i] for i in self.record_order])

@@ -25,8 +25,9 @@ REMOTE_PROC_DOMAIN_GET_INFO -> ``domain_get_info`` (:func:`method_name`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from virt.core.remote.protocol import UUID, NonnullDomain, NonnullNetwork, NonnullString
@@ -645,9 +646,9 @@ class Procedure:
     stream_arg: int = -1
     # Keyword-only: subclasses (other programs' procedures) keep their positional fields.
     #: Where the descriptors of a CALL_WITH_FDS go in the driver method's arguments (-1: none).
-    fds_arg: int = field(default=-1, kw_only=True)
+    fds_arg: int = dataclasses.field(default=-1, kw_only=True)
     #: The reply carries descriptors (REPLY_WITH_FDS): the driver's return value.
-    fds_out: bool = field(default=False, kw_only=True)
+    fds_out: bool = dataclasses.field(default=False, kw_only=True)
 
     @property
     def method(self) -> str:

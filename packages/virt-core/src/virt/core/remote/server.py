@@ -605,6 +605,8 @@ def _supports_feature(client: ClientConnection, args: Any) -> Any:
     if feature in (Feature.REMOTE_EVENT_CALLBACK, Feature.REMOTE_CLOSE_CALLBACK):
         return (1,)
     if feature == Feature.FD_PASSING:
+        if client.fdsock is not None:
+            client.fdsock.enable()  # libvirt's clients ask before their first descriptor
         return (int(client.fdsock is not None),)
     return (int(client.conn.call("connect_supports_feature", feature)),)
 
