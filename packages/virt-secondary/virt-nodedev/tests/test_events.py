@@ -161,23 +161,35 @@ def test_virsh_nodedev_event_loop_through_virtd(tmp_path: Path) -> None:
         while not (tmp_path / "virtd-sock-ro").exists():
             assert daemon.poll() is None and time.monotonic() < deadline, (tmp_path / "virtd.log").read_text()
             time.sleep(0.05)
-        # stdbuf: virsh's stdio would hold the lines back in a buffer while writing to a pipe
-        watcher = subprocess.Popen(["stdbuf", "-oL", virsh, "-c", f"lxc+unix:///system?socket={sock}",
-                                    "nodedev-event", "--loop", "--event", "lifecycle"], stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
         lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in watcher.stdout or ()],
-                         daemon=True).start()
+        output: list[str] = []
+
+        def start_watcher() -> subprocess.Popen[str]:
+            # stdbuf: virsh's stdio would hold the lines back in a buffer while writing to a pipe
+            proc = subprocess.Popen(["stdbuf", "-oL", virsh, "-c", f"lxc+unix:///system?socket={sock}",
+                                     "nodedev-event", "--loop", "--event", "lifecycle"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in proc.stdout or ()],
+                             daemon=True).start()
+            return proc
+
+        watcher = start_watcher()
         # the watch is live once virsh reports a device of ours: until then, a probe pair comes and goes
         # (slowly: a device gone before the scan its uevent triggers was never there, for the watch)
         probe = f"vtev{tag}p"
         live = False
+        starts = 1
         while not live:
-            assert watcher.poll() is None and time.monotonic() < deadline
+            assert time.monotonic() < deadline, (output, (tmp_path / "virtd.log").read_text()[-2000:])
+            if watcher.poll() is not None:  # a connection that failed: shown if it keeps failing
+                assert starts < 3, (output, (tmp_path / "virtd.log").read_text()[-2000:])
+                watcher, starts = start_watcher(), starts + 1
             subprocess.run(["ip", "link", "add", probe, "type", "veth", "peer", "name", f"vtev{tag}q"], check=True)
             try:
                 while not live:
-                    live = probe in lines.get(timeout=2)
+                    line = lines.get(timeout=2)
+                    output.append(line)
+                    live = probe in line
             except queue.Empty:
                 pass
             subprocess.run(["ip", "link", "del", probe], check=True)

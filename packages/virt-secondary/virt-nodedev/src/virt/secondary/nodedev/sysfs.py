@@ -248,6 +248,10 @@ def collect_pci(fs: Sysfs) -> Iterator[HostDevice]:
                 if (a := fs.link_name(vf)) and (va := _pci_address(a)):
                     _sub(sub, "address", **va)
             subcaps.append("virt_functions")
+        mdev_types = _mdev_types(fs, dev)
+        if mdev_types is not None:
+            cap.append(mdev_types)
+            subcaps.append("mdev_types")
         try:
             config = (dev / "config").read_bytes()[:256]
         except OSError:
@@ -270,6 +274,43 @@ def collect_pci(fs: Sysfs) -> Iterator[HostDevice]:
             cap.append(express)
         yield HostDevice(device_name("pci", dev.name), fs.real(dev), cap, driver=fs.link_name(dev / "driver"),
                          subcaps=subcaps)
+
+
+def _mdev_types(fs: Sysfs, dev: Path) -> etree._Element | None:
+    """<capability type='mdev_types'>: the mediated device types a parent offers (its
+    mdev_supported_types directory), or None when it offers none."""
+    try:
+        types = sorted(t for t in (dev / "mdev_supported_types").iterdir() if t.is_dir())
+    except OSError:
+        return None
+    if not types:
+        return None
+    cap = _el("capability", type="mdev_types")
+    for t in types:
+        el = _sub(cap, "type", id=t.name)
+        name = fs.read(t / "name")
+        if name:
+            _sub(el, "name", name)
+        _sub(el, "deviceAPI", fs.read(t / "device_api") or "")
+        _sub(el, "availableInstances", fs.read_int(t / "available_instances") or 0)
+    return cap
+
+
+def collect_mdev(fs: Sysfs) -> Iterator[HostDevice]:
+    """Mediated devices (/sys/bus/mdev/devices/UUID): named after their UUID and their parent's
+    address, as libvirt has named them since 7.7 (one UUID may be defined under several parents)."""
+    for dev in fs.entries("bus", "mdev", "devices"):
+        mdev_type = fs.link_name(dev / "mdev_type")
+        if mdev_type is None:
+            continue
+        parent_addr = os.path.basename(os.path.dirname(fs.real(dev)))
+        cap = _el("capability", type="mdev")
+        _sub(cap, "type", id=mdev_type)
+        _sub(cap, "uuid", dev.name)
+        group = fs.link_name(dev / "iommu_group")
+        _sub(cap, "iommuGroup", number=group if group is not None and group.isdigit() else 0)
+        yield HostDevice(device_name("mdev", dev.name, parent_addr), fs.real(dev), cap,
+                         driver=fs.link_name(dev / "driver"))
 
 
 def collect_usb(fs: Sysfs) -> Iterator[HostDevice]:
@@ -378,7 +419,7 @@ def collect_scsi_host(fs: Sysfs) -> Iterator[HostDevice]:
 
 #: Device classes in libvirt's listing order; each yields the devices of its class.
 COLLECTORS: tuple[Callable[[Sysfs], Iterator[HostDevice]], ...] = (
-    collect_system, collect_pci, collect_usb, collect_net, collect_scsi_host, collect_storage,
+    collect_system, collect_pci, collect_usb, collect_net, collect_scsi_host, collect_storage, collect_mdev,
 )
 
 
