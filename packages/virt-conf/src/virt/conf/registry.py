@@ -33,6 +33,9 @@ FORMATS: dict[str, str] = {
 def model_for(root_tag: str) -> type[Model]:
     """The model class for a root element name; unknown roots are an XMLError listing the known ones."""
     target = FORMATS.get(root_tag)
+    cached = _CLASSES.get(root_tag)
+    if cached is not None and cached[0] == target:  # (FORMATS may be changed: an extension's format)
+        return cached[1]
     if target is None:
         known = ", ".join(sorted(FORMATS))
         raise XMLError(f"unknown document type <{root_tag}>: expected one of {known}")
@@ -41,7 +44,12 @@ def model_for(root_tag: str) -> type[Model]:
         cls: type[Model] = getattr(import_module(module), name)
     except (ImportError, AttributeError):
         raise XMLError(f"the <{root_tag}> format is not implemented yet", code=3) from None
+    _CLASSES[root_tag] = (target, cls)
     return cls
+
+
+#: Root element -> (its FORMATS entry, the class imported for it).
+_CLASSES: dict[str, tuple[str, type[Model]]] = {}
 
 
 def parse(

@@ -205,7 +205,11 @@ class UUIDType(ValueType[str]):
     name = "uuid"
     pure = True
 
+    _canonical = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
     def parse(self, text: str) -> str:
+        if self._canonical.fullmatch(text):
+            return text
         hexdigits = re.sub(r"[\s-]", "", text)
         if len(hexdigits) != 32 or not re.fullmatch(r"[0-9a-fA-F]{32}", hexdigits):
             raise ValueError(text)
@@ -399,17 +403,31 @@ class Model:
         return index
 
     def __init__(self, **values: Any) -> None:
+        d = self.__dict__
         for f in self._fields:
-            setattr(self, f.name, f.empty())
-        for key, value in values.items():
-            if not any(f.name == key for f in self._fields):
-                raise TypeError(f"{type(self).__name__} has no field {key!r}")
-            setattr(self, key, value)
+            d[f.name] = f.empty()
+        if values:
+            names = _FIELD_NAMES.get(type(self))
+            if names is None:
+                names = _FIELD_NAMES[type(self)] = frozenset(f.name for f in self._fields)
+            for key, value in values.items():
+                if key not in names:
+                    raise TypeError(f"{type(self).__name__} has no field {key!r}")
+                setattr(self, key, value)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self._fields
                           if getattr(self, f.name) not in (None, [], False))
         return f"{type(self).__name__}({shown})"
+
+    def no_values(self, skip: tuple[str, ...] = ()) -> bool:
+        """True when no field (but those in ``skip``) has a value: each is None or an empty list."""
+        d = self.__dict__
+        for f in self._fields:
+            v = d.get(f.name)
+            if v is not None and (v.__class__ is not list or v) and f.name not in skip:
+                return False
+        return True
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -467,6 +485,8 @@ class Model:
 # generate __init__). The generated code does what a generic loop over the fields would do, without
 # the per-field dispatch: on large documents that loop was most of the time spent in the engine.
 
+#: Model class -> the names of its fields (for keyword arguments of Model()).
+_FIELD_NAMES: dict[type[Model], frozenset[str]] = {}
 #: Model class -> its generated ``parse(el, ctx)``.
 _PARSERS: dict[type[Model], Callable[[etree._Element, ParseContext], Any]] = {}
 #: Model class -> its generated ``write(model, w, tag)`` (what ``Model.write`` does for that class).
@@ -957,7 +977,7 @@ class Writer:
 
     def leaf(self, tag: str, attrs: Iterable[tuple[str, str]], text: str | None) -> None:
         """An element without children: ``start`` + ``end`` in one step (drivers' formats call it a lot)."""
-        a = "".join([f" {k}='{escape_attr(v)}'" for k, v in attrs])
+        a = "".join([f" {k}='{escape_attr(v)}'" for k, v in attrs]) if attrs else ""
         if text is None:
             self.parts.append(f"{'  ' * self.depth}<{tag}{a}/>\n")
         else:

@@ -75,9 +75,10 @@ class PCIAddress(Address):
     zpci = Child(ZPCI)
 
     def post_parse(self, ctx: ParseContext) -> None:
+        d = self.__dict__
         for name in ("domain", "bus", "slot", "function"):
-            if getattr(self, name) is None:
-                setattr(self, name, 0)
+            if d[name] is None:
+                d[name] = 0
 
     def validate(self, ctx: ParseContext) -> None:
         if self.domain > 0xFFFF:
@@ -93,19 +94,23 @@ class PCIAddress(Address):
         return not (self.domain or self.bus or self.slot or self.function)
 
     def write(self, w: Writer, tag: str | None = None) -> None:
-        attrs = [("type", "pci")]
-        if not self.is_empty():
-            attrs += [("domain", f"0x{self.domain or 0:04x}"), ("bus", f"0x{self.bus or 0:02x}"),
-                      ("slot", f"0x{self.slot or 0:02x}"), ("function", f"0x{self.function or 0:x}")]
-        if self.multifunction is not None:
-            attrs.append(("multifunction", "on" if self.multifunction else "off"))
-        if self.zpci is not None:
-            w.start("address", attrs)
-            mark = w.mark()
-            self.zpci.write(w)
-            w.end("address", None, mark)
+        d = self.__dict__
+        if d["domain"] or d["bus"] or d["slot"] or d["function"]:
+            attrs = (f" type='pci' domain='0x{d['domain'] or 0:04x}' bus='0x{d['bus'] or 0:02x}'"
+                     f" slot='0x{d['slot'] or 0:02x}' function='0x{d['function'] or 0:x}'")
         else:
-            w.leaf("address", attrs, None)
+            attrs = " type='pci'"
+        if d["multifunction"] is not None:
+            attrs += " multifunction='on'" if d["multifunction"] else " multifunction='off'"
+        indent = "  " * w.depth
+        if d["zpci"] is not None:
+            w.parts.append(f"{indent}<address{attrs}>\n")
+            w.depth += 1
+            d["zpci"].write(w)
+            w.depth -= 1
+            w.parts.append(f"{indent}</address>\n")
+        else:
+            w.parts.append(f"{indent}<address{attrs}/>\n")
 
     def __str__(self) -> str:
         return f"{self.domain or 0:04x}:{self.bus or 0:02x}:{self.slot or 0:02x}.{self.function or 0:x}"
@@ -119,9 +124,10 @@ class DriveAddress(Address):
     unit = Attr(UInt10)
 
     def post_parse(self, ctx: ParseContext) -> None:
+        d = self.__dict__
         for name in ("controller", "bus", "target", "unit"):
-            if getattr(self, name) is None:
-                setattr(self, name, 0)
+            if d[name] is None:
+                d[name] = 0
 
 
 class VirtioSerialAddress(Address):

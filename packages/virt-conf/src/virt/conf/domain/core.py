@@ -429,7 +429,7 @@ class Domain(Model):
         orders: dict[int, Device] = {}
         device_boot = False
         for dev in self.devices:
-            boot = getattr(dev, "boot", None)
+            boot = dev.__dict__.get("boot")  # (kinds without <boot> have no such field)
             if boot is not None and boot.order:
                 device_boot = True
                 if boot.order in orders:

@@ -364,7 +364,7 @@ class CPUTune(Model):
             setattr(self, name, kept)
 
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) in (None, []) for f in self._fields)
+        return self.no_values()
 
 
 # ----------------------------------------------------------------------------- <cpu>
@@ -631,8 +631,7 @@ class CPU(Model):
             self.mode, self.match = saved
 
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) in (None, []) for f in self._fields if f.name != "mode") and \
-            self.mode == "custom"
+        return self.mode == "custom" and self.no_values(skip=("mode",))
 
     @property
     def model_name(self) -> str | None:

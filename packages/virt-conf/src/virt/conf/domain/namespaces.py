@@ -77,6 +77,8 @@ def _q(ns: str, tag: str) -> str:
     return f"{{{ns}}}{tag}"
 
 
+#: Every child of <domain> in a namespace of PREFIXES.
+_NS_CHILDREN = tuple(f"{{{uri}}}*" for uri in PREFIXES)
 _ENV_NAME = __import__("re").compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -84,14 +86,10 @@ def parse_namespaces(root: etree._Element, ns: Namespaces) -> set[str]:
     """Read every known namespaced child of ``<domain>``; returns the tags consumed."""
     consumed: set[str] = set()
     q = ns.qemu
-    for child in root:
+    # lxml picks the children in these namespaces, in document order (most domains have none)
+    for child in root.iterchildren(*_NS_CHILDREN):
         tag = child.tag
-        if not isinstance(tag, str) or not tag.startswith("{"):
-            continue
-        uri = tag[1:tag.index("}")]
-        local = tag[tag.index("}") + 1:]
-        if uri not in PREFIXES:
-            continue
+        uri, _, local = tag[1:].partition("}")
         consumed.add(tag)
         if uri == QEMU_NS:
             if local == "commandline":

@@ -429,7 +429,8 @@ def _aliases(dom: Domain) -> None:
     seen: set[str] = set()
     devs = dom.devices
     for dev in devs:
-        name = dev.alias_name if hasattr(dev, "alias_name") else None
+        alias = dev.__dict__.get("alias")  # (every kind but redirfilter has the field)
+        name = alias.name if alias is not None else None
         if not is_user_alias(name):
             continue
         if devs.consoles and dev is devs.consoles[0] and devs.serials and \

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import Any
 
-from lxml import etree
 from virt.conf.domain.address import Address
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.chardev import (
@@ -104,18 +103,15 @@ class Devices(Model):
     vsocks = Children(Vsock)
     cryptos = Children(Crypto)
 
-    def parse_extra(self, el: etree._Element, ctx: ParseContext) -> set[str]:
-        # controllers are kept sorted the way libvirt inserts them; done after the engine reads them
-        return set()
-
     def post_parse(self, ctx: ParseContext) -> None:
+        d = self.__dict__
         if ctx.inactive:
             for dev in self:
-                alias = getattr(dev, "alias", None)
+                alias = dev.__dict__.get("alias")
                 if alias is not None and alias.name is None:
                     dev.alias = None
         for kind, message in SINGLE.items():
-            if len(getattr(self, kind)) > 1:
+            if len(d[kind]) > 1:
                 raise XMLError(message)
         if any(c.index is None for c in self.controllers):
             # a controller without index takes the lowest one free for its type

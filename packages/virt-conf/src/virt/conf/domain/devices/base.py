@@ -77,7 +77,8 @@ class Device(Model):
 
     @property
     def alias_name(self) -> str | None:
-        return self.alias.name if self.alias is not None else None
+        alias = self.__dict__.get("alias")
+        return alias.name if alias is not None else None
 
     def set_alias(self, name: str | None) -> None:
         self.alias = InfoAlias(name=name) if name else None

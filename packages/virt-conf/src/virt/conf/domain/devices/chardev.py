@@ -121,9 +121,10 @@ class ChrSourceMixin(Model):
         keep = _KEEP.get(t or "", ())
         out: list[ChrSourceEl] = []
         for s in srcs:
+            d = s.__dict__
             for name in _ALL:
-                if name not in keep and getattr(s, name) is not None:
-                    setattr(s, name, None)
+                if d[name] is not None and name not in keep:
+                    d[name] = None
             if t not in _SECLABEL_TYPES:
                 s.seclabels = []
         if t == "udp":

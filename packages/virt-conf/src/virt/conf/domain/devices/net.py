@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.hostdev import (
@@ -31,6 +32,8 @@ from virt.util.errors import XMLError
 NET_TYPES = ("user", "ethernet", "vhostuser", "server", "client", "mcast", "network", "bridge", "internal",
              "direct", "hostdev", "udp", "vdpa", "null", "vds")
 VIRTIO_MODELS = ("virtio", "virtio-transitional", "virtio-non-transitional")
+#: What a NIC model name may contain.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class MAC(MACType):
@@ -81,14 +84,16 @@ class NetSource(Model):
 
     def finish(self, ntype: str) -> None:
         keep = _NET_SOURCE.get(ntype, ())
+        d = self.__dict__
         for name in _ALL_NET_SOURCE:
-            if name not in keep and getattr(self, name) not in (None, []):
-                setattr(self, name, [] if name in ("ips", "routes") else None)
+            v = d[name]
+            if v is not None and v != [] and name not in keep:
+                d[name] = [] if name in ("ips", "routes") else None
         if self.pci_address is not None:
             self.pci_address.with_type = True
 
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) in (None, []) for f in self._fields)
+        return self.no_values()
 
     def write(self, w: Writer, tag: str | None = None) -> None:
         # the bridge of a network interface is runtime state, shown in live XML only
@@ -459,7 +464,7 @@ class Interface(Device):
             mt = self.model.type
             if not mt:
                 self.model = None
-            elif any(not (c.isascii() and (c.isalnum() or c in "_-")) for c in mt):
+            elif not _MODEL_NAME.fullmatch(mt):
                 raise XMLError("Model name contains invalid characters")
         if self.tune is not None and self.tune.sndbuf is None:
             self.tune = None

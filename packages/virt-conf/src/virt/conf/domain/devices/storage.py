@@ -315,9 +315,10 @@ class StorageSource(Model):
     def finish(self, stype: str | None, el: etree._Element | None = None) -> None:
         """Keep what a source of storage type ``stype`` has (libvirt reads nothing else)."""
         keep = _SOURCE_ATTRS.get(stype or "file", ())
+        d = self.__dict__
         for name in _ALL_TYPED:
-            if name not in keep and getattr(self, name) is not None:
-                setattr(self, name, None if name != "hosts" else [])
+            if d[name] is not None and name not in keep:
+                d[name] = None if name != "hosts" else []
         if stype == "network":
             if self.protocol is None:
                 raise XMLError(f"missing network source protocol type{where(el)}")
@@ -372,7 +373,7 @@ class StorageSource(Model):
         return self.file or self.dev or self.dir or self.name or self.path
 
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) in (None, []) for f in self._fields)
+        return self.no_values()
 
 
 _TYPED_ATTRS = {
