@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 #: Bumped when the initramfs' content changes, so a cached one is rebuilt.
-VERSION = "1"
+VERSION = "2"
 #: Modules the agent's virtio-serial port needs (their dependencies come from modules.dep).
 MODULES = ("virtio_pci", "virtio_console")
 #: Printed on the serial console once the agent runs.
@@ -41,6 +41,8 @@ for i in $(seq 200); do
   sleep 0.05
 done
 hostname virt-agent-guest
+ip addr add 127.0.0.1/8 dev lo
+ip link set lo up
 qemu-ga -m virtio-serial -p "$port" -t /run &
 echo {READY} >/dev/ttyS0
 while :; do sleep 3600; done

@@ -1118,6 +1118,20 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
     assert abs(seconds - time.time()) < 30
     assert dom.get_hostname(1) == "virt-agent-guest"
 
+    # Interface addresses as the agent reports them; file systems frozen and thawed by it.
+    ifaces = env.conn.call("domain_interface_addresses", dom.ref, 1, 0)
+    lo = next(i for i in ifaces if i[0] == "lo")
+    assert lo[1] == "00:00:00:00:00:00" and (0, "127.0.0.1", 8) in lo[2]
+    with pytest.raises(VirtError, match="guest agent only"):
+        env.conn.call("domain_interface_addresses", dom.ref, 0, 0)
+    # The guest's only file systems (its initramfs, proc, sysfs, devtmpfs) cannot be frozen: none is.
+    assert env.conn.call("domain_fsfreeze", dom.ref, None, 0) == 0
+    assert env.conn.call("domain_fsfreeze", dom.ref, ["/"], 0) == 0
+    with pytest.raises(VirtError, match="specifying mountpoints is not supported"):
+        env.conn.call("domain_fsthaw", dom.ref, ["/"], 0)
+    assert env.conn.call("domain_fsthaw", dom.ref, None, 0) == 0
+    assert json.loads(agent({"execute": "guest-fsfreeze-status"}))["return"] == "thawed"
+
     # Reboot through the agent: the guest comes back by itself, the domain keeps running.
     dom.reboot(DomainRebootFlags.GUEST_AGENT)
     env.wait_event(lambda ev: ev.event_id == DomainEventID.REBOOT and ev.obj.name == "agentguest", timeout=60)

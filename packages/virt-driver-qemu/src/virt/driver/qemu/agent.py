@@ -107,6 +107,10 @@ TIMEOUT_BLOCK, TIMEOUT_DEFAULT, TIMEOUT_NOWAIT = -2, -1, 0
 SET_TIME_SYNC = 1
 #: virDomainGetHostname's sources.
 HOSTNAME_AGENT, HOSTNAME_LEASE = 1, 2
+#: virDomainInterfaceAddresses' sources.
+ADDRESSES_SRC_LEASE, ADDRESSES_SRC_AGENT, ADDRESSES_SRC_ARP = 0, 1, 2
+#: virIPAddrType by the agent's "ip-address-type".
+IP_ADDR_TYPES = {"ipv4": 0, "ipv6": 1}
 
 
 def _timeout(seconds: int) -> float | None:
@@ -176,3 +180,39 @@ class AgentCalls:
         if not isinstance(name, str):
             raise InternalError("malformed 'host-name' in guest agent reply", domain=QEMU)
         return name
+
+    def domain_fsfreeze(self, dom: DomainRef, mountpoints: list[str] | None = None, flags: int = 0) -> int:
+        """Freeze the guest's file systems (all, or those mounted at ``mountpoints``); how many froze."""
+        self.check_writable("domain_fsfreeze")
+        obj = self._active(dom)
+        with obj.job:
+            if mountpoints:
+                return int(command(obj, "guest-fsfreeze-freeze-list", {"mountpoints": list(mountpoints)}))
+            return int(command(obj, "guest-fsfreeze-freeze"))
+
+    def domain_fsthaw(self, dom: DomainRef, mountpoints: list[str] | None = None, flags: int = 0) -> int:
+        self.check_writable("domain_fsthaw")
+        if mountpoints:
+            raise VirtError("specifying mountpoints is not supported", code=ErrorNumber.ARGUMENT_UNSUPPORTED,
+                            domain=QEMU)
+        obj = self._active(dom)
+        with obj.job:
+            return int(command(obj, "guest-fsfreeze-thaw"))
+
+    def domain_interface_addresses(self, dom: DomainRef, source: int = ADDRESSES_SRC_LEASE,
+                                   flags: int = 0) -> list[tuple[str, str | None, list[tuple[int, str, int]]]]:
+        """(name, MAC, [(type, address, prefix)]) of each guest interface, as the guest agent sees them."""
+        obj = self._active(dom)
+        if source != ADDRESSES_SRC_AGENT:
+            raise VirtError(f"Unknown IP address data source {source}" if source > ADDRESSES_SRC_ARP else
+                            "this driver reads interface addresses from the guest agent only",
+                            code=ErrorNumber.ARGUMENT_UNSUPPORTED, domain=QEMU)
+        with obj.job:
+            reply = command(obj, "guest-network-get-interfaces")
+        out = []
+        for iface in reply or []:
+            addrs = [(IP_ADDR_TYPES.get(a.get("ip-address-type", ""), 0), str(a.get("ip-address")),
+                      int(a.get("prefix", 0))) for a in iface.get("ip-addresses", [])
+                     if a.get("ip-address-type") in IP_ADDR_TYPES]
+            out.append((str(iface.get("name")), iface.get("hardware-address"), addrs))
+        return out
