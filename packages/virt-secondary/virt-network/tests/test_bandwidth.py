@@ -266,3 +266,24 @@ def test_interface_bandwidth_on_a_tap_like_device(netns: Namespaces) -> None:
     links = {link["ifname"] for link in json.loads(netns.exec(netns.host, "ip", "-j", "link").stdout)}
     assert ifb_name("vgh") not in links
     time.sleep(0)  # nothing left running
+
+
+@pytest.mark.root
+def test_bridge_mode_network_shapes_the_host_bridge_and_clears_it(netns: Namespaces) -> None:
+    """A network over an existing host bridge: its QoS goes on that bridge and goes away with the
+    network, the bridge stays (it is not ours). A floor needs a bridge the network runs itself."""
+    netns.exec(netns.host, "ip", "link", "add", "vthb0", "type", "bridge")
+    netns.exec(netns.host, "ip", "link", "set", "vthb0", "up")
+    drv = driver()
+    ref = drv.network_create_xml("<network><name>hostbr</name><forward mode='bridge'/><bridge name='vthb0'/>"
+                                 "<bandwidth><inbound average='300'/><outbound average='200'/></bandwidth>"
+                                 "</network>")
+    assert htb_classes(netns, "vthb0")["1:1"]["rate"] == 2_400_000
+    assert {q["kind"] for q in qdiscs(netns, "vthb0")} >= {"htb", "ingress"}
+    with pytest.raises(VirtError, match="'floor' is only supported"):
+        drv.network_port_create_xml(ref, PORT_XML.format(uuid="aaaaaaaa-0000-0000-0000-000000000004",
+                                                         mac=GUEST_MAC, avg=100, floor=10), 0)
+    drv.network_destroy(ref)
+    assert not any(q["kind"] in ("htb", "ingress") for q in qdiscs(netns, "vthb0"))
+    links = {link["ifname"] for link in json.loads(netns.exec(netns.host, "ip", "-j", "link").stdout)}
+    assert "vthb0" in links and ifb_name("vthb0") not in links
