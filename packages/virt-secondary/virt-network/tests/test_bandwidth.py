@@ -229,6 +229,9 @@ def test_port_floors_get_classes_on_the_bridge(netns: Namespaces) -> None:
         "outbound.average": 0, "outbound.peak": 0, "outbound.burst": 0}
     with pytest.raises(VirtError, match="not supported"):
         drv.network_port_set_parameters(p1, {"inbound.bogus": 1}, 0)
+    with pytest.raises(VirtError, match="would overcommit 'peak'"):
+        drv.network_port_set_parameters(p1, {"inbound.average": 500, "inbound.floor": 2001}, 0)
+    assert drv.network_port_get_parameters(p1, 0)["inbound.floor"] == 400  # unchanged
     # dropping the floor unplugs the class
     drv.network_port_set_parameters(p1, {"inbound.average": 500}, 0)
     assert "1:3" not in htb_classes(netns, "vtbr0")
@@ -287,3 +290,18 @@ def test_bridge_mode_network_shapes_the_host_bridge_and_clears_it(netns: Namespa
     assert not any(q["kind"] in ("htb", "ingress") for q in qdiscs(netns, "vthb0"))
     links = {link["ifname"] for link in json.loads(netns.exec(netns.host, "ip", "-j", "link").stdout)}
     assert "vthb0" in links and ifb_name("vthb0") not in links
+
+
+@pytest.mark.root
+def test_without_peak_floors_must_fit_under_average(netns: Namespaces) -> None:
+    drv = driver()
+    ref = drv.network_create_xml(QOS_XML.format(name="avgonly", avg=1000, peak=0, out=1000))
+    assert htb_classes(netns, "vtbr0")["1:1"] == {"rate": 8_000_000, "ceil": 8_000_000}  # ceil: the average
+    with pytest.raises(VirtError, match="would overcommit 'average'"):
+        drv.network_port_create_xml(ref, PORT_XML.format(uuid="aaaaaaaa-0000-0000-0000-000000000005",
+                                                         mac=GUEST_MAC, avg=100, floor=1001), 0)
+    port = drv.network_port_create_xml(ref, PORT_XML.format(uuid="aaaaaaaa-0000-0000-0000-000000000006",
+                                                            mac=GUEST_MAC, avg=100, floor=1000), 0)
+    assert htb_classes(netns, "vtbr0")["1:3"] == {"rate": 8_000_000, "ceil": 8_000_000}
+    drv.network_port_delete(port, 0)
+    drv.network_destroy(ref)

@@ -447,9 +447,11 @@ class NetworkDriver(Driver):
                             domain=NET)
         net_in = limits.inbound
         total = self._floor_sum(existing, skip=str(port.uuid)) + floor
-        if total > (net_in.peak or net_in.average):
+        # the floors may add up past 'average' only up to a 'peak' the network allows
+        limit, which = (net_in.peak, "peak") if net_in.peak else (net_in.average, "average")
+        if total > limit:
             raise OperationInvalidError(f"Cannot plug '{mac}' interface into '{defn.bridge_name()}' because "
-                                        f"it would overcommit 'peak' on network '{defn.name}'", domain=NET)
+                                        f"it would overcommit '{which}' on network '{defn.name}'", domain=NET)
         return net_in
 
     def _plug_bandwidth(self, defn: Network, port: Any, existing: list[Any]) -> None:
