@@ -135,6 +135,30 @@ def test_kernel_uevents_for_a_real_device(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 @pytest.mark.root
+def test_polling_fallback_on_the_real_sysfs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no uevent socket can be opened, the host's sysfs is polled: same events, later."""
+    if os.geteuid() != 0 or shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin") is None:
+        pytest.skip("needs root and iproute2")
+    monkeypatch.delenv("VIRT_NODEDEV_SYSFS", raising=False)
+    monkeypatch.setattr(monitor, "open_uevent_socket", lambda: None)
+    monkeypatch.setattr(monitor, "POLL_INTERVAL", 0.3)
+    conn = open_conn()
+    tag = uuid.uuid4().hex[:6]
+    a = f"vtev{tag}a"
+    try:
+        lifecycle = subscribe(conn, NodeDeviceEventID.LIFECYCLE)
+        assert not monitor_for("/sys").uevents
+        subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", f"vtev{tag}b"], check=True)
+        name = f"net_{a}_{_mac(a).replace(':', '_')}"
+        assert next_for(lifecycle, name).payload == (CREATED, 0)
+        subprocess.run(["ip", "link", "del", a], check=True)
+        assert next_for(lifecycle, name).payload == (DELETED, 0)
+    finally:
+        subprocess.run(["ip", "link", "del", a], capture_output=True, check=False)
+        conn.close()
+
+
+@pytest.mark.root
 def test_virsh_nodedev_event_loop_through_virtd(tmp_path: Path) -> None:
     """libvirt's own virsh, `nodedev-event --loop` against our daemon (an lxc:/// connection, whose
     state lives in the test's directory), sees a real device come and go."""
