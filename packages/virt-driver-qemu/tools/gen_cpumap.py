@@ -22,7 +22,7 @@ Where the data comes from:
   never asks for: KVM cannot offer MWAIT to a guest) and ``topoext`` (which QEMU ties to the guest's
   topology rather than to the model) are dropped: libvirt names a Zen 2 KVM host without topoext
   EPYC-Rome with nothing disabled (qemu_8.0.0 domain capabilities).
-* ``MODEL_DELTAS``: where a model's features as libvirt names the host CPU differ from QEMU 7.2's
+* ``NO_VME`` and ``MODEL_DELTAS``: where a model's features as libvirt names the host CPU differ from QEMU 7.2's
   current definition (QEMU has changed some -v1 definitions in place since they were named), the
   difference, each with the evidence.
 * signature: the family and model numbers of QEMU's definition; the generic models (no vendor) have
@@ -109,6 +109,15 @@ GENERIC = {"486", "pentium", "pentium2", "pentium3", "qemu32", "kvm32", "kvm64",
 #: Features dropped from every definition (see the module docstring).
 NOT_IN_MODELS = {"hypervisor", "monitor", "topoext"}
 
+#: Models libvirt named before QEMU's definitions gained ``vme``: their libvirt features lack it. libvirt
+#: names QEMU 6.2's TCG "max" CPU Opteron_G3 with nothing about vme although TCG turns vme off
+#: (libvirt's qemu_6.2.0-tcg domain capabilities), and a KVM guest's live Westmere CPU gains vme; the
+#: rest of that generation (Conroe to Haswell, the Opteron line) came from the same era.
+NO_VME = {"coreduo", "n270", "core2duo", "kvm32", "kvm64", "Conroe", "Penryn", "Nehalem", "Nehalem-IBRS",
+          "Westmere", "Westmere-IBRS", "SandyBridge", "SandyBridge-IBRS", "Haswell-noTSX", "Haswell-noTSX-IBRS",
+          "Haswell", "Haswell-IBRS", "athlon", "phenom", "Opteron_G1", "Opteron_G2", "Opteron_G3", "Opteron_G4",
+          "Opteron_G5"}
+
 #: model: (features to drop, features to add), with the evidence for each.
 MODEL_DELTAS: dict[str, tuple[set[str], set[str]]] = {
     # libvirt names QEMU 8.0's TCG "max" CPU EPYC plus 'npt' (qemu_8.0.0-tcg domain capabilities): libvirt's
@@ -178,7 +187,7 @@ def generate(qemu: str) -> dict[str, Any]:
                 continue
             qname = defs[name].get("alias-of") or name
             props, kprops = expand(tcg, qname), expand(kvm, qname)
-            props["vme"] = kprops.get("vme", False)
+            props["vme"] = kprops.get("vme", False) and name not in NO_VME
             full = tcg.execute("query-cpu-model-expansion", {"type": "full", "model": {"name": qname}})["model"]
             have = {qemu_to_libvirt[p] for p, v in props.items() if v is True and p in qemu_to_libvirt}
             have -= NOT_IN_MODELS
