@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -297,3 +298,35 @@ def test_our_client_over_tls_and_tcp_with_sasl(tcp_sasl_virtd: tuple[Path, int, 
                 f"test+tcp://127.0.0.1:{tcp_port}/default?authfile={authfile}"):  # fmt: skip
         with v.open(uri) as conn:
             assert [d.name() for d in conn.list_all_domains()] == ["test"]
+
+
+def test_clients_waiting_to_log_in_are_limited(tmp_path: Path) -> None:
+    """max_anonymous_clients: clients not yet authenticated beyond it are turned away; logged-in ones are not."""
+    sasl.UserDatabase(tmp_path / "users").set_password("alice", "secret")
+    conf = tmp_path / "virtd.conf"
+    conf.write_text(f'auth_unix_rw = "sasl"\nmax_anonymous_clients = 2\nsasl_users_file = "{tmp_path / "users"}"\n')
+    daemon = start_virtd(tmp_path, "--config", str(conf))
+    waiting = [RemoteClient(connect_unix(daemon.sock)) for _ in range(2)]
+    try:
+        proc = P.BY_NAME["AUTH_LIST"]
+        for client in waiting:
+            assert client.call(proc.number, proc.args, None, proc.ret) == ([P.AuthType.SASL],)
+        refused = RemoteClient(connect_unix(daemon.sock))
+        with pytest.raises(VirtError):
+            refused.call(proc.number, proc.args, None, proc.ret)
+        refused.close()
+        waiting.pop().close()
+        good = auth_file(tmp_path, "alice", "secret")
+        deadline = time.monotonic() + 10
+        while True:  # the daemon notices the closed client at once, but give it a moment
+            try:
+                with v.open(f"{daemon.uri()}&authfile={good}") as conn:
+                    assert conn.get_type() == "TEST"
+                break
+            except VirtError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        for client in waiting:
+            client.close()
+        _stop(daemon.pid, daemon.proc)

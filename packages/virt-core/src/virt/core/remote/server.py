@@ -227,8 +227,15 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if len(self.server.clients) >= self.server.config.max_clients:
-            log.warning("refusing client: max_clients (%d) reached", self.server.config.max_clients)
+        config = self.server.config
+        # The admin socket is another server in libvirt's terms: its clients count apart.
+        peers = [c for c in self.server.clients if c.admin == self.admin]
+        if len(peers) >= config.max_clients and not self.admin:
+            log.warning("refusing client: max_clients (%d) reached", config.max_clients)
+            transport.close()
+            return
+        if not self.authenticated and sum(not c.authenticated for c in peers) >= config.max_anonymous_clients:
+            log.warning("refusing client: max_anonymous_clients (%d) reached", config.max_anonymous_clients)
             transport.close()
             return
         self.server.clients.add(self)
