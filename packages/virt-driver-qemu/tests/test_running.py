@@ -853,6 +853,9 @@ def test_external_snapshots(env: Env, boot_image: Path, tmp_path: Path,
     assert f"<source file='{overlay1}' index='" in live or f"<source file='{overlay1}'/>" in live
     assert f"<source file='{overlay0}'/>" in dom.xml_desc(2).split("<backingStore")[1]
     assert f"<source file='{overlay1}'/>" in dom.xml_desc(2)
+    with pytest.raises(VirtError, match="QEMU guest agent is not configured"):
+        dom.snapshot_create("<domainsnapshot><name>q</name></domainsnapshot>", CF.DISK_ONLY | CF.QUIESCE)
+    assert _qmp_files(env, dom)[0] == str(overlay1) and not (tmp_path / "base.q").exists()
     snap1 = dom.snapshot_lookup("live1")
     assert snap1.parent().name() == "off" and snap1.is_current()
     assert "<state>disk-snapshot</state>" in snap1.xml_desc()
@@ -1061,6 +1064,8 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
 
     kernel, initrd = agent_guest_files
     serial = tmp_path / "agent.serial"
+    disk = tmp_path / "data.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
     # TCG: Debian's kernel does not get past its decompressor under the nested KVM of some CI hosts.
     xml = f"""<domain type='qemu'>
   <name>agentguest</name>
@@ -1072,6 +1077,8 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
   <devices>
     <emulator>{QEMU}</emulator>
     <serial type='file'><source path='{serial}' append='on'/><target port='0'/></serial>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{disk}'/>
+      <target dev='hda' bus='ide'/></disk>
     <channel type='unix'><source mode='bind' path='{sock_dir}/qga.sock'/>
       <target type='virtio' name='org.qemu.guest_agent.0'/></channel>
   </devices>
@@ -1130,6 +1137,14 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
     with pytest.raises(VirtError, match="specifying mountpoints is not supported"):
         env.conn.call("domain_fsthaw", dom.ref, ["/"], 0)
     assert env.conn.call("domain_fsthaw", dom.ref, None, 0) == 0
+    assert json.loads(agent({"execute": "guest-fsfreeze-status"}))["return"] == "thawed"
+
+    # A quiesced external snapshot: frozen through the agent around the switch to the overlay.
+    from virt.core.enums import DomainSnapshotCreateFlags as CF
+
+    snap = dom.snapshot_create("<domainsnapshot><name>quiet</name></domainsnapshot>", CF.DISK_ONLY | CF.QUIESCE)
+    assert "<state>disk-snapshot</state>" in snap.xml_desc()
+    assert f"<source file='{tmp_path}/data.quiet'" in dom.xml_desc()
     assert json.loads(agent({"execute": "guest-fsfreeze-status"}))["return"] == "thawed"
 
     # Reboot through the agent: the guest comes back by itself, the domain keeps running.

@@ -32,6 +32,8 @@ QEMU = ErrorDomain.QEMU
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
 #: How long the agent gets to answer (libvirt's default agent timeout is 5 seconds).
 TIMEOUT = 5.0
+#: Freezing or thawing file systems flushes them: it may take longer.
+FREEZE_TIMEOUT = 60.0
 
 
 class AgentError(VirtError):
@@ -187,8 +189,9 @@ class AgentCalls:
         obj = self._active(dom)
         with obj.job:
             if mountpoints:
-                return int(command(obj, "guest-fsfreeze-freeze-list", {"mountpoints": list(mountpoints)}))
-            return int(command(obj, "guest-fsfreeze-freeze"))
+                return int(command(obj, "guest-fsfreeze-freeze-list", {"mountpoints": list(mountpoints)},
+                                   timeout=FREEZE_TIMEOUT))
+            return int(command(obj, "guest-fsfreeze-freeze", timeout=FREEZE_TIMEOUT))
 
     def domain_fsthaw(self, dom: DomainRef, mountpoints: list[str] | None = None, flags: int = 0) -> int:
         self.check_writable("domain_fsthaw")
@@ -197,7 +200,7 @@ class AgentCalls:
                             domain=QEMU)
         obj = self._active(dom)
         with obj.job:
-            return int(command(obj, "guest-fsfreeze-thaw"))
+            return int(command(obj, "guest-fsfreeze-thaw", timeout=FREEZE_TIMEOUT))
 
     def domain_interface_addresses(self, dom: DomainRef, source: int = ADDRESSES_SRC_LEASE,
                                    flags: int = 0) -> list[tuple[str, str | None, list[tuple[int, str, int]]]]:

@@ -12,6 +12,7 @@ with the old image as its ``<backingStore>``.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from copy import deepcopy
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from lxml import etree
 from virt.core.enums import DomainPausedReason, DomainRunningReason
 from virt.core.enums import DomainSnapshotCreateFlags as CF
 from virt.core.enums import DomainState as S
+from virt.driver.qemu import agent
 from virt.driver.qemu import lifecycle as L
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.state import DomainObj
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
 QEMU = ErrorDomain.QEMU
 E = etree._Element
+log = logging.getLogger(__name__)
 #: How long creating one overlay image may take.
 JOB_TIMEOUT = 120.0
 _job_ids = itertools.count(1)
@@ -167,7 +170,7 @@ def layer(disk: E, new: str, fmt: str) -> None:
     old = disk.find("source")
     if old is not None:
         src = deepcopy(old)
-        for key in [k for k in src.attrib if k.startswith("{")]:
+        for key in [k for k in src.attrib if str(k).startswith("{")]:
             del src.attrib[key]
         backing.append(src)
     old_bs = disk.find("backingStore")
@@ -316,7 +319,12 @@ def create_active(host: QemuHost, obj: DomainObj, plans: list[DiskPlan], memory_
     added: list[str] = []
     made: list[str] = []
     overlays: list[tuple[DiskPlan, str, str]] = []
+    frozen = False
     try:
+        if flags & CF.QUIESCE:
+            # The guest's file systems are consistent on the overlays' backing images.
+            agent.command(obj, "guest-fsfreeze-freeze", timeout=agent.FREEZE_TIMEOUT)
+            frozen = True
         n = int(obj.runtime.get("next_node", 1))
         for p in plans:
             if p.mode == "external":
@@ -338,6 +346,8 @@ def create_active(host: QemuHost, obj: DomainObj, plans: list[DiskPlan], memory_
                    for p, fmt, _ in overlays]
         mon.execute("transaction", {"actions": actions})
     except BaseException:
+        if frozen:
+            _thaw(obj)
         for node in reversed(added):
             try:
                 mon.execute("blockdev-del", {"node-name": node})
@@ -351,12 +361,21 @@ def create_active(host: QemuHost, obj: DomainObj, plans: list[DiskPlan], memory_
             obj.set_state(S.RUNNING, DomainRunningReason.UNPAUSED)
             mon.execute("cont")
         raise
+    if frozen:
+        _thaw(obj)
     for p, fmt, storage in overlays:
         old_nodes = X.priv(p.disk, "nodes") or ""
         layer(p.disk, p.file or "", p.fmt)
         X.set_priv(p.disk, "nodes", f"{fmt} {storage} {old_nodes}".strip())
     L.save_status(host, obj)
     return paused_here
+
+
+def _thaw(obj: DomainObj) -> None:
+    try:
+        agent.command(obj, "guest-fsfreeze-thaw", timeout=agent.FREEZE_TIMEOUT)
+    except VirtError as err:
+        log.warning("cannot thaw the file systems of '%s': %s", obj.name, err)
 
 
 def update_config(config: E, plans: list[DiskPlan]) -> E:

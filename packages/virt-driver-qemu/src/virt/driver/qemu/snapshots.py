@@ -227,6 +227,8 @@ class SnapshotCalls:
         if flags & CF.LIVE and not XS.memory_external(req):
             raise OperationUnsupportedError("live snapshot creation is supported only during full system "
                                             "snapshots", domain=QEMU)
+        if flags & CF.QUIESCE and not external:
+            raise OperationUnsupportedError("quiesce requires disk-only", domain=QEMU)
         if flags & CF.REUSE_EXT and not external:
             raise InvalidArgError("flag 'reuse-external' needs external snapshots", domain=QEMU)
         with obj.job:
@@ -309,6 +311,8 @@ class SnapshotCalls:
             if mem_mode not in (None, "no"):
                 raise ConfigUnsupportedError("disk-only snapshots do not support memory state", domain=QEMU)
             mem_mode = "no"
+        if flags & CF.QUIESCE and not obj.active:
+            raise OperationInvalidError("domain is not running", domain=QEMU)
         if mem_mode == "external" and not obj.active:
             raise ConfigUnsupportedError("memory state cannot be saved with offline or disk-only snapshot",
                                          domain=QEMU)
