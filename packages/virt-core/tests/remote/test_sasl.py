@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import virt.core as v
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from virt.core.remote import procedures as P
 from virt.core.remote import sasl
 from virt.core.remote.client import RemoteClient, connect_unix
@@ -108,6 +110,17 @@ def test_sasl_user_command_keeps_verifiers_not_passwords(tmp_path: Path) -> None
     assert subprocess.run([*run, "list"], capture_output=True, text=True, check=True).stdout.split() == ["alice"]
 
 
+class _MemoryDatabase(sasl.UserDatabase):
+    """The users, without a file (hypothesis runs many examples per test function)."""
+
+    def _load(self) -> None:
+        pass
+
+
+_FUZZ_DB = _MemoryDatabase(Path("/nonexistent"))
+_FUZZ_DB._users[("user", "SCRAM-SHA-256")] = sasl.make_verifier("sha256", "pencil", b"salt", 16)
+
+
 # ---- virtd with SASL on its unix sockets -----------------------------------------------------------------
 
 
@@ -120,7 +133,7 @@ def sasl_virtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     conf = tmp / "virtd.conf"
     conf.write_text('auth_unix_rw = "sasl"\nauth_unix_ro = "sasl"\nsasl_allowed_username_list = ["alice", "carol*"]\n'
                     f'sasl_users_file = "{tmp / "users"}"\n')  # fmt: skip
-    daemon = start_virtd(tmp, "--config", str(conf))
+    daemon = start_virtd(tmp, "--config", str(conf), "--admin-socket", str(tmp / "admin-sock"))
     yield daemon
     _stop(daemon.pid, daemon.proc)
 
@@ -182,6 +195,43 @@ def test_libvirt_python_logs_in_through_its_auth_callback(sasl_virtd: Daemon) ->
 
     assert run("alice", "secret") == "['test']"
     assert run("alice", "wrong") == f"{int(ErrorNumber.AUTH_FAILED)} authentication failed: authentication failed"
+
+
+@pytest.mark.skipif(not os.path.exists(VIRSH), reason="virsh (libvirt-clients) is not installed")
+def test_virsh_logs_in_on_the_read_only_socket(sasl_virtd: Daemon, tmp_path: Path) -> None:
+    env = {**os.environ, "LIBVIRT_AUTH_FILE": str(auth_file(tmp_path, "alice", "secret"))}
+    result = subprocess.run([VIRSH, "-r", "-c", sasl_virtd.uri(readonly=True), "domstate", "test"],
+                            capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "running"
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/virt-admin"), reason="virt-admin is not installed")
+def test_virt_admin_shows_the_sasl_user(sasl_virtd: Daemon, tmp_path: Path) -> None:
+    good = auth_file(tmp_path, "alice", "secret")
+    admin_uri = f"libvirtd:///system?socket={sasl_virtd.sock.parent / 'admin-sock'}"
+    with v.open(f"{sasl_virtd.uri()}&authfile={good}"):
+        listing = subprocess.run(["/usr/bin/virt-admin", "-c", admin_uri, "srv-clients-list", "libvirtd"],
+                                 capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
+        ids = [line.split()[0] for line in listing.splitlines()[2:] if line.strip()]
+        assert len(ids) == 1
+        info = subprocess.run(["/usr/bin/virt-admin", "-c", admin_uri, "client-info", "libvirtd", ids[0]],
+                              capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
+        assert any(line.split(":") == ["sasl_user_name ", " alice"] for line in info.splitlines()), info
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=st.one_of(st.binary(max_size=200), st.just(b"n,,n=user,r=abc"), st.just(b"y,a=user,n=user,r=x")),
+       final=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(lambda t: ("c=biws,r=abc," + t).encode())))
+def test_scram_server_survives_any_client_message(first: bytes, final: bytes) -> None:
+    """Whatever a client sends, the exchange either goes on or fails authentication; nothing else."""
+    server = sasl.ScramServer("SCRAM-SHA-256", _FUZZ_DB)
+    for message in (first, final):
+        try:
+            complete, _ = server.step(message)
+        except AuthFailedError:
+            return
+        assert not complete  # random bytes never carry a valid proof
 
 
 def test_our_client_logs_in_from_auth_conf(sasl_virtd: Daemon, tmp_path: Path) -> None:
