@@ -120,3 +120,15 @@ def test_host_model_drops_broken_tsx_of_intel_cpus(model: int, stepping: int, dr
     model = next(m for m in cpumap.x86_map().models if m.name == got.model)
     features = set(got.required) | (model.features - set(got.disabled))
     assert ({"hle", "rtm"} & features == set()) == dropped
+
+
+def test_decode_intel_host_orders_features_by_cpuid_leaf() -> None:
+    """A Skylake host as libvirt names it (QEMU 4.2 probe): leaf 1, 7, 0xd, extended leaves, then MSRs."""
+    m = {model.name: model for model in cpumap.x86_map().models}
+    extra = ["ss", "vmx", "hypervisor", "tsc_adjust", "clflushopt", "umip", "md-clear", "stibp",
+             "arch-capabilities", "ssbd", "xsaves", "pdpe1gb", "invtsc", "skip-l1dfl-vmentry", "pschange-mc-no"]
+    host = set(m["Skylake-Client-IBRS"].features) | set(extra)
+    for signature in ((6, 94), (6, 142), None):
+        got = cpumap.decode(host, "Intel", signature, None)
+        assert got is not None
+        assert (got.model, got.required, got.disabled) == ("Skylake-Client-IBRS", extra, [])

@@ -127,6 +127,12 @@ MODEL_DELTAS: dict[str, tuple[set[str], set[str]]] = {
     # libvirt names a Zen 2 KVM host EPYC-Rome plus 'xsaves' (qemu_8.0.0 domain capabilities): xsaves is
     # not part of libvirt's EPYC-Rome (QEMU's later EPYC-Rome-v4 also drops it again).
     "EPYC-Rome": ({"xsaves"}, set()),
+    # QEMU turned MPX off in these definitions after libvirt had named them (MPX left Linux and KVM);
+    # libvirt names a QEMU 4.2 KVM Skylake host (MPX on) Skylake-Client-IBRS without requiring mpx.
+    **{name: (set(), {"mpx"}) for name in (
+        "Skylake-Client", "Skylake-Client-IBRS", "Skylake-Client-noTSX-IBRS", "Skylake-Server",
+        "Skylake-Server-IBRS", "Skylake-Server-noTSX-IBRS", "Cascadelake-Server", "Cascadelake-Server-noTSX",
+        "Icelake-Client", "Icelake-Client-noTSX", "Icelake-Server", "Icelake-Server-noTSX")},
 }
 
 VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "HygonGenuine": "Hygon"}
