@@ -3,7 +3,9 @@ against virtd, whose connection here is a driver that reads the descriptors it g
 
 from __future__ import annotations
 
+import array
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -177,3 +179,51 @@ def _tcp_check(port: int) -> int:
     with v.open(f"test+tcp://127.0.0.1:{port}/default") as conn:
         assert conn.call("connect_get_type") == "FAKE"
         return int(conn.call("connect_supports_feature", 8))
+
+
+def _raw_call_with_fds(sock_path: Path, nfds: int, send_fd: bool) -> bytes:
+    """Open a connection by hand, then send a CALL_WITH_FDS announcing ``nfds`` descriptors with one
+    marker byte (carrying a descriptor or not); returns what the daemon answers before closing."""
+    from virt.core.remote import procedures as P
+    from virt.core.remote import protocol as W
+    from virt.util import xdr
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(sock_path))
+    s.settimeout(10)
+    open_proc = P.BY_NAME["CONNECT_OPEN"]
+    s.sendall(W.encode_message(open_proc.args, open_proc.args.Value("test:///default", 0), W.REMOTE_PROGRAM, 1,
+                               open_proc.number, 0, 1))  # fmt: skip
+    s.recv(65536)
+    proc = P.BY_NAME["DOMAIN_CREATE_XML_WITH_FILES"]
+    body = proc.args.encode(proc.args.Value("<domain/>", 0))
+    head = W.pack_header(W.REMOTE_PROGRAM, 1, proc.number, W.MessageType.CALL_WITH_FDS, 2, 0)
+    packet = xdr.uint.encode(4 + len(head) + 4 + len(body)) + head + xdr.uint.encode(nfds) + body
+    s.sendall(packet)
+    r, w = os.pipe()
+    received = b""
+    try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the daemon may have hung up already
+            if send_fd:
+                s.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [r]))])
+            else:
+                s.sendall(b"\0")
+            while chunk := s.recv(65536):
+                received += chunk
+        return received
+    finally:
+        os.close(r)
+        os.close(w)
+        s.close()
+
+
+def test_bad_descriptor_messages_close_only_that_client(daemon: tuple[Path, list[Any]]) -> None:
+    sock, seen = daemon
+    count = len(seen)
+    # more descriptors than libvirt allows in one message, and a marker byte that came without its
+    # descriptor (the client never asked for FD_PASSING, so the daemon reads plainly): both dropped
+    assert _raw_call_with_fds(sock, 33, send_fd=True) == b""
+    assert _raw_call_with_fds(sock, 1, send_fd=False) == b""
+    assert len(seen) == count  # the driver never saw those calls
+    with v.open(f"test+unix:///default?socket={sock}") as conn:  # the daemon serves on
+        assert conn.call("domain_create_xml_with_files", "<domain/>", [pipe_with(b"ok")], 0) == DOM
