@@ -748,6 +748,14 @@ def test_devices_cgroup_acl(env: Env, boot_image: Path, tmp_path: Path) -> None:
         assert set(group.device_list()) == expected
         with pytest.raises(VirtError, match="Operation not permitted"):
             mon.execute("blockdev-add", {"driver": "host_device", "filename": hotplugged, "node-name": "probe"})
+        # An external snapshot onto a block device: the overlay's device is allowed first.
+        from virt.core.enums import DomainSnapshotCreateFlags as CF
+
+        dom.snapshot_create(f"<domainsnapshot><name>blk</name><disks><disk name='hda' snapshot='no'/>"
+                            f"<disk name='vdb' type='block'><source dev='{hotplugged}'/></disk></disks>"
+                            "</domainsnapshot>", CF.DISK_ONLY | CF.NO_METADATA)
+        assert _rule(hotplugged) in group.device_list()
+        assert f"<source dev='{hotplugged}'" in dom.xml_desc()
         dom.destroy()
 
         # qemu.conf's cgroup_device_acl replaces the default list.
@@ -760,7 +768,8 @@ def test_devices_cgroup_acl(env: Env, boot_image: Path, tmp_path: Path) -> None:
         dom = env.conn.lookup_domain_by_name("acl")
         dom.create()
         group = Cgroup.from_dict(env.host().domains[dom.uuid()].runtime["cgroup"])
-        assert set(group.device_list()) == {_rule(at_start), "c 136:* rw",
+        # (vdb now runs on the snapshot's overlay, its old image a read-only backing store)
+        assert set(group.device_list()) == {_rule(hotplugged), _rule(at_start, "r"), "c 136:* rw",
                                             *(_rule(p) for p in ("/dev/null", "/dev/kvm") if os.path.exists(p))}
         dom.destroy()
 

@@ -115,6 +115,15 @@ def allow_disk(group: Any, disk: Any) -> list[Rule]:
     return added
 
 
+def allow_path(group: Any, path: str, perms: str = "rw") -> bool:
+    """Let the guest open device node ``path`` (an external snapshot's overlay on a block device)."""
+    rule = _node(path, perms)
+    if group is None or rule is None or not group.supports_device_acl():
+        return False
+    group.allow_device(*rule)
+    return True
+
+
 def deny_disk(group: Any, disk: Any) -> None:
     """Take back a removed disk's block devices (libvirt denies them whole: rwm)."""
     if group is None or not group.supports_device_acl():

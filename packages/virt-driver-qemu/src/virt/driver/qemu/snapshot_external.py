@@ -23,7 +23,7 @@ from lxml import etree
 from virt.core.enums import DomainPausedReason, DomainRunningReason
 from virt.core.enums import DomainSnapshotCreateFlags as CF
 from virt.core.enums import DomainState as S
-from virt.driver.qemu import agent
+from virt.driver.qemu import agent, devacl
 from virt.driver.qemu import lifecycle as L
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.state import DomainObj
@@ -275,7 +275,7 @@ def _virtual_size(mon: Any, node: str) -> int:
 
 
 def _prepare_overlay(obj: DomainObj, mon: Any, p: DiskPlan, flags: int, n: int,
-                     added: list[str], made: list[str]) -> tuple[str, str]:
+                     added: list[str], made: list[str], group: Any) -> tuple[str, str]:
     """The overlay's storage and format nodes, opened in QEMU (the image created first unless it
     is reused); returns (format node, storage node)."""
     storage, fmt = f"libvirt-{n}-storage", f"libvirt-{n}-format"
@@ -293,6 +293,8 @@ def _prepare_overlay(obj: DomainObj, mon: Any, p: DiskPlan, flags: int, n: int,
         if base and os.geteuid() == 0:
             st = os.stat(base)
             os.chown(path, st.st_uid, st.st_gid)
+    if block:
+        devacl.allow_path(group, path)  # the guest's devices cgroup must let QEMU open it
     mon.execute("blockdev-add", {"driver": "host_device" if block else "file", "filename": path,
                                  "node-name": storage, "auto-read-only": True, "discard": "unmap"})
     added.append(storage)
@@ -320,6 +322,7 @@ def create_active(host: QemuHost, obj: DomainObj, plans: list[DiskPlan], memory_
     made: list[str] = []
     overlays: list[tuple[DiskPlan, str, str]] = []
     frozen = False
+    group = L.cgroup_of(host, obj)
     try:
         if flags & CF.QUIESCE:
             # The guest's file systems are consistent on the overlays' backing images.
@@ -328,7 +331,7 @@ def create_active(host: QemuHost, obj: DomainObj, plans: list[DiskPlan], memory_
         n = int(obj.runtime.get("next_node", 1))
         for p in plans:
             if p.mode == "external":
-                overlays.append((p, *_prepare_overlay(obj, mon, p, flags, n, added, made)))
+                overlays.append((p, *_prepare_overlay(obj, mon, p, flags, n, added, made, group)))
                 n += 1
         obj.runtime["next_node"] = n
         if memory_file is not None:
