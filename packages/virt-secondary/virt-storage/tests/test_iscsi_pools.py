@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -86,34 +87,52 @@ class Target:
 def tgtd(tmp_path: Path) -> Iterator[Target]:
     if os.geteuid() != 0 or shutil.which("tgtd") is None:
         pytest.skip("needs root and tgtd (Debian package tgt)")
-    port, control = free_port(), 20000 + os.getpid() % 20000
-    proc = subprocess.Popen(["tgtd", "-f", "-C", str(control), "--iscsi", f"portal=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    target = Target(port, control, tmp_path)
+    target: Target | None = None
+    failures = []
+    for _ in range(3):  # a port taken between free_port() and tgtd's bind: try others
+        port, control = free_port(), 20000 + random.randrange(20000)
+        log = tmp_path / "tgtd.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(["tgtd", "-f", "-C", str(control), "--iscsi", f"portal=127.0.0.1:{port}"],
+                                    stdout=out, stderr=subprocess.STDOUT)
+        if _listening(port, proc):
+            target = Target(port, control, tmp_path)
+            break
+        _stop_tgtd(proc, control)
+        failures.append(log.read_text(errors="replace"))
+    if target is None:
+        pytest.fail("tgtd did not start: " + "\n---\n".join(failures))
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("tgtd did not start")
-                time.sleep(0.05)
         target.adm("--op", "new", "--mode", "target", "--tid", "1", "-T", IQN)
         target.adm("--op", "bind", "--mode", "target", "--tid", "1", "-I", "ALL")
         yield target
     finally:
         subprocess.run(["tgtadm", "-C", str(control), "--lld", "iscsi", "--op", "delete", "--mode", "target",
                         "--tid", "1", "--force"], capture_output=True)
-        subprocess.run(["tgtadm", "-C", str(control), "--op", "delete", "--mode", "system"], capture_output=True)
+        _stop_tgtd(proc, control)
+
+
+def _listening(port: int, proc: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        for name in (f"socket.{control}", f"socket.{control}.lock"):
-            Path("/var/run/tgtd", name).unlink(missing_ok=True)
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def _stop_tgtd(proc: subprocess.Popen[bytes], control: int) -> None:
+    """tgtd ignores SIGTERM: it is asked to exit through its control socket, killed by pid if it won't."""
+    subprocess.run(["tgtadm", "-C", str(control), "--op", "delete", "--mode", "system"], capture_output=True)
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for name in (f"socket.{control}", f"socket.{control}.lock"):
+        Path("/var/run/tgtd", name).unlink(missing_ok=True)
 
 
 def pool_xml(t: Target, name: str = "iscsidirect", auth: str = "") -> str:
