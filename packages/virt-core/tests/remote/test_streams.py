@@ -416,3 +416,48 @@ def test_our_cli_sparse_transfers_with_libvirtd(libvirtd: Any, tmp_path: Path,
     finally:
         virt("pool-destroy", "sparsepool")
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_streams_from_asyncio(daemon: tuple[Path, dict[str, bytes]]) -> None:
+    """The asyncio side of streams: the event loop keeps running while the data moves."""
+    sock, store = daemon
+
+    async def main() -> tuple[list[bytes | int], bytes, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0)
+                ticks += 1
+
+        tick_task = asyncio.create_task(ticker())
+        conn = await asyncio.get_running_loop().run_in_executor(None, open_fake, sock)
+        try:
+            vol = conn.call("storage_vol_lookup_by_name", POOL, "sparse")
+            stream = conn.new_stream()
+            conn.call("storage_vol_download", vol, stream.impl, 0, 0, 1)
+            got: list[bytes | int] = []
+            await stream.asparse_recv_all(got.append, got.append)
+            await stream.afinish()
+            stream = conn.new_stream()
+            conn.call("storage_vol_download", vol, stream.impl, 0, 0, 0)
+            data = b"".join([piece async for piece in stream])
+            await stream.afinish()
+            store["async-up"], store["async-up.holes"] = b"", b""
+            up = conn.new_stream()
+            conn.call("storage_vol_upload", conn.call("storage_vol_lookup_by_name", POOL, "async-up"), up.impl, 0, 0, 1)
+            await up.asend(b"12")
+            await up.asend_hole(1000)
+            await up.asend(b"34")
+            await up.afinish()
+        finally:
+            conn.close()
+            tick_task.cancel()
+        return got, data, ticks
+
+    got, data, ticks = asyncio.run(main())
+    assert got == [b"head", 5 * 1024 * 1024, b"middle", 1024 * 1024 - 10, b"tail"]
+    assert data == SPARSE
+    assert store["async-up"] == b"12" + bytes(1000) + b"34" and store["async-up.holes"] == b"1000,"
+    assert ticks > 0

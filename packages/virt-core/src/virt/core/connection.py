@@ -777,6 +777,46 @@ class Stream:
         if exc_type is not None:
             self.abort()
 
+    # -- asyncio: the same operations, run off the event loop (they wait on the peer) --------------
+    async def _off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
+        import asyncio  # here, not at the top: most callers never need it
+
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def arecv(self, nbytes: int = _CHUNK) -> bytes:
+        """:meth:`recv` for asyncio code."""
+        return bytes(await self._off_loop(self.impl.recv, nbytes))
+
+    async def arecv_flags(self, nbytes: int = _CHUNK, flags: int = 0) -> bytes | int:
+        return await self._off_loop(self.recv_flags, nbytes, flags)  # type: ignore[no-any-return]
+
+    async def arecv_hole(self, flags: int = 0) -> int:
+        return await self._off_loop(self.recv_hole, flags)  # type: ignore[no-any-return]
+
+    async def asend(self, data: bytes) -> int:
+        return await self._off_loop(self.send, data)  # type: ignore[no-any-return]
+
+    async def asend_hole(self, length: int, flags: int = 0) -> None:
+        await self._off_loop(self.send_hole, length, flags)
+
+    async def asparse_recv_all(self, sink: Any, hole: Callable[[int], None] | None = None) -> int:
+        """:meth:`sparse_recv_all` for asyncio code (``sink``/``hole`` run on a worker thread)."""
+        return await self._off_loop(self.sparse_recv_all, sink, hole)  # type: ignore[no-any-return]
+
+    async def asparse_send_all(self, source: Any) -> int:
+        return await self._off_loop(self.sparse_send_all, source)  # type: ignore[no-any-return]
+
+    async def afinish(self) -> None:
+        await self._off_loop(self.finish)
+
+    async def aabort(self) -> None:
+        await self._off_loop(self.abort)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """``async for data in stream``: the data as it comes (holes as zeros), until its end."""
+        while data := await self.arecv():
+            yield data
+
 
 def _stream_impl(stream: Any) -> Any:
     """What the driver gets for a stream argument: the driver-level stream inside a :class:`Stream`."""

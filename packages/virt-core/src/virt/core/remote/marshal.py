@@ -250,7 +250,8 @@ class Call:
                 return ([], count)  # need_results == 0: only the count
             to = self.ret_fields[0][1]
             return (to(items) if to else items, count)
-        if self._make is not None and type(result) is self.record:
+        in_order = self._make is not None and result.__class__ is self.record
+        if in_order:
             return tuple(result)  # a record in wire order, nothing to convert
         if getattr(result, "_fields", None) is not None:
             values = [getattr(result, name) for name in self.record_names]
