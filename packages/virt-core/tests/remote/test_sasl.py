@@ -250,6 +250,30 @@ def test_our_client_without_credentials_fails_cleanly(sasl_virtd: Daemon, tmp_pa
         v.open(f"{sasl_virtd.uri()}&authfile={empty}")
 
 
+def test_our_client_asks_the_auth_callback(sasl_virtd: Daemon, tmp_path: Path) -> None:
+    """What auth.conf does not give, the connection's callback (virConnectOpenAuth's) is asked for."""
+    partial = tmp_path / "user-only.conf"
+    partial.write_text("[credentials-t]\nauthname=alice\n\n[auth-libvirt-localhost]\ncredentials=t\n")
+    asked: list[list[int]] = []
+
+    def callback(creds: list[list[object]]) -> int:
+        asked.append([int(c[0]) for c in creds])  # type: ignore[call-overload]
+        for cred in creds:
+            cred[4] = {sasl.CredentialType.AUTHNAME: "alice", sasl.CredentialType.PASSPHRASE: "secret"}[cred[0]]  # type: ignore[index]
+        return 0
+
+    empty = tmp_path / "empty.conf"
+    empty.write_text("")
+    with v.open(f"{sasl_virtd.uri()}&authfile={empty}", auth=callback) as conn:
+        assert conn.get_type() == "TEST"
+    with v.open(f"{sasl_virtd.uri()}&authfile={partial}", auth=callback) as conn:
+        assert conn.get_type() == "TEST"
+    assert asked == [[sasl.CredentialType.AUTHNAME, sasl.CredentialType.PASSPHRASE], [sasl.CredentialType.PASSPHRASE]]
+    with pytest.raises(AuthFailedError) as err:
+        v.open(f"{sasl_virtd.uri()}&authfile={empty}", auth=lambda creds: -1)
+    assert err.value.code == ErrorNumber.AUTH_CANCELLED
+
+
 def test_calls_before_authentication_are_refused(sasl_virtd: Daemon) -> None:
     client = RemoteClient(connect_unix(sasl_virtd.sock))
     try:

@@ -7,6 +7,7 @@ kind of object and enforces read-only connections; the objects are thin, typed w
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -45,14 +46,19 @@ class Connection:
     """
 
     def __init__(self, uri: str | None = None, *, readonly: bool = False, flags: int = 0,
-                 registry: DriverRegistry | None = None) -> None:
+                 registry: DriverRegistry | None = None, auth: Callable[[list[list[Any]]], Any] | None = None) -> None:
+        """``auth``: virConnectOpenAuth's callback, for drivers that log in (the remote driver's SASL):
+        called with ``[type, prompt, challenge, defresult, result]`` lists, it fills each ``result``."""
         reg = registry or get_registry()
         self.uri = resolve(uri)
         self.readonly = readonly or bool(flags & 1)
         self.events = EventBus()
         info = reg.for_uri(self.uri)
         self.driver_name = info.name
-        self._hv: Driver = info.load()(self.uri, readonly=self.readonly, events=self.events)
+        driver_cls = info.load()
+        # Only drivers that log in (the remote driver) take the callback; the others never ask.
+        extra = {"auth": auth} if auth is not None and "auth" in inspect.signature(driver_cls).parameters else {}
+        self._hv: Driver = driver_cls(self.uri, readonly=self.readonly, events=self.events, **extra)
         self._drivers: dict[str, Driver] = {k: self._hv for k in self._hv.kinds}
         if not self.uri.is_remote:
             for kind in KINDS:
@@ -907,9 +913,11 @@ def _looks_like_mac(s: str) -> bool:
     return len(parts) == 6 and all(1 <= len(p) <= 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts)
 
 
-def open(uri: str | None = None, *, readonly: bool = False) -> Connection:
-    """Open a connection (``virt.core.open("qemu:///system")``); use as a context manager."""
-    return Connection(uri, readonly=readonly)
+def open(uri: str | None = None, *, readonly: bool = False,
+         auth: Callable[[list[list[Any]]], Any] | None = None) -> Connection:
+    """Open a connection (``virt.core.open("qemu:///system")``); use as a context manager. ``auth``:
+    a credentials callback, as virConnectOpenAuth's (see Connection)."""
+    return Connection(uri, readonly=readonly, auth=auth)
 
 
 def open_read_only(uri: str | None = None) -> Connection:

@@ -641,8 +641,11 @@ class RemoteDriver(Driver):
     keepalive_interval: ClassVar[float] = DEFAULT_KEEPALIVE_INTERVAL
     keepalive_count: ClassVar[int] = DEFAULT_KEEPALIVE_COUNT
 
-    def __init__(self, uri: URI, *, readonly: bool = False, events: EventBus | None = None) -> None:
+    def __init__(self, uri: URI, *, readonly: bool = False, events: EventBus | None = None,
+                 auth: Callable[[list[list[Any]]], Any] | None = None) -> None:  # fmt: skip
         super().__init__(uri, readonly=readonly, events=events)
+        #: The connection's auth callback (virConnectOpenAuth's), asked for what auth.conf does not give.
+        self.auth = auth
         sock, helper, self.secure = open_transport(uri, readonly)
         self.client = RemoteClient(sock, on_event=self._on_event, helper=helper)
         self._callbacks: dict[int, tuple[str, int]] = {}
@@ -669,7 +672,8 @@ class RemoteDriver(Driver):
                                 message="authentication failed: unsupported authentication type")  # fmt: skip
             from virt.core.remote import sasl
 
-            self.sasl_username = sasl.client_authenticate(self._raw, uri.params, uri.server or "localhost")
+            self.sasl_username = sasl.client_authenticate(self._raw, uri.params, uri.server or "localhost",
+                                                          self.auth)  # fmt: skip
         if self.keepalive_interval > 0 and self._raw("CONNECT_SUPPORTS_FEATURE", FEATURE_PROGRAM_KEEPALIVE)[0]:
             self.client.start_keepalive(self.keepalive_interval, self.keepalive_count)
         target = uri.without_transport()

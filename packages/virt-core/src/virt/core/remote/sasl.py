@@ -429,14 +429,60 @@ class ScramClient:
             raise _auth_failed("the server did not prove that it knows our password")
 
 
+class CredentialType:
+    """virConnectCredentialType: what an auth callback is asked for."""
+
+    USERNAME = 1
+    AUTHNAME = 2
+    LANGUAGE = 3
+    CNONCE = 4
+    PASSPHRASE = 5
+    ECHOPROMPT = 6
+    NOECHOPROMPT = 7
+    REALM = 8
+    EXTERNAL = 9
+
+
+#: An auth callback, as libvirt-python's openAuth takes: called with a list of credentials, each a
+#: list ``[type, prompt, challenge, defresult, result]``; it fills ``result`` (index 4) of each.
+AuthCallback = Callable[[list[list[Any]]], Any]
+
+
+def _credentials(uri_params: dict[str, str], host: str, callback: AuthCallback | None) -> tuple[str, str]:
+    """(user, password): from libvirt's auth.conf (service "libvirt", this host) first, as libvirt's
+    client fills them, then whatever is still missing from the connection's auth callback."""
+    from virt.core import auth as auth_conf
+
+    path = auth_conf.auth_file(uri_params)
+    # libvirt's client fills SASL's authentication name from "authname", as virsh does; "username" too.
+    user = auth_conf.lookup(path, SERVICE, host, "authname") or auth_conf.lookup(path, SERVICE, host, "username")
+    password = auth_conf.lookup(path, SERVICE, host, "password")
+    if (user is None or password is None) and callback is not None:
+        wanted = []
+        if user is None:
+            wanted.append([CredentialType.AUTHNAME, "Please enter your authentication name", "", "", None])
+        if password is None:
+            wanted.append([CredentialType.PASSPHRASE, "Please enter your password", "", "", None])
+        if callback(wanted) == -1:
+            raise AuthFailedError("Failed to collect auth credentials", code=ErrorNumber.AUTH_CANCELLED,
+                                  domain=ErrorDomain.AUTH)  # fmt: skip
+        for cred in wanted:
+            if cred[0] == CredentialType.AUTHNAME and cred[4] is not None:
+                user = str(cred[4])
+            elif cred[0] == CredentialType.PASSPHRASE and cred[4] is not None:
+                password = str(cred[4])
+    if user is None or password is None:
+        raise AuthFailedError("Failed to collect auth credentials", code=ErrorNumber.AUTH_FAILED,
+                              domain=ErrorDomain.AUTH)  # fmt: skip
+    return user, password
+
+
 def client_authenticate(call: Callable[..., Any], uri_params: dict[str, str], host: str,
-                        credentials: Callable[[str], tuple[str, str]] | None = None) -> str:  # fmt: skip
+                        auth: AuthCallback | None = None) -> str:  # fmt: skip
     """Run AUTH_SASL_INIT/START/STEP with ``call(name, *args)``; returns the user name we logged in as.
 
-    Credentials come from ``credentials(mech)`` if given, else from libvirt's auth.conf (service
-    "libvirt", this host), as libvirt's client looks them up.
+    Credentials come from libvirt's auth.conf, then from the ``auth`` callback (see AuthCallback).
     """
-    from virt.core import auth as auth_conf
 
     offered = [m for m in call("AUTH_SASL_INIT")[0].replace(",", " ").split() if m]
     wanted = uri_params.get("auth", "")
@@ -447,17 +493,7 @@ def client_authenticate(call: Callable[..., Any], uri_params: dict[str, str], ho
         raise AuthFailedError("no mechanism offered by the server is supported", code=ErrorNumber.AUTH_FAILED,
                               domain=ErrorDomain.AUTH)  # fmt: skip
     mech = choices[0]
-    if credentials is not None:
-        username, password = credentials(mech)
-    else:
-        path = auth_conf.auth_file(uri_params)
-        # libvirt's client fills SASL's authentication name from "authname", as virsh does; "username" too.
-        user = auth_conf.lookup(path, SERVICE, host, "authname") or auth_conf.lookup(path, SERVICE, host, "username")
-        password_ = auth_conf.lookup(path, SERVICE, host, "password")
-        if user is None or password_ is None:
-            raise AuthFailedError("Failed to collect auth credentials", code=ErrorNumber.AUTH_FAILED,
-                                  domain=ErrorDomain.AUTH)  # fmt: skip
-        username, password = user, password_
+    username, password = _credentials(uri_params, host, auth)
     exchange = ScramClient(mech, username, password)
     complete, nil, data = call("AUTH_SASL_START", mech, *wire_data(exchange.first()))
     if complete:
