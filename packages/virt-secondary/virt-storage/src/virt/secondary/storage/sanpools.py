@@ -290,9 +290,9 @@ class ISCSIBackend(_NoFilesBackend):
         assert self.pool.source is not None
         _one_host(self.pool.source)
         target, portal = self.target_iqn(), self.portal()
+        _require_tcp_transport(portal, target)  # no session can exist without it either
         if self.session_id() is not None:
             return
-        _require_tcp_transport(portal, target)
         iqn = _initiator(self.pool.source)
         iface = ["--interface", self._iface(iqn)] if iqn else []
         iscsiadm("--mode", "discovery", "--type", "sendtargets", "--portal", portal, *iface)
