@@ -21,7 +21,7 @@ import virt.core as v
 from virt.core.events import EventBus
 from virt.core.remote.server import Server, ServerConfig
 from virt.core.types import DomainRef
-from virt.util.errors import NoSupportError
+from virt.util.errors import ErrorNumber, NoSupportError, VirtError
 
 DOM = DomainRef("vm", "6695eb01-f6a4-8304-79aa-97f2502e193f", 7)
 
@@ -178,6 +178,13 @@ def test_no_descriptors_over_tcp() -> None:
 def _tcp_check(port: int) -> int:
     with v.open(f"test+tcp://127.0.0.1:{port}/default") as conn:
         assert conn.call("connect_get_type") == "FAKE"
+        r = pipe_with(b"x")
+        try:
+            with pytest.raises(VirtError, match="fd passing is not supported by this connection") as err:
+                conn.call("domain_create_with_files", DOM, [r], 0)
+        finally:
+            os.close(r)
+        assert err.value.code == ErrorNumber.ARGUMENT_UNSUPPORTED
         return int(conn.call("connect_supports_feature", 8))
 
 

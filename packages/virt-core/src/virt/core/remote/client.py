@@ -726,7 +726,9 @@ class RemoteDriver(Driver):
 
         def remote_call(*args: Any) -> Any:
             if not self._fd_passing:  # asked once, as libvirt's client does; the server then expects them
-                if not self._raw("CONNECT_SUPPORTS_FEATURE", FEATURE_FD_PASSING)[0]:
+                # Only a direct unix socket carries them (not ssh's socket pair, not TCP or TLS).
+                direct = client._unix and client.helper is None
+                if not direct or not self._raw("CONNECT_SUPPORTS_FEATURE", FEATURE_FD_PASSING)[0]:
                     raise VirtError("fd passing is not supported by this connection",
                                     code=ErrorNumber.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.DOMAIN,
                                     message="argument unsupported: fd passing is not supported by this connection")
