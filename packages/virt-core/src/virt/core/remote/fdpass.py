@@ -2,9 +2,11 @@
 
 A WITH_FDS message carries, right after its header, the number of descriptors that follow it; once
 the whole message is written, each descriptor goes in its own one-byte write with SCM_RIGHTS
-ancillary data. Readers here read greedily (many packets per syscall), so they always read with
-room for ancillary data: descriptors are queued as they arrive, and the one-byte markers are
-consumed from the byte stream right after the message that announced them.
+ancillary data. Readers here read greedily (many packets per syscall), so once descriptors may come
+they read with room for ancillary data: descriptors are queued as they arrive, and the one-byte
+markers are consumed from the byte stream right after the message that announced them. The client
+reads that way on every unix socket; the daemon from the moment a client asks for FD_PASSING
+(libvirt's clients ask before their first descriptor), so ordinary calls keep plain reads.
 """
 
 from __future__ import annotations
