@@ -179,6 +179,15 @@ def test_gpt_disk_pool_overwrites_an_old_table(conn: Connection, partscan_loop_d
     assert pool.info().capacity == free[-1][1] < 64 * MiB
     if os.path.exists(PARTHELPER):
         assert free == parthelper_free(dev)
+    # best fit, as libvirt: a small partition fills the smallest gap that holds it, a large one goes
+    # where there is room
+    gap = extent(vols[1].xml_desc())
+    vols[1].delete(0)
+    small = pool.create_volume("<volume><name>s</name><capacity unit='MiB'>2</capacity></volume>")
+    assert extent(small.xml_desc()) == (gap[0], gap[0] + 2 * MiB)
+    large = pool.create_volume("<volume><name>l</name><capacity unit='MiB'>6</capacity></volume>")
+    assert extent(large.xml_desc())[0] == extent(vols[4].xml_desc())[1]
+    vols = [v for i, v in enumerate(vols) if i != 1] + [small, large]
     for vol in vols:
         vol.delete(0)
     assert parted_table(dev) == [] and glob.glob(f"{dev}p*") == []
