@@ -1069,7 +1069,7 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
     import json
 
     from virt.core.cli.main import main
-    from virt.core.enums import DomainRebootFlags, DomainShutdownFlags
+    from virt.core.enums import DomainShutdownFlags
 
     kernel, initrd = agent_guest_files
     serial = tmp_path / "agent.serial"
@@ -1092,9 +1092,11 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
       <target type='virtio' name='org.qemu.guest_agent.0'/></channel>
   </devices>
 </domain>"""
+    agent_events: list[tuple[int, int]] = []
+    env.conn.domain_event_register(DomainEventID.AGENT_LIFECYCLE, lambda ev: agent_events.append(ev.payload))
     dom = env.define(xml)
     dom.create()
-    assert "<target type='virtio' name='org.qemu.guest_agent.0'" in dom.xml_desc()
+    assert "<target type='virtio' name='org.qemu.guest_agent.0' state='disconnected'/>" in dom.xml_desc()
     ready = _agent_guest().READY.encode()
     wait_serial(serial, ready)
 
@@ -1110,6 +1112,8 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
         except VirtError:
             assert time.monotonic() < deadline, "the guest agent never answered"
             time.sleep(0.5)
+    assert "<target type='virtio' name='org.qemu.guest_agent.0' state='connected'/>" in dom.xml_desc()
+    assert (1, 2) in agent_events  # connected, by the channel
     info = json.loads(agent({"execute": "guest-info"}))["return"]
     assert info["version"].startswith("7.") or info["version"].startswith("8.")
     assert {"name": "guest-shutdown", "enabled": True, "success-response": False} in info["supported_commands"]
@@ -1132,7 +1136,8 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
     env.conn.call("domain_set_time", dom.ref, int(now), int(now % 1 * 1e9), 0)
     seconds, _ = env.conn.call("domain_get_time", dom.ref, 0)
     assert abs(seconds - time.time()) < 30
-    assert dom.get_hostname(1) == "virt-agent-guest"
+    assert dom.get_hostname(2) == "virt-agent-guest"  # VIR_DOMAIN_GET_HOSTNAME_AGENT
+    assert dom.get_hostname(0) == "virt-agent-guest"
 
     # Interface addresses as the agent reports them; file systems frozen and thawed by it.
     ifaces = env.conn.call("domain_interface_addresses", dom.ref, 1, 0)
@@ -1156,8 +1161,9 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
     assert f"<source file='{tmp_path}/data.quiet'" in dom.xml_desc()
     assert json.loads(agent({"execute": "guest-fsfreeze-status"}))["return"] == "thawed"
 
-    # Reboot through the agent: the guest comes back by itself, the domain keeps running.
-    dom.reboot(DomainRebootFlags.GUEST_AGENT)
+    # `virt reboot` without a mode: a connected agent is preferred, as libvirt does (this guest
+    # ignores ACPI's power button, so only the agent can reboot it); the guest comes back by itself.
+    assert main(["-c", env.uri, "reboot", "agentguest"]) == 0
     env.wait_event(lambda ev: ev.event_id == DomainEventID.REBOOT and ev.obj.name == "agentguest", timeout=60)
     wait_serial(serial, ready, times=2)
     assert dom.state()[0] == DomainState.RUNNING

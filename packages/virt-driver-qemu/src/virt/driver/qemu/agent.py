@@ -51,6 +51,35 @@ def channel_path(obj: DomainObj) -> str | None:
     return None
 
 
+def _channel(obj: DomainObj) -> Any:
+    tree = obj.live
+    if tree is None:
+        return None
+    for ch in tree.findall("devices/channel"):
+        if X.get(ch, "target", "name") == AGENT_CHANNEL:
+            return ch
+    return None
+
+
+def connected(obj: DomainObj) -> bool | None:
+    """Whether the agent has its port open, as QEMU last said (VSERPORT_CHANGE); None: not known."""
+    ch = _channel(obj)
+    state = X.get(ch, "target", "state") if ch is not None else None
+    return None if state is None else state == "connected"
+
+
+def port_changed(obj: DomainObj, device: str, is_open: bool) -> bool:
+    """Note a virtio-serial port opened or closed by the guest on the live definition (its target's
+    ``state``, as libvirt shows it); returns whether that port is the agent's."""
+    ch = _channel(obj)
+    if ch is None or X.alias(ch) != device:
+        return False
+    target = ch.find("target")
+    if target is not None:
+        target.set("state", "connected" if is_open else "disconnected")
+    return True
+
+
 def _read_reply(sock: socket.socket, buf: bytearray) -> dict[str, Any]:
     while b"\n" not in buf:
         chunk = sock.recv(65536)
@@ -69,6 +98,8 @@ def command(obj: DomainObj, name: str, arguments: dict[str, Any] | None = None, 
     path = channel_path(obj)
     if path is None:
         raise VirtError("QEMU guest agent is not configured", code=ErrorNumber.ARGUMENT_UNSUPPORTED, domain=QEMU)
+    if connected(obj) is False:
+        raise AgentError("QEMU guest agent is not connected", domain=QEMU)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     # The handshake is bounded even when the command itself may block.
     sock.settimeout(TIMEOUT if timeout is None else timeout)
@@ -108,7 +139,9 @@ TIMEOUT_BLOCK, TIMEOUT_DEFAULT, TIMEOUT_NOWAIT = -2, -1, 0
 #: virDomainSetTime's flag: set the guest's clock from its RTC.
 SET_TIME_SYNC = 1
 #: virDomainGetHostname's sources.
-HOSTNAME_AGENT, HOSTNAME_LEASE = 1, 2
+HOSTNAME_LEASE, HOSTNAME_AGENT = 1, 2
+#: virConnectDomainEventAgentLifecycleState and its reason "channel".
+AGENT_CONNECTED, AGENT_DISCONNECTED, AGENT_REASON_CHANNEL = 1, 2, 2
 #: virDomainInterfaceAddresses' sources.
 ADDRESSES_SRC_LEASE, ADDRESSES_SRC_AGENT, ADDRESSES_SRC_ARP = 0, 1, 2
 #: virIPAddrType by the agent's "ip-address-type".

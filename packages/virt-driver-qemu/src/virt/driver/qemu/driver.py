@@ -475,33 +475,45 @@ class QemuDriver(SnapshotCalls, AgentCalls, Driver):
                 return "agent"
             if not flags & SF.ACPI_POWER_BTN:
                 raise OperationUnsupportedError("QEMU guest agent is not configured", domain=QEMU)
+        if not flags and agent.connected(obj):
+            return "agent"  # libvirt prefers a connected agent unless told otherwise
         return "acpi"
+
+    def _by_agent(self, obj: DomainObj, flags: int, mode: str) -> bool:
+        """Shut down or reboot through the agent; False when it failed and ACPI may be tried instead
+        (the agent was not the only method asked for)."""
+        from virt.driver.qemu import agent
+
+        try:
+            agent.command(obj, "guest-shutdown", {"mode": mode}, expect_reply=False)
+        except VirtError:
+            if flags & SF.GUEST_AGENT and not flags & SF.ACPI_POWER_BTN:
+                raise
+            return False
+        return True
 
     def domain_shutdown(self, dom: DomainRef) -> None:
         self.domain_shutdown_flags(dom, 0)
 
     def domain_shutdown_flags(self, dom: DomainRef, flags: int = 0) -> None:
-        from virt.driver.qemu import agent
 
         self.check_writable("domain_shutdown_flags")
         obj = self._active(dom)
         with obj.job:
             mon = L.monitor(obj)
-            if self._agent_or_acpi(obj, flags, "shutdown") == "agent":
-                agent.command(obj, "guest-shutdown", {"mode": "powerdown"}, expect_reply=False)
+            if self._agent_or_acpi(obj, flags, "shutdown") == "agent" and self._by_agent(obj, flags, "powerdown"):
                 return
             obj.fake_reboot = False
             mon.execute("system_powerdown")
 
     def domain_reboot(self, dom: DomainRef, flags: int = 0) -> None:
-        from virt.driver.qemu import agent
 
         self.check_writable("domain_reboot")
         obj = self._active(dom)
         with obj.job:
             mon = L.monitor(obj)
-            if self._agent_or_acpi(obj, flags & ~RF.DEFAULT, "reboot") == "agent":
-                agent.command(obj, "guest-shutdown", {"mode": "reboot"}, expect_reply=False)
+            if self._agent_or_acpi(obj, flags & ~RF.DEFAULT, "reboot") == "agent" and \
+                    self._by_agent(obj, flags & ~RF.DEFAULT, "reboot"):
                 return
             # ACPI: the guest powers off; the SHUTDOWN event then resets and resumes it (fake reboot).
             obj.fake_reboot = True

@@ -250,6 +250,18 @@ def on_wakeup(host: QemuHost, obj: DomainObj, gen: int, data: dict[str, Any]) ->
     _save_later(host, obj, gen)
 
 
+def on_vserport_change(host: QemuHost, obj: DomainObj, gen: int, data: dict[str, Any]) -> None:
+    from virt.driver.qemu import agent
+
+    is_open = bool(data.get("open"))
+    with host.lock:
+        if not obj.active or not agent.port_changed(obj, str(data.get("id") or ""), is_open):
+            return
+    state = agent.AGENT_CONNECTED if is_open else agent.AGENT_DISCONNECTED
+    host.emit("domain", DomainEventID.AGENT_LIFECYCLE, obj.ref(), state, agent.AGENT_REASON_CHANNEL)
+    _save_later(host, obj, gen)
+
+
 #: QMP event name -> handler. Events not listed only wake whoever waits for them (MIGRATION, JOB_*...).
 HANDLERS: dict[str, Handler] = {
     "SHUTDOWN": on_shutdown,
@@ -264,6 +276,7 @@ HANDLERS: dict[str, Handler] = {
     "GUEST_PANICKED": on_guest_panicked,
     "SUSPEND": on_suspend,
     "WAKEUP": on_wakeup,
+    "VSERPORT_CHANGE": on_vserport_change,
 }
 
 

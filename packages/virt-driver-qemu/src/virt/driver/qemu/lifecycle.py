@@ -183,6 +183,7 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
             reason = DomainRunningReason.RESTORED
         if before_cont is not None:
             before_cont(mon)
+        _record_virtio_ports(mon, live)
         if paused:
             obj.set_state(S.PAUSED, DomainPausedReason.USER)
         else:
@@ -245,6 +246,21 @@ def _record_ptys(mon: Any, live: Any) -> None:
                 if src is None:
                     src = etree.SubElement(el, "source")
                 src.set("path", path)
+
+
+def _record_virtio_ports(mon: Any, live: Any) -> None:
+    """Whether the guest has each virtio channel open (its target's ``state``, as libvirt shows it;
+    VSERPORT_CHANGE events keep it current)."""
+    channels = [ch for ch in live.findall("devices/channel") if X.get(ch, "target", "type") == "virtio"
+                and ch.get("type") in ("unix", "pty", "spicevmc")]
+    if not channels:
+        return
+    opened = {c.get("label"): bool(c.get("frontend-open")) for c in mon.execute("query-chardev")}
+    for ch in channels:
+        target = ch.find("target")
+        label = f"char{X.alias(ch)}"
+        if target is not None and label in opened:
+            target.set("state", "connected" if opened[label] else "disconnected")
 
 
 def _record_display_ports(live: Any, argv: list[str]) -> None:
