@@ -274,6 +274,21 @@ def test_our_client_asks_the_auth_callback(sasl_virtd: Daemon, tmp_path: Path) -
     assert err.value.code == ErrorNumber.AUTH_CANCELLED
 
 
+def test_virt_cli_asks_on_the_terminal_as_virsh_does(sasl_virtd: Daemon, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.conf"
+    empty.write_text("")
+    run = [sys.executable, "-c", "import sys; from virt.core.cli.main import main; sys.exit(main())",
+           "-c", sasl_virtd.uri(), "list"]  # fmt: skip
+    env = {**os.environ, "LIBVIRT_AUTH_FILE": str(empty)}
+    result = subprocess.run(run, input="alice\nsecret\n", capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Please enter your authentication name: Please enter your password: ")
+    assert " 1    test   running" in result.stdout
+    result = subprocess.run(run, input="alice\n", capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 1
+    assert "error: authentication cancelled: Failed to collect auth credentials" in result.stderr
+
+
 def test_calls_before_authentication_are_refused(sasl_virtd: Daemon) -> None:
     client = RemoteClient(connect_unix(sasl_virtd.sock))
     try:

@@ -46,10 +46,11 @@ class Context:
 
     def open(self, uri: str | None, readonly: bool) -> Connection:
         from virt.core.connection import Connection
+        from virt.core.remote.sasl import console_auth
         from virt.util.errors import VirtError
 
-        try:
-            return Connection(uri, readonly=readonly, registry=self.get_registry())
+        try:  # credentials a daemon asks for (SASL) and auth.conf lacks are asked on the terminal, as virsh does
+            return Connection(uri, readonly=readonly, registry=self.get_registry(), auth=console_auth)
         except VirtError as exc:
             raise CLIError("failed to connect to the hypervisor", cause=exc) from None
 

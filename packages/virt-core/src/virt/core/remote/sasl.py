@@ -477,6 +477,24 @@ def _credentials(uri_params: dict[str, str], host: str, callback: AuthCallback |
     return user, password
 
 
+def console_auth(creds: list[list[Any]]) -> int:
+    """An auth callback that asks on the terminal, as virsh's default one does (passwords unechoed)."""
+    try:
+        for cred in creds:
+            prompt = f"{cred[1]}: "
+            if cred[0] in (CredentialType.PASSPHRASE, CredentialType.NOECHOPROMPT) and sys.stdin.isatty():
+                cred[4] = getpass.getpass(prompt)
+            else:  # not a terminal (a pipe): nothing to hide, read a line
+                print(prompt, end="", flush=True)
+                line = sys.stdin.readline()
+                if not line:
+                    raise EOFError
+                cred[4] = line.rstrip("\n")
+    except (EOFError, KeyboardInterrupt):
+        return -1
+    return 0
+
+
 def client_authenticate(call: Callable[..., Any], uri_params: dict[str, str], host: str,
                         auth: AuthCallback | None = None) -> str:  # fmt: skip
     """Run AUTH_SASL_INIT/START/STEP with ``call(name, *args)``; returns the user name we logged in as.
