@@ -124,12 +124,16 @@ MORE = [
     ["iface-list", "--all"], ["iface-mac", "eth1"], ["iface-dumpxml", "eth1"], ["hostname"], ["uri"],
     ["sysinfo"], ["capabilities"], ["version"], ["version", "--daemon"], ["dommemstat", "test"], ["domstats"],
     ["snapshot-list", "test"],
+    ["find-storage-pool-sources", "logical"], ["find-storage-pool-sources-as", "netfs", "myhost", "2049", "iqn.x"],
+    ["find-storage-pool-sources-as", "netfs", "--host", "h1"],
     # failures: the same error lines and exit status
     ["dominfo", "nosuch"], ["net-info", "nosuch"], ["pool-info", "nosuch"], ["vol-info", "nosuch"],
     ["nodedev-dumpxml", "nosuch"], ["iface-dumpxml", "nosuch"], ["start", "test"], ["nosuch"],
     ["list", "--foo"], ["dominfo"], ["dominfo", "test", "extra"], ["setmem", "test"], ["setmem", "test", "abc"],
     ["list", "--all=1"], ["dominfo", "--domain"], ["dominfo", "test", "--domain", "test"],
     ["list", "--table", "--name"], ["snapshot-current", "test"],
+    ["find-storage-pool-sources-as", "netfs"], ["find-storage-pool-sources", "dir"],
+    ["find-storage-pool-sources", "netfs", "/nonexistent/spec.xml"],
     # several commands in one argument
     ["hostname; domstate test"], ["hostname; nosuch"], ["dominfo nosuch; hostname"],
 ]

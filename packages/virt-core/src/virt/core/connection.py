@@ -116,6 +116,10 @@ class Connection:
                                 machine: str | None = None, virttype: str | None = None, flags: int = 0) -> str:
         return str(self.call("connect_get_domain_capabilities", emulator, arch, machine, virttype, flags))
 
+    def find_storage_pool_sources(self, type: str, src_spec: str | None = None, flags: int = 0) -> str:
+        """A ``<sources>`` document of the pools of ``type`` the host could use (virConnectFindStoragePoolSources)."""
+        return str(self.call("connect_find_storage_pool_sources", type, src_spec, flags))
+
     def get_max_vcpus(self, type: str | None = None) -> int:
         return int(self.call("connect_get_max_vcpus", type))
 

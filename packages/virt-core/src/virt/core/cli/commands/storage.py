@@ -22,6 +22,7 @@ from .common import (
     flags_from,
     pool,
     quoteattr,
+    read_file,
     read_xml_arg,
     volume,
 )
@@ -166,6 +167,25 @@ def build_pool_xml(args: Args) -> tuple[str, str]:
         lines += ["  <target>", f"    <path>{escape(args.string('target') or '')}</path>", "  </target>"]
     lines.append("</pool>")
     return name, "\n".join(lines) + "\n"
+
+
+def cmd_find_pool_sources(ctx: Context, args: Args) -> Any:
+    kind = args.string("type") or ""
+    path = args.string("srcSpec")
+    spec = read_file(path) if path else None
+    return Text(call(f"Failed to find any {kind} pool sources", ctx.conn.find_storage_pool_sources, kind, spec, 0))
+
+
+def cmd_find_pool_sources_as(ctx: Context, args: Args) -> Any:
+    kind = args.string("type") or ""
+    host, port, initiator = args.string("host"), args.string("port"), args.string("initiator")
+    spec = None
+    if host:
+        lines = ["<source>", f"  <host name={quoteattr(host)}" + (f" port={quoteattr(port)}" if port else "") + "/>"]
+        if initiator:
+            lines += ["  <initiator>", f"    <iqn name={quoteattr(initiator)}/>", "  </initiator>"]
+        spec = "\n".join([*lines, "</source>", ""])
+    return Text(call(f"Failed to find any {kind} pool sources", ctx.conn.find_storage_pool_sources, kind, spec, 0))
 
 
 def cmd_pool_define_as(ctx: Context, args: Args) -> Any:
@@ -599,6 +619,14 @@ _AS_OPTIONS = (
 )
 
 POOLS = CommandGroup("Storage Pool", "pool", [
+    Command("find-storage-pool-sources-as", cmd_find_pool_sources_as, "find potential storage pool sources",
+            "Returns XML <sources> document.",
+            (data("type", "type of storage pool sources to find"), string("host", "optional host to query"),
+             string("port", "optional port to query"), string("initiator", "optional initiator IQN to use for query"))),
+    Command("find-storage-pool-sources", cmd_find_pool_sources, "discover potential storage pool sources",
+            "Returns XML <sources> document.",
+            (data("type", "type of storage pool sources to discover"),
+             string("srcSpec", "optional file of source xml to query for pools"))),
     Command("pool-autostart", cmd_pool_autostart, "autostart a pool", "Configure a pool to be automatically started at boot.",
             (POOL, flag("disable", "disable autostarting"))),
     Command("pool-build", cmd_pool_build, "build a pool", "Build a given pool.",
