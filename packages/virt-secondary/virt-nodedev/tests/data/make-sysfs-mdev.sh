@@ -2,10 +2,11 @@
 # The sysfs tree of tests/data/sysfs-mdev: an Intel GVT-g host (i915 at 0000:00:02.0 offering four
 # vGPU types, one mdev created), laid out as the kernel documents the mdev sysfs ABI
 # (Documentation/driver-api/vfio-mediated-device.rst). Built by hand from that layout, not recorded
-# from hardware: this CI host has no mdev-capable device. Run from the tests directory.
+# from hardware: this CI host has no mdev-capable device. Usage: make-sysfs-mdev.sh DIR (the tree is
+# built at test time: its symlinks loop, as sysfs's do, which tools walking a checkout trip over).
 set -e
-R=data/sysfs-mdev
-rm -rf $R; mkdir -p $R; cd $R
+R=${1:?usage: make-sysfs-mdev.sh DIR}
+rm -rf "$R"; mkdir -p "$R"; cd "$R"
 P=devices/pci0000:00/0000:00:02.0
 mkdir -p $P bus/pci/devices bus/pci/drivers/i915 bus/mdev/devices bus/mdev/drivers/vfio_mdev kernel/iommu_groups/0/devices kernel/iommu_groups/12/devices class/mdev_bus
 printf '0x8086\n' > $P/vendor; printf '0x3e92\n' > $P/device; printf '0x030000\n' > $P/class

@@ -137,6 +137,71 @@ class NodeDeviceDriver(Driver):
     def close(self) -> None:
         monitor_for(self.sysfs).remove(self.events)
 
+    # -- mediated devices: transient ones, created and removed through the kernel's sysfs ABI --------
+    def _tree_path(self, sysfs_path: str) -> Path:
+        """A device's path (spelled under /sys) inside the tree the driver reads."""
+        return Path(self.sysfs) / os.path.relpath(sysfs_path, "/sys")
+
+    def node_device_create_xml(self, xml: str, flags: int = 0) -> NodeDeviceRef:
+        """Start a mediated device: its UUID written to the parent's mdev_supported_types/TYPE/create
+        (what `mdevctl start` does), its <attr>s written to the new device in order."""
+        import uuid as uuidlib
+
+        from lxml import etree
+        from virt.conf import parse
+        from virt.conf.xmlmodel import parse_xml
+
+        self._check_flags("node_device_create_xml", flags, 1)  # VIR_NODE_DEVICE_CREATE_XML_VALIDATE
+        el = parse_xml(xml)
+        if el.tag == "device" and not el.findtext("name"):  # named by the host once it exists
+            name_el = el.find("name")
+            if name_el is None:
+                name_el = etree.Element("name")
+                el.insert(0, name_el)
+            name_el.text = "new device"
+        defn = parse(el, "device")
+        cap = defn.capability("mdev")
+        if cap is None:
+            raise ConfigUnsupportedError("only mediated devices can be created here (a vHBA needs a fibre "
+                                         "channel host)", domain=NODEDEV)
+        parent_name = defn.parent.name if defn.parent is not None else None
+        if not parent_name:
+            raise ConfigUnsupportedError("cannot create a mediated device without a parent", domain=NODEDEV)
+        parent = self._get(parent_name)
+        type_id = cap.mdev_type.id
+        offered = parent.cap.find("capability[@type='mdev_types']")
+        if offered is None or offered.find(f"type[@id='{type_id}']") is None:
+            raise ConfigUnsupportedError(f"mediated device type '{type_id}' is not offered by '{parent_name}'",
+                                         domain=NODEDEV)
+        uuid = str(cap.uuid) if cap.uuid else str(uuidlib.uuid4())
+        parent_dir = self._tree_path(str(parent.sysfs_path))
+        self._write(parent_dir / "mdev_supported_types" / type_id / "create", uuid)
+        devdir = Path(self.sysfs) / "bus" / "mdev" / "devices" / uuid
+        deadline = time.monotonic() + 5
+        while not (devdir / "mdev_type").exists():  # the kernel finishes the device asynchronously
+            if time.monotonic() > deadline:
+                raise OperationFailedError(f"mediated device {uuid} did not appear under '{parent_name}'",
+                                           domain=NODEDEV)
+            time.sleep(0.02)
+        for attr in cap.attributes:
+            self._write(devdir / attr.name, attr.value)
+        return NodeDeviceRef(next(d.name for d in self._devices() if d.cap_type == "mdev"
+                                  and d.cap.findtext("uuid") == uuid))
+
+    def node_device_destroy(self, dev: NodeDeviceRef) -> None:
+        """Remove a mediated device (its sysfs "remove" attribute, what `mdevctl stop` does)."""
+        found = self._get(dev.name)
+        if found.cap_type != "mdev" or not found.sysfs_path:
+            raise OperationInvalidError(f"device '{found.name}' is not a mediated device (only those can be "
+                                        "destroyed here)", domain=NODEDEV)
+        devdir = self._tree_path(found.sysfs_path)
+        self._write(devdir / "remove", "1")
+        deadline = time.monotonic() + 5
+        while devdir.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if devdir.exists():
+            raise OperationFailedError(f"mediated device '{found.name}' was not removed", domain=NODEDEV)
+
     # -- PCI passthrough ----------------------------------------------------------------------------
     def _pci(self, dev: NodeDeviceRef) -> tuple[HostDevice, Path]:
         found = self._get(dev.name)
