@@ -917,6 +917,10 @@ def test_external_snapshots(env: Env, boot_image: Path, tmp_path: Path,
     dom.snapshot_create(f"<domainsnapshot><name>hot</name><memory file='{mem2}'/></domainsnapshot>", CF.LIVE)
     assert dom.state()[0] == DomainState.RUNNING and mem2.read_bytes()[:16] == b"LibvirtQemudSave"
     assert _qmp_files(env, dom)[0] == f"{tmp_path}/top.hot"
+    memonly = dom.snapshot_create(f"<domainsnapshot><name>memonly</name><memory file='{tmp_path}/mem3'/>"
+                                  "<disks><disk name='hda' snapshot='no'/></disks></domainsnapshot>")
+    assert "<disk name='hda' snapshot='no'/>" in memonly.xml_desc() and (tmp_path / "mem3").exists()
+    assert _qmp_files(env, dom)[0] == f"{tmp_path}/top.hot" and dom.state()[0] == DomainState.RUNNING
     dom.snapshot_create("<domainsnapshot><name>last</name></domainsnapshot>", CF.DISK_ONLY | CF.HALT)
     assert dom.state() == (DomainState.SHUTOFF, DomainShutoffReason.FROM_SNAPSHOT)
     assert f"<source file='{tmp_path}/top.last'/>" in dom.xml_desc(2)

@@ -146,8 +146,9 @@ def plan(req: E, tree: E, name: str, flags: int, default: str) -> list[DiskPlan]
     if modes == {"internal", "external"}:
         raise ConfigUnsupportedError("mixing internal and external targets for a snapshot is not yet "
                                      "supported", domain=QEMU)
-    if "external" not in modes:
-        raise ConfigUnsupportedError("external snapshot needs at least one disk", domain=QEMU)
+    if "external" not in modes and flags & CF.DISK_ONLY:
+        raise ConfigUnsupportedError("disk-only snapshots require at least one disk to be selected for "
+                                     "snapshot", domain=QEMU)
     return out
 
 
@@ -347,7 +348,8 @@ def create_active(host: QemuHost, obj: DomainObj, plans: list[DiskPlan], memory_
             paused_here = True
         actions = [{"type": "blockdev-snapshot", "data": {"node": _top_node(p.disk), "overlay": fmt}}
                    for p, fmt, _ in overlays]
-        mon.execute("transaction", {"actions": actions})
+        if actions:  # a memory-only snapshot switches no disk
+            mon.execute("transaction", {"actions": actions})
     except BaseException:
         if frozen:
             _thaw(obj)
