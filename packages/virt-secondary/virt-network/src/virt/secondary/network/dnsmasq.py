@@ -370,9 +370,9 @@ def _dhcp(b: _Build) -> None:
             # static hosts only: a "static" range switches dnsmasq's DHCP service on
             b.add(f"dhcp-range={format_ip(ip.addr)},static" + (f",{prefix}" if ip.is_ipv6 else ""))
         for host in ip.hosts:
-            line = dhcp_host_line(host, ip.is_ipv6)
-            if line is not None:
-                b.result.dhcp_hosts.append(line)
+            host_line = dhcp_host_line(host, ip.is_ipv6)
+            if host_line is not None:
+                b.result.dhcp_hosts.append(host_line)
         if ip.is_ipv4:
             b.add("dhcp-no-override")
             b.add("dhcp-authoritative")

@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from virt.core.driver import Driver, c_name
 from virt.core.enums import ConnectListAllNodeDeviceFlags as LF
@@ -159,7 +159,7 @@ class NodeDeviceDriver(Driver):
                 name_el = etree.Element("name")
                 el.insert(0, name_el)
             name_el.text = "new device"
-        defn = parse(el, "device")
+        defn: Any = parse(el, "device")
         cap = defn.capability("mdev")
         if cap is None:
             raise ConfigUnsupportedError("only mediated devices can be created here (a vHBA needs a fibre "

@@ -245,7 +245,7 @@ def collect_pci(fs: Sysfs) -> Iterator[HostDevice]:
             sub = _sub(cap, "capability", type="virt_functions", maxCount=total_vfs)
             vfs = sorted((p for p in dev.glob("virtfn*")), key=lambda p: int(p.name[6:] or 0))
             for vf in vfs:
-                if (a := fs.link_name(vf)) and (va := _pci_address(a)):
+                if (vf_name := fs.link_name(vf)) and (va := _pci_address(vf_name)):
                     _sub(sub, "address", **va)
             subcaps.append("virt_functions")
         mdev_types = _mdev_types(fs, dev)
