@@ -28,6 +28,8 @@ import re
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import is_not
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, overload
 
 from lxml import etree
@@ -422,12 +424,16 @@ class Model:
 
     def no_values(self, skip: tuple[str, ...] = ()) -> bool:
         """True when no field (but those in ``skip``) has a value: each is None or an empty list."""
-        d = self.__dict__
-        for f in self._fields:
-            v = d.get(f.name)
-            if v is not None and (v.__class__ is not list or v) and f.name not in skip:
-                return False
-        return True
+        key = (type(self), skip)
+        names = _VALUE_FIELDS.get(key)
+        if names is None:
+            fields = [f for f in self._fields if f.name not in skip]
+            names = _VALUE_FIELDS[key] = (
+                tuple(f.name for f in fields if not isinstance(f, Children | Mixed)),
+                tuple(f.name for f in fields if isinstance(f, Children | Mixed)))
+        get = self.__dict__.get
+        # (C-level loops: asked of every disk source and interface source, twice a parse)
+        return not any(map(is_not, map(get, names[0]), repeat(None))) and not any(map(get, names[1]))
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -485,6 +491,8 @@ class Model:
 # generate __init__). The generated code does what a generic loop over the fields would do, without
 # the per-field dispatch: on large documents that loop was most of the time spent in the engine.
 
+#: (Model class, fields skipped) -> names of its single-valued fields and of its list fields, for no_values().
+_VALUE_FIELDS: dict[tuple[type[Model], tuple[str, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 #: Model class -> the names of its fields (for keyword arguments of Model()).
 _FIELD_NAMES: dict[type[Model], frozenset[str]] = {}
 #: Model class -> its generated ``parse(el, ctx)``.
@@ -554,16 +562,10 @@ def _emit_value(src: _Source, depth: int, vtype: ValueType[Any], target: str, te
         src.emit(depth + 1, on_error)
     elif vtype.pure:
         # the same few numbers come back in every document: results are remembered, up to _MEMO_MAX of them
-        memo = src.const(_memo(vtype), "MEMO")
-        src.emit(depth, f"v = {memo}.get({text})")
-        src.emit(depth, "if v is None:")
-        src.emit(depth + 1, "try:")
-        src.emit(depth + 2, f"v = {src.const(vtype.parse, 'P')}({text})")
-        src.emit(depth + 1, "except PARSE_ERRORS:")
-        src.emit(depth + 2, on_error)
-        src.emit(depth + 1, f"if len({memo}) < {_MEMO_MAX}:")
-        src.emit(depth + 2, f"{memo}[{text}] = v")
-        src.emit(depth, f"{target} = v")
+        src.emit(depth, "try:")
+        src.emit(depth + 1, f"{target} = {src.const(_memo(vtype), 'MEMO')}[{text}]")
+        src.emit(depth, "except PARSE_ERRORS:")  # (rejected texts are not remembered)
+        src.emit(depth + 1, on_error)
     else:
         src.emit(depth, "try:")
         src.emit(depth + 1, f"{target} = {src.const(vtype.parse, 'P')}({text})")
@@ -572,15 +574,33 @@ def _emit_value(src: _Source, depth: int, vtype: ValueType[Any], target: str, te
 
 
 _MEMO_MAX = 1024
+
+
+class Memo(dict[Any, Any]):
+    """``fn(key)`` for keys seen before, looked up rather than computed (up to _MEMO_MAX of them).
+
+    For pure functions on the hot path, formatting above all: ``memo[value]`` is one C-level lookup.
+    """
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, key: Any) -> Any:
+        value = self.fn(key)
+        if len(self) < _MEMO_MAX:
+            self[key] = value
+        return value
+
 #: id of a pure value type -> (the type, its remembered parse results by text).
-_MEMOS: dict[int, tuple[ValueType[Any], dict[str, Any]]] = {}
+_MEMOS: dict[int, tuple[ValueType[Any], Memo]] = {}
 
 
-def _memo(vtype: ValueType[Any]) -> dict[str, Any]:
+def _memo(vtype: ValueType[Any]) -> Memo:
     """The remembered results of one pure value type (shared by every field using it)."""
     entry = _MEMOS.get(id(vtype))
     if entry is None or entry[0] is not vtype:
-        entry = _MEMOS[id(vtype)] = (vtype, {})
+        entry = _MEMOS[id(vtype)] = (vtype, Memo(vtype.parse))
     return entry[1]
 
 
@@ -595,8 +615,8 @@ def _format_expr(src: _Source, vtype: ValueType[Any]) -> str:
             return "(str(v) if v.__class__ is int else ESC_A(str(v)))"
         return "ESC_A(v if v.__class__ is str else str(v))"
     name = src.const(fmt, "FMT")
-    if isinstance(vtype, Int | Hex):  # numbers formatted by the type: digits, 0x, signs
-        return f"({name}(v) if v.__class__ is int else ESC_A({name}(v)))"
+    if isinstance(vtype, Int | Hex) and vtype.pure:  # numbers formatted by the type: digits, 0x, signs
+        return f"({src.const(Memo(fmt), 'FMEMO')}[v] if v.__class__ is int else ESC_A({name}(v)))"
     return f"ESC_A({name}(v))"
 
 
@@ -949,7 +969,14 @@ def escape_text(s: str) -> str:
 
 
 class Writer:
-    """Builds libvirt-style XML text: one element a line, two spaces an indent level."""
+    """Builds libvirt-style XML text: one element a line, two spaces an indent level.
+
+    ``inactive`` and ``secure`` are what a domain's format was asked for (live-only data and
+    passwords left out); formats read them with ``getattr(w, name, default)``.
+    """
+
+    inactive = False
+    secure = True
 
     def __init__(self, indent: int = 0) -> None:
         self.parts: list[str] = []

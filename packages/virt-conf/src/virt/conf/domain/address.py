@@ -16,7 +16,7 @@ from virt.conf.domain.types import (
     UInt10,
     YesNo,
 )
-from virt.conf.xmlmodel import Attr, Child, Model, ParseContext, String, Writer, where
+from virt.conf.xmlmodel import Attr, Child, Memo, Model, ParseContext, String, Writer, where
 from virt.util.errors import XMLError
 
 ADDRESS_TYPES = ("none", "pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio", "virtio-s390", "ccw",
@@ -63,6 +63,12 @@ class ZPCI(Model):
     fid = Attr(HexOut(8, max=0xFFFFFFFF))
 
 
+# PCI numbers as printed, remembered (every document has a handful of the same ones)
+_HEX1 = Memo("0x{:x}".format)
+_HEX2 = Memo("0x{:02x}".format)
+_HEX4 = Memo("0x{:04x}".format)
+
+
 class PCIAddress(Address):
     """domain:bus:slot.function; an all-zero address is printed without numbers (still to be assigned)."""
 
@@ -96,8 +102,8 @@ class PCIAddress(Address):
     def write(self, w: Writer, tag: str | None = None) -> None:
         d = self.__dict__
         if d["domain"] or d["bus"] or d["slot"] or d["function"]:
-            attrs = (f" type='pci' domain='0x{d['domain'] or 0:04x}' bus='0x{d['bus'] or 0:02x}'"
-                     f" slot='0x{d['slot'] or 0:02x}' function='0x{d['function'] or 0:x}'")
+            attrs = (f" type='pci' domain='{_HEX4[d['domain'] or 0]}' bus='{_HEX2[d['bus'] or 0]}'"
+                     f" slot='{_HEX2[d['slot'] or 0]}' function='{_HEX1[d['function'] or 0]}'")
         else:
             attrs = " type='pci'"
         if d["multifunction"] is not None:

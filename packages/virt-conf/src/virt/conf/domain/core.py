@@ -568,8 +568,8 @@ class Domain(Model):
         if inactive is None:
             inactive = getattr(self, "_parsed_inactive", True)
         w = Writer(indent)
-        w.inactive = inactive  # type: ignore[attr-defined]
-        w.secure = secure  # type: ignore[attr-defined]
+        w.inactive = inactive
+        w.secure = secure
         self.write(w)
         return w.getvalue()
 
