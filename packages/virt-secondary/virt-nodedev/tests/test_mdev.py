@@ -189,3 +189,67 @@ def test_create_and_destroy_a_mediated_device(writable_tree: Path) -> None:
         c.call("node_device_destroy", ref)
     finally:
         c.close()
+
+
+def test_defined_mediated_devices(writable_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nodedev-define / start / autostart / destroy / undefine, with the definitions where mdevctl keeps
+    them (one JSON file per device under PARENT/UUID), and the DEFINED / UNDEFINED events."""
+    import json
+    import queue
+
+    from virt.core.enums import NodeDeviceEventID
+    from virt.secondary.nodedev.monitor import DEFINED, UNDEFINED
+    from virt.util.errors import VirtError
+
+    mdevctl = tmp_path / "mdevctl.d"
+    monkeypatch.setenv("VIRT_NODEDEV_MDEVCTL_DIR", str(mdevctl))
+    c = Connection("stubhv:///system", registry=build_registry(get_plugin_manager(False, (StubPlugin(), plugin))))
+    events: queue.Queue[tuple[str, tuple[int, ...]]] = queue.Queue()
+    c.call("connect_node_device_event_register_any", int(NodeDeviceEventID.LIFECYCLE))
+    c.events.subscribe("node_device", NodeDeviceEventID.LIFECYCLE, lambda ev: events.put((ev.obj.name, ev.payload)))
+    uuid = "0b6a7d1e-5a5e-4c43-9d43-6b0c2d4b9a10"
+    name = f"mdev_{uuid.replace('-', '_')}_0000_00_02_0"
+    try:
+        ref = c.call("node_device_define_xml", CREATE_XML.format(uuid=uuid), 0)
+        assert ref.name == name
+        assert events.get(timeout=5) == (name, (DEFINED, 0))
+        assert json.loads((mdevctl / "0000:00:02.0" / uuid).read_text()) == {
+            "mdev_type": "i915-GVTg_V5_4", "start": "manual", "attrs": [{"weight": "7"}]}
+        # defined, not started: listed as inactive and persistent, described from its definition
+        assert (c.call("node_device_is_active", ref), c.call("node_device_is_persistent", ref)) == (0, 1)
+        assert [r.name for r in c.call("connect_list_all_node_devices", LF.INACTIVE)] == [name]
+        assert name not in [r.name for r in c.call("connect_list_all_node_devices", LF.ACTIVE)]
+        assert c.call("node_device_get_xml_desc", ref, 0) == f"""<device>
+  <name>{name}</name>
+  <parent>pci_0000_00_02_0</parent>
+  <capability type='mdev'>
+    <type id='i915-GVTg_V5_4'/>
+    <uuid>{uuid}</uuid>
+    <iommuGroup number='0'/>
+    <attr name='weight' value='7'/>
+  </capability>
+</device>
+"""
+        c.call("node_device_set_autostart", ref, 1)
+        assert c.call("node_device_get_autostart", ref) == 1
+        assert json.loads((mdevctl / "0000:00:02.0" / uuid).read_text())["start"] == "auto"
+        # started: active, with the kernel's IOMMU group and the definition's attributes written in
+        c.call("node_device_create", ref, 0)
+        assert c.call("node_device_is_active", ref) == 1
+        assert "<path>/sys/devices/pci0000:00/0000:00:02.0/" + uuid in c.call("node_device_get_xml_desc", ref, 0)
+        assert (writable_tree / PARENT / uuid / "weight").read_text() == "7"
+        with pytest.raises(VirtError, match="already active"):
+            c.call("node_device_create", ref, 0)
+        # stopped: still there, inactive, because it is defined
+        c.call("node_device_destroy", ref)
+        assert c.call("node_device_is_active", ref) == 0
+        c.call("node_device_undefine", ref, 0)
+        assert events.get(timeout=5) == (name, (UNDEFINED, 0))
+        assert not (mdevctl / "0000:00:02.0" / uuid).exists()
+        with pytest.raises(VirtError, match="no node device"):
+            c.call("node_device_lookup_by_name", name)
+        # a transient device cannot be undefined
+        with pytest.raises(VirtError, match="is not defined"):
+            c.call("node_device_undefine", c.call("node_device_lookup_by_name", MDEV), 0)
+    finally:
+        c.close()

@@ -15,14 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from lxml import etree
 from virt.core.driver import Driver, c_name
 from virt.core.enums import ConnectListAllNodeDeviceFlags as LF
 from virt.core.enums import NodeDeviceEventID
 from virt.core.events import EventBus
 from virt.core.types import NodeDeviceRef
 from virt.core.uri import URI
-from virt.secondary.nodedev.monitor import monitor_for
-from virt.secondary.nodedev.sysfs import HostDevice, enumerate_devices
+from virt.secondary.nodedev.mdevctl import MdevDefinition, MdevStore
+from virt.secondary.nodedev.monitor import DEFINED, UNDEFINED, monitor_for
+from virt.secondary.nodedev.sysfs import HostDevice, device_name, enumerate_devices
 from virt.util.errors import (
     ConfigUnsupportedError,
     ErrorDomain,
@@ -62,10 +64,34 @@ class NodeDeviceDriver(Driver):
     def __init__(self, uri: URI, *, readonly: bool = False, events: EventBus | None = None) -> None:
         super().__init__(uri, readonly=readonly, events=events)
         self.sysfs = os.environ.get("VIRT_NODEDEV_SYSFS") or "/sys"
+        self.mdevctl = MdevStore.from_env()
 
     # -- helpers ------------------------------------------------------------------------------------
     def _devices(self) -> list[HostDevice]:
-        return enumerate_devices(self.sysfs)
+        """The host's devices, and the defined mediated devices that are not started."""
+        devices = enumerate_devices(self.sysfs)
+        definitions = {d.name: d for d in self.mdevctl.all()}
+        if not definitions:
+            return devices
+        by_addr = {os.path.basename(d.sysfs_path): d.name for d in devices if d.sysfs_path}
+        for dev in devices:
+            defn = definitions.pop(dev.name, None)
+            if defn is not None:  # a started definition: its attributes are part of its description
+                _add_attrs(dev.cap, defn.attrs)
+        for defn in definitions.values():
+            cap = etree.Element("capability", type="mdev")
+            etree.SubElement(cap, "type", id=defn.mdev_type)
+            etree.SubElement(cap, "uuid").text = defn.uuid
+            _add_attrs(cap, defn.attrs)
+            devices.append(HostDevice(defn.name, None, cap, active=False,
+                                      parent=by_addr.get(defn.parent_addr) or device_name("pci", defn.parent_addr)))
+        return devices
+
+    def _emit_lifecycle(self, name: str, event: int) -> None:
+        """A definition's event, to this connection and every other watching this host's devices."""
+        buses = [self.events, *(b for b in monitor_for(self.sysfs).buses if b is not self.events)]
+        for bus in buses:
+            bus.emit("node_device", NodeDeviceEventID.LIFECYCLE, NodeDeviceRef(name), event, 0)
 
     def _get(self, name: str) -> HostDevice:
         for dev in self._devices():
@@ -84,9 +110,9 @@ class NodeDeviceDriver(Driver):
         self._check_flags("connect_list_all_node_devices", flags, sum(LF))
         wanted = {cap for bit, cap in CAP_FLAGS.items() if flags & bit}
         devices = self._devices()
-        if flags & LF.INACTIVE and not flags & LF.ACTIVE:
-            return []  # every device read from sysfs is active (only defined mdevs are not)
-        return [NodeDeviceRef(d.name) for d in devices if not wanted or wanted & set(_caps_of(d))]
+        state = flags & (LF.ACTIVE | LF.INACTIVE)
+        return [NodeDeviceRef(d.name) for d in devices if (not wanted or wanted & set(_caps_of(d)))
+                and (not state or state & (LF.ACTIVE if d.active else LF.INACTIVE))]
 
     def node_num_of_devices(self, cap: str | None = None, flags: int = 0) -> int:
         return len(self.node_list_devices(cap, -1, flags))
@@ -117,12 +143,11 @@ class NodeDeviceDriver(Driver):
         return caps if maxnames < 0 else caps[:maxnames]
 
     def node_device_is_active(self, dev: NodeDeviceRef) -> int:
-        self._get(dev.name)
-        return 1
+        return int(self._get(dev.name).active)
 
     def node_device_is_persistent(self, dev: NodeDeviceRef) -> int:
         self._get(dev.name)
-        return 0
+        return int(self.mdevctl.find(dev.name) is not None)
 
     def connect_node_device_event_register_any(self, event_id: int, dev: NodeDeviceRef | None = None) -> int:
         """Events need a watch on the host's devices: started here, shared by every connection."""
@@ -142,16 +167,14 @@ class NodeDeviceDriver(Driver):
         """A device's path (spelled under /sys) inside the tree the driver reads."""
         return Path(self.sysfs) / os.path.relpath(sysfs_path, "/sys")
 
-    def node_device_create_xml(self, xml: str, flags: int = 0) -> NodeDeviceRef:
-        """Start a mediated device: its UUID written to the parent's mdev_supported_types/TYPE/create
-        (what `mdevctl start` does), its <attr>s written to the new device in order."""
+    def _mdev_xml(self, xml: str) -> tuple[HostDevice, str, str, list[tuple[str, str]]]:
+        """A mediated device's XML: its parent (a device offering its type), type, UUID (new when
+        none is given) and attributes."""
         import uuid as uuidlib
 
-        from lxml import etree
         from virt.conf import parse
         from virt.conf.xmlmodel import parse_xml
 
-        self._check_flags("node_device_create_xml", flags, 1)  # VIR_NODE_DEVICE_CREATE_XML_VALIDATE
         el = parse_xml(xml)
         if el.tag == "device" and not el.findtext("name"):  # named by the host once it exists
             name_el = el.find("name")
@@ -162,31 +185,87 @@ class NodeDeviceDriver(Driver):
         defn: Any = parse(el, "device")
         cap = defn.capability("mdev")
         if cap is None:
-            raise ConfigUnsupportedError("only mediated devices can be created here (a vHBA needs a fibre "
-                                         "channel host)", domain=NODEDEV)
+            raise ConfigUnsupportedError("Unsupported device type (only mediated devices are created or defined "
+                                         "here)", domain=NODEDEV)
         parent_name = defn.parent.name if defn.parent is not None else None
         if not parent_name:
             raise ConfigUnsupportedError("cannot create a mediated device without a parent", domain=NODEDEV)
         parent = self._get(parent_name)
-        type_id = cap.mdev_type.id
+        type_id = str(cap.mdev_type.id)
         offered = parent.cap.find("capability[@type='mdev_types']")
-        if offered is None or offered.find(f"type[@id='{type_id}']") is None:
+        if offered is None or offered.find(f"type[@id='{type_id}']") is None or not parent.sysfs_path:
             raise ConfigUnsupportedError(f"mediated device type '{type_id}' is not offered by '{parent_name}'",
                                          domain=NODEDEV)
         uuid = str(cap.uuid) if cap.uuid else str(uuidlib.uuid4())
-        parent_dir = self._tree_path(str(parent.sysfs_path))
-        self._write(parent_dir / "mdev_supported_types" / type_id / "create", uuid)
+        return parent, type_id, uuid, [(str(a.name), str(a.value)) for a in cap.attributes]
+
+    def _start_mdev(self, parent_addr: str, type_id: str, uuid: str, attrs: list[tuple[str, str]]) -> str:
+        """Write the UUID to the parent's type's "create", wait for the device, write its attributes
+        (what `mdevctl start` does); the new device's name."""
+        parent = next((d for d in self._devices() if d.sysfs_path and os.path.basename(d.sysfs_path) == parent_addr),
+                      None)
+        if parent is None or parent.sysfs_path is None:
+            raise OperationFailedError(f"the parent device '{parent_addr}' of the mediated device is not present",
+                                       domain=NODEDEV)
+        self._write(self._tree_path(parent.sysfs_path) / "mdev_supported_types" / type_id / "create", uuid)
         devdir = Path(self.sysfs) / "bus" / "mdev" / "devices" / uuid
         deadline = time.monotonic() + 5
         while not (devdir / "mdev_type").exists():  # the kernel finishes the device asynchronously
             if time.monotonic() > deadline:
-                raise OperationFailedError(f"mediated device {uuid} did not appear under '{parent_name}'",
+                raise OperationFailedError(f"mediated device {uuid} did not appear under '{parent.name}'",
                                            domain=NODEDEV)
             time.sleep(0.02)
-        for attr in cap.attributes:
-            self._write(devdir / attr.name, attr.value)
-        return NodeDeviceRef(next(d.name for d in self._devices() if d.cap_type == "mdev"
-                                  and d.cap.findtext("uuid") == uuid))
+        for name, value in attrs:
+            self._write(devdir / name, value)
+        return device_name("mdev", uuid, parent_addr)
+
+    def node_device_create_xml(self, xml: str, flags: int = 0) -> NodeDeviceRef:
+        """Start a transient mediated device."""
+        self._check_flags("node_device_create_xml", flags, 1)  # VIR_NODE_DEVICE_CREATE_XML_VALIDATE
+        parent, type_id, uuid, attrs = self._mdev_xml(xml)
+        return NodeDeviceRef(self._start_mdev(os.path.basename(str(parent.sysfs_path)), type_id, uuid, attrs))
+
+    def node_device_define_xml(self, xml: str, flags: int = 0) -> NodeDeviceRef:
+        """Define a persistent mediated device (mdevctl's definition files); it is not started."""
+        self._check_flags("node_device_define_xml", flags, 1)  # VIR_NODE_DEVICE_DEFINE_XML_VALIDATE
+        parent, type_id, uuid, attrs = self._mdev_xml(xml)
+        defn = MdevDefinition(os.path.basename(str(parent.sysfs_path)), uuid, type_id, attrs=attrs)
+        old = self.mdevctl.find(defn.name)
+        if old is not None:
+            defn.autostart = old.autostart
+        self.mdevctl.save(defn)
+        self._emit_lifecycle(defn.name, DEFINED)
+        return NodeDeviceRef(defn.name)
+
+    def _definition(self, dev: NodeDeviceRef) -> MdevDefinition:
+        self._get(dev.name)
+        defn = self.mdevctl.find(dev.name)
+        if defn is None:
+            raise OperationInvalidError(f"Node device '{dev.name}' is not defined", domain=NODEDEV)
+        return defn
+
+    def node_device_undefine(self, dev: NodeDeviceRef, flags: int = 0) -> None:
+        self._check_flags("node_device_undefine", flags)
+        self.mdevctl.delete(self._definition(dev))
+        self._emit_lifecycle(dev.name, UNDEFINED)
+
+    def node_device_create(self, dev: NodeDeviceRef, flags: int = 0) -> None:
+        """Start a defined mediated device."""
+        self._check_flags("node_device_create", flags)
+        defn = self._definition(dev)
+        if self._get(dev.name).active:
+            raise OperationInvalidError("Device is already active", domain=NODEDEV)
+        self._start_mdev(defn.parent_addr, defn.mdev_type, defn.uuid, defn.attrs)
+
+    def node_device_get_autostart(self, dev: NodeDeviceRef) -> int:
+        self._get(dev.name)
+        defn = self.mdevctl.find(dev.name)
+        return int(defn is not None and defn.autostart)
+
+    def node_device_set_autostart(self, dev: NodeDeviceRef, autostart: int) -> None:
+        defn = self._definition(dev)
+        defn.autostart = bool(autostart)
+        self.mdevctl.save(defn)
 
     def node_device_destroy(self, dev: NodeDeviceRef) -> None:
         """Remove a mediated device (its sysfs "remove" attribute, what `mdevctl stop` does)."""
@@ -280,6 +359,11 @@ class NodeDeviceDriver(Driver):
             raise OperationFailedError(f"Unable to reset PCI device {sysdev.name}: no FLR, PM reset or bus reset "
                                        "available", domain=NODEDEV)
         self._write(sysdev / "reset", "1")
+
+
+def _add_attrs(cap: etree._Element, attrs: list[tuple[str, str]]) -> None:
+    for name, value in attrs:
+        etree.SubElement(cap, "attr", name=name, value=value)
 
 
 def InternalError_(detail: str) -> VirtError:

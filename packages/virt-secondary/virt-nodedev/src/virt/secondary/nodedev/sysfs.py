@@ -39,6 +39,8 @@ class HostDevice:
     parent: str | None = None
     #: nested capability types, for virNodeDeviceListCaps
     subcaps: list[str] = field(default_factory=list)
+    #: False for a mediated device that is only defined (not started)
+    active: bool = True
 
     @property
     def cap_type(self) -> str:
