@@ -774,6 +774,48 @@ def test_devices_cgroup_acl(env: Env, boot_image: Path, tmp_path: Path) -> None:
         dom.destroy()
 
 
+def test_device_filter_on_cgroup_v2(tmp_path: Path) -> None:
+    """Where devices have no v1 controller the ACL is a BPF program on the guest's v2 group; checked
+    with the host's v2 hierarchy alone (the view a v2-only host gives) and a real process in it."""
+    from virt.driver.qemu import devacl
+    from virt.driver.qemu import xmlutil as X
+    from virt.driver.qemu.qemuconf import QemuConfig
+    from virt.util.cgroup import Cgroup, Layout
+
+    unified = Layout.detect().unified
+    if unified is None:
+        pytest.skip("no cgroup v2 hierarchy")
+    view = Layout([unified])
+    group = Cgroup(view, {unified.key: unified.path(f"{unified.placement}/virt-devacl-{os.getpid()}")})
+    group.create()
+    probe = ("import sys\nfor p in sys.argv[1:]:\n    try:\n        open(p, 'rb').close(); print('ok')\n"
+             "    except OSError as e:\n        print(e.errno)\n")
+
+    def opens(*paths: str) -> list[str]:
+        def join() -> None:
+            (group.dirs[unified.key] / "cgroup.procs").write_text(str(os.getpid()))
+
+        return subprocess.run([sys.executable, "-c", probe, *paths], preexec_fn=join, capture_output=True,
+                              text=True, check=True, timeout=60).stdout.split()
+
+    try:
+        with loop_devices(tmp_path, 2) as (at_start, hotplugged):
+            tree = X.parse(domain_xml("v2", disks=f"<disk type='block' device='disk'><source dev='{at_start}'/>"
+                                                  "<target dev='vdb' bus='virtio'/></disk>"))
+            assert group.supports_device_filter() and not group.supports_device_acl()
+            assert devacl.apply(group, tree, QemuConfig())
+            assert opens("/dev/null", at_start, hotplugged) == ["ok", "ok", "1"]
+            disk = X.parse(domain_xml("v2", disks=f"<disk type='block' device='disk'><source dev='{hotplugged}'/>"
+                                                  "<target dev='vdc' bus='virtio'/></disk>")).find("devices/disk")
+            assert devacl.allow_disk(group, disk, tree, QemuConfig())
+            assert opens(hotplugged) == ["ok"]
+            tree.find("devices").append(disk)
+            devacl.deny_disk(group, disk, tree, QemuConfig())
+            assert opens("/dev/null", at_start, hotplugged) == ["ok", "ok", "1"]
+    finally:
+        group.remove()
+
+
 def test_internal_snapshots(env: Env, boot_image: Path, tmp_path: Path) -> None:
     disk = tmp_path / "boot.qcow2"
     subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(boot_image), str(disk)], check=True)

@@ -498,6 +498,21 @@ class Cgroup:
         rule = f"{kind} {'*' if major is None else major}:{'*' if minor is None else minor} {perms}"
         _write(self._dir("devices") / "devices.deny", rule)
 
+    def supports_device_filter(self) -> bool:
+        """Whether device access is a BPF program's business here: no v1 devices controller, a v2 group."""
+        unified = self.layout.unified
+        return self.layout.version("devices") != 1 and unified is not None and unified.key in self.dirs
+
+    def set_device_filter(self, rules: Iterable[tuple[str, int | None, int | None, str]]) -> None:
+        """Allow exactly ``rules`` (``allow_device``'s arguments) to the v2 group, every other device
+        denied (a BPF device program attached to it, replacing the previous one)."""
+        from virt.util import bpfdevices
+
+        unified = self.layout.unified
+        if unified is None or unified.key not in self.dirs:
+            raise OperationInvalidError("cgroup v2 is not mounted", domain=ErrorDomain.CGROUP)
+        bpfdevices.attach(self.dirs[unified.key], rules)
+
     def device_list(self) -> list[str]:
         """The group's device rules as the kernel lists them (v1 devices.list), one "c 1:3 rw" per entry."""
         return _read(self._dir("devices") / "devices.list").splitlines()

@@ -5,13 +5,16 @@ devices its disks (and their backing chains, read-only) use, pseudo-terminals (m
 audio when the configuration lets QEMU reach it (major 116), qemu.conf's ``cgroup_device_acl``
 (libvirt's default list when unset), and the host devices its character devices and RNG back ends
 name. A hot-plugged block disk is allowed before QEMU opens it and denied again once it is
-unplugged. On cgroup v2 the same control needs a BPF device program attached to the group, which
-this driver does not load: there QEMU may open any device node its user can.
+unplugged. On cgroup v2 (no v1 devices controller) the same rules become a BPF device program
+attached to the guest's group (``virt.util.bpfdevices``), rebuilt whenever they change; where the
+kernel refuses the program (a parent group's exclusive program) the guest runs without it and a
+warning is logged.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import stat
 from typing import Any
@@ -26,6 +29,7 @@ PTY_MAJOR = 136
 SND_MAJOR = 116
 
 Rule = tuple[str, int, int | None, str]  # (kind "c"/"b", major, minor or None for all, perms)
+log = logging.getLogger(__name__)
 
 
 def _node(path: str, perms: str) -> Rule | None:
@@ -67,11 +71,13 @@ def _host_audio(tree: Any, cfg: Any) -> bool:
                 (not kinds and cfg.nogfxAllowHostAudio))
 
 
-def rules(tree: Any, cfg: Any) -> list[Rule]:
-    """Every allow rule of a guest with definition ``tree`` under qemu.conf ``cfg``, in libvirt's order."""
+def rules(tree: Any, cfg: Any, skip: Any = None) -> list[Rule]:
+    """Every allow rule of a guest with definition ``tree`` under qemu.conf ``cfg``, in libvirt's order
+    (without disk ``skip``, one being removed)."""
     out: list[Rule] = []
     for disk in tree.findall("devices/disk"):
-        out += disk_rules(disk)
+        if disk is not skip:
+            out += disk_rules(disk)
     out.append(("c", PTY_MAJOR, None, "rw"))
     if _host_audio(tree, cfg):
         out.append(("c", SND_MAJOR, None, "rw"))
@@ -95,39 +101,63 @@ def rules(tree: Any, cfg: Any) -> list[Rule]:
     return out
 
 
-def apply(group: Any, tree: Any, cfg: Any) -> bool:
-    """Deny every device to ``group``, then allow the guest's; False where cgroups cannot (v2)."""
-    if group is None or not group.supports_device_acl():
+def _filter(group: Any, allowed: list[Rule]) -> bool:
+    """cgroup v2: ``allowed`` becomes the group's BPF device program."""
+    try:
+        group.set_device_filter(allowed)
+    except VirtError as err:
+        log.warning("cannot attach the device filter to the guest's cgroup: %s", err)
         return False
-    group.deny_all_devices()
-    for kind, major, minor, perms in rules(tree, cfg):
-        group.allow_device(kind, major, minor, perms)
     return True
 
 
-def allow_disk(group: Any, disk: Any) -> list[Rule]:
-    """Let the guest open a disk about to be hot-plugged; returns the rules added."""
-    if group is None or not group.supports_device_acl():
+def apply(group: Any, tree: Any, cfg: Any) -> bool:
+    """Deny every device to ``group``, then allow the guest's; False where the host cannot."""
+    if group is None:
+        return False
+    if group.supports_device_acl():
+        group.deny_all_devices()
+        for kind, major, minor, perms in rules(tree, cfg):
+            group.allow_device(kind, major, minor, perms)
+        return True
+    if group.supports_device_filter():
+        return _filter(group, rules(tree, cfg))
+    return False
+
+
+def allow_disk(group: Any, disk: Any, live: Any = None, cfg: Any = None) -> list[Rule]:
+    """Let the guest open a disk about to be hot-plugged into ``live``; returns the rules added."""
+    if group is None:
         return []
     added = disk_rules(disk)
-    for kind, major, minor, perms in added:
-        group.allow_device(kind, major, minor, perms)
+    if group.supports_device_acl():
+        for kind, major, minor, perms in added:
+            group.allow_device(kind, major, minor, perms)
+    elif added and live is not None and group.supports_device_filter():
+        _filter(group, rules(live, cfg) + added)
     return added
 
 
-def allow_path(group: Any, path: str, perms: str = "rw") -> bool:
+def allow_path(group: Any, path: str, perms: str = "rw", live: Any = None, cfg: Any = None) -> bool:
     """Let the guest open device node ``path`` (an external snapshot's overlay on a block device)."""
     rule = _node(path, perms)
-    if group is None or rule is None or not group.supports_device_acl():
+    if group is None or rule is None:
         return False
-    group.allow_device(*rule)
-    return True
+    if group.supports_device_acl():
+        group.allow_device(*rule)
+        return True
+    if live is not None and group.supports_device_filter():
+        return _filter(group, [*rules(live, cfg), rule])
+    return False
 
 
-def deny_disk(group: Any, disk: Any) -> None:
+def deny_disk(group: Any, disk: Any, live: Any = None, cfg: Any = None) -> None:
     """Take back a removed disk's block devices (libvirt denies them whole: rwm)."""
-    if group is None or not group.supports_device_acl():
+    if group is None:
         return
-    for kind, major, minor, _ in disk_rules(disk):
-        with contextlib.suppress(VirtError):
-            group.deny_device(kind, major, minor, "rwm")
+    if group.supports_device_acl():
+        for kind, major, minor, _ in disk_rules(disk):
+            with contextlib.suppress(VirtError):
+                group.deny_device(kind, major, minor, "rwm")
+    elif live is not None and disk_rules(disk) and group.supports_device_filter():
+        _filter(group, rules(live, cfg, skip=disk))

@@ -187,12 +187,12 @@ def attach(host: QemuHost, obj: DomainObj, xml: str) -> None:
     group = L.cgroup_of(host, obj)
     try:
         if el.tag == "disk":
-            allowed = devacl.allow_disk(group, el)
+            allowed = devacl.allow_disk(group, el, obj.live, host.cfg)
             try:
                 _plug_disk(obj, mon, builder, el)
             except VirtError:
                 if allowed:
-                    devacl.deny_disk(group, el)
+                    devacl.deny_disk(group, el, obj.live, host.cfg)
                 raise
         else:
             _plug_interface(host, obj, mon, builder, el)
@@ -342,7 +342,7 @@ def finish_removal(host: QemuHost, obj: DomainObj, alias: str) -> None:
                     mon.execute("blockdev-del", {"node-name": node})
                 except VirtError as err:
                     log.debug("blockdev-del %s: %s", node, err)
-            devacl.deny_disk(L.cgroup_of(host, obj), el)
+            devacl.deny_disk(L.cgroup_of(host, obj), el, tree, host.cfg)
         elif el.tag == "interface":
             try:
                 mon.execute("netdev_del", {"id": f"host{alias}"})

@@ -276,7 +276,7 @@ def _virtual_size(mon: Any, node: str) -> int:
 
 
 def _prepare_overlay(obj: DomainObj, mon: Any, p: DiskPlan, flags: int, n: int,
-                     added: list[str], made: list[str], group: Any) -> tuple[str, str]:
+                     added: list[str], made: list[str], group: Any, host_cfg: Any) -> tuple[str, str]:
     """The overlay's storage and format nodes, opened in QEMU (the image created first unless it
     is reused); returns (format node, storage node)."""
     storage, fmt = f"libvirt-{n}-storage", f"libvirt-{n}-format"
@@ -295,7 +295,7 @@ def _prepare_overlay(obj: DomainObj, mon: Any, p: DiskPlan, flags: int, n: int,
             st = os.stat(base)
             os.chown(path, st.st_uid, st.st_gid)
     if block:
-        devacl.allow_path(group, path)  # the guest's devices cgroup must let QEMU open it
+        devacl.allow_path(group, path, live=obj.live, cfg=host_cfg)  # the devices cgroup must let QEMU open it
     mon.execute("blockdev-add", {"driver": "host_device" if block else "file", "filename": path,
                                  "node-name": storage, "auto-read-only": True, "discard": "unmap"})
     added.append(storage)
@@ -332,7 +332,7 @@ def create_active(host: QemuHost, obj: DomainObj, plans: list[DiskPlan], memory_
         n = int(obj.runtime.get("next_node", 1))
         for p in plans:
             if p.mode == "external":
-                overlays.append((p, *_prepare_overlay(obj, mon, p, flags, n, added, made, group)))
+                overlays.append((p, *_prepare_overlay(obj, mon, p, flags, n, added, made, group, host.cfg)))
                 n += 1
         obj.runtime["next_node"] = n
         if memory_file is not None:
