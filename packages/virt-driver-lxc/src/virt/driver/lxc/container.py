@@ -191,8 +191,20 @@ def pivot(root: str) -> None:
 def _environment(spec: ContainerSpec) -> dict[str, str]:
     env = {"PATH": "/bin:/sbin:/usr/bin:/usr/sbin", "TERM": "linux", "container": "lxc-libvirt", "HOME": "/",
            "container_uuid": spec.uuid, "LIBVIRT_LXC_UUID": spec.uuid, "LIBVIRT_LXC_NAME": spec.name}
+    if spec.passfds:  # systemd's socket activation convention, as libvirt sets it
+        env.update(LISTEN_PID="1", LISTEN_FDS=str(len(spec.passfds)))
     env.update(spec.initenv)
     return env
+
+
+def _pass_fds(fds: list[int]) -> None:
+    """The passed descriptors as 3, 4...: moved out of the way first, so that none overwrites another."""
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1024) for fd in fds]
+    for fd in fds:
+        os.close(fd)
+    for i, fd in enumerate(high):
+        os.dup2(fd, 3 + i, inheritable=True)
+        os.close(fd)
 
 
 def _switch_user(spec: ContainerSpec) -> None:
@@ -260,6 +272,7 @@ def setup_and_exec(spec: ContainerSpec, staging: str, peers: list[str], consoles
         except OSError as err:
             raise SystemError_.from_errno(err, f"Unable to change to {spec.initdir}") from None
     _switch_user(spec)
+    _pass_fds(spec.passfds)
     try:
         os.execve(spec.init, [spec.init, *spec.initargs], _environment(spec))
     except OSError as err:
@@ -274,6 +287,10 @@ def child_main(spec: ContainerSpec, sync_fd: int, err_fd: int, staging: str, pee
         os.close(sync_fd)
         if go != b"1":
             os._exit(1)  # the controller gave up
+        if spec.passfds:  # the passed descriptors become 3, 4...: keep the error pipe clear of them
+            moved = fcntl.fcntl(err_fd, fcntl.F_DUPFD_CLOEXEC, 3 + len(spec.passfds))
+            os.close(err_fd)
+            err_fd = moved
         setup_and_exec(spec, staging, peers, consoles, cgroups)
     except VirtError as err:
         report = {"code": int(err.code), "domain": int(err.domain), "message": str(err)}

@@ -90,7 +90,7 @@ def launch(spec: ContainerSpec, timeout: float = START_TIMEOUT + 10) -> dict[str
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)
-            _detach(spec.log_file, keep=w)
+            _detach(spec.log_file, keep=[w, *spec.passfds])
             Controller(spec, w).main()
         except BaseException:
             traceback.print_exc()
@@ -128,7 +128,7 @@ def _read_all(fd: int, timeout: float) -> bytes:
         chunks.append(chunk)
 
 
-def _detach(log_file: str, keep: int) -> None:
+def _detach(log_file: str, keep: list[int]) -> None:
     """stdin from /dev/null, stdout and stderr to the log, every other descriptor but ``keep`` closed."""
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -138,8 +138,11 @@ def _detach(log_file: str, keep: int) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 65536)
+    start = 3
+    for fd in sorted(set(keep)):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, 65536)
     sys.stdout = os.fdopen(1, "w", buffering=1)
     sys.stderr = os.fdopen(2, "w", buffering=1)
 

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import uuid as uuidlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -627,11 +627,13 @@ class LxcDriver(Driver):
         finally:
             conn.close()
 
-    def _start(self, obj: DomainObj, defn: Any, paused: bool, fresh: bool = False) -> None:
-        """Run ``defn`` (copied first unless ``fresh``: a definition nobody else holds)."""
+    def _start(self, obj: DomainObj, defn: Any, paused: bool, fresh: bool = False, files: Sequence[int] = ()) -> None:
+        """Run ``defn`` (copied first unless ``fresh``: a definition nobody else holds); ``files``
+        become init's descriptors 3, 4... (the controller inherits them while it starts)."""
         live = defn if fresh else _copy(defn)
         container = spec.build(live, str(self.settings.run_dir), str(self.settings.log_dir / f"{obj.name}.log"),
                                self._network_bridge)
+        container.passfds = [int(fd) for fd in files]
         status = self.settings.run_dir / f"{obj.name}.xml"
         controller.replace_file(status, format_domain(live, XF.SECURE), mode=0o600)
         try:
@@ -653,17 +655,29 @@ class LxcDriver(Driver):
         return self.domain_create_with_flags(dom, 0)
 
     def domain_create_with_flags(self, dom: DomainRef, flags: int = 0) -> DomainRef:
-        self.check_writable("domain_create_with_flags")
+        return self._create(dom, flags, (), "domain_create_with_flags")
+
+    def domain_create_with_files(self, dom: DomainRef, files: Sequence[int], flags: int = 0) -> DomainRef:
+        """virDomainCreateWithFiles: the files become init's descriptors 3, 4... (LISTEN_FDS set)."""
+        return self._create(dom, flags, files, "domain_create_with_files")
+
+    def _create(self, dom: DomainRef, flags: int, files: Sequence[int], call: str) -> DomainRef:
+        self.check_writable(call)
         obj = self._obj(dom)
         with self._domain_lock(obj):
             self._refresh(obj)
             if obj.active:
                 raise OperationInvalidError("domain is already running", domain=LXC)
-            self._start(obj, obj.config, paused=bool(flags & 1))
+            self._start(obj, obj.config, paused=bool(flags & 1), files=files)
         return obj.ref()
 
     def domain_create_xml(self, xml: str, flags: int = 0) -> DomainRef:
-        self.check_writable("domain_create_xml")
+        return self.domain_create_xml_with_files(xml, (), flags, "domain_create_xml")
+
+    def domain_create_xml_with_files(self, xml: str, files: Sequence[int], flags: int = 0,
+                                     call: str = "domain_create_xml_with_files") -> DomainRef:
+        """virDomainCreateXMLWithFiles: a transient container whose init gets ``files`` as 3, 4..."""
+        self.check_writable(call)
         defn = parse_domain(xml, validate=bool(flags & 16))
         with self.store.lock:
             obj = self._check_unique(defn)
@@ -675,7 +689,7 @@ class LxcDriver(Driver):
                 self.store.domains[obj.uuid] = obj
         try:
             with self._domain_lock(obj):
-                self._start(obj, defn, paused=bool(flags & 1), fresh=True)
+                self._start(obj, defn, paused=bool(flags & 1), fresh=True, files=files)
         except BaseException:
             if new:
                 with self.store.lock:

@@ -85,6 +85,9 @@ class ContainerSpec:
     run_dir: str = ""
     log_file: str = ""
     partition: str = "machine"
+    #: Descriptors (of the launching process) that init gets as fds 3, 4... with LISTEN_FDS, as
+    #: virDomainCreateWithFiles passes them.
+    passfds: list[int] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
