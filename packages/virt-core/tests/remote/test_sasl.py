@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -302,7 +303,7 @@ def test_calls_before_authentication_are_refused(sasl_virtd: Daemon) -> None:
         for name, args in (("CONNECT_OPEN", ("test:///default", 0)), ("CONNECT_LIST_ALL_DOMAINS", (1, 0))):
             with pytest.raises(VirtError) as err:
                 call(name, *args)
-            assert err.value.code == ErrorNumber.RPC and str(err.value) == "RPC failure: authentication required"
+            assert err.value.code == ErrorNumber.RPC and str(err.value) == "authentication required"
         assert "SCRAM-SHA-256" in str(call("AUTH_SASL_INIT")[0])  # type: ignore[index]
         with pytest.raises(AuthFailedError):
             call("AUTH_SASL_STEP", 1, [])  # a step before any start
@@ -419,3 +420,98 @@ def test_clients_waiting_to_log_in_are_limited(tmp_path: Path) -> None:
         for client in waiting:
             client.close()
         _stop(daemon.pid, daemon.proc)
+
+
+# ---- our client against libvirtd with SASL (cyrus-sasl's SCRAM server, users in a sasldb) --------------------
+
+
+@pytest.fixture(scope="module")
+def sasl_libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """libvirt's daemon in session mode as ``nobody``, SASL on its sockets, SCRAM users in its own sasldb."""
+    from .conftest import LIBVIRTD, _wait_for
+
+    saslpasswd2 = shutil.which("saslpasswd2") or "/usr/sbin/saslpasswd2"
+    if not os.path.exists(LIBVIRTD) or os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("needs root and libvirt-daemon")
+    if not os.path.exists(saslpasswd2):
+        pytest.skip("needs saslpasswd2 (Debian package sasl2-bin)")
+    tmp = Path(tempfile.mkdtemp(prefix="libvirtd-sasl-"))  # pytest's own tmp is closed to nobody
+    home, conf_dir = tmp / "home", tmp / "sasl"
+    home.mkdir()
+    conf_dir.mkdir()
+    # cyrus-sasl reads <service>.conf from $SASL_CONF_PATH: only SCRAM, users in this sasldb.
+    (conf_dir / "libvirt.conf").write_text(f"mech_list: scram-sha-256 scram-sha-1\nsasldb_path: {conf_dir}/passwd.db\n")
+    subprocess.run([saslpasswd2, "-p", "-c", "-f", str(conf_dir / "passwd.db"), "-a", "libvirt", "alice"],
+                   input="secret", text=True, check=True)  # fmt: skip
+    conf = tmp / "libvirtd.conf"
+    conf.write_text(f'unix_sock_dir = "{tmp}"\nauth_unix_rw = "sasl"\nauth_unix_ro = "sasl"\n'
+                    'unix_sock_rw_perms = "0777"\nunix_sock_ro_perms = "0777"\n')  # fmt: skip
+    for path in (tmp, home, conf_dir, *conf_dir.iterdir()):
+        shutil.chown(path, "nobody")
+    tmp.chmod(0o755)
+    env = {"HOME": str(home), "XDG_RUNTIME_DIR": str(home), "XDG_CONFIG_HOME": str(home),
+           "XDG_CACHE_HOME": str(home), "SASL_CONF_PATH": str(conf_dir), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}  # fmt: skip
+    pidfile = tmp / "libvirtd.pid"
+    proc = subprocess.Popen(["runuser", "-u", "nobody", "--", "env", *(f"{k}={val}" for k, val in env.items()),
+                             LIBVIRTD, "-f", str(conf), "-p", str(pidfile)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    sock = tmp / "libvirt-sock"
+    try:
+        _wait_for(sock, proc, "libvirtd")
+        _wait_for(pidfile, proc, "libvirtd")
+    except RuntimeError:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pid = int(pidfile.read_text().strip())
+    try:
+        yield Daemon(sock, None, proc, pid)
+    finally:
+        _stop(pid, proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_our_client_logs_in_to_libvirtd(sasl_libvirtd: Daemon, tmp_path: Path) -> None:
+    good = auth_file(tmp_path, "alice", "secret")
+    with v.open(f"{sasl_libvirtd.uri()}&authfile={good}") as conn:
+        assert [d.name() for d in conn.list_all_domains()] == ["test"]
+    bad = auth_file(tmp_path, "alice", "wrong")
+    with pytest.raises(AuthFailedError, match="^authentication failed: authentication failed$"):
+        v.open(f"{sasl_libvirtd.uri()}&authfile={bad}")
+
+
+@pytest.mark.parametrize("which", ["libvirtd", "virtd"])
+def test_refusals_match_libvirtd(which: str, sasl_libvirtd: Daemon, sasl_virtd: Daemon) -> None:
+    """The same calls before and during a login get the same answers from virtd as from libvirtd."""
+    daemon = sasl_libvirtd if which == "libvirtd" else sasl_virtd
+    client = RemoteClient(connect_unix(daemon.sock))
+
+    def call(name: str, *args: object) -> object:
+        proc = P.BY_NAME[name]
+        return client.call(proc.number, proc.args, proc.args.Value(*args) if args else None, proc.ret)
+
+    def error_of(name: str, *args: object) -> tuple[int, str]:
+        with pytest.raises(VirtError) as err:
+            call(name, *args)
+        return int(err.value.code), str(err.value)
+
+    try:
+        assert call("AUTH_LIST") == ([P.AuthType.SASL],)
+        for name, args in (("CONNECT_OPEN", ("test:///default", 0)), ("CONNECT_SUPPORTS_FEATURE", (10,)),
+                           ("CONNECT_GET_TYPE", ())):  # fmt: skip
+            assert error_of(name, *args) == (ErrorNumber.RPC, "authentication required")
+        assert call("AUTH_SASL_INIT") == ("SCRAM-SHA-256,SCRAM-SHA-1",)
+        assert error_of("AUTH_SASL_START", "NOPE", 1, []) == (ErrorNumber.AUTH_FAILED, "authentication failed: authentication failed")
+        exchange = sasl.ScramClient("SCRAM-SHA-256", "alice", "wrong")
+        # A failure ends the SASL session: starting again without a new INIT fails too.
+        assert error_of("AUTH_SASL_START", "SCRAM-SHA-256", *sasl.wire_data(exchange.first()))[0] == ErrorNumber.AUTH_FAILED
+        call("AUTH_SASL_INIT")
+        complete, nil, data = call("AUTH_SASL_START", "SCRAM-SHA-256", *sasl.wire_data(exchange.first()))  # type: ignore[misc]
+        assert complete == 0
+        final = exchange.final(sasl.data_from_wire(nil, data) or b"")
+        assert error_of("AUTH_SASL_STEP", *sasl.wire_data(final)) == (ErrorNumber.AUTH_FAILED, "authentication failed: authentication failed")
+        assert call("AUTH_LIST") == ([P.AuthType.SASL],)  # still connected: the client may try again
+    finally:
+        client.close()
+

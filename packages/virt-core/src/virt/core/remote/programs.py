@@ -20,7 +20,7 @@ from virt.core.remote import fdpass
 from virt.core.remote import marshal as M
 from virt.core.remote import procedures as P
 from virt.core.remote import protocol as W
-from virt.core.remote.sasl import PRE_AUTH_PROCEDURES
+from virt.core.remote.sasl import PRE_AUTH_PROCEDURES, auth_required
 from virt.util import xdr
 from virt.util.errors import (
     ErrorNumber,
@@ -116,7 +116,7 @@ def _dispatch(client: Any, msg: W.Message, program: Program | None, fds: list[in
     elif proc is None or proc.event:
         error = NoSupportError(f"unknown procedure: {msg.proc}")
     elif not client.authenticated and proc.name not in PRE_AUTH_PROCEDURES:
-        error = RPCError("authentication required")
+        error = auth_required()
     if error is not None or proc is None or program is None:
         fdpass.close_all(fds or ())
         client._reply_error(msg, error or RPCError("unknown procedure"))

@@ -20,6 +20,7 @@ import fnmatch
 import getpass
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import stringprep
@@ -30,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from virt.util.errors import AuthFailedError, ErrorDomain, ErrorNumber, VirtError
+from virt.util.errors import AuthFailedError, ErrorDomain, ErrorNumber, RPCError, VirtError
+
+log = logging.getLogger("virt.remote.sasl")
 
 #: The mechanisms virtd offers, best first, with their hash.
 MECHANISMS: dict[str, str] = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-1": "sha1"}
@@ -294,34 +297,46 @@ class ServerSession:
         self.settings = settings
         self.exchange: ScramServer | None = None
         self.username: str | None = None
+        #: AUTH_SASL_INIT was called since the last failure (libvirtd drops the session on failure).
+        self.ready = False
 
     def init(self) -> str:
         self.exchange = None
+        self.ready = True
         return ",".join(MECHANISMS)
 
     def start(self, mech: str, data: bytes | None) -> tuple[bool, bytes | None]:
+        if not self.ready:
+            log.info("SASL start without SASL init")
+            raise _auth_failed()
         if mech not in MECHANISMS:
-            raise _auth_failed(f"unsupported SASL mechanism '{mech}'")
+            log.info("SASL mechanism %r is not offered", mech)
+            self.ready = False
+            raise _auth_failed()
         self.exchange = ScramServer(mech, self.settings.database())
         return self._step(data)
 
     def step(self, data: bytes | None) -> tuple[bool, bytes | None]:
         if self.exchange is None:
-            raise _auth_failed("SASL step before SASL start")
+            log.info("SASL step before SASL start")
+            raise _auth_failed()
         return self._step(data)
 
     def _step(self, data: bytes | None) -> tuple[bool, bytes | None]:
         assert self.exchange is not None
         try:
             complete, out = self.exchange.step(data)
-        except AuthFailedError:
-            self.exchange = None
-            raise
+        except AuthFailedError as err:
+            # The client learns only that it failed, as from libvirtd; the reason goes to the log.
+            log.info("SASL authentication failed: %s", err)
+            self.exchange, self.ready = None, False
+            raise _auth_failed() from None
         if complete:
             name = self.exchange.username
             allowed = self.settings.allowed_usernames
-            self.exchange = None
+            self.exchange, self.ready = None, False
             if name is None or (allowed is not None and not any(fnmatch.fnmatchcase(name, p) for p in allowed)):
+                log.info("SASL user %s is not allowed (sasl_allowed_username_list)", name)
                 raise _auth_failed()
             self.username = name
         return complete, out
@@ -341,9 +356,13 @@ def data_from_wire(nil: int, chars: list[int]) -> bytes | None:
 # ---- virtd's AUTH_* procedures (registered by the server; ``client`` is its ClientConnection) --------------
 
 #: Calls a client may make before it has authenticated (libvirt's procedures without needAuth).
-PRE_AUTH_PROCEDURES = frozenset({"AUTH_LIST", "AUTH_SASL_INIT", "AUTH_SASL_START", "AUTH_SASL_STEP", "AUTH_POLKIT",
-                                 "CONNECT_SUPPORTS_FEATURE"})  # fmt: skip
+PRE_AUTH_PROCEDURES = frozenset({"AUTH_LIST", "AUTH_SASL_INIT", "AUTH_SASL_START", "AUTH_SASL_STEP", "AUTH_POLKIT"})
 AUTH_TYPES = {"none": 0, "sasl": 1, "polkit": 2}
+
+
+def auth_required() -> RPCError:
+    """What a call made before logging in gets: libvirtd's VIR_ERR_RPC, its text without a prefix."""
+    return RPCError("authentication required", domain=ErrorDomain.RPC, message="authentication required")
 
 
 def _session(client: Any) -> ServerSession:

@@ -330,7 +330,7 @@ class ClientConnection(asyncio.Protocol):
             self._reply_error(msg, NoSupportError(f"unknown procedure: {msg.proc}"))
             return
         if not self.authenticated and proc.name not in _sasl.PRE_AUTH_PROCEDURES:
-            self._reply_error(msg, RPCError("authentication required"))
+            self._reply_error(msg, _sasl.auth_required())
             return
         try:
             args = proc.args.decode(msg.body)

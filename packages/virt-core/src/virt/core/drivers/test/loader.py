@@ -45,7 +45,7 @@ def _parse_file(path: str, root: str) -> etree._Element:
     try:
         with open(path, "rb") as f:
             data = f.read()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a path with a NUL byte (from the wire) opens nothing either
         raise error(E.XML_ERROR, f"failed to parse xml document '{path}'") from None
     try:
         el = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
