@@ -1125,7 +1125,7 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
     xml = f"""<domain type='qemu'>
   <name>agentguest</name>
   <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
+  <vcpu>2</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
     <cmdline>console=ttyS0 panic=-1 quiet</cmdline></os>
   <features><acpi/></features>
@@ -1184,6 +1184,16 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
     assert abs(seconds - time.time()) < 30
     assert dom.get_hostname(2) == "virt-agent-guest"  # VIR_DOMAIN_GET_HOSTNAME_AGENT
     assert dom.get_hostname(0) == "virt-agent-guest"
+
+    # vCPUs as the guest sees them, taken offline and back online by the agent.
+    assert env.conn.call("domain_get_vcpus_flags", dom.ref, 8) == 2  # VIR_DOMAIN_VCPU_GUEST
+    env.conn.call("domain_set_vcpus_flags", dom.ref, 1, 8)
+    assert env.conn.call("domain_get_vcpus_flags", dom.ref, 8) == 1
+    assert env.conn.call("domain_get_vcpus_flags", dom.ref, 8 | 4) == 2  # maximum: what the guest knows of
+    env.conn.call("domain_set_vcpus_flags", dom.ref, 2, 8)
+    assert env.conn.call("domain_get_vcpus_flags", dom.ref, 8) == 2
+    with pytest.raises(VirtError, match="guest agent reports less cpu than requested"):
+        env.conn.call("domain_set_vcpus_flags", dom.ref, 3, 8)
 
     # Interface addresses as the agent reports them; file systems frozen and thawed by it.
     ifaces = env.conn.call("domain_interface_addresses", dom.ref, 1, 0)

@@ -20,6 +20,7 @@ from virt.util.errors import (
     ErrorNumber,
     InternalError,
     InvalidArgError,
+    OperationFailedError,
     OperationInvalidError,
     OperationUnsupportedError,
     VirtError,
@@ -252,3 +253,40 @@ class AgentCalls:
                      if a.get("ip-address-type") in IP_ADDR_TYPES]
             out.append((str(iface.get("name")), iface.get("hardware-address"), addrs))
         return out
+
+
+# ----------------------------------------------------------------------------------------- guest vCPUs
+def guest_vcpu_count(obj: DomainObj, maximum: bool) -> int:
+    """The vCPUs the guest knows of (``maximum``), or those it has online."""
+    cpus = command(obj, "guest-get-vcpus") or []
+    return len(cpus) if maximum else sum(1 for c in cpus if c.get("online"))
+
+
+def set_guest_vcpu_count(obj: DomainObj, nvcpus: int) -> None:
+    """Online or offline guest vCPUs, in the guest's order, until ``nvcpus`` are online (as libvirt
+    does: vCPUs the guest cannot offline stay online)."""
+    cpus = command(obj, "guest-get-vcpus") or []
+    online = sum(1 for c in cpus if c.get("online"))
+    offlinable = sum(1 for c in cpus if c.get("online") and c.get("can-offline"))
+    if nvcpus > len(cpus):
+        raise InvalidArgError("guest agent reports less cpu than requested", domain=QEMU)
+    if nvcpus < online - offlinable:
+        raise InvalidArgError("Cannot offline enough CPUs", domain=QEMU)
+    changes = []
+    for cpu in cpus:
+        if nvcpus < online and cpu.get("online") and cpu.get("can-offline"):
+            changes.append({"logical-id": cpu["logical-id"], "online": False})
+            online -= 1
+        elif nvcpus > online and not cpu.get("online"):
+            changes.append({"logical-id": cpu["logical-id"], "online": True})
+            online += 1
+        elif nvcpus == online:
+            break
+    done = 0
+    while done < len(changes):
+        # The agent stops at the first vCPU it fails to change: report that one.
+        n = int(command(obj, "guest-set-vcpus", {"vcpus": changes[done:]}))
+        if n <= 0:
+            raise OperationFailedError(f"failed to set state of cpu {changes[done]['logical-id']} via guest agent",
+                                       domain=QEMU)
+        done += n

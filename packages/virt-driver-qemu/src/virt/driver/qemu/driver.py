@@ -608,12 +608,28 @@ class QemuDriver(SnapshotCalls, AgentCalls, Driver):
     def domain_get_vcpus_flags(self, dom: DomainRef, flags: int = 0) -> int:
         obj = self._obj(dom)
         if flags & VF.GUEST:
-            raise OperationUnsupportedError("QEMU guest agent is not configured", domain=QEMU)
+            return self._guest_vcpus(obj, flags)
         live, config = _impact(obj, flags & (VF.LIVE | VF.CONFIG))
         tree = obj.live if live else obj.config
         assert tree is not None
         cur, maximum = D.vcpus(tree)
         return maximum if flags & VF.MAXIMUM else cur
+
+    def _guest_vcpus(self, obj: DomainObj, flags: int, nvcpus: int | None = None) -> int:
+        """vCPU counts as the guest agent sees and changes them (VIR_DOMAIN_VCPU_GUEST)."""
+        from virt.driver.qemu import agent
+
+        if flags & VF.CONFIG:
+            raise InvalidArgError("invalid flag combination: 'config' and 'guest'", domain=QEMU)
+        if not obj.active:
+            raise OperationInvalidError("domain is not running", domain=QEMU)
+        with obj.job:
+            if nvcpus is None:
+                return agent.guest_vcpu_count(obj, bool(flags & VF.MAXIMUM))
+            if flags & VF.MAXIMUM:
+                raise InvalidArgError("the maximum vcpu count cannot be set through the guest agent", domain=QEMU)
+            agent.set_guest_vcpu_count(obj, nvcpus)
+            return nvcpus
 
     def domain_get_max_vcpus(self, dom: DomainRef) -> int:
         return self.domain_get_vcpus_flags(dom, VF.LIVE | VF.MAXIMUM if self._obj(dom).active else VF.MAXIMUM)
@@ -687,7 +703,8 @@ class QemuDriver(SnapshotCalls, AgentCalls, Driver):
                                   if nvcpus > 0 else "Requested vcpus must be greater than zero", domain=QEMU)
         obj = self._obj(dom)
         if flags & VF.GUEST:
-            raise OperationUnsupportedError("QEMU guest agent is not configured", domain=QEMU)
+            self._guest_vcpus(obj, flags, nvcpus)
+            return
         with obj.job:
             live, config = _impact(obj, flags & (VF.LIVE | VF.CONFIG))
             if flags & VF.MAXIMUM:
