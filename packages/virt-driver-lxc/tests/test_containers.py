@@ -572,7 +572,7 @@ def test_create_with_files_passes_descriptors_to_init(env: LxcEnv) -> None:
         os.close(w)
     name = env.name()
     try:
-        ref = conn.call("domain_create_xml_with_files", env.xml(name, script), [r for r, _ in pipes], 0)
+        ref = conn.create_domain_with_files(env.xml(name, script), [r for r, _ in pipes]).ref
     finally:
         for r, _ in pipes:
             os.close(r)  # the caller's copies: the container keeps its own
@@ -587,7 +587,7 @@ def test_create_with_files_passes_descriptors_to_init(env: LxcEnv) -> None:
     os.write(w, b"third\n")
     os.close(w)
     try:
-        assert conn.call("domain_create_with_files", dom.ref, [r], 0).name == name
+        dom.create_with_files([r])
     finally:
         os.close(r)
     assert env.read("again") == "third\n1\n"

@@ -70,7 +70,7 @@ def _mentions(proc: Path, root: Path) -> bool:
 
 def test_open_graphics_fd(env: Env) -> None:
     dom = env.conn.create_domain(domain_xml("gfx"), 1)
-    fd = env.conn.call("domain_open_graphics_fd", dom.ref, 0, 0)
+    fd = dom.open_graphics_fd(0)
     try:
         assert os.read(fd, 12).startswith(b"RFB 003.")  # the VNC server greets a client on the socket
     finally:

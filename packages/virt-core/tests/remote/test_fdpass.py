@@ -121,7 +121,7 @@ def test_our_client_passes_descriptors(daemon: tuple[Path, list[Any]]) -> None:
         third = pipe_with(b"three")
         conn.call("domain_fd_associate", DOM, "disk0", [third], 1)
         assert seen[-1] == ("associate", "disk0", [b"three"], 1)
-        fd = conn.call("domain_open_graphics_fd", DOM, 4, 0)
+        fd = conn.lookup_domain_by_name("vm").open_graphics_fd(4)
         assert os.read(fd, 100) == b"graphics 4"
         os.close(fd)
         assert conn.call("connect_get_type") == "FAKE"  # the stream of packets is intact after the markers

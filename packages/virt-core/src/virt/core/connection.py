@@ -184,6 +184,10 @@ class Connection:
         """Start a transient domain (virDomainCreateXML)."""
         return Domain(self, self.call("domain_create_xml", xml, flags))
 
+    def create_domain_with_files(self, xml: str, files: list[int], flags: int = 0) -> Domain:
+        """Start a transient domain whose init gets ``files`` (virDomainCreateXMLWithFiles: LXC)."""
+        return Domain(self, self.call("domain_create_xml_with_files", xml, list(files), flags))
+
     def restore_domain(self, path: str, dxml: str | None = None, flags: int = 0) -> None:
         self.call("domain_restore_flags", path, dxml, flags)
 
@@ -358,6 +362,19 @@ class Domain(_Object):
     def create(self, flags: int = 0) -> None:
         """Start the defined domain (virDomainCreateWithFlags)."""
         self.ref = self.conn.call("domain_create_with_flags", self.ref, flags) or self.ref
+
+    def create_with_files(self, files: list[int], flags: int = 0) -> None:
+        """Start the defined domain, its init getting ``files`` (virDomainCreateWithFiles: LXC)."""
+        self.ref = self.conn.call("domain_create_with_files", self.ref, list(files), flags) or self.ref
+
+    def open_graphics_fd(self, idx: int = 0, flags: int = 0) -> int:
+        """A socket connected to graphics device ``idx`` (VNC, SPICE): virDomainOpenGraphicsFD.
+        The caller owns the descriptor."""
+        return int(self.conn.call("domain_open_graphics_fd", self.ref, idx, flags))
+
+    def fd_associate(self, name: str, files: list[int], flags: int = 0) -> None:
+        """Hand ``files`` to the hypervisor under ``name`` (virDomainFDAssociate)."""
+        self.conn.call("domain_fd_associate", self.ref, name, list(files), flags)
 
     def get_autostart(self) -> bool:
         return bool(self.conn.call("domain_get_autostart", self.ref))
