@@ -774,6 +774,25 @@ def test_devices_cgroup_acl(env: Env, boot_image: Path, tmp_path: Path) -> None:
         dom.destroy()
 
 
+def test_device_acl_names_host_devices() -> None:
+    """The ACL follows the host devices a definition names (the host's real nodes, by stat)."""
+    from virt.driver.qemu import devacl
+    from virt.driver.qemu import xmlutil as X
+    from virt.driver.qemu.qemuconf import QemuConfig
+
+    devices = ("<input type='evdev'><source dev='/dev/zero'/></input>"
+               "<tpm model='tpm-tis'><backend type='passthrough'><device path='/dev/full'/></backend></tpm>"
+               "<hostdev mode='subsystem' type='usb'><source><address bus='3' device='7'/></source></hostdev>"
+               "<graphics type='spice'><gl enable='yes' rendernode='/dev/urandom'/></graphics>")
+    tree = X.parse(domain_xml("hostdevs", devices=devices))
+    assert devacl.device_paths(tree) == ["/dev/bus/usb/003/007", "/dev/zero", "/dev/full", "/dev/urandom"]
+    nodes = [p for p in devacl.device_paths(tree) if os.path.exists(p)]  # absent nodes are skipped
+    expected = [("c", 136, None, "rw")] + [("c", os.major(os.stat(p).st_rdev), os.minor(os.stat(p).st_rdev), "rw")
+                                           for p in nodes]
+    assert devacl.rules(tree, QemuConfig(cgroupDeviceACL=[])) == expected
+    assert ("c", 1, 5, "rw") in expected and ("c", 1, 7, "rw") in expected
+
+
 def test_device_filter_on_cgroup_v2(tmp_path: Path) -> None:
     """Where devices have no v1 controller the ACL is a BPF program on the guest's v2 group; checked
     with the host's v2 hierarchy alone (the view a v2-only host gives) and a real process in it."""

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import stat
+from pathlib import Path
 from typing import Any
 
 from virt.driver.qemu import xmlutil as X
@@ -98,6 +99,73 @@ def rules(tree: Any, cfg: Any, skip: Any = None) -> list[Rule]:
             rule = _node((backend.text or "/dev/random").strip(), "rw")
             if rule is not None:
                 out.append(rule)
+    for path in device_paths(tree):
+        rule = _node(path, "rw")
+        if rule is not None:
+            out.append(rule)
+    return out
+
+
+def _hostdev_paths(hostdev: Any) -> list[str]:
+    """The device nodes QEMU opens for a host device: its VFIO group (and the VFIO container), a
+    USB device's node, a SCSI device's generic node."""
+    kind = hostdev.get("type")
+    src = hostdev.find("source")
+    if hostdev.get("mode", "subsystem") != "subsystem" or src is None:
+        return []
+    group: Path | None = None
+    if kind == "pci":
+        a = src.find("address")
+        if a is None:
+            return []
+        name = "{:04x}:{:02x}:{:02x}.{:x}".format(*(int(a.get(k, "0"), 0) for k in ("domain", "bus", "slot",
+                                                                                   "function")))
+        group = Path("/sys/bus/pci/devices") / name / "iommu_group"
+    elif kind == "mdev":
+        a = src.find("address")
+        group = Path("/sys/bus/mdev/devices") / (a.get("uuid", "") if a is not None else "") / "iommu_group"
+    elif kind == "usb":
+        a = src.find("address")
+        if a is not None and a.get("bus") and a.get("device"):
+            return [f"/dev/bus/usb/{int(a.get('bus', '0'), 0):03d}/{int(a.get('device', '0'), 0):03d}"]
+        return []
+    elif kind == "scsi":
+        adapter, a = src.find("adapter"), src.find("address")
+        if adapter is None or a is None or not (adapter.get("name") or "").startswith("scsi_host"):
+            return []
+        host = (adapter.get("name") or "")[len("scsi_host"):]
+        unit = f"{host}:{a.get('bus', '0')}:{a.get('target', '0')}:{a.get('unit', '0')}"
+        generic = Path("/sys/bus/scsi/devices") / unit / "scsi_generic"
+        with contextlib.suppress(OSError):
+            return [f"/dev/{name}" for name in os.listdir(generic)]
+        return []
+    if group is None:
+        return []
+    try:
+        return ["/dev/vfio/vfio", f"/dev/vfio/{os.path.basename(os.readlink(group))}"]
+    except OSError:
+        return []
+
+
+def device_paths(tree: Any) -> list[str]:
+    """Other host device nodes a guest's definition names: host devices, evdev and passthrough input,
+    TPM passthrough, render nodes of accelerated graphics, SEV."""
+    out: list[str] = []
+    for hostdev in tree.findall("devices/hostdev"):
+        out += _hostdev_paths(hostdev)
+    for inp in tree.findall("devices/input"):
+        if inp.get("type") in ("passthrough", "evdev"):
+            path = X.get(inp, "source", "evdev") or X.get(inp, "source", "dev")
+            if path:
+                out.append(path)
+    for tpm in tree.findall("devices/tpm"):
+        if X.get(tpm, "backend", "type") == "passthrough":
+            out.append(X.get(tpm, "backend/device", "path") or "/dev/tpm0")
+    for gl in tree.findall("devices/graphics/gl") + tree.findall("devices/video/model/acceleration"):
+        if gl.get("rendernode"):
+            out.append(str(gl.get("rendernode")))
+    if tree.find("launchSecurity[@type='sev']") is not None:
+        out.append("/dev/sev")
     return out
 
 
