@@ -499,11 +499,7 @@ _FIELD_NAMES: dict[type[Model], frozenset[str]] = {}
 _PARSERS: dict[type[Model], Callable[[etree._Element, ParseContext], Any]] = {}
 #: Model class -> its generated ``write(model, w, tag)`` (what ``Model.write`` does for that class).
 _WRITERS: dict[type[Model], Callable[[Any, Writer, str | None], None]] = {}
-#: Model class -> the function writing one of its instances: its own ``write`` override, or the generated one.
-_WRITE_DISPATCH: dict[type[Model], Callable[[Any, Writer, str | None], None]] = {}
 _NOTHING: frozenset[str] = frozenset()
-#: Indentation strings by depth (the writer's hot path indexes this instead of multiplying).
-_INDENT = tuple("  " * i for i in range(64))
 _PARSE_ERRORS = (ValueError, OverflowError)
 #: More attributes or child tags than this are dispatched through a dict rather than an if chain.
 _CHAIN_MAX = 8
@@ -591,6 +587,9 @@ class Memo(dict[Any, Any]):
         if len(self) < _MEMO_MAX:
             self[key] = value
         return value
+
+#: Indentation strings by depth (the writer's hot path looks them up instead of multiplying).
+_INDENT = Memo(lambda depth: "  " * depth)
 
 #: id of a pure value type -> (the type, its remembered parse results by text).
 _MEMOS: dict[int, tuple[ValueType[Any], Memo]] = {}
@@ -811,26 +810,30 @@ def _emit_parse_children(src: _Source, cls: type[Model]) -> None:
         e(2, "UNKNOWN_CHILD(ctx, child, el, consumed)")
 
 
-def _write_dispatch(cls: type[Model]) -> Callable[[Any, Writer, str | None], None]:
-    """The function writing an instance of ``cls``: its own write if it has one, else the generated one."""
-    fn = _WRITE_DISPATCH.get(cls)
-    if fn is None:
+class _WriteDispatch(dict[type, Callable[..., None]]):
+    """Model class -> the function writing one of its instances: its own write if it has one, else the
+    generated one (filled on first use: ``_WRITE_DISPATCH[cls]`` is one lookup on the hot path)."""
+
+    def __missing__(self, cls: type[Model]) -> Callable[[Any, Writer, str | None], None]:
         own = cls.write
-        fn = _WRITE_DISPATCH[cls] = own if own is not Model.write else (_WRITERS.get(cls) or _compile_writer(cls))
-    return fn
+        fn = self[cls] = own if own is not Model.write else (_WRITERS.get(cls) or _compile_writer(cls))
+        return fn
+
+
+_WRITE_DISPATCH = _WriteDispatch()
 
 
 def write_models(models: Iterable[Model], w: Writer, tag: str | None = None) -> None:
     """``model.write(w, tag)`` for each model, with the engine's per-class dispatch (hand-written writes use it)."""
     dispatch = _WRITE_DISPATCH
     for model in models:
-        (dispatch.get(model.__class__) or _write_dispatch(model.__class__))(model, w, tag)
+        dispatch[model.__class__](model, w, tag)
 
 
 def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], None]:
     _check_fields(cls)
     src = _Source(cls)
-    src.ns.update(ESC_A=escape_attr, ESC_T=escape_text, IND=_INDENT, WD=_WRITE_DISPATCH, WFOR=_write_dispatch)
+    src.ns.update(ESC_A=escape_attr, ESC_T=escape_text, IND=_INDENT, WD=_WRITE_DISPATCH)
     e = src.emit
     e(0, "def write(self, w, tag):")
     e(1, f"tag = tag or {cls.TAG!r}")
@@ -844,10 +847,22 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
         e(2, f"a += {' ' + key + '=' + chr(39)!r} + {_format_expr(src, attr.vtype)} + \"'\"")
     e(1, "if self.NSMAP:")  # read from the instance: a storage pool sets its own
     e(2, "a += ''.join([f\" xmlns:{p}='{ESC_A(uri)}'\" for p, uri in self.NSMAP.items()])")
-    e(1, "parts.append((IND[depth] if depth < 64 else '  ' * depth) + '<' + tag + a)")
+    text = cls._text
+    if (all(isinstance(f, Attr | Text) for f in cls._fields) and cls.format_extra is Model.format_extra
+            and not cls.NEVER_SELF_CLOSE):
+        # no children possible (most elements): the whole line at once
+        if text is not None:
+            e(1, f"v = d[{text.name!r}]")
+            e(1, "if v is not None:")
+            e(2, f"parts.append(IND[depth] + '<' + tag + a + '>' + ESC_T({src.const(text.vtype.format, 'FMT')}(v))"
+                 " + '</' + tag + '>\\n')")
+            e(2, "return")
+        e(1, "parts.append(IND[depth] + '<' + tag + a + '/>\\n')")
+        return _built_writer(src, cls)
+    e(1, "parts.append(IND[depth] + '<' + tag + a)")
     e(1, "w.depth = depth + 1")
     e(1, "mark = len(parts)")
-    e(1, "inner = IND[depth + 1] if depth < 63 else '  ' * (depth + 1)")
+    e(1, "inner = IND[depth + 1]")
     for f in cls._fields:
         if isinstance(f, Attr | Text):
             continue
@@ -865,17 +880,16 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
             e(2, "w.raw(v)")
         elif isinstance(f, Child) and not isinstance(f, Children):
             e(1, "if v is not None and v is not False:")
-            e(2, "(WD.get(v.__class__) or WFOR(v.__class__))(v, w, " + repr(f._tag) + ")")
+            e(2, "WD[v.__class__](v, w, " + repr(f._tag) + ")")
         elif isinstance(f, Children | Mixed):
             ftag = f._tag if isinstance(f, Children) else None
             e(1, "if v:")
             e(2, "for item in v:")
-            e(3, "(WD.get(item.__class__) or WFOR(item.__class__))(item, w, " + repr(ftag) + ")")
+            e(3, "WD[item.__class__](item, w, " + repr(ftag) + ")")
     if cls.format_extra is not Model.format_extra:
         e(1, "self.format_extra(w)")
     e(1, "w.depth = depth")
     e(1, "if len(parts) == mark:")
-    text = cls._text
     if text is not None:
         e(2, f"v = d[{text.name!r}]")
         e(2, "if v is not None:")
@@ -887,7 +901,11 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
     e(3, "parts[-1] += '/>\\n'")
     e(1, "else:")
     e(2, "parts[mark - 1] += '>\\n'")
-    e(2, "parts.append('  ' * depth + '</' + tag + '>\\n')")
+    e(2, "parts.append(IND[depth] + '</' + tag + '>\\n')")
+    return _built_writer(src, cls)
+
+
+def _built_writer(src: _Source, cls: type[Model]) -> Callable[[Any, Writer, str | None], None]:
     write: Callable[[Any, Writer, str | None], None] = src.build("write", cls)
     _WRITERS[cls] = write
     return write
