@@ -989,6 +989,16 @@ def test_external_snapshots(env: Env, boot_image: Path, tmp_path: Path,
         dom.snapshot_create(f"<domainsnapshot><disks><disk name='hda'><source file='{tmp_path}/top.hot'/></disk>"
                             "</disks></domainsnapshot>", CF.DISK_ONLY)
 
+    # --reuse-external: an overlay made beforehand is taken as it is.
+    dom.create()
+    reuse = tmp_path / "made-before.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", f"{tmp_path}/top.last",
+                    str(reuse)], check=True)
+    dom.snapshot_create(f"<domainsnapshot><disks><disk name='hda'><source file='{reuse}'/></disk></disks>"
+                        "</domainsnapshot>", CF.DISK_ONLY | CF.REUSE_EXT)
+    assert _qmp_files(env, dom)[:2] == [str(reuse), f"{tmp_path}/top.last"]
+    dom.destroy()
+
 
 def test_console_and_vnc(env: Env, boot_image: Path) -> None:
     import select
