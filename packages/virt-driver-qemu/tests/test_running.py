@@ -1060,8 +1060,14 @@ def test_qemu_runs_as_configured_user(env: Env, boot_image: Path) -> None:
         assert uid_line.split()[1:3] == [str(nobody.pw_uid)] * 2
         assert boot_image.stat().st_uid == nobody.pw_uid
         assert dom.state()[0] == DomainState.RUNNING
+        # An external snapshot's overlay is QEMU's user's too while the guest runs.
+        from virt.core.enums import DomainSnapshotCreateFlags as CF
+
+        dom.snapshot_create("<domainsnapshot><name>asnobody</name></domainsnapshot>", CF.DISK_ONLY | CF.NO_METADATA)
+        overlay = boot_image.with_suffix(".asnobody")
+        assert overlay.stat().st_uid == nobody.pw_uid and dom.state()[0] == DomainState.RUNNING
         dom.destroy()
-        assert boot_image.stat().st_uid == 0  # given back
+        assert boot_image.stat().st_uid == 0 and overlay.stat().st_uid == 0  # given back
     finally:
         for p, mode in modes.items():
             os.chmod(p, mode)

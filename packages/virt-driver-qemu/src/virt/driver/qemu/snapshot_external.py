@@ -293,7 +293,10 @@ def _prepare_overlay(obj: DomainObj, mon: Any, p: DiskPlan, flags: int, n: int,
         base = _source_path(p.disk)
         if base and os.geteuid() == 0:
             st = os.stat(base)
-            os.chown(path, st.st_uid, st.st_gid)
+            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                os.chown(path, st.st_uid, st.st_gid)
+                # given back when the guest stops, as the images labelled at start are (dac)
+                obj.runtime.setdefault("dac", {})[path] = [os.geteuid(), os.getegid()]
     if block:
         devacl.allow_path(group, path, live=obj.live, cfg=host_cfg)  # the devices cgroup must let QEMU open it
     mon.execute("blockdev-add", {"driver": "host_device" if block else "file", "filename": path,
