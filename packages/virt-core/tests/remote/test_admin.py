@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -145,3 +146,45 @@ def test_programs_stay_on_their_sockets(daemon: tuple[Daemon, Path]) -> None:
             assert f"Cannot find program {prog} version 1" in str(err.value)
         finally:
             client.close()
+
+
+def test_daemon_timeout(tmp_path: Path) -> None:
+    """virt-admin daemon-timeout: the daemon exits once it has had no client for that long."""
+    d = start_virtd(tmp_path, "--admin-socket", str(tmp_path / "admin-sock"))
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "admin-sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ok(tmp_path / "admin-sock", "daemon-timeout", "--timeout", "1")
+        assert d.proc.wait(timeout=15) == 0
+    finally:
+        if d.proc.poll() is None:
+            _stop(d.pid, d.proc)
+
+
+def test_server_update_tls(daemon: tuple[Daemon, Path], tmp_path: Path) -> None:
+    _, sock = daemon
+    result = virt_admin(sock, "server-update-tls", "libvirtd")
+    assert result.returncode == 1 and "no tls service found" in result.stderr
+    if shutil.which("openssl") is None:
+        return
+    from .test_tls import free_port, make_pki, wait_for_port
+
+    tmp_path.chmod(0o755)
+    pki = make_pki(tmp_path / "pki")
+    port = free_port()
+    conf = tmp_path / "virtd.conf"
+    conf.write_text(f'ca_file = "{pki}/cacert.pem"\ncert_file = "{pki}/servercert.pem"\n'
+                    f'key_file = "{pki}/serverkey.pem"\n')  # fmt: skip
+    run = tmp_path / "run"
+    run.mkdir()
+    d = start_virtd(run, "--config", str(conf), "--listen", "--listen-addr", "127.0.0.1", "--port", str(port),
+                    "--admin-socket", str(run / "admin-sock"))  # fmt: skip
+    try:
+        wait_for_port(port)
+        result = virt_admin(run / "admin-sock", "server-update-tls", "libvirtd")
+        assert result.returncode == 0, result.stderr
+        with v.open(f"test+tls://localhost:{port}/default?pkipath={pki}") as conn:
+            assert conn.get_type() == "TEST"
+    finally:
+        _stop(d.pid, d.proc)

@@ -13,6 +13,7 @@ import logging
 import os
 import pwd
 import socket
+import ssl
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,7 @@ from virt.core.remote import protocol as W
 from virt.core.remote.programs import Program, ProgramProcedure, register
 from virt.util import log as vlog
 from virt.util import xdr
-from virt.util.errors import ErrorNumber, InvalidArgError, NoSupportError, VirtError
+from virt.util.errors import ErrorNumber, InvalidArgError, NoSupportError, OperationInvalidError, VirtError
 
 T = P.TypedParamType
 #: The libvirt release whose admin interface this is (virAdmGetLibVersion's answer).
@@ -47,7 +48,8 @@ ADMIN_PROCEDURES = """
 15 CONNECT_GET_LOGGING_FILTERS                  flags: uint -> filters: str?, nfilters: uint
 16 CONNECT_SET_LOGGING_OUTPUTS                  outputs: str?, flags: uint
 17 CONNECT_SET_LOGGING_FILTERS                  filters: str?, flags: uint
-18 CONNECT_MEMORY_PROF_DUMP                     filename: str?, flags: uint
+18 SERVER_UPDATE_TLS_FILES                     srv: admin_server, flags: uint
+19 CONNECT_SET_DAEMON_TIMEOUT                   timeout: uint, flags: uint
 """
 
 P.CONSTANTS.update({"ADMIN_SERVER_LIST_MAX": 16384, "ADMIN_SERVER_THREADPOOL_PARAMETERS_MAX": 32,
@@ -284,8 +286,19 @@ def set_logging_filters(client: Any, args: Any) -> None:
     _set_logging(None, args.filters or "")
 
 
-def memory_prof_dump(client: Any, args: Any) -> None:
-    raise NoSupportError("virAdmConnectMemoryProfDump")
+def update_tls_files(client: Any, args: Any) -> None:
+    _server_name(args.srv)
+    reload = client.server.config.update_tls_files
+    if reload is None or args.srv.name == "admin":
+        raise OperationInvalidError("no tls service found")
+    try:
+        reload()
+    except (OSError, ssl.SSLError) as err:
+        raise VirtError(f"failed to reload TLS files: {err}", code=ErrorNumber.SYSTEM_ERROR) from None
+
+
+def set_daemon_timeout(client: Any, args: Any) -> None:
+    client.server.config.idle_timeout = args.timeout
 
 
 def _build() -> Program:
@@ -299,7 +312,7 @@ def _build() -> Program:
         "SERVER_GET_CLIENT_LIMITS": get_client_limits, "SERVER_SET_CLIENT_LIMITS": set_client_limits,
         "CONNECT_GET_LOGGING_OUTPUTS": get_logging_outputs, "CONNECT_GET_LOGGING_FILTERS": get_logging_filters,
         "CONNECT_SET_LOGGING_OUTPUTS": set_logging_outputs, "CONNECT_SET_LOGGING_FILTERS": set_logging_filters,
-        "CONNECT_MEMORY_PROF_DUMP": memory_prof_dump,
+        "SERVER_UPDATE_TLS_FILES": update_tls_files, "CONNECT_SET_DAEMON_TIMEOUT": set_daemon_timeout,
     }  # fmt: skip
     procedures = {}
     for number, proc in P.parse_procedures(ADMIN_PROCEDURES, _NAMED).items():

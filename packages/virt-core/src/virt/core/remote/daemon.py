@@ -140,21 +140,31 @@ async def run(settings: DaemonSettings) -> None:
     for path in settings.admin_sockets:
         await server.listen_unix(path, mode=settings.unix_sock_admin_perms, admin=True)
     if settings.listen_tls:
-        await server.listen_tcp(settings.listen_addr, settings.tls_port, ssl=tls_context(settings),
-                                auth=settings.auth_tls)  # fmt: skip
+        ctx = tls_context(settings)
+        await server.listen_tcp(settings.listen_addr, settings.tls_port, ssl=ctx, auth=settings.auth_tls)
+
+        def update_tls_files() -> None:
+            # New connections use the files as they are now; established ones keep their session.
+            ctx.load_verify_locations(cafile=settings.ca_file)
+            ctx.load_cert_chain(settings.cert_file, settings.key_file)
+
+        server.config.update_tls_files = update_tls_files
     if settings.listen_tcp:
         await server.listen_tcp(settings.listen_addr, settings.tcp_port, auth=settings.auth_tcp)
-    if settings.timeout > 0:
-        loop.create_task(_exit_when_idle(server, settings.timeout))
+    server.config.idle_timeout = settings.timeout
+    watcher = loop.create_task(_exit_when_idle(server))
     await server.serve_forever()
+    watcher.cancel()
 
 
-async def _exit_when_idle(server: Server, timeout: float) -> None:
+async def _exit_when_idle(server: Server) -> None:
+    """libvirtd's --timeout, which virt-admin daemon-timeout may change while the daemon runs."""
     idle = 0.0
     while True:
         await asyncio.sleep(1)
-        idle = 0.0 if server.clients else idle + 1
-        if idle >= timeout:
+        timeout = server.config.idle_timeout
+        idle = 0.0 if server.clients or timeout <= 0 else idle + 1
+        if timeout > 0 and idle >= timeout:
             log.info("no clients for %s seconds, exiting", timeout)
             await server.close()
             return

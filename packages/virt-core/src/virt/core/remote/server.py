@@ -112,6 +112,11 @@ class ServerConfig:
     sasl: _sasl.SaslSettings | None = None
     #: libvirtd.conf's max_anonymous_clients: clients connected but not yet authenticated.
     max_anonymous_clients: int = 20
+    #: Exit after this many seconds without clients (0: never), as libvirtd --timeout; virt-admin
+    #: daemon-timeout changes it (the daemon's idle watcher reads it).
+    idle_timeout: float = 0
+    #: Reload the TLS listener's certificate files (virt-admin server-update-tls); None without TLS.
+    update_tls_files: Callable[[], None] | None = None
 
 
 def _default_open(uri: str | None, readonly: bool) -> Any:
