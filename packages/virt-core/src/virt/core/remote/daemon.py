@@ -152,6 +152,12 @@ async def run(settings: DaemonSettings) -> None:
     if settings.listen_tcp:
         await server.listen_tcp(settings.listen_addr, settings.tcp_port, auth=settings.auth_tcp)
     server.config.idle_timeout = settings.timeout
+    uses_sasl = "sasl" in {settings.auth_unix_rw if settings.sockets else "", settings.auth_unix_ro
+                           if settings.sockets_ro else "", settings.auth_tcp if settings.listen_tcp else "",
+                           settings.auth_tls if settings.listen_tls else ""}  # fmt: skip
+    users = (settings.server.sasl or SaslSettings()).database().path
+    if uses_sasl and not users.exists():
+        log.warning("SASL is on but %s does not exist: nobody can log in (virtd sasl-user add NAME)", users)
     watcher = loop.create_task(_exit_when_idle(server))
     await server.serve_forever()
     watcher.cancel()

@@ -27,7 +27,7 @@ import stringprep
 import sys
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -283,10 +283,13 @@ class SaslSettings:
 
     users_file: Path | None = None
     allowed_usernames: list[str] | None = None
+    _db: UserDatabase | None = field(default=None, init=False, repr=False, compare=False)
 
     def database(self) -> UserDatabase:
-        if not hasattr(self, "_db"):
-            self._db = UserDatabase(self.users_file or default_users_file())
+        """The users file, read once and reread when it changes (``virtd sasl-user`` while running)."""
+        path = self.users_file or default_users_file()
+        if self._db is None or self._db.path != path:
+            self._db = UserDatabase(path)
         return self._db
 
 
