@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import virt.core as v
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from virt.core.remote import admin
 from virt.core.remote import procedures as P
 from virt.core.remote import protocol as W
@@ -188,3 +192,44 @@ def test_server_update_tls(daemon: tuple[Daemon, Path], tmp_path: Path) -> None:
             assert conn.get_type() == "TEST"
     finally:
         _stop(d.pid, d.proc)
+
+
+def _admin_packets() -> list[bytes]:
+    """One valid CALL of every admin procedure, with plausible arguments, to mutate."""
+    values = {"flags": 0, "need_results": 1, "name": "libvirtd", "srv": ("libvirtd",), "id": 1,
+              "clnt": (("libvirtd",), 1, 0, 0), "params": [], "outputs": "3:stderr", "filters": None,
+              "timeout": 0}  # fmt: skip
+    packets = []
+    for number, proc in sorted(admin.ADMIN.procedures.items()):
+        if number in (2, 11, 19):  # close, client-disconnect, daemon-timeout: would end the test itself
+            continue
+        fields = proc.args.fields if isinstance(proc.args, xdr.Struct) else []
+        body = proc.args.Value(*[values[name] for name, _ in fields]) if fields else None
+        packets.append(W.encode_message(proc.args, body, admin.ADMIN.number, 1, number, W.MessageType.CALL, number))
+    return packets
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_admin_packets_never_break_the_daemon(daemon: tuple[Daemon, Path], data: st.DataObject) -> None:
+    d, sock_path = daemon
+    raw = bytearray(data.draw(st.sampled_from(_ADMIN_PACKETS)))
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(4, len(raw) - 1))
+        raw[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del raw[data.draw(st.integers(28, len(raw))) :]
+        raw[0:4] = len(raw).to_bytes(4, "big")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(sock_path))
+        s.sendall(bytes(raw))
+        s.settimeout(0.2)
+        with contextlib.suppress(TimeoutError, ConnectionResetError, BrokenPipeError):
+            while s.recv(65536):
+                pass
+    assert "libvirtd" in ok(sock_path, "srv-list")
+    ok(sock_path, "daemon-timeout", "--timeout", "0")  # a mutation may have turned a call into this one
+    assert "Traceback" not in (d.sock.parent / "virtd.log").read_text()
+
+
+_ADMIN_PACKETS = _admin_packets()
