@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 #: Bumped when the initramfs' content changes, so a cached one is rebuilt.
-VERSION = "2"
+VERSION = "4"
 #: Modules the agent's virtio-serial port needs (their dependencies come from modules.dep).
 MODULES = ("virtio_pci", "virtio_console")
 #: Printed on the serial console once the agent runs.
@@ -41,6 +41,9 @@ for i in $(seq 200); do
   sleep 0.05
 done
 hostname virt-agent-guest
+mkdir -p /etc
+echo 'root:x:0:0:root:/root:/bin/sh' >/etc/passwd
+echo 'root:*:19000:0:99999:7:::' >/etc/shadow
 ip addr add 127.0.0.1/8 dev lo
 ip link set lo up
 qemu-ga -m virtio-serial -p "$port" -t /run &
@@ -54,6 +57,17 @@ case " $* " in
   *" -r "*) exec /bin/busybox reboot -f ;;
   *) exec /bin/busybox poweroff -f ;;
 esac
+"""
+
+
+#: busybox-static has no chpasswd applet: what qemu-ga runs for guest-set-user-password ("user:password"
+#: on stdin, -e when the password is crypted already).
+CHPASSWD = """#!/bin/sh
+IFS= read -r line
+user=${line%%:*}
+pass=${line#*:}
+if [ "$1" = "-e" ]; then hash=$pass; else hash=$(mkpasswd -m sha512 "$pass"); fi
+sed -i "s|^$user:[^:]*:|$user:$hash:|" /etc/shadow
 """
 
 
@@ -181,7 +195,7 @@ def build(cache: Path) -> tuple[Path, Path]:
             (root / "lib" / "modules" / name).write_bytes(_ko_bytes(mod))
             order.append(name)
         (root / "modules.order").write_text("\n".join(order) + "\n")
-        for path, text in (("init", INIT), ("sbin/shutdown", SHUTDOWN)):
+        for path, text in (("init", INIT), ("sbin/shutdown", SHUTDOWN), ("sbin/chpasswd", CHPASSWD)):
             (root / path).write_text(text)
             (root / path).chmod(0o755)
         (root / "sbin" / "hwclock").symlink_to("/bin/busybox")

@@ -1147,6 +1147,7 @@ def sock_dir() -> Iterator[str]:
 
 def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: Path, sock_dir: str,
                      capsys: pytest.CaptureFixture[str]) -> None:
+    import base64
     import json
 
     from virt.core.cli.main import main
@@ -1219,6 +1220,19 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
     assert abs(seconds - time.time()) < 30
     assert dom.get_hostname(2) == "virt-agent-guest"  # VIR_DOMAIN_GET_HOSTNAME_AGENT
     assert dom.get_hostname(0) == "virt-agent-guest"
+
+    # A user's password, set by the agent (chpasswd in the guest): /etc/shadow read back through it.
+    def shadow() -> str:
+        handle = json.loads(agent({"execute": "guest-file-open", "arguments": {"path": "/etc/shadow"}}))["return"]
+        data = json.loads(agent({"execute": "guest-file-read", "arguments": {"handle": handle}}))["return"]
+        agent({"execute": "guest-file-close", "arguments": {"handle": handle}})
+        return base64.b64decode(data["buf-b64"]).decode()
+
+    assert shadow().startswith("root:*:")
+    env.conn.call("domain_set_user_password", dom.ref, "root", "s3cret", 0)
+    assert shadow().split(":")[1].startswith("$")
+    env.conn.call("domain_set_user_password", dom.ref, "root", "$1$abcdefgh$0123456789abcdefghijk.", 1)
+    assert shadow().split(":")[1] == "$1$abcdefgh$0123456789abcdefghijk."
 
     # vCPUs as the guest sees them, taken offline and back online by the agent.
     assert env.conn.call("domain_get_vcpus_flags", dom.ref, 8) == 2  # VIR_DOMAIN_VCPU_GUEST

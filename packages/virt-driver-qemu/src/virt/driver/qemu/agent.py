@@ -139,6 +139,8 @@ def command(obj: DomainObj, name: str, arguments: dict[str, Any] | None = None, 
 TIMEOUT_BLOCK, TIMEOUT_DEFAULT, TIMEOUT_NOWAIT = -2, -1, 0
 #: virDomainSetTime's flag: set the guest's clock from its RTC.
 SET_TIME_SYNC = 1
+#: virDomainSetUserPassword's flag: the password given is already crypted.
+SET_PASSWORD_ENCRYPTED = 1
 #: virDomainGetHostname's sources.
 HOSTNAME_LEASE, HOSTNAME_AGENT = 1, 2
 #: virConnectDomainEventAgentLifecycleState and its reason "channel".
@@ -216,6 +218,19 @@ class AgentCalls:
         if not isinstance(name, str):
             raise InternalError("malformed 'host-name' in guest agent reply", domain=QEMU)
         return name
+
+    def domain_set_user_password(self, dom: DomainRef, user: str, password: str, flags: int = 0) -> None:
+        """Set a guest user's password through the agent (``flags`` 1: ``password`` is already crypted)."""
+        import base64
+
+        self.check_writable("domain_set_user_password")
+        if flags & ~SET_PASSWORD_ENCRYPTED:
+            raise InvalidArgError(f"unsupported flags (0x{flags & ~SET_PASSWORD_ENCRYPTED:x}) in function "
+                                  "qemuDomainSetUserPassword", domain=QEMU)
+        obj = self._active(dom)
+        with obj.job:
+            command(obj, "guest-set-user-password", {"username": user, "crypted": bool(flags & SET_PASSWORD_ENCRYPTED),
+                                                     "password": base64.b64encode(password.encode()).decode()})
 
     def domain_fsfreeze(self, dom: DomainRef, mountpoints: list[str] | None = None, flags: int = 0) -> int:
         """Freeze the guest's file systems (all, or those mounted at ``mountpoints``); how many froze."""
