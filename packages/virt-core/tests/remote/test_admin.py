@@ -190,6 +190,12 @@ def test_server_update_tls(daemon: tuple[Daemon, Path], tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         with v.open(f"test+tls://localhost:{port}/default?pkipath={pki}") as conn:
             assert conn.get_type() == "TEST"
+            listing = ok(run / "admin-sock", "srv-clients-list", "libvirtd")
+            rows = [line.split() for line in listing.splitlines()[2:] if line.strip()]
+            assert [r[1] for r in rows] == ["tls"]
+            info = fields(ok(run / "admin-sock", "client-info", "libvirtd", rows[0][0]))
+            assert info["x509_dname"] == "CN=virt test client"
+            assert re.fullmatch(r"127\.0\.0\.1;\d+", info["sock_addr"])
     finally:
         _stop(d.pid, d.proc)
 

@@ -198,6 +198,12 @@ def _peer(client: Any) -> dict[str, Any]:
     return info
 
 
+#: Python's names for the attributes of a certificate subject -> their RFC 4514 keys.
+_X509_KEYS = {"commonName": "CN", "countryName": "C", "localityName": "L", "stateOrProvinceName": "ST",
+              "organizationName": "O", "organizationalUnitName": "OU", "domainComponent": "DC", "userId": "UID",
+              "emailAddress": "EMAIL"}  # fmt: skip
+
+
 def client_get_info(client: Any, args: Any) -> Any:
     target = _find_client(client, args.clnt.srv, args.clnt.id)
     info: dict[str, Any] = {"readonly": bool(target.readonly)}
@@ -206,7 +212,9 @@ def client_get_info(client: Any, args: Any) -> Any:
     if target.transport_kind == "tls" and target.transport is not None:
         cert = target.transport.get_extra_info("peercert")
         if cert:
-            info["x509_dname"] = ",".join("=".join(pair) for rdn in cert.get("subject", ()) for pair in rdn)
+            # RFC 4514's order, as gnutls prints it: the most specific RDN first.
+            info["x509_dname"] = ",".join("+".join(f"{_X509_KEYS.get(k, k)}={val}" for k, val in rdn)
+                                          for rdn in reversed(cert.get("subject", ())))  # fmt: skip
     info.update(_peer(target))
     return (P.typed_params_to_wire(info),)
 
