@@ -244,6 +244,19 @@ def test_our_client_logs_in_from_auth_conf(sasl_virtd: Daemon, tmp_path: Path) -
         v.open(f"{sasl_virtd.uri()}&authfile={bad}")
 
 
+@pytest.mark.skipif(not os.path.exists(VIRSH), reason="virsh (libvirt-clients) is not installed")
+def test_a_uri_picks_the_mechanism(sasl_virtd: Daemon, tmp_path: Path) -> None:
+    """``?auth=sasl.MECH`` (libvirt's URI parameter): SCRAM-SHA-1 with cyrus's client and with ours."""
+    good = auth_file(tmp_path, "alice", "secret")
+    result = virsh(sasl_virtd, good, "-c", f"{sasl_virtd.uri()}&auth=sasl.SCRAM-SHA-1", "domstate", "test")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "running"
+    with v.open(f"{sasl_virtd.uri()}&authfile={good}&auth=sasl.scram-sha-1") as conn:
+        assert conn.get_type() == "TEST"
+    with pytest.raises(AuthFailedError, match="no mechanism offered by the server is supported"):
+        v.open(f"{sasl_virtd.uri()}&authfile={good}&auth=sasl.digest-md5")
+
+
 def test_our_client_without_credentials_fails_cleanly(sasl_virtd: Daemon, tmp_path: Path) -> None:
     empty = tmp_path / "empty.conf"
     empty.write_text("")
