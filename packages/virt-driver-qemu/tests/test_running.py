@@ -1234,6 +1234,15 @@ def test_guest_agent(env: Env, agent_guest_files: tuple[Path, Path], tmp_path: P
     env.conn.call("domain_set_user_password", dom.ref, "root", "$1$abcdefgh$0123456789abcdefghijk.", 1)
     assert shadow().split(":")[1] == "$1$abcdefgh$0123456789abcdefghijk."
 
+    # virDomainGetGuestInfo: what the agent knows of the guest, as libvirt's typed parameters.
+    info = env.conn.call("domain_get_guest_info", dom.ref, 0, 0)
+    assert info["hostname"] == "virt-agent-guest" and info["os.machine"] == "x86_64"
+    assert info["os.kernel-release"].endswith("-amd64") and info["timezone.offset"] == 0
+    assert info["user.count"] == 0  # nobody logged in (no utmp)
+    lo = next(k[: -len(".name")] for k, v in info.items() if k.startswith("if.") and k.endswith(".name") and v == "lo")
+    assert info[f"{lo}.addr.0.addr"] == "127.0.0.1" and info[f"{lo}.addr.0.prefix"] == 8
+    assert set(env.conn.call("domain_get_guest_info", dom.ref, 8, 0)) == {"hostname"}
+
     # vCPUs as the guest sees them, taken offline and back online by the agent.
     assert env.conn.call("domain_get_vcpus_flags", dom.ref, 8) == 2  # VIR_DOMAIN_VCPU_GUEST
     env.conn.call("domain_set_vcpus_flags", dom.ref, 1, 8)

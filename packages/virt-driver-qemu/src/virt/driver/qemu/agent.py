@@ -145,6 +145,11 @@ SET_PASSWORD_ENCRYPTED = 1
 HOSTNAME_LEASE, HOSTNAME_AGENT = 1, 2
 #: virConnectDomainEventAgentLifecycleState and its reason "channel".
 AGENT_CONNECTED, AGENT_DISCONNECTED, AGENT_REASON_CHANNEL = 1, 2, 2
+#: virDomainGuestInfoTypes this driver answers (0 asks for all of them).
+GUEST_INFO_USERS, GUEST_INFO_OS, GUEST_INFO_TIMEZONE, GUEST_INFO_HOSTNAME, GUEST_INFO_INTERFACES = 1, 2, 4, 8, 64
+#: guest-get-osinfo's fields, published as "os.<field>".
+OS_FIELDS = ("id", "name", "pretty-name", "version", "version-id", "kernel-release", "kernel-version", "machine",
+             "variant", "variant-id")
 #: virDomainInterfaceAddresses' sources.
 ADDRESSES_SRC_LEASE, ADDRESSES_SRC_AGENT, ADDRESSES_SRC_ARP = 0, 1, 2
 #: virIPAddrType by the agent's "ip-address-type".
@@ -231,6 +236,49 @@ class AgentCalls:
         with obj.job:
             command(obj, "guest-set-user-password", {"username": user, "crypted": bool(flags & SET_PASSWORD_ENCRYPTED),
                                                      "password": base64.b64encode(password.encode()).decode()})
+
+    def domain_get_guest_info(self, dom: DomainRef, types: int = 0, flags: int = 0) -> dict[str, Any]:
+        """virDomainGetGuestInfo: users, OS, time zone, host name and interfaces as the agent reports them."""
+        known = GUEST_INFO_USERS | GUEST_INFO_OS | GUEST_INFO_TIMEZONE | GUEST_INFO_HOSTNAME | GUEST_INFO_INTERFACES
+        if types & ~known:
+            raise VirtError(f"guest info types 0x{types & ~known:x} are not supported by this driver",
+                            code=ErrorNumber.ARGUMENT_UNSUPPORTED, domain=QEMU)
+        wanted = types or known
+        obj = self._active(dom)
+        out: dict[str, Any] = {}
+        with obj.job:
+            if wanted & GUEST_INFO_USERS:
+                users = command(obj, "guest-get-users") or []
+                out["user.count"] = len(users)
+                for i, user in enumerate(users):
+                    out[f"user.{i}.name"] = user.get("user", "")
+                    if user.get("domain"):
+                        out[f"user.{i}.domain"] = user["domain"]
+                    out[f"user.{i}.login-time"] = int(float(user.get("login-time", 0)) * 1000)
+            if wanted & GUEST_INFO_OS:
+                osinfo = command(obj, "guest-get-osinfo") or {}
+                out.update({f"os.{k}": str(osinfo[k]) for k in OS_FIELDS if k in osinfo})
+            if wanted & GUEST_INFO_TIMEZONE:
+                tz = command(obj, "guest-get-timezone") or {}
+                if tz.get("zone"):
+                    out["timezone.name"] = tz["zone"]
+                out["timezone.offset"] = int(tz.get("offset", 0))
+            if wanted & GUEST_INFO_HOSTNAME:
+                out["hostname"] = (command(obj, "guest-get-host-name") or {}).get("host-name", "")
+            if wanted & GUEST_INFO_INTERFACES:
+                ifaces = command(obj, "guest-network-get-interfaces") or []
+                out["if.count"] = len(ifaces)
+                for i, iface in enumerate(ifaces):
+                    out[f"if.{i}.name"] = iface.get("name", "")
+                    if iface.get("hardware-address"):
+                        out[f"if.{i}.hwaddr"] = iface["hardware-address"]
+                    addrs = [a for a in iface.get("ip-addresses", []) if a.get("ip-address-type") in IP_ADDR_TYPES]
+                    out[f"if.{i}.addr.count"] = len(addrs)
+                    for j, a in enumerate(addrs):
+                        out[f"if.{i}.addr.{j}.type"] = a["ip-address-type"]
+                        out[f"if.{i}.addr.{j}.addr"] = a.get("ip-address", "")
+                        out[f"if.{i}.addr.{j}.prefix"] = int(a.get("prefix", 0))
+        return out
 
     def domain_fsfreeze(self, dom: DomainRef, mountpoints: list[str] | None = None, flags: int = 0) -> int:
         """Freeze the guest's file systems (all, or those mounted at ``mountpoints``); how many froze."""
