@@ -311,11 +311,7 @@ class ROM(Model):
 USER_ALIAS = re.compile(r"ua-[a-zA-Z0-9_-]+")
 
 
-def is_user_alias(name: str | None) -> bool:
-    return bool(name) and _is_user_alias(name)  # type: ignore[arg-type]
-
-
 @functools.lru_cache(maxsize=4096)
-def _is_user_alias(name: str) -> bool:
+def is_user_alias(name: str | None) -> bool:
     # asked for every device several times a parse and format: the same few names again and again
-    return USER_ALIAS.fullmatch(name) is not None
+    return name is not None and USER_ALIAS.fullmatch(name) is not None

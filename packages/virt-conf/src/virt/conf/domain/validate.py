@@ -428,14 +428,19 @@ def _aliases(dom: Domain) -> None:
 
     seen: set[str] = set()
     devs = dom.devices
+    # the first console aliasing serial 0 carries the serial's alias: not a duplicate
+    aliasing = None
+    if devs.consoles and devs.serials:
+        con = devs.consoles[0]
+        if con.target is not None and con.target.type == "serial":
+            aliasing = con
     for dev in devs:
         alias = dev.__dict__.get("alias")  # (every kind but redirfilter has the field)
-        name = alias.name if alias is not None else None
-        if not is_user_alias(name):
+        if alias is None or dev is aliasing:
             continue
-        if devs.consoles and dev is devs.consoles[0] and devs.serials and \
-                dev.target is not None and dev.target.type == "serial":
+        name = alias.name
+        if not is_user_alias(name):
             continue
         if name in seen:
             raise ConfigUnsupportedError(f"non unique alias detected: {name}")
-        seen.add(name)  # type: ignore[arg-type]
+        seen.add(name)
