@@ -528,3 +528,28 @@ def test_refusals_match_libvirtd(which: str, sasl_libvirtd: Daemon, sasl_virtd: 
     finally:
         client.close()
 
+
+
+LIBVIRT_PYTHON_OPEN = """
+import libvirt, sys
+libvirt.registerErrorHandler(lambda *a: None, None)
+try:
+    conn = libvirt.open(sys.argv[1])
+    print(sorted(d.name() for d in conn.listAllDomains()))
+except libvirt.libvirtError as e:
+    print(e.get_error_code(), e.get_error_message())
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(SYSTEM_PYTHON), reason="no system python")
+def test_libvirt_python_open_answers_as_with_libvirtd(sasl_libvirtd: Daemon, sasl_virtd: Daemon,
+                                                      tmp_path: Path) -> None:  # fmt: skip
+    """libvirt.open (no auth callback) with auth.conf credentials: whatever libvirtd's SASL gives, virtd's gives."""
+    if subprocess.run([SYSTEM_PYTHON, "-c", "import libvirt"], capture_output=True).returncode != 0:
+        pytest.skip("python3-libvirt is not installed")
+    env = {k: val for k, val in os.environ.items() if k != "PYTHONPATH"}
+    env["LIBVIRT_AUTH_FILE"] = str(auth_file(tmp_path, "alice", "secret"))
+    answers = [subprocess.run([SYSTEM_PYTHON, "-c", LIBVIRT_PYTHON_OPEN, d.uri()], capture_output=True, text=True,
+                              timeout=60, env=env).stdout.strip() for d in (sasl_libvirtd, sasl_virtd)]  # fmt: skip
+    assert answers[0] == answers[1], answers
+    assert answers[0] in ("['test']", f"{int(ErrorNumber.AUTH_FAILED)} authentication failed: Failed to start SASL negotiation: -4 (SASL(-4): no mechanism available: No worthy mechs found)"), answers
