@@ -156,3 +156,43 @@ def test_daemon_restart_fails_pending_connection(tmp_path: Path) -> None:
         assert info.value.code == ErrorNumber.SYSTEM_ERROR
     finally:
         conn.close()
+
+
+def test_many_threads_share_one_connection(virtd: Daemon) -> None:
+    """Callers alone on the connection read their own replies; concurrent ones hand the reader role
+    around: every thread gets its own answers, events still arrive, nothing hangs."""
+    conn = v.open(virtd.uri())
+    try:
+        dom = conn.lookup_domain_by_name("test")
+        expected = dom.info().max_mem
+        seen: list[Event] = []
+        conn.domain_event_register(DomainEventID.LIFECYCLE, seen.append)
+        errors: list[BaseException] = []
+
+        def worker(n: int) -> None:
+            try:
+                for i in range(200):
+                    if i % 3 == 0:
+                        assert conn.lookup_domain_by_name("test").ref == dom.ref
+                    elif i % 3 == 1:
+                        assert dom.info().max_mem == expected
+                    else:
+                        with pytest.raises(NotFoundError):
+                            conn.lookup_domain_by_name(f"nosuch-{n}-{i}")
+            except BaseException as err:  # reported below, with the thread's failure
+                errors.append(err)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        new = conn.define_domain(DOMAIN_XML)  # events while the calls go on
+        new.undefine()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads) and not errors, errors
+        deadline = time.monotonic() + 10
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [ev.obj.name for ev in seen] == ["client-vm", "client-vm"]
+    finally:
+        conn.close()
