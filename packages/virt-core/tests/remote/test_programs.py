@@ -293,3 +293,23 @@ def test_virsh_qemu_commands_reach_a_real_guest(qemu_daemon: tuple[str, str], tm
     for command in (["destroy", "progs"], ["undefine", "progs"]):
         result = virsh(uri, *command)
         assert result.returncode == 0, result.stderr
+
+
+def test_our_client_receives_qmp_events(qmp_daemon: str) -> None:
+    got: list[tuple[Any, ...]] = []
+    done = threading.Event()
+
+    def on_event(ev: Any) -> None:
+        got.append((ev.obj, *ev.payload))
+        if len(got) == 2:
+            done.set()
+
+    with v.open(qmp_daemon) as conn:
+        conn.events.subscribe(QEMU_MONITOR_EVENT_KIND, 0, on_event)
+        callback_id = conn.call("connect_domain_qemu_monitor_event_register", None, None, 0)
+        assert callback_id >= 1
+        assert done.wait(10)
+        conn.call("connect_domain_qemu_monitor_event_deregister", callback_id)
+    assert got == [(DOM, "SHUTDOWN", 1700000000, 250000, '{"guest":true,"reason":"guest-shutdown"}'),
+                   (DOM, "STOP", 1700000001, 0, None)]  # fmt: skip
+

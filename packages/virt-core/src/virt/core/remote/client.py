@@ -791,6 +791,10 @@ class RemoteDriver(Driver):
 
     def _on_event(self, msg: W.Message) -> None:
         if msg.prog != W.REMOTE_PROGRAM:
+            if msg.prog == W.QEMU_PROGRAM:
+                from virt.core.remote import programs  # QMP events: the qemu program's MESSAGEs
+
+                programs.client_event(self.events, msg)
             return
         spec = M.EVENTS_BY_PROC.get(msg.proc)
         if spec is None:

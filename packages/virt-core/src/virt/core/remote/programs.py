@@ -297,6 +297,20 @@ BY_METHOD: dict[str, tuple[Program, ProgramProcedure]] = {
 }
 
 
+def client_event(events: Any, msg: W.Message) -> None:
+    """A QMP event MESSAGE on the client side: onto the connection's event bus, as a driver emits it."""
+    proc = QEMU.procedures.get(msg.proc)
+    if proc is None or not proc.event:
+        return
+    try:
+        _callback_id, dom, name, seconds, micros, details = proc.args.decode(msg.body)
+    except VirtError:
+        return
+    dom_from_wire = M.converters(P.NonnullDomain)[1]
+    assert dom_from_wire is not None
+    events.emit(QEMU_MONITOR_EVENT_KIND, 0, dom_from_wire(dom), name, seconds, micros, details)
+
+
 def client_method(client: Any, method: str) -> Callable[..., Any] | None:
     """A remote driver method making the call of another program on ``client`` (a RemoteClient)."""
     found = BY_METHOD.get(method)
