@@ -461,3 +461,24 @@ def test_streams_from_asyncio(daemon: tuple[Path, dict[str, bytes]]) -> None:
     assert data == SPARSE
     assert store["async-up"] == b"12" + bytes(1000) + b"34" and store["async-up.holes"] == b"1000,"
     assert ticks > 0
+
+
+def test_malformed_hole_fails_only_the_stream(daemon: tuple[Path, dict[str, bytes]]) -> None:
+    """A STREAM_HOLE whose body is not a virNetStreamHole (or has a negative length): the stream fails
+    with an error, the connection carries on."""
+    from virt.core.remote import protocol as W
+
+    sock, store = daemon
+    with open_fake(sock) as conn:
+        for body, error in ((b"\0\0\0", "Unable to decode message payload"),
+                            (W.StreamHole.encode(W.StreamHole.Value(-5, 0)), "Unexpected stream hole")):  # fmt: skip
+            store["bad-hole"] = b""
+            stream = conn.new_stream()
+            conn.call("storage_vol_upload", conn.call("storage_vol_lookup_by_name", POOL, "bad-hole"), stream.impl,
+                      0, 0, 1)  # fmt: skip
+            impl = stream.impl
+            impl.client.send(W.encode_raw(body, W.REMOTE_PROGRAM, W.REMOTE_PROTOCOL_VERSION, impl.proc,
+                                          W.MessageType.STREAM_HOLE, impl.serial, W.MessageStatus.CONTINUE))  # fmt: skip
+            with pytest.raises(VirtError, match=error):
+                stream.finish()
+        assert conn.get_type() == "FAKE"
