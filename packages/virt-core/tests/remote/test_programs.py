@@ -313,3 +313,17 @@ def test_our_client_receives_qmp_events(qmp_daemon: str) -> None:
     assert got == [(DOM, "SHUTDOWN", 1700000000, 250000, '{"guest":true,"reason":"guest-shutdown"}'),
                    (DOM, "STOP", 1700000001, 0, None)]  # fmt: skip
 
+
+
+def test_our_client_reaches_libvirtds_qemu_and_lxc_programs(libvirtd: Daemon) -> None:
+    """libvirtd's test driver answers our qemu and lxc program calls as virtd does: not supported."""
+    with v.open(libvirtd.uri()) as conn:
+        dom = conn.call("domain_lookup_by_name", "test")
+        for method, args, c_name in (
+            ("domain_qemu_monitor_command", (dom, '{"execute":"query-status"}', 0), "virDomainQemuMonitorCommand"),
+            ("domain_qemu_agent_command", (dom, '{"execute":"guest-ping"}', -1, 0), "virDomainQemuAgentCommand"),
+            ("connect_domain_qemu_monitor_event_register", (None, None, 0), "virConnectDomainQemuMonitorEventRegister"),
+            ("domain_lxc_open_namespace", (dom, 0), "virDomainLxcOpenNamespace"),
+        ):  # fmt: skip
+            with pytest.raises(NoSupportError, match=f"not supported by the connection driver: {c_name}$"):
+                conn.call(method, *args)
