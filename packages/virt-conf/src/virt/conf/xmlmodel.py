@@ -18,7 +18,9 @@ libvirt prints them::
 
 One engine (``Model.parse`` / ``Model.format``) handles them all. What the fields cannot say
 (defaults that depend on other fields, cross-field rules) goes in the ``post_parse`` and
-``validate`` hooks of the class, which the engine calls after the fields are read.
+``validate`` hooks of the class, which the engine calls after the fields are read. The engine
+generates each class's parse and write functions from its fields on first use (see
+"generated parse and write" below).
 """
 
 from __future__ import annotations
@@ -642,6 +644,12 @@ def _unknown_child(ctx: ParseContext, child: etree._Element, el: etree._Element,
 
 def _missing(f: Field, el: etree._Element) -> None:
     raise XMLError(f"missing {_describe(f)} in element '{local_name(el.tag)}'{where(el)}")
+
+
+def parser_for(model: type[Model]) -> Callable[[etree._Element, ParseContext], Any]:
+    """The engine's generated parse function of a model class: ``parse(el, ctx)`` reads the class's
+    own fields and runs its hooks (what ``Model.from_element`` does, for overrides that pick a class)."""
+    return _PARSERS.get(model) or _compile_parser(model)
 
 
 def _parser_of(model: type[Model]) -> Callable[[etree._Element, ParseContext], Any]:

@@ -16,7 +16,7 @@ from virt.conf.domain.types import (
     UInt10,
     YesNo,
 )
-from virt.conf.xmlmodel import Attr, Child, Memo, Model, ParseContext, String, Writer, where
+from virt.conf.xmlmodel import Attr, Child, Memo, Model, ParseContext, String, Writer, parser_for, where
 from virt.util.errors import XMLError
 
 ADDRESS_TYPES = ("none", "pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio", "virtio-s390", "ccw",
@@ -51,7 +51,7 @@ class Address(Model):
             if sub is None:
                 raise XMLError(f"unknown address type '{kind}'{where(el)}")
             cls = sub  # (no address kind overrides from_element: its own fields are read directly)
-        return Model.from_element.__func__(cls, el, ctx)  # type: ignore[attr-defined]
+        return parser_for(cls)(el, ctx if ctx is not None else ParseContext())
 
     def is_empty(self) -> bool:
         return False

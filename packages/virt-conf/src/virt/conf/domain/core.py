@@ -469,12 +469,13 @@ class Domain(Model):
     def add_implicit_controllers(self) -> None:
         """Controllers that devices' addresses imply (virDomainDefAddImplicitControllers)."""
         devs = self.devices
-        for ctype, bus in (("scsi", "scsi"), ("fdc", "fdc"), ("ide", "ide"), ("sata", "sata")):
-            top = -1
-            for d in devs.disks:
-                if d.bus == bus and isinstance(d.address, DriveAddress):
-                    top = max(top, d.address.controller or 0)
-            for i in range(top + 1):
+        tops: dict[str | None, int] = {}  # drive bus -> highest controller its disks' addresses name
+        for d in devs.disks:
+            if isinstance(d.address, DriveAddress):
+                bus = d.bus
+                tops[bus] = max(tops.get(bus, -1), d.address.controller or 0)
+        for ctype in ("scsi", "fdc", "ide", "sata"):  # (each bus's controller type has its name)
+            for i in range(tops.get(ctype, -1) + 1):
                 devs.add_controller(ctype, i)
         for ch in list(devs.channels) + list(devs.consoles):
             if ch.target is not None and ch.target.type == "virtio":

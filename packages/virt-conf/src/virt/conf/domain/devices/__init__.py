@@ -242,15 +242,18 @@ class Devices(Model):
         """Insert keeping libvirt's order: same-type controllers sorted by index, masters before companions."""
         insert_at = -1
         ctrls = self.controllers
+        ctype, index = ctrl.type, ctrl.index
+        companion = getattr(ctrl, "master", None) is not None
         for i in range(len(ctrls) - 1, -1, -1):
             cur = ctrls[i]
-            if cur.type != ctrl.type:
+            if cur.type != ctype:
                 continue
-            if ctrl.index is None:
+            if index is None:
                 insert_at = i + 1
                 break
-            if cur.index is not None and cur.index > ctrl.index or (getattr(ctrl, "master", None) is None and getattr(cur, "master", None) is not None and
-                  cur.index == ctrl.index):
+            cur_index = cur.index
+            if (cur_index is not None and cur_index > index) or (
+                    not companion and cur_index == index and getattr(cur, "master", None) is not None):
                 insert_at = i
         if insert_at == -1:
             ctrls.append(ctrl)

@@ -27,9 +27,10 @@ class InfoAlias(Alias):
             self.name = None
 
     def write(self, w: Writer, tag: str | None = None) -> None:
-        if self.name is None or (getattr(w, "inactive", False) and not is_user_alias(self.name)):
+        name = self.name
+        if name is None or (getattr(w, "inactive", False) and not is_user_alias(name)):
             return
-        super().write(w, tag)
+        Model.write(self, w, tag)
 
 
 class Device(Model):
