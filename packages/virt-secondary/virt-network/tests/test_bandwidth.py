@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from virt.core.uri import URI
-from virt.secondary.network.bandwidth import Limits, Rate, Tc, ifb_name, plug_commands, set_commands
+from virt.secondary.network.bandwidth import Limits, NetworkTc, Rate, ifb_name, plug_commands, set_commands
 from virt.secondary.network.driver import NetworkDriver
 from virt.secondary.network.host import Host
 from virt.util.errors import VirtError
@@ -258,7 +258,7 @@ def test_floor_needs_inbound_qos_on_the_network(netns: Namespaces) -> None:
 @pytest.mark.root
 def test_interface_bandwidth_on_a_tap_like_device(netns: Namespaces) -> None:
     """What a hypervisor driver applies on a guest's tap: here the host end of the guest's veth."""
-    tc = Tc(Host(netns.host))
+    tc = NetworkTc.on(Host(netns.host))
     tc.set("vgh", Limits(Rate(average=200, peak=400, burst=64), Rate(average=100)))
     classes = htb_classes(netns, "vgh")
     assert classes["1:1"] == {"rate": 1_600_000, "ceil": 3_200_000}

@@ -17,7 +17,7 @@ from typing import Any
 
 from virt.conf.network import Network, format_ip
 from virt.secondary.network import dnsmasq as dm
-from virt.secondary.network.bandwidth import Limits, Tc, ifb_name
+from virt.secondary.network.bandwidth import Limits, NetworkTc, ifb_name
 from virt.secondary.network.firewall import Firewall, make_firewall, network_rules
 from virt.secondary.network.host import Host, is_template, running_with, stop_process
 from virt.secondary.network.store import NetworkObj, NetworkStore
@@ -52,8 +52,8 @@ class Plumbing:
     def firewall(self, name: str | None = None) -> Firewall:
         return make_firewall(self.host, name or self.store.settings.firewall)
 
-    def tc(self) -> Tc:
-        return Tc(self.host)
+    def tc(self) -> NetworkTc:
+        return NetworkTc.on(self.host)
 
     # -- defaults filled at define time ------------------------------------------------------------
     def fill_defaults(self, defn: Network, others: list[Network]) -> None:
