@@ -24,6 +24,7 @@ import select
 import shlex
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -55,6 +56,7 @@ FEATURE_PROGRAM_KEEPALIVE = 10
 FEATURE_REMOTE_EVENT_CALLBACK = 14
 
 _CALL = W.MessageType.CALL
+_U32 = struct.Struct(">I")
 _REPLY = W.MessageType.REPLY
 _MESSAGE = W.MessageType.MESSAGE
 
@@ -110,6 +112,7 @@ class RemoteClient:
         self._activity = 0
         self._rbuf = bytearray()
         self._chunk = bytearray(65536)
+        self._chunk_view = memoryview(self._chunk)
         self._streams: dict[int, ClientStream] = {}
         self._closed: BaseException | None = None
         self.keepalive_interval = 0.0
@@ -307,11 +310,10 @@ class RemoteClient:
         """Read until the buffer holds ``size`` bytes (more if the socket has them: fewer syscalls)."""
         buf = self._rbuf
         while len(buf) < size:
-            chunk = self._chunk
-            n = self._recv_into(memoryview(chunk))
+            n = self._recv_into(self._chunk_view)
             if n == 0:
                 raise EOFError
-            buf += memoryview(chunk)[:n]
+            buf += self._chunk_view[:n]
         self._last_rx = time.monotonic()
 
     def _read_packet(self) -> None:
@@ -321,15 +323,14 @@ class RemoteClient:
         buf = self._rbuf
         if not buf:
             # The usual case: nothing buffered, and one recv brings exactly one whole packet.
-            n = self._recv_into(memoryview(self._chunk))
+            view = self._chunk_view
+            n = self._recv_into(view)
             if n == 0:
                 raise EOFError
             self._last_rx = time.monotonic()
-            chunk = self._chunk
-            if n >= 4 and int.from_bytes(chunk[:4], "big") == n:
-                W.packet_length(chunk[:4])  # the same checks as below
-                return W.decode_message(bytes(chunk[4:n]))
-            buf += memoryview(chunk)[:n]
+            if n >= W.MESSAGE_LEN_MAX + W.MESSAGE_HEADER_MAX and _U32.unpack_from(view)[0] == n:
+                return W.decode_message(view[4:n].tobytes())  # a whole packet, of a valid length
+            buf += view[:n]
         if len(buf) < 4:
             self._fill(4)
         length = W.packet_length(bytes(buf[:4])) + 4
