@@ -102,9 +102,11 @@ def _uint_params(values: dict[str, int]) -> list[Any]:
 
 def _params_in(wire: list[Any], allowed: set[str]) -> dict[str, int]:
     values = P.typed_params_from_wire(wire)
-    for name in values:
+    for name, value in values.items():
         if name not in allowed:
             raise InvalidArgError(f"parameter '{name}' is not supported", code=ErrorNumber.INVALID_ARG)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 32:
+            raise InvalidArgError(f"invalid type for parameter '{name}'", code=ErrorNumber.INVALID_ARG)
     return {k: int(v) for k, v in values.items()}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from virt.util.errors import (
     RPCError,
     VirtError,
 )
+
+log = logging.getLogger("virt.remote.programs")
 
 Handler = Callable[[Any, Any], Any]
 
@@ -173,6 +176,8 @@ def _answer(client: Any, program: Program, proc: ProgramProcedure, msg: W.Messag
         return W.encode_message(proc.ret, ret, msg.prog, msg.vers, msg.proc, W.MessageType.REPLY, msg.serial,
                                 W.MessageStatus.OK), None  # fmt: skip
     except Exception as err:  # every failure becomes an error reply
+        if not isinstance(err, (VirtError, UnicodeError)):
+            log.exception("procedure %s of the %s program failed", proc.name, program.name)
         fdpass.close_all(out_fds or ())
         if isinstance(err, UnicodeError):
             err = InvalidArgError("string is not valid UTF-8")
