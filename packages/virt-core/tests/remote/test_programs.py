@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -18,10 +19,15 @@ from typing import Any
 
 import pytest
 import virt.core as v
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from virt.core.events import EventBus
+from virt.core.remote import procedures as P
+from virt.core.remote import protocol as W
 from virt.core.remote.programs import QEMU_MONITOR_EVENT_KIND
 from virt.core.remote.server import Server, ServerConfig
 from virt.core.types import DomainRef
+from virt.util import xdr
 from virt.util.errors import NoSupportError, VirtError
 
 from .conftest import Daemon
@@ -327,3 +333,49 @@ def test_our_client_reaches_libvirtds_qemu_and_lxc_programs(libvirtd: Daemon) ->
         ):  # fmt: skip
             with pytest.raises(NoSupportError, match=f"not supported by the connection driver: {c_name}$"):
                 conn.call(method, *args)
+
+
+def _program_packets() -> list[bytes]:
+    """A valid CALL of every qemu and lxc procedure (after CONNECT_OPEN on the same socket), to mutate."""
+    from virt.core.remote.programs import LXC, QEMU
+
+    values = {"dom": ("test", b"\x66\x95\xeb\x01\xf6\xa4\x83\x04\x79\xaa\x97\xf2\x50\x2e\x19\x3f", 1),
+              "cmd": '{"execute":"query-status"}', "flags": 0, "pid_value": 1, "timeout": -1, "event": None,
+              "callbackID": 1}  # fmt: skip
+    packets = []
+    for program in (QEMU, LXC):
+        for number, proc in sorted(program.procedures.items()):
+            if proc.event:
+                continue
+            names = [name for name, _ in proc.args.fields] if isinstance(proc.args, xdr.Struct) else []
+            body = proc.args.Value(*[values[name] for name in names]) if names else None
+            packets.append(W.encode_message(proc.args, body, program.number, 1, number, W.MessageType.CALL, 7))
+    return packets
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_qemu_and_lxc_packets_never_break_the_daemon(virtd: Daemon, data: st.DataObject) -> None:
+    open_proc = P.BY_NAME["CONNECT_OPEN"]
+    hello = W.encode_message(open_proc.args, open_proc.args.Value("test:///default", 0), W.REMOTE_PROGRAM, 1,
+                             open_proc.number, W.MessageType.CALL, 1)  # fmt: skip
+    raw = bytearray(data.draw(st.sampled_from(_PROGRAM_PACKETS)))
+    for _ in range(data.draw(st.integers(0, 4))):
+        pos = data.draw(st.integers(4, len(raw) - 1))
+        raw[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del raw[data.draw(st.integers(28, len(raw))) :]
+        raw[0:4] = len(raw).to_bytes(4, "big")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(virtd.sock))
+        s.sendall(hello + bytes(raw))
+        s.settimeout(0.3)
+        with contextlib.suppress(TimeoutError, ConnectionResetError, BrokenPipeError):
+            while s.recv(65536):
+                pass
+    with v.open(virtd.uri()) as conn:
+        assert conn.get_type() == "TEST"
+    assert "Traceback" not in (virtd.sock.parent / "virtd.log").read_text()
+
+
+_PROGRAM_PACKETS = _program_packets()
