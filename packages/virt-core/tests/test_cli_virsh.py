@@ -230,3 +230,15 @@ def test_snapshot_sequence() -> None:
             "--leaves; snapshot-list test --from s1; snapshot-current test --name; snapshot-info test s1; "
             "snapshot-info test --current; snapshot-parent test s2; snapshot-parent test s1; snapshot-parent test; "
             "snapshot-revert test s1; snapshot-delete test s2; snapshot-list test --tree")
+
+
+@needs_domains
+def test_domiftune_sequence() -> None:
+    seq = ("domiftune test testnet0 --inbound 100,200,300 --outbound 50 --live; domiftune test testnet0; "
+           "domiftune test testnet0 --inbound 0; domiftune test testnet0; domiftune test testnet0 --outbound 0,5; "
+           "domiftune test testnet0 --inbound ,5; domiftune test testnet0 --inbound 0,0,0,7; "
+           "domiftune test aa:bb:cc:dd:ee:ff --config; domiftune test testnet0 --outbound 1,2,3,4; "
+           "domiftune test testnet0 --inbound 1,,3; domiftune test testnet0 --inbound 1,2,3,4,5; "
+           "domiftune test testnet0 --inbound -1; domiftune test testnet0; domiftune test nope")
+    rc, out, err = compare(seq)
+    assert "inbound.burst  : 3" in out and "outbound floor is unsupported yet" in err

@@ -1099,6 +1099,106 @@ def test_bridged_interface_tap(env: Env) -> None:
         run(["ip", "link", "del", bridge], timeout=30, check=False)
 
 
+def _tap_of(dom: Domain, mac: str) -> str:
+    from lxml import etree
+
+    for net in etree.fromstring(dom.xml_desc().encode()).findall("devices/interface"):
+        if net.find("mac").get("address") == mac:
+            return str(net.find("target").get("dev"))
+    raise AssertionError(f"no interface {mac}")
+
+
+def _shaping(tap: str) -> tuple[dict[str, dict[str, int]], set[str], int | None]:
+    """(htb classes, qdisc kinds) of ``tap`` and the rate (bits/s) shaped on its ifb stand-in, if any."""
+    from virt.util.tc import Tc, ifb_name
+
+    tc = Tc()
+    ifb = ifb_name(tap)
+    ifb_rate = tc.htb_classes(ifb)["1:1"]["rate"] if Path(f"/sys/class/net/{ifb}").exists() else None
+    return tc.htb_classes(tap), {q["kind"] for q in tc.show("qdisc", tap)}, ifb_rate
+
+
+def test_interface_bandwidth_on_the_tap(env: Env, boot_image: Path) -> None:
+    """<bandwidth> shapes the tap at start, on hot-plug and through virDomainSetInterfaceParameters;
+    nothing is left once the interface or the guest is gone."""
+    from virt.util.process import run
+    from virt.util.tc import ifb_name
+
+    if os.geteuid() != 0 or not Path("/dev/net/tun").exists():
+        pytest.skip("needs root and /dev/net/tun")
+    bridge = f"vqbw{os.getpid() % 100000}"
+    run(["ip", "link", "add", bridge, "type", "bridge"], timeout=30)
+    try:
+        nic = (f"<interface type='bridge'><source bridge='{bridge}'/><mac address='52:54:00:aa:bb:02'/>"
+               "<bandwidth><inbound average='1000' peak='2000' burst='256'/><outbound average='500'/></bandwidth>"
+               "<model type='virtio'/></interface>")
+        dom = env.define(domain_xml("shaped", disks=boot_disk(boot_image), devices=nic))
+        dom.create()
+        wait_booted(boot_image)
+        tap = _tap_of(dom, "52:54:00:aa:bb:02")
+        # inbound (to the guest) is the tap's egress: htb at 1000 KiB/s (tc's kbps: 8 Mbit/s), ceil the peak
+        classes, kinds, ifb_rate = _shaping(tap)
+        assert classes["1:1"] == {"rate": 8_000_000, "ceil": 16_000_000}
+        assert {"htb", "ingress"} <= kinds
+        assert ifb_rate in (None, 4_000_000)  # outbound: policed, or shaped on an ifb where police is missing
+        params, n = env.conn.call("domain_get_interface_parameters", dom.ref, tap, 16, 0)
+        assert n == 7 and params == {"inbound.average": 1000, "inbound.peak": 2000, "inbound.burst": 256,
+                                     "inbound.floor": 0, "outbound.average": 500, "outbound.peak": 0,
+                                     "outbound.burst": 0}
+        assert env.conn.call("domain_get_interface_parameters", dom.ref, tap, 0, 0) == ({}, 7)
+
+        # domiftune --live --inbound 3000: the inbound direction is replaced whole, outbound kept
+        env.conn.call("domain_set_interface_parameters", dom.ref, "52:54:00:AA:BB:02", {"inbound.average": 3000}, 1)
+        classes, kinds, ifb_rate = _shaping(tap)
+        assert classes["1:1"] == {"rate": 24_000_000, "ceil": 24_000_000}
+        assert "ingress" in kinds and ifb_rate in (None, 4_000_000)
+        assert "<inbound average='3000'/>" in dom.xml_desc() and "<outbound average='500'/>" in dom.xml_desc()
+        assert "<inbound average='1000' peak='2000' burst='256'/>" in dom.xml_desc(2)  # config untouched
+        # outbound average 0 removes that direction
+        env.conn.call("domain_set_interface_parameters", dom.ref, tap, {"outbound.average": 0}, 1)
+        classes, kinds, ifb_rate = _shaping(tap)
+        assert "ingress" not in kinds and ifb_rate is None and classes["1:1"]["rate"] == 24_000_000
+        assert "<outbound" not in dom.xml_desc()
+        # --config only: the tap keeps its rate
+        env.conn.call("domain_set_interface_parameters", dom.ref, "52:54:00:aa:bb:02", {"inbound.average": 42}, 2)
+        assert "<inbound average='42'/>" in dom.xml_desc(2) and _shaping(tap)[0]["1:1"]["rate"] == 24_000_000
+        with pytest.raises(VirtError, match="'floor' is only supported for interface type 'network'") as err:
+            env.conn.call("domain_set_interface_parameters", dom.ref, tap, {"inbound.floor": 10}, 1)
+        assert err.value.code == ErrorNumber.CONFIG_UNSUPPORTED
+        with pytest.raises(VirtError, match="parameter 'inbound.bogus' not supported"):
+            env.conn.call("domain_set_interface_parameters", dom.ref, tap, {"inbound.bogus": 1}, 1)
+        with pytest.raises(VirtError, match="'nosuch0' is not a known interface"):
+            env.conn.call("domain_get_interface_parameters", dom.ref, "nosuch0", 16, 0)
+
+        # a hot-plugged interface is shaped too, and its ifb goes with it
+        nic2 = (f"<interface type='bridge'><source bridge='{bridge}'/><mac address='52:54:00:aa:bb:03'/>"
+                "<bandwidth><inbound average='700'/><outbound average='300'/></bandwidth>"
+                "<model type='virtio'/></interface>")
+        dom.attach_device(nic2, 1)
+        tap2 = _tap_of(dom, "52:54:00:aa:bb:03")
+        classes, kinds, ifb_rate2 = _shaping(tap2)
+        assert classes["1:1"]["rate"] == 5_600_000 and ifb_rate2 in (None, 2_400_000)
+        dom.detach_device(nic2, 1)
+        env.wait_event(lambda ev: ev.event_id == DomainEventID.DEVICE_REMOVED)
+        assert not Path(f"/sys/class/net/{tap2}").exists()
+        assert not Path(f"/sys/class/net/{ifb_name(tap2)}").exists()
+
+        # start the config (inbound 42) again... after destroy nothing of the shaping is left
+        env.conn.call("domain_set_interface_parameters", dom.ref, tap, {"outbound.average": 100}, 1)
+        assert _shaping(tap)[2] in (None, 800_000)
+        dom.destroy()
+        assert not Path(f"/sys/class/net/{tap}").exists()
+        assert not Path(f"/sys/class/net/{ifb_name(tap)}").exists()
+        dom.create()
+        tap = _tap_of(dom, "52:54:00:aa:bb:02")
+        assert _shaping(tap)[0]["1:1"]["rate"] == 336_000
+        assert "ingress" in _shaping(tap)[1]
+        dom.destroy()
+        assert not Path(f"/sys/class/net/{ifb_name(tap)}").exists()
+    finally:
+        run(["ip", "link", "del", bridge], timeout=30, check=False)
+
+
 # ----------------------------------------------------------------------------------------- the guest agent
 def _agent_guest() -> Any:
     """tests/agent_guest.py (the tests directory is not a package)."""

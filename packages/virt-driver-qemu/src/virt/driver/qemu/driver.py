@@ -988,6 +988,31 @@ class QemuDriver(SnapshotCalls, AgentCalls, Driver):
             live, config = _impact(obj, flags)
             tuning.set_params(self, obj, "blkio", params, live, config)
 
+    def domain_get_interface_parameters(self, dom: DomainRef, device: str, nparams: int = 7,
+                                        flags: int = 0) -> tuple[dict[str, int], int]:
+        """The <bandwidth> of interface ``device`` (MAC or tap name); with ``nparams`` 0 only their count."""
+        from virt.driver.qemu import bandwidth
+
+        obj = self._obj(dom)
+        live, _ = _impact(obj, flags & (MI.LIVE | MI.CONFIG))
+        tree = obj.live if live else obj.config
+        params = bandwidth.get_params(tree, device)
+        if nparams == 0:
+            return {}, len(params)
+        items = dict(list(params.items())[:nparams])
+        return items, len(items)
+
+    def domain_set_interface_parameters(self, dom: DomainRef, device: str, params: dict[str, Any],
+                                        flags: int = 0) -> None:
+        """New <bandwidth> for interface ``device``, applied on its tap when live."""
+        from virt.driver.qemu import bandwidth
+
+        self.check_writable("domain_set_interface_parameters")
+        obj = self._obj(dom)
+        with obj.job:
+            live, config = _impact(obj, flags)
+            bandwidth.set_params(self, obj, device, params, live, config)
+
     # -- statistics ---------------------------------------------------------------------------------
     def domain_block_stats(self, dom: DomainRef, path: str) -> Any:
         from virt.driver.qemu import stats

@@ -348,6 +348,12 @@ def finish_removal(host: QemuHost, obj: DomainObj, alias: str) -> None:
                 mon.execute("netdev_del", {"id": f"host{alias}"})
             except VirtError as err:
                 log.debug("netdev_del host%s: %s", alias, err)
+            from virt.driver.qemu import bandwidth
+
+            try:
+                bandwidth.clear(el)
+            except VirtError as err:
+                log.warning("cannot clear the bandwidth of %s: %s", alias, err)
     with host.lock:
         parent = el.getparent()
         if parent is not None:

@@ -419,6 +419,14 @@ def cleanup(host: QemuHost, obj: DomainObj, reason: int) -> None:
         except VirtError as err:
             log.warning("cannot remove the cgroup of '%s': %s", obj.name, err)
     dac.restore(obj.runtime.get("dac", {}))
+    if obj.live is not None:
+        from virt.driver.qemu import bandwidth
+
+        for net in obj.live.findall("devices/interface"):
+            try:
+                bandwidth.clear(net)
+            except VirtError as err:
+                log.warning("cannot clear the bandwidth of '%s': %s", X.get(net, "target", "dev"), err)
     private = obj.runtime.get("private_dir")
     if private:
         P.remove_tree(Path(private))

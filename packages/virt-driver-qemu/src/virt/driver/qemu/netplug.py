@@ -81,6 +81,9 @@ def open_interface(host: QemuHost, net: Any, virt_type: str) -> dict[str, list[i
             if bridge:
                 _ip("link", "set", "dev", name, "master", bridge)
             _ip("link", "set", "dev", name, "up")
+        from virt.driver.qemu import bandwidth
+
+        bandwidth.apply(net, name)
         vhost = virt_type == "kvm" and is_virtio(net) and X.get(net, "driver", "name") != "qemu"
         if vhost and os.path.exists("/dev/vhost-net"):
             fds["vhost"] = [os.open("/dev/vhost-net", os.O_RDWR | os.O_CLOEXEC) for _ in taps]

@@ -498,6 +498,48 @@ def cmd_domifstat(ctx: Context, args: Args) -> Any:
     return Text("".join(lines), value={k: v for k, v in zip(names, stats) if v >= 0})
 
 
+#: domiftune's rate strings: "average,peak,burst[,floor]" (floor is inbound only).
+_RATE_FIELDS = ("average", "peak", "burst", "floor")
+
+
+def _rate(direction: str, text: str) -> dict[str, int]:
+    """virsh's rate string as the typed parameters it sends: average always, the others when set."""
+    parts = text.split(",")
+    if len(parts) > len(_RATE_FIELDS):
+        raise CLIError(f"Rate string '{text}' has too many fields")
+    rate: dict[str, int] = {}
+    for name, part in zip(_RATE_FIELDS, parts):
+        if not part:
+            continue
+        if not part.isdigit():
+            raise CLIError(f"field '{name}' is malformed")
+        rate[name] = int(part)
+    if direction == "outbound" and rate.get("floor"):
+        raise CLIError("outbound floor is unsupported yet")
+    if not rate.get("average") and not rate.get("floor") and (rate.get("peak") or rate.get("burst")):
+        raise CLIError("either inbound average or floor is mandatory" if direction == "inbound"
+                       else "outbound average is mandatory")
+    return {f"{direction}.{name}": rate.get(name, 0) for name in _RATE_FIELDS if name == "average" or rate.get(name)}
+
+
+def cmd_domiftune(ctx: Context, args: Args) -> Any:
+    dom = domain(ctx, args)
+    device = args.string("interface") or ""
+    flags = impact(args) or 0
+    params: dict[str, int] = {}
+    for direction in ("inbound", "outbound"):
+        text = args.string(direction)
+        if text is not None:
+            params.update(_rate(direction, text))
+    if params:
+        call("Unable to set interface parameters", ctx.conn.call, "domain_set_interface_parameters", dom.ref,
+             device, params, flags)
+        return None
+    got, _ = call("Unable to get interface parameters", ctx.conn.call, "domain_get_interface_parameters", dom.ref,
+                  device, 16, flags)
+    return Text("".join(f"{name:<15}: {value}\n" for name, value in got.items()), value=dict(got))
+
+
 _MEMSTAT_TAGS = ("swap_in", "swap_out", "major_fault", "minor_fault", "unused", "available", "actual",
                  "rss", "usable", "last_update", "disk_caches", "hugetlb_pgalloc", "hugetlb_pgfail")
 
@@ -609,6 +651,11 @@ GROUP = CommandGroup("Domain Management", "domain", [
             "Detach device from an XML <file>",
             (DOMAIN, data("file", "XML file"), *_DEVICE_IMPACT)),
     Command("domid", cmd_domid, "convert a domain name or UUID to domain id", "", (data("domain", "domain name or uuid"),)),
+    Command("domiftune", cmd_domiftune, "get/set parameters of a virtual interface",
+            "Get/Set parameters of a domain's virtual interface.",
+            (DOMAIN, data("interface", "interface device (MAC Address)"),
+             string("inbound", "control domain's incoming traffics", named_only=True),
+             string("outbound", "control domain's outgoing traffics", named_only=True), *_IMPACT)),
     Command("domname", cmd_domname, "convert a domain id or UUID to domain name", "", (data("domain", "domain id or uuid"),)),
     Command("domuuid", cmd_domuuid, "convert a domain name or id to domain UUID", "", (data("domain", "domain id or name"),)),
     Command("domxml-from-native", cmd_domxml_from_native, "Convert native config to domain XML",
