@@ -425,6 +425,23 @@ class Domain(_Object):
     send_key = _forward("domain_send_key")
     rename = _forward("domain_rename")
     open_console = _forward("domain_open_console")
+    # The guest agent and the QEMU monitor (libvirt-qemu's calls and the agent-backed ones).
+    qemu_agent_command = _forward("domain_qemu_agent_command",
+                                  "A raw guest-agent command (JSON text) and its reply: (cmd, timeout, flags).")
+    qemu_monitor_command = _forward("domain_qemu_monitor_command", "A raw QMP/HMP command: (cmd, flags).")
+    qemu_monitor_command_with_files = _forward("domain_qemu_monitor_command_with_files",
+                                               "A QMP command with descriptors: (cmd, fds, flags).")
+    get_time = _forward("domain_get_time", "The guest's clock as (seconds, nseconds).")
+    set_time = _forward("domain_set_time", "Set the guest's clock: (seconds, nseconds, flags).")
+    set_user_password = _forward("domain_set_user_password", "(user, password, flags).")
+    get_guest_info = _forward("domain_get_guest_info", "Agent-reported facts as typed parameters: (types, flags).")
+    get_guest_vcpus = _forward("domain_get_guest_vcpus", "The guest's vCPU states as typed parameters.")
+    set_guest_vcpus = _forward("domain_set_guest_vcpus", "(cpumap text, state, flags).")
+    fsfreeze = _forward("domain_fsfreeze", "Freeze the guest's file systems: (mountpoints, flags) -> count.")
+    fsthaw = _forward("domain_fsthaw", "Thaw the guest's file systems: (mountpoints, flags) -> count.")
+    interface_addresses = _forward("domain_interface_addresses",
+                                   "[(name, hwaddr, [(type, addr, prefix)])]: (source, flags).")
+    set_lifecycle_action = _forward("domain_set_lifecycle_action", "(type, action, flags).")
 
 
 class DomainSnapshot(_Object):

@@ -7,9 +7,10 @@ from importlib import import_module
 
 from virt.core.cli.spec import Command, CommandGroup
 
-#: (module, attribute) of each group, in virsh's help order; virt's own groups last.
+#: (module, attribute) of each group, in virsh's help order; virt's own groups last. Tables that share a
+#: help keyword (domain.GROUP and guest.GROUP) are listed as one group.
 GROUPS = (
-    ("domain", "GROUP"), ("domain", "MONITOR"), ("host", "EVENTS"), ("host", "GROUP"),
+    ("domain", "GROUP"), ("guest", "GROUP"), ("domain", "MONITOR"), ("guest", "MONITOR"), ("host", "EVENTS"), ("host", "GROUP"),
     ("iface", "GROUP"), ("nwfilter", "GROUP"), ("network", "GROUP"), ("nodedev", "GROUP"),
     ("secret", "GROUP"), ("snapshot", "GROUP"), ("storage", "POOLS"), ("storage", "VOLUME"),
     ("shell", "GROUP"), ("host", "TOOLS"), ("xmltools", "GROUP"),
@@ -18,11 +19,15 @@ GROUPS = (
 
 @cache
 def _groups() -> tuple[CommandGroup, ...]:
-    out = []
+    out: dict[str, CommandGroup] = {}
     for module, attr in GROUPS:
         group: CommandGroup = getattr(import_module(f"{__name__}.{module}"), attr)
-        out.append(group)
-    return tuple(out)
+        if group.keyword in out:
+            merged = out[group.keyword]
+            out[group.keyword] = CommandGroup(merged.name, merged.keyword, [*merged.commands, *group.commands])
+        else:
+            out[group.keyword] = group
+    return tuple(out.values())
 
 
 def builtin_groups() -> list[CommandGroup]:
