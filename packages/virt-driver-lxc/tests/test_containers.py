@@ -192,6 +192,42 @@ def _bridge_checks(env: LxcEnv, dom: Any, listener: socket.socket) -> dict[str, 
     return {"message": message, "master": master, "veth": veth, "mac": mac, "gone": gone}
 
 
+def test_interface_bandwidth_on_the_host_veth(env: LxcEnv, bridge_netns: str) -> None:
+    """<bandwidth> shapes the host end of the container's veth (inbound on its egress); nothing of it,
+    not even the ifb standing in for a missing police action, outlives the container."""
+    from virt.util.tc import Tc, ifb_name
+
+    name = env.name()
+    iface = ("<interface type='bridge'><mac address='52:54:00:77:00:05'/><source bridge='vbr0'/>"
+             "<bandwidth><inbound average='1000' peak='2000' burst='256'/><outbound average='500'/></bandwidth>"
+             "</interface>")
+
+    def scenario() -> dict[str, Any]:
+        conn = env.connect()
+        dom = conn.create_domain(env.xml(name, IDLE, devices=iface))
+        try:
+            veth = dom.xml_desc().split("<target dev='")[1].split("'")[0]
+            tc = Tc()
+            ifb = ifb_name(veth)
+            ifb_up = Path(f"/sys/class/net/{ifb}").exists()
+            shaped = {"classes": tc.htb_classes(veth), "kinds": sorted({q["kind"] for q in tc.show("qdisc", veth)}),
+                      "ifb_rate": tc.htb_classes(ifb)["1:1"]["rate"] if ifb_up else None}
+            dom.destroy()
+            links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+            return {**shaped, "veth_left": f" {veth}@" in links or f" {veth}:" in links, "ifb_left": ifb in links}
+        finally:
+            if name in [d.name() for d in conn.list_all_domains()]:
+                dom.destroy()
+            conn.close()
+
+    result = _in_netns(bridge_netns, scenario)
+    # 1000 KiB/s in tc's kbps is 8 Mbit/s; peak 2000 is the class's ceil
+    assert result["classes"]["1:1"] == {"rate": 8_000_000, "ceil": 16_000_000}
+    assert {"htb", "ingress"} <= set(result["kinds"])
+    assert result["ifb_rate"] in (None, 4_000_000)  # outbound policed, or shaped on an ifb
+    assert not result["veth_left"] and not result["ifb_left"]
+
+
 def test_interface_on_a_virtual_network(env: LxcEnv, bridge_netns: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """<interface type='network'>: the driver asks the network driver (same URI, same root) for the bridge."""
     from virt.core.connection import Connection

@@ -258,6 +258,8 @@ class Controller:
                 taken.add(host)
                 netdev.create_veth(host, peer, nic.mac, nic.bridge, nic.mtu)
                 self.host_devs.append(host)
+                if nic.bandwidth:
+                    netdev.set_bandwidth(host, nic.bandwidth, swapped=nic.bandwidth_swapped)
             peers.append(peer)
         staging = str(self.files["root"])
         os.makedirs(staging, mode=0o755, exist_ok=True)

@@ -1,10 +1,14 @@
-"""Network devices of containers with iproute2: veth pairs into bridges, macvlans, moves into a namespace, addresses."""
+"""Network devices of containers with iproute2: veth pairs into bridges, macvlans, moves into a namespace, addresses,
+and <bandwidth> on a veth's host end (tc, through virt.util.tc)."""
 
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
+from virt.util.errors import ErrorDomain
 from virt.util.process import find_binary, run
+from virt.util.tc import Limits, Rate, Tc, ifb_name
 
 _IP_TIMEOUT = 30.0
 
@@ -43,8 +47,23 @@ def create_macvlan(dev: str, link_dev: str, mac: str, mode: str) -> None:
 
 
 def delete(dev: str) -> None:
-    """Remove a device if it is still there (a veth vanishes with its peer's namespace)."""
-    run([find_binary("ip", "iproute2"), "link", "del", "dev", dev], timeout=_IP_TIMEOUT, check=False)
+    """Remove a device if it is still there (a veth vanishes with its peer's namespace), and the ifb
+    device that may stand in for its ingress policing (it outlives the veth)."""
+    for name in (dev, ifb_name(dev)):
+        run([find_binary("ip", "iproute2"), "link", "del", "dev", name], timeout=_IP_TIMEOUT, check=False)
+
+
+def set_bandwidth(dev: str, bandwidth: dict[str, dict[str, Any]], *, swapped: bool = True) -> None:
+    """Shape the host end ``dev`` of a container's interface: ``bandwidth`` maps "inbound"/"outbound"
+    to average/peak/burst/floor (KiB/s, KiB). Inbound (to the container) leaves the host through the
+    veth's egress (``swapped``)."""
+    limits = Limits(*(Rate(**bandwidth[d]) if d in bandwidth else None for d in ("inbound", "outbound")))
+    tc = Tc(domain=ErrorDomain.LXC)
+    try:
+        tc.set(dev, limits, swapped=swapped)
+    except BaseException:
+        tc.clear(dev)
+        raise
 
 
 def move_to_netns(dev: str, pid: int) -> None:

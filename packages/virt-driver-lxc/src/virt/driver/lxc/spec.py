@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from virt.util.errors import ConfigUnsupportedError, ErrorDomain
+from virt.util.tc import Limits
 
 #: Capabilities the "default" policy drops (libvirt's list; sys_boot stays: reboot works in a pid namespace).
 DEFAULT_DROPPED_CAPS = ("sys_module", "sys_time", "mknod", "audit_control", "mac_admin")
@@ -46,6 +47,10 @@ class NicSpec:
     routes: list[tuple[str, int, str]] = field(default_factory=list)
     link_up: bool = True
     mtu: int | None = None
+    #: <bandwidth> of a veth's host end: "inbound"/"outbound" -> average/peak/burst/floor (KiB/s, KiB).
+    bandwidth: dict[str, dict[str, int]] | None = None
+    #: Whether inbound goes on the host end's egress (not for ethernet, which shares the host's view).
+    bandwidth_swapped: bool = True
 
 
 @dataclass
@@ -214,6 +219,10 @@ def _nic(iface: Any, index: int, network_bridge: Any) -> NicSpec:
             raise _unsupported("No source device specified for direct interface")
     elif iface.type != "ethernet":
         raise _unsupported(f"Network device type '{iface.type}' is not supported")
+    limits = Limits.of(iface.bandwidth)
+    if limits is not None and nic.kind != "direct":
+        nic.bandwidth = {d: asdict(rate) for d in ("inbound", "outbound") if (rate := getattr(limits, d)) is not None}
+        nic.bandwidth_swapped = iface.type != "ethernet"
     return nic
 
 
