@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -379,3 +380,15 @@ def test_fuzzed_qemu_and_lxc_packets_never_break_the_daemon(virtd: Daemon, data:
 
 
 _PROGRAM_PACKETS = _program_packets()
+
+
+@needs_virsh
+def test_virt_cli_and_virsh_agree_through_virtd(qmp_daemon: str) -> None:
+    """virt's qemu-monitor-command / qemu-agent-command through virtd print what virsh prints."""
+    virt_cli = [sys.executable, "-c", "import sys; from virt.core.cli.main import main; sys.exit(main())"]
+    for command in (["qemu-monitor-command", "qmp", '{"execute":"query-status"}'],
+                    ["qemu-agent-command", "qmp", '{"execute":"guest-ping"}'],
+                    ["qemu-monitor-command", "nosuch", '{"execute":"query-status"}']):  # fmt: skip
+        ours = subprocess.run([*virt_cli, "-c", qmp_daemon, *command], capture_output=True, text=True, timeout=60)
+        theirs = virsh(qmp_daemon, *command)
+        assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), (ours.stderr, theirs.stderr)
