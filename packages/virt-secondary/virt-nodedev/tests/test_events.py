@@ -45,8 +45,7 @@ def open_conn() -> Connection:
 
 def subscribe(conn: Connection, event_id: int) -> queue.Queue[Event]:
     got: queue.Queue[Event] = queue.Queue()
-    conn.call("connect_node_device_event_register_any", int(event_id))
-    conn.events.subscribe("node_device", event_id, got.put)
+    conn.node_device_event_register(event_id, got.put)
     return got
 
 

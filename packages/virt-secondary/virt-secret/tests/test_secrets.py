@@ -155,8 +155,8 @@ def test_events(conn: Connection) -> None:
     seen: list[tuple[int, tuple]] = []
     done = threading.Event()
     for event_id in (SecretEventID.LIFECYCLE, SecretEventID.VALUE_CHANGED):
-        conn.events.subscribe("secret", event_id, lambda ev: (seen.append((ev.event_id, ev.payload)),
-                                                               len(seen) == 3 and done.set()))
+        conn.secret_event_register(event_id, lambda ev: (seen.append((ev.event_id, ev.payload)),
+                                                         len(seen) == 3 and done.set()))
     sec = conn.define_secret(secret_xml(UUID1))
     sec.set_value(b"x")
     sec.undefine()

@@ -159,9 +159,9 @@ def test_lists_filters_autostart_and_events(conn: Connection, root: Path) -> Non
 
     seen: list[tuple[str, int, tuple]] = []
     done = threading.Event()
-    conn.events.subscribe("storage_pool", StoragePoolEventID.LIFECYCLE,
-                          lambda ev: (seen.append((ev.obj.name, ev.event_id, ev.payload)),
-                                      len(seen) == 4 and done.set()))
+    conn.storage_pool_event_register(StoragePoolEventID.LIFECYCLE,
+                                     lambda ev: (seen.append((ev.obj.name, ev.event_id, ev.payload)),
+                                                 len(seen) == 4 and done.set()))
     a = dir_pool(conn, root, "a")
     b = conn.define_storage_pool(f"<pool type='dir'><name>b</name><target><path>{root / 'b'}</path></target></pool>")
     assert [p.name() for p in conn.list_all_storage_pools(LF.ACTIVE)] == ["a"]

@@ -308,8 +308,24 @@ class Connection:
 
     def network_event_register(self, event_id: int, callback: Callable[[Event], None],
                                net: Network | None = None) -> int:
-        self.call("connect_network_event_register_any", int(event_id))
-        return self.events.subscribe("network", event_id, callback, net.ref if net else None)
+        return self._event_register("network", event_id, callback, net)
+
+    def storage_pool_event_register(self, event_id: int, callback: Callable[[Event], None],
+                                    pool: StoragePool | None = None) -> int:
+        return self._event_register("storage_pool", event_id, callback, pool)
+
+    def node_device_event_register(self, event_id: int, callback: Callable[[Event], None],
+                                   dev: NodeDevice | None = None) -> int:
+        return self._event_register("node_device", event_id, callback, dev)
+
+    def secret_event_register(self, event_id: int, callback: Callable[[Event], None],
+                              secret: Secret | None = None) -> int:
+        return self._event_register("secret", event_id, callback, secret)
+
+    def _event_register(self, kind: str, event_id: int, callback: Callable[[Event], None], obj: _Object | None) -> int:
+        """Ask the driver for ``kind`` events (connect_<kind>_event_register_any), then route them to ``callback``."""
+        self.call(f"connect_{kind}_event_register_any", int(event_id))
+        return self.events.subscribe(kind, event_id, callback, obj.ref if obj else None)
 
 
 class _Object:
