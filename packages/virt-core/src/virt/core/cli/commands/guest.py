@@ -45,27 +45,27 @@ def typed_value(value: Any) -> str:
 
 
 def pretty_json(text: str) -> str | None:
-    """JSON text re-indented as libvirt's pretty printer does (two spaces, one member per line); None when
-    it is not JSON."""
+    """JSON text re-indented as libvirt's pretty printer (yajl's beautifier) writes it: two spaces a level,
+    an empty object or array still opened on its own line, a newline at the end; None when not JSON."""
     try:
         value = json.loads(text)
     except ValueError:
         return None
-    return _pretty(value, 0)
+    return _pretty(value, 0) + "\n"
 
 
 def _pretty(value: Any, depth: int) -> str:
     pad, inner = "  " * depth, "  " * (depth + 1)
     if isinstance(value, dict):
-        if not value:
-            return "{\n" + pad + "}"
-        items = [f"{inner}{json.dumps(k)}: {_pretty(v, depth + 1)}" for k, v in value.items()]
+        items = [f"{inner}{_scalar(k)}: {_pretty(v, depth + 1)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
     if isinstance(value, list):
-        if not value:
-            return "[\n" + pad + "]"
         return "[\n" + ",\n".join(inner + _pretty(v, depth + 1) for v in value) + "\n" + pad + "]"
-    return json.dumps(value)
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 # -- raw agent and monitor commands ----------------------------------------------------------------------
@@ -88,9 +88,8 @@ def cmd_qemu_agent_command(ctx: Context, args: Args) -> Any:
     result = dom.qemu_agent_command(text, timeout, 0)
     if result is None:
         return False
-    if args.bool("pretty"):
-        result = (pretty_json(result) or result).strip()
-    return Text(result + "\n", value=_json_or_text(result))
+    shown = (pretty_json(result) or result) if args.bool("pretty") else result
+    return Text(shown + "\n", value=_json_or_text(result))
 
 
 def _pass_fds(args: Args) -> list[int]:
@@ -148,9 +147,9 @@ def cmd_qemu_monitor_command(ctx: Context, args: Args) -> Any:
                 raise CLIError("'return' member missing")
             shown = parsed["return"]
     if args.bool("pretty") and shown is not None:
-        return Text(_pretty(shown, 0) + "\n", value=shown)
+        return Text(_pretty(shown, 0) + "\n\n", value=shown)
     if args.bool("return-value"):
-        return Text(json.dumps(shown, separators=(",", ":")) + "\n", value=shown)
+        return Text(json.dumps(shown, separators=(",", ":"), ensure_ascii=False) + "\n", value=shown)
     return Text(result + "\n", value=_json_or_text(result))
 
 
