@@ -1199,6 +1199,56 @@ def test_interface_bandwidth_on_the_tap(env: Env, boot_image: Path) -> None:
         run(["ip", "link", "del", bridge], timeout=30, check=False)
 
 
+def test_interface_on_a_network_gets_a_port_with_its_bandwidth(env: Env, boot_image: Path) -> None:
+    """type='network': a network port per interface (virNetworkPortCreateXML) carrying the interface's
+    <bandwidth>; its floor becomes a class on the network's bridge, a port group's bandwidth shapes an
+    interface that has none; domiftune moves the floor; the ports go with the guest."""
+    from virt.util.tc import Tc
+
+    if os.geteuid() != 0 or not Path("/dev/net/tun").exists():
+        pytest.skip("needs root and /dev/net/tun")
+    tag = os.getpid() % 100000
+    bridge = f"vqnb{tag}"
+    net = env.conn.create_network(
+        f"<network><name>vqn{tag}</name><forward mode='open'/><bridge name='{bridge}'/><dns enable='no'/>"
+        f"<ip address='10.251.{tag % 250}.1' prefix='24'/><bandwidth><inbound average='10000'/></bandwidth>"
+        "<portgroup name='slow'><bandwidth><inbound average='300'/></bandwidth></portgroup></network>")
+    try:
+        nics = (f"<interface type='network'><source network='vqn{tag}'/><mac address='52:54:00:aa:cc:01'/>"
+                "<bandwidth><inbound average='1000' floor='200'/><outbound average='500'/></bandwidth>"
+                "<model type='e1000'/></interface>"
+                f"<interface type='network'><source network='vqn{tag}' portgroup='slow'/>"
+                "<mac address='52:54:00:aa:cc:02'/><model type='e1000'/></interface>")
+        dom = env.define(domain_xml("netqos", devices=nics))
+        dom.create()
+        ports = env.conn.call("network_list_all_ports", net.ref, 0)
+        assert len(ports) == 2
+        live = dom.xml_desc()
+        assert all(f"portid='{p.uuid}'" in live for p in ports)
+        tap, tap2 = _tap_of(dom, "52:54:00:aa:cc:01"), _tap_of(dom, "52:54:00:aa:cc:02")
+        assert Path(f"/sys/class/net/{tap}/master").resolve().name == bridge
+        assert _shaping(tap)[0]["1:1"]["rate"] == 8_000_000
+        assert _shaping(tap2)[0]["1:1"]["rate"] == 2_400_000  # the port group's bandwidth
+        # the floor: a class of its own on the bridge (1:3), unclassified traffic keeps the rest
+        classes = Tc().htb_classes(bridge)
+        assert classes["1:3"]["rate"] == 1_600_000 and classes["1:2"]["rate"] == 78_400_000
+
+        env.conn.call("domain_set_interface_parameters", dom.ref, tap,
+                      {"inbound.average": 1000, "inbound.floor": 400}, 1)
+        assert Tc().htb_classes(bridge)["1:3"]["rate"] == 3_200_000
+        with pytest.raises(VirtError):  # more than the network can guarantee: refused, nothing changes
+            env.conn.call("domain_set_interface_parameters", dom.ref, tap,
+                          {"inbound.average": 1000, "inbound.floor": 20000}, 1)
+        assert Tc().htb_classes(bridge)["1:3"]["rate"] == 3_200_000
+        assert "floor='400'" in dom.xml_desc()
+
+        dom.destroy()
+        assert env.conn.call("network_list_all_ports", net.ref, 0) == []
+        assert "1:3" not in Tc().htb_classes(bridge)
+    finally:
+        net.destroy()
+
+
 # ----------------------------------------------------------------------------------------- the guest agent
 def _agent_guest() -> Any:
     """tests/agent_guest.py (the tests directory is not a package)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import TYPE_CHECKING, Any
 
+from lxml import etree
 from virt.driver.qemu import xmlutil as X
 from virt.util.errors import ConfigUnsupportedError, ErrorDomain, InvalidArgError, OperationUnsupportedError
 from virt.util.tc import RATE_FIELDS, Limits, Rate, Tc
@@ -34,14 +35,29 @@ def tc() -> Tc:
     return Tc(domain=QEMU)
 
 
-def limits_of(net: Any) -> Limits | None:
-    """The interface's <bandwidth>, or None when it sets no direction."""
-    bw = net.find("bandwidth")
+def _limits(bw: Any) -> Limits | None:
     if bw is None:
         return None
     directions = [bw.find(d) for d in PARAMS]
     limits = Limits(*(Rate.from_attrs(dict(el.attrib)) if el is not None else None for el in directions))
     return limits if limits.inbound or limits.outbound else None
+
+
+def limits_of(net: Any) -> Limits | None:
+    """The interface's own <bandwidth>, or None when it sets no direction."""
+    return _limits(net.find("bandwidth"))
+
+
+def set_actual(net: Any, bw: Any) -> None:
+    """Keep (privately) the <bandwidth> a network port settled on: the interface's own or, when it
+    has none, its port group's (None: the interface's own applies)."""
+    X.set_priv(net, "actual_bandwidth", etree.tostring(bw, encoding="unicode") if bw is not None else None)
+
+
+def actual_limits(net: Any) -> Limits | None:
+    """What the tap is shaped with: the network port's bandwidth if there is one, else the interface's."""
+    actual = X.priv(net, "actual_bandwidth")
+    return _limits(etree.fromstring(actual)) if actual else limits_of(net)
 
 
 def swapped(net: Any) -> bool:
@@ -51,7 +67,7 @@ def swapped(net: Any) -> bool:
 def apply(net: Any, dev: str | None = None) -> None:
     """Put the interface's <bandwidth> on its tap (``dev``, else the one in <target dev>), as the
     guest starts or the interface is plugged."""
-    limits = limits_of(net)
+    limits = actual_limits(net)
     dev = dev or X.get(net, "target", "dev")
     if limits is None or not dev or net.get("type") not in SHAPED_TYPES:
         return
@@ -66,7 +82,7 @@ def apply(net: Any, dev: str | None = None) -> None:
 def clear(net: Any) -> None:
     """Remove what ``apply`` set up, as far as it outlives the tap."""
     dev = X.get(net, "target", "dev")
-    if dev and limits_of(net) is not None and net.get("type") in SHAPED_TYPES:
+    if dev and actual_limits(net) is not None and net.get("type") in SHAPED_TYPES:
         tc().clear(dev)
 
 
@@ -112,6 +128,12 @@ def merged(old: Limits | None, params: dict[str, Any]) -> Limits | None:
     return limits if limits.inbound or limits.outbound else None
 
 
+def port_params(limits: Limits | None) -> dict[str, int]:
+    """virNetworkPortSetParameters' typed parameters for a port's whole new <bandwidth>."""
+    return {f"{d}.{f}": getattr(getattr(limits, d, None) or Rate(), f) for d, fields in PARAMS.items()
+            for f in fields}
+
+
 def write(net: Any, limits: Limits | None) -> None:
     """Replace the interface's <bandwidth> element by ``limits`` (none: removed)."""
     old = net.find("bandwidth")
@@ -147,6 +169,13 @@ def set_params(driver: QemuDriver, obj: DomainObj, device: str, params: dict[str
                 f"bandwidth settings are not supported for {net.get('type')} interface type", domain=QEMU)
         limits = merged(limits_of(net), params)
         _check_floor(net, limits)
+        portid = X.get(net, "source", "portid")
+        if portid:
+            # the network's part first: it refuses a floor it cannot guarantee before the tap changes
+            from virt.driver.qemu.secondary import Secondary
+
+            with Secondary(host.settings) as sec:
+                sec.port_set_parameters(X.get(net, "source", "network") or "", portid, port_params(limits))
         dev = X.get(net, "target", "dev")
         if dev:
             if limits is None:
@@ -155,6 +184,7 @@ def set_params(driver: QemuDriver, obj: DomainObj, device: str, params: dict[str
                 tc().set(dev, limits, swapped=swapped(net))
         with host.lock:
             write(net, limits)
+            set_actual(net, None)
         from virt.driver.qemu import lifecycle as L
 
         L.save_status(host, obj)

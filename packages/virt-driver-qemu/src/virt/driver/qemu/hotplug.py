@@ -279,24 +279,34 @@ def _plug_interface(host: QemuHost, obj: DomainObj, mon: Any, b: Any, el: E) -> 
 
     alias = X.alias(el) or ""
     hostnet = _clean(netdev.hostnet_props(b, el, alias))
-    fds = netplug.open_interface(host, el, obj.live.get("type", "") if obj.live is not None else "")
+    fds = netplug.open_interface(host, el, obj.live.get("type", "") if obj.live is not None else "",
+                                 (obj.name, str(obj.uuid)))
     try:
-        for key, name in (("fd", "tap"), ("fds", "tap"), ("vhostfd", "vhost"), ("vhostfds", "vhost")):
-            if key in hostnet:
-                names = []
-                for i, fd in enumerate(fds.get(name, [])):
-                    fdname = f"{name}fd-{alias}-{i}"
-                    mon.execute("getfd", {"fdname": fdname}, fds=[fd])
-                    names.append(fdname)
-                hostnet[key] = ":".join(names)
-    finally:
-        netplug.close_fds(fds)
-    nic = _clean(netdev.nic_props(b, el, alias))
-    try:
+        _pass_fds(mon, hostnet, fds, alias)
+        nic = _clean(netdev.nic_props(b, el, alias))
         _run_all(mon, [("netdev_add", hostnet), ("device_add", nic)],
                  [("netdev_del", {"id": hostnet["id"]}), ("device_del", {"id": alias})])
-    except VirtError:
+    except BaseException:
+        from virt.driver.qemu import bandwidth
+
+        netplug.close_fds(fds)
+        with contextlib.suppress(VirtError):
+            bandwidth.clear(el)
+        netplug.release_port(host, el)
         raise
+    netplug.close_fds(fds)
+
+
+def _pass_fds(mon: Any, hostnet: dict[str, Any], fds: dict[str, list[int]], alias: str) -> None:
+    """Hand QEMU the interface's descriptors (getfd) and name them in its netdev's properties."""
+    for key, name in (("fd", "tap"), ("fds", "tap"), ("vhostfd", "vhost"), ("vhostfds", "vhost")):
+        if key in hostnet:
+            names = []
+            for i, fd in enumerate(fds.get(name, [])):
+                fdname = f"{name}fd-{alias}-{i}"
+                mon.execute("getfd", {"fdname": fdname}, fds=[fd])
+                names.append(fdname)
+            hostnet[key] = ":".join(names)
 
 
 # ----------------------------------------------------------------------------------------- detach
@@ -348,12 +358,13 @@ def finish_removal(host: QemuHost, obj: DomainObj, alias: str) -> None:
                 mon.execute("netdev_del", {"id": f"host{alias}"})
             except VirtError as err:
                 log.debug("netdev_del host%s: %s", alias, err)
-            from virt.driver.qemu import bandwidth
+            from virt.driver.qemu import bandwidth, netplug
 
             try:
                 bandwidth.clear(el)
             except VirtError as err:
                 log.warning("cannot clear the bandwidth of %s: %s", alias, err)
+            netplug.release_port(host, el)
     with host.lock:
         parent = el.getparent()
         if parent is not None:

@@ -105,12 +105,13 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
         return ports[-1]
 
     net_fds: dict[str, list[int]] = {}
+    dom = None
     try:
         with Secondary(s) as sec:  # pool volumes: asked of the storage driver of the same URI
             dom = prepare(tree, caps, cfg, for_start=True, id=dom_id, master_key=key, port_allocator=port,
                           volume_resolver=sec.volume)
         for net in dom.all("interface"):
-            opened = netplug.open_interface(host, net, dom.virt_type)
+            opened = netplug.open_interface(host, net, dom.virt_type, (obj.name, str(obj.uuid)))
             if opened:
                 net_fds[X.alias(net) or ""] = opened["tap"]
                 if "vhost" in opened:
@@ -118,9 +119,12 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
         cmd = build(dom, str(private))
     except BaseException:
         netplug.close_fds(net_fds)
+        if dom is not None:
+            release_interfaces(host, dom.root)
         host.ports.release(ports)
         P.remove_tree(private)
         raise
+    assert dom is not None
     live = dom.root
     next_node = _record_disk_nodes(dom)
     _record_display_ports(live, cmd.argv)
@@ -131,6 +135,8 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
     try:
         runtime["dac"] = dac.label(private, live, user)
     except BaseException:
+        netplug.close_fds(net_fds)
+        release_interfaces(host, live)
         host.ports.release(ports)
         P.remove_tree(private)
         raise
@@ -147,6 +153,7 @@ def start(host: QemuHost, obj: DomainObj, source: Any, *, paused: bool = False,
         proc, log_offset = P.spawn(argv, env, passed, log_path, user)
     except BaseException:
         client.close()
+        release_interfaces(host, live)  # the descriptors are closed below
         host.ports.release(ports)
         dac.restore(runtime.get("dac", {}))
         P.remove_tree(private)
@@ -404,6 +411,18 @@ def _set_tunable(group: Any, tunable: str, value: int) -> None:
 
 
 # ----------------------------------------------------------------------------------------- stop
+def release_interfaces(host: QemuHost, tree: Any) -> None:
+    """What interfaces hold beyond QEMU's life: the tc state that outlives a tap, network ports."""
+    from virt.driver.qemu import bandwidth
+
+    for net in tree.findall("devices/interface"):
+        try:
+            bandwidth.clear(net)
+        except VirtError as err:
+            log.warning("cannot clear the bandwidth of '%s': %s", X.get(net, "target", "dev"), err)
+        netplug.release_port(host, net)
+
+
 def cleanup(host: QemuHost, obj: DomainObj, reason: int) -> None:
     """QEMU is gone: release what the guest held and mark it shut off (libvirt's qemuProcessStop)."""
     mon, obj.mon = obj.mon, None
@@ -420,13 +439,7 @@ def cleanup(host: QemuHost, obj: DomainObj, reason: int) -> None:
             log.warning("cannot remove the cgroup of '%s': %s", obj.name, err)
     dac.restore(obj.runtime.get("dac", {}))
     if obj.live is not None:
-        from virt.driver.qemu import bandwidth
-
-        for net in obj.live.findall("devices/interface"):
-            try:
-                bandwidth.clear(net)
-            except VirtError as err:
-                log.warning("cannot clear the bandwidth of '%s': %s", X.get(net, "target", "dev"), err)
+        release_interfaces(host, obj.live)
     private = obj.runtime.get("private_dir")
     if private:
         P.remove_tree(Path(private))

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import struct
+import uuid as uuidlib
+from copy import deepcopy
 from typing import TYPE_CHECKING, Any
 
+from lxml import etree
 from virt.driver.qemu import xmlutil as X
-from virt.util.errors import ErrorDomain, SystemError_
+from virt.util.errors import ErrorDomain, SystemError_, VirtError
 from virt.util.process import find_binary, run
 
 if TYPE_CHECKING:
     from virt.driver.qemu.host import QemuHost
 
+log = logging.getLogger(__name__)
 QEMU = ErrorDomain.QEMU
 TAP_TYPES = ("bridge", "network", "ethernet")
 _TUNSETIFF = 0x400454CA
@@ -53,17 +58,81 @@ def _bridge_of(host: QemuHost, net: Any) -> str | None:
     if net.get("type") == "bridge":
         return X.get(net, "source", "bridge")
     if net.get("type") == "network":
-        from virt.driver.qemu.secondary import Secondary
-
-        with Secondary(host.settings) as sec:
-            return sec.bridge(X.get(net, "source", "network") or "")
+        return X.get(net, "source", "bridge")  # the port's plug (acquire_port)
     return None
 
 
-def open_interface(host: QemuHost, net: Any, virt_type: str) -> dict[str, list[int]]:
-    """Descriptors QEMU needs for interface ``net``: {"tap": [...], "vhost": [...]}; empty when it needs none."""
+def port_xml(net: Any, owner: tuple[str, str]) -> str:
+    """The <networkport> libvirt asks a network for on behalf of interface ``net``."""
+    port = etree.Element("networkport")
+    X.sub(port, "uuid", text_=str(uuidlib.uuid4()))
+    own = X.sub(port, "owner")
+    X.sub(own, "name", text_=owner[0])
+    X.sub(own, "uuid", text_=owner[1])
+    group = X.get(net, "source", "portgroup")
+    if group:
+        X.sub(port, "group", text_=group)
+    X.sub(port, "mac", {"address": X.get(net, "mac", "address")})
+    bw = net.find("bandwidth")
+    if bw is not None:
+        port.append(deepcopy(bw))
+    return etree.tostring(port, encoding="unicode")
+
+
+def acquire_port(host: QemuHost, net: Any, owner: tuple[str, str]) -> None:
+    """An interface on a virtual network gets a port of it (virNetworkPortCreateXML): the port's UUID
+    and bridge go on its <source> (as libvirt shows them), the bandwidth the network settled on (the
+    interface's, else its port group's) is kept privately for the tap."""
+    if net.get("type") != "network" or X.get(net, "source", "portid"):
+        return
+    from virt.driver.qemu import bandwidth
+    from virt.driver.qemu.secondary import Secondary
+
+    network = X.get(net, "source", "network") or ""
+    with Secondary(host.settings) as sec:
+        uuid, port = sec.port_create(network, port_xml(net, owner))
+    source = net.find("source")
+    if source is None:
+        source = X.sub(net, "source")
+    source.set("portid", uuid)
+    plug = port.find("plug")
+    if plug is not None and plug.get("bridge"):
+        source.set("bridge", str(plug.get("bridge")))
+    bandwidth.set_actual(net, port.find("bandwidth"))
+
+
+def release_port(host: QemuHost, net: Any) -> None:
+    """Give back the interface's network port (virNetworkPortDelete); a network gone meanwhile is logged."""
+    uuid = X.get(net, "source", "portid")
+    if net.get("type") != "network" or not uuid:
+        return
+    from virt.driver.qemu.secondary import Secondary
+
+    try:
+        with Secondary(host.settings) as sec:
+            sec.port_delete(X.get(net, "source", "network") or "", uuid)
+    except VirtError as err:
+        log.warning("cannot delete network port %s: %s", uuid, err)
+    source = net.find("source")
+    if source is not None:
+        for attr in ("portid", "bridge"):
+            source.attrib.pop(attr, None)
+
+
+def open_interface(host: QemuHost, net: Any, virt_type: str, owner: tuple[str, str]) -> dict[str, list[int]]:
+    """Descriptors QEMU needs for interface ``net``: {"tap": [...], "vhost": [...]}; empty when it needs none.
+    An interface on a virtual network first gets a port of it for ``owner`` (domain name, UUID)."""
     if net.get("type") not in TAP_TYPES:
         return {}
+    acquire_port(host, net, owner)
+    try:
+        return _open_tap_of(host, net, virt_type)
+    except BaseException:
+        release_port(host, net)
+        raise
+
+
+def _open_tap_of(host: QemuHost, net: Any, virt_type: str) -> dict[str, list[int]]:
     from virt.driver.qemu.netdev import is_virtio
 
     queues = int(X.get(net, "driver", "queues") or "1")

@@ -7,7 +7,7 @@ own URI, which fills the network and storage kinds from the installed secondary 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 from virt.driver.qemu.volumes import Volume
@@ -59,6 +59,25 @@ class Secondary:
         if not network.is_active():
             raise OperationFailedError(f"network '{name}' is not active", domain=QEMU)
         return str(network.bridge_name())
+
+    def port_create(self, network: str, xml: str) -> tuple[str, Any]:
+        """A port on active network ``network`` for the <networkport> ``xml``: its UUID and the port
+        as the network completed it (how to plug it, the port group's bandwidth), parsed."""
+        net = self.conn.lookup_network(network)
+        if not net.is_active():
+            raise OperationFailedError(f"network '{network}' is not active", domain=QEMU)
+        ref = self.conn.call("network_port_create_xml", net.ref, xml, 0)
+        return str(ref.uuid), etree.fromstring(self.conn.call("network_port_get_xml_desc", ref, 0).encode())
+
+    def _port(self, network: str, uuid: str) -> Any:
+        return self.conn.call("network_port_lookup_by_uuid", self.conn.lookup_network(network).ref, uuid)
+
+    def port_delete(self, network: str, uuid: str) -> None:
+        self.conn.call("network_port_delete", self._port(network, uuid), 0)
+
+    def port_set_parameters(self, network: str, uuid: str, params: dict[str, int]) -> None:
+        """virNetworkPortSetParameters: the port's new <bandwidth> (its floor moves on the network's bridge)."""
+        self.conn.call("network_port_set_parameters", self._port(network, uuid), params, 0)
 
     def volume(self, pool_name: str, vol_name: str) -> Volume:
         """Volume ``vol_name`` of pool ``pool_name``: type, path, pool definition and target format."""
