@@ -26,6 +26,7 @@ generates each class's parse and write functions from its fields on first use (s
 from __future__ import annotations
 
 import inspect
+import linecache
 import re
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -524,8 +525,11 @@ class _Source:
         return name
 
     def build(self, fname: str, cls: type[Model]) -> Any:
-        code = compile("\n".join(self.lines) + "\n", f"<virt.conf {fname} of {cls.__qualname__}>", "exec")
-        exec(code, self.ns)
+        text = "\n".join(self.lines) + "\n"
+        filename = f"<virt.conf {fname} of {cls.__module__}.{cls.__qualname__}>"
+        # tracebacks through generated code show its lines, as for attrs' and dataclasses' methods
+        linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+        exec(compile(text, filename, "exec"), self.ns)
         return self.ns[fname]
 
 
