@@ -584,7 +584,7 @@ class Domain(Model):
         w.start("domain", attrs)
         mark = w.mark()
         d = self.__dict__
-        for name, ftag, how in _written_fields():
+        for name, ftag, how in _WRITTEN.get(type(self)) or _written_fields(type(self)):
             value = d[name]
             if value is None or value is False:
                 continue
@@ -653,26 +653,27 @@ class Domain(Model):
 
 
 _LIST, _CHILD, _CHILD_UNLESS_EMPTY, _RAW = (object() for _ in range(4))
-#: Domain's written fields: (name, tag, how), how being one of the markers above or a TextChild's formatter.
-_WRITTEN: list[tuple[str, str | None, Any]] = []
+#: Domain class -> its written fields: (name, tag, how), how being one of the markers above or a
+#: TextChild's formatter (Domain.write's plan, made once).
+_WRITTEN: dict[type[Domain], list[tuple[str, str | None, Any]]] = {}
 
 
-def _written_fields() -> list[tuple[str, str | None, Any]]:
-    if not _WRITTEN:
-        for f in Domain._fields:
-            if isinstance(f, Attr) or f.name == "iothreadids":  # (iothreadids follows iothreads)
-                continue
-            if isinstance(f, TextChild):
-                _WRITTEN.append((f.name, f.tag, f.vtype.format))
-            elif isinstance(f, Raw):
-                _WRITTEN.append((f.name, None, _RAW))
-            elif isinstance(f, Children):
-                _WRITTEN.append((f.name, f._tag, _LIST))
-            elif isinstance(f, Child):
-                # empty optional elements are not printed; these three always are
-                how = _CHILD if f.name in ("devices", "clock", "os") else _CHILD_UNLESS_EMPTY
-                _WRITTEN.append((f.name, f._tag, how))
-    return _WRITTEN
+def _written_fields(cls: type[Domain]) -> list[tuple[str, str | None, Any]]:
+    written = _WRITTEN[cls] = []
+    for f in cls._fields:
+        if isinstance(f, Attr) or f.name == "iothreadids":  # (iothreadids follows iothreads)
+            continue
+        if isinstance(f, TextChild):
+            written.append((f.name, f.tag, f.vtype.format))
+        elif isinstance(f, Raw):
+            written.append((f.name, None, _RAW))
+        elif isinstance(f, Children):
+            written.append((f.name, f._tag, _LIST))
+        elif isinstance(f, Child):
+            # empty optional elements are not printed; these three always are
+            how = _CHILD if f.name in ("devices", "clock", "os") else _CHILD_UNLESS_EMPTY
+            written.append((f.name, f._tag, how))
+    return written
 
 
 def sanitize_metadata(el: etree._Element) -> etree._Element:
