@@ -228,6 +228,57 @@ def test_interface_bandwidth_on_the_host_veth(env: LxcEnv, bridge_netns: str) ->
     assert not result["veth_left"] and not result["ifb_left"]
 
 
+def test_interfaces_on_a_network_get_ports_with_their_bandwidth(env: LxcEnv, bridge_netns: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """<interface type='network'>: one network port per interface carrying its <bandwidth> (a floor is
+    a class on the network's bridge; a port group's bandwidth shapes an interface without its own);
+    the ports are deleted when the container stops."""
+    from virt.core.connection import Connection
+    from virt.util.tc import Tc
+
+    monkeypatch.setenv("VIRT_NETWORK_NETNS", bridge_netns)
+    name = env.name()
+    network = f"vq-{uuid.uuid4().hex[:6]}"
+    ifaces = (f"<interface type='network'><mac address='52:54:00:78:00:05'/><source network='{network}'/>"
+              "<bandwidth><inbound average='1000' floor='200'/></bandwidth></interface>"
+              f"<interface type='network'><mac address='52:54:00:78:00:06'/>"
+              f"<source network='{network}' portgroup='slow'/></interface>")
+
+    def scenario() -> dict[str, Any]:
+        netconn = Connection(env.uri)
+        net = netconn.create_network(
+            f"<network><name>{network}</name><bridge name='vlbr8'/><bandwidth><inbound average='10000'/>"
+            "</bandwidth><portgroup name='slow'><bandwidth><inbound average='300'/></bandwidth></portgroup>"
+            "</network>")
+        conn = env.connect()
+        try:
+            dom = conn.create_domain(env.xml(name, IDLE, devices=ifaces))
+            try:
+                live = dom.xml_desc()
+                veths = re.findall(r"<target dev='([^']+)'", live)
+                ports = [p.uuid for p in netconn.call("network_list_all_ports", net.ref, 0)]
+                tc = Tc()
+                result = {"ports": ports, "live": live, "veths": [tc.htb_classes(v).get("1:1") for v in veths],
+                          "bridge": tc.htb_classes("vlbr8")}
+                dom.destroy()
+                result["ports_after"] = [p.uuid for p in netconn.call("network_list_all_ports", net.ref, 0)]
+                result["bridge_after"] = tc.htb_classes("vlbr8")
+                return result
+            finally:
+                if name in [d.name() for d in conn.list_all_domains()]:
+                    dom.destroy()
+        finally:
+            conn.close()
+            net.destroy()
+            netconn.close()
+
+    result = _in_netns(bridge_netns, scenario)
+    assert len(result["ports"]) == 2 and all(f"portid='{p}'" in result["live"] for p in result["ports"])
+    assert [v["rate"] for v in result["veths"]] == [8_000_000, 2_400_000]  # its own; the port group's
+    assert result["bridge"]["1:3"]["rate"] == 1_600_000  # the floor, guaranteed on the bridge
+    assert result["ports_after"] == [] and "1:3" not in result["bridge_after"]
+
+
 def test_interface_on_a_virtual_network(env: LxcEnv, bridge_netns: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """<interface type='network'>: the driver asks the network driver (same URI, same root) for the bridge."""
     from virt.core.connection import Connection

@@ -557,6 +557,10 @@ class LxcDriver(Driver):
             except OSError:
                 pass
             unlink_if_exists(self.settings.run_dir / f"{obj.name}.xml")
+            try:
+                self._network_ports(obj.live, acquire=False)
+            except VirtError:
+                pass  # the network driver is not there any more: nothing to give back
             obj.live, obj.runtime = None, {}
             obj.stop_reason, detail = _STOP_REASONS.get(reason, _STOP_REASONS["crashed"])
             if obj.config is None:
@@ -627,19 +631,41 @@ class LxcDriver(Driver):
         finally:
             conn.close()
 
+    def _network_ports(self, defn: Any, *, acquire: bool) -> dict[str, dict[str, dict[str, int]]]:
+        """Acquire (or release) the network ports of ``defn``'s interfaces on virtual networks."""
+        from virt.driver.lxc import netports
+
+        if not any(iface.type == "network" for iface in defn.devices.interfaces):
+            return {}
+        from virt.core.connection import Connection
+
+        conn = Connection(str(self.uri))
+        try:
+            if acquire:
+                return netports.acquire(conn, defn)
+            netports.release(conn, defn)
+            return {}
+        finally:
+            conn.close()
+
     def _start(self, obj: DomainObj, defn: Any, paused: bool, fresh: bool = False, files: Sequence[int] = ()) -> None:
         """Run ``defn`` (copied first unless ``fresh``: a definition nobody else holds); ``files``
         become init's descriptors 3, 4... (the controller inherits them while it starts)."""
         live = defn if fresh else _copy(defn)
-        container = spec.build(live, str(self.settings.run_dir), str(self.settings.log_dir / f"{obj.name}.log"),
-                               self._network_bridge)
-        container.passfds = [int(fd) for fd in files]
+        settled = self._network_ports(live, acquire=True)
         status = self.settings.run_dir / f"{obj.name}.xml"
-        controller.replace_file(status, format_domain(live, XF.SECURE), mode=0o600)
         try:
+            container = spec.build(live, str(self.settings.run_dir), str(self.settings.log_dir / f"{obj.name}.log"),
+                                   self._network_bridge)
+            for nic in container.nics:  # what the network settled on: the interface's, or its port group's
+                if nic.mac.lower() in settled:
+                    nic.bandwidth = settled[nic.mac.lower()]
+            container.passfds = [int(fd) for fd in files]
+            controller.replace_file(status, format_domain(live, XF.SECURE), mode=0o600)
             report = controller.launch(container)
         except BaseException:
             unlink_if_exists(status)
+            self._network_ports(live, acquire=False)
             raise
         _fill_runtime(live, report)
         obj.live, obj.runtime = live, report
