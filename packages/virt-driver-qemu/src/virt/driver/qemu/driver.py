@@ -3,7 +3,7 @@
 A connection is a thin adapter: the guests, their files and their QEMU processes belong to the
 process-wide ``QemuHost`` of the URI (``virt.driver.qemu.host``); starting and stopping is in
 ``lifecycle``, QMP events in ``events``, devices in ``hotplug``, save images in ``saveimage``,
-snapshots in ``snapshots`` and statistics in ``stats``.
+snapshots in ``snapshots``, statistics in ``stats`` and raw monitor commands in ``monitor_api``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.agent import AgentCalls
 from virt.driver.qemu.caps import QemuCaps, find_emulator, load_caps
 from virt.driver.qemu.host import QemuHost, host_for
+from virt.driver.qemu.monitor_api import MonitorCalls
 from virt.driver.qemu.snapshots import SnapshotCalls
 from virt.driver.qemu.state import DomainObj, Settings, process_cpu_time
 from virt.util.errors import (
@@ -84,7 +85,7 @@ def _impact(obj: DomainObj, flags: int) -> tuple[bool, bool]:
     return bool(flags & MI.LIVE), bool(flags & MI.CONFIG)
 
 
-class QemuDriver(SnapshotCalls, AgentCalls, Driver):
+class QemuDriver(SnapshotCalls, AgentCalls, MonitorCalls, Driver):
     """Runs QEMU guests. Every connection to the same URI in this process shares one ``QemuHost``."""
 
     name: ClassVar[str] = "qemu"

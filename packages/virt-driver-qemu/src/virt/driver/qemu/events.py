@@ -34,6 +34,7 @@ from virt.core.enums import DomainState as S
 from virt.driver.qemu import definition as D
 from virt.driver.qemu import lifecycle as L
 from virt.driver.qemu import process as P
+from virt.driver.qemu.monitor_api import emit_event
 from virt.driver.qemu.state import DomainObj
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ def dispatch(host: QemuHost, obj: DomainObj, gen: int, name: str, data: dict[str
     """The monitor's event callback."""
     if obj.generation != gen:
         return
+    emit_event(host, obj, name, data, when)
     handler = HANDLERS.get(name)
     if handler is not None:
         try:

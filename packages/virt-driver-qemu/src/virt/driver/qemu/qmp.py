@@ -71,6 +71,7 @@ class QMPClient:
         self.greeting: dict[str, Any] = {}
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
+        self._anonymous: deque[_Pending] = deque()  # messages without an id, answered in order
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._greeted = threading.Event()
@@ -144,16 +145,31 @@ class QMPClient:
     def execute_raw(self, command: str, arguments: dict[str, Any] | None = None, *,
                     timeout: float | None = None, fds: Sequence[int] = ()) -> dict[str, Any]:
         """Run ``command`` and return QEMU's whole reply object (``return`` or ``error``)."""
-        cmd_id = f"virt-{next(self._ids)}"
-        msg: dict[str, Any] = {"execute": command, "id": cmd_id}
+        msg: dict[str, Any] = {"execute": command}
         if arguments:
             msg["arguments"] = arguments
+        return self.execute_message(msg, timeout=timeout, fds=fds)
+
+    def execute_message(self, msg: dict[str, Any], *, timeout: float | None = None,
+                        fds: Sequence[int] = ()) -> dict[str, Any]:
+        """Send the QMP object ``msg`` as given (a user's command: virDomainQemuMonitorCommand) and
+        return QEMU's whole reply. A command (``execute``) gets an ``id`` added, as libvirt does; QEMU
+        answers anything else without one, and that answer goes to the oldest such message."""
+        command = str(msg.get("execute", ""))
+        if "execute" in msg:
+            cmd_id: str | None = f"virt-{next(self._ids)}"
+            msg = {**msg, "id": cmd_id}
+        else:
+            cmd_id = None
         data = json.dumps(msg, separators=(",", ":")).encode() + b"\r\n"
         slot = _Pending()
         with self._lock:
             if self._eof_reason is not None:
                 raise MonitorClosedError(self._eof_reason)
-            self._pending[cmd_id] = slot
+            if cmd_id is None:
+                self._anonymous.append(slot)
+            else:
+                self._pending[cmd_id] = slot
         try:
             with self._send_lock:
                 if fds:
@@ -161,16 +177,21 @@ class QMPClient:
                 else:
                     self._sock.sendall(data)
         except OSError as exc:
-            with self._lock:
-                self._pending.pop(cmd_id, None)
+            self._forget(cmd_id, slot)
             raise MonitorClosedError(f"cannot send to qemu monitor: {exc.strerror or exc}") from None
         if not slot.event.wait(timeout):
-            with self._lock:
-                self._pending.pop(cmd_id, None)
+            self._forget(cmd_id, slot)
             raise OperationTimeoutError(f"timed out waiting for QEMU command '{command}'", domain=ErrorDomain.QEMU)
         if slot.reply is None:
             raise MonitorClosedError(self._eof_reason or "End of file from qemu monitor")
         return slot.reply
+
+    def _forget(self, cmd_id: str | None, slot: _Pending) -> None:
+        with self._lock:
+            if cmd_id is not None:
+                self._pending.pop(cmd_id, None)
+            elif slot in self._anonymous:
+                self._anonymous.remove(slot)
 
     # -- reading ------------------------------------------------------------------------------
     def _read_loop(self) -> None:
@@ -209,9 +230,12 @@ class QMPClient:
                 ts = msg.get("timestamp", {})
                 when = float(ts.get("seconds", 0)) + float(ts.get("microseconds", 0)) / 1e6
                 self.on_event(str(msg["event"]), msg.get("data") or {}, when)
-        elif "id" in msg:
+        elif "return" in msg or "error" in msg:
             with self._lock:
-                slot = self._pending.pop(str(msg["id"]), None)
+                if "id" in msg:
+                    slot = self._pending.pop(str(msg["id"]), None)
+                else:
+                    slot = self._anonymous.popleft() if self._anonymous else None
             if slot is not None:
                 slot.reply = msg
                 slot.event.set()
@@ -220,7 +244,8 @@ class QMPClient:
         with self._lock:
             self._eof_reason = reason
             pending, self._pending = self._pending, {}
-        for slot in pending.values():
+            anonymous, self._anonymous = list(self._anonymous), deque()
+        for slot in [*pending.values(), *anonymous]:
             slot.event.set()
         self._greeted.set()
         if not self._closed and self.on_eof is not None:

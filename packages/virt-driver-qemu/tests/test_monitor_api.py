@@ -1,0 +1,255 @@
+"""virDomainQemuMonitorCommand and QMP monitor events on real guests, in process and through virtd.
+
+Guests are test_running's: no operating system is needed, QEMU itself answers. Through virtd (in
+this process, on a private socket, an embed root behind it) libvirt's real ``virsh`` runs
+``qemu-monitor-command`` and ``qemu-monitor-event``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from virt.core.connection import Connection
+from virt.core.events import Event
+from virt.util.errors import ErrorNumber, VirtError
+
+QEMU = "/usr/bin/qemu-system-x86_64"
+VIRSH = shutil.which("virsh")
+pytestmark = pytest.mark.skipif(not os.access(QEMU, os.X_OK), reason="qemu-system-x86_64 is not installed")
+HMP = 1
+
+
+def _load(name: str) -> Any:
+    """A sibling test module (the tests directory is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"_{name}", Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+running = _load("test_running")
+env = running.env  # the fixture: a private embed root, its QEMU processes killed afterwards
+
+
+def _command(conn: Connection, dom: Any, cmd: str, flags: int = 0) -> str:
+    return str(conn.call("domain_qemu_monitor_command", dom.ref, cmd, flags))
+
+
+def test_monitor_command_qmp_and_hmp(env: Any) -> None:
+    dom = env.define(running.domain_xml("mon"))
+    with pytest.raises(VirtError, match="domain is not running") as info:
+        _command(env.conn, dom, '{"execute":"query-status"}')
+    assert info.value.code == ErrorNumber.OPERATION_INVALID
+    dom.create()
+    reply = json.loads(_command(env.conn, dom, '{"execute":"query-status"}'))
+    assert reply["return"]["status"] == "running" and reply["return"]["running"] is True
+    assert isinstance(reply["id"], str)  # the whole reply, with the id the driver gave the command
+    assert _command(env.conn, dom, "info status", HMP) == "VM status: running\r\n"
+    # QEMU's error is the answer, not a failure of the call (libvirt returns the reply as is).
+    reply = json.loads(_command(env.conn, dom, '{"execute":"no-such-command"}'))
+    assert reply["error"]["class"] == "CommandNotFound"
+    assert "error" in json.loads(_command(env.conn, dom, '{"foo":1}'))  # QEMU answers it without an id
+    with pytest.raises(VirtError, match="^internal error: cannot parse json not json") as info:
+        _command(env.conn, dom, "not json")
+    assert info.value.code == ErrorNumber.INTERNAL_ERROR
+    with pytest.raises(VirtError, match="Unable to append command 'id' string"):
+        _command(env.conn, dom, '{"execute":"query-status","id":"mine"}')
+    assert "unknown command" in _command(env.conn, dom, "no-such-hmp", HMP)  # HMP answers in text
+    dom.suspend()
+    assert json.loads(_command(env.conn, dom, '{"execute":"query-status"}'))["return"]["status"] == "paused"
+    assert _command(env.conn, dom, "info status", HMP) == "VM status: paused\r\n"
+    # Tainted once per run, in the guest's log.
+    log = (env.root / "log" / "qemu" / "mon.log").read_text()
+    assert log.count("Domain id=1 is tainted: custom-monitor") == 1
+
+
+def test_monitor_command_flags_and_files(env: Any) -> None:
+    dom = env.define(running.domain_xml("files"))
+    dom.create()
+    with pytest.raises(VirtError, match=r"unsupported flags \(0x4\)") as info:
+        _command(env.conn, dom, "info status", HMP | 4)
+    assert info.value.code == ErrorNumber.INVALID_ARG
+    a, b = socket.socketpair()
+    try:
+        getfd = '{"execute":"getfd","arguments":{"fdname":"passed"}}'
+        reply = json.loads(env.conn.call("domain_qemu_monitor_command_with_files", dom.ref, getfd, [a.fileno()], 0))
+        assert reply["return"] == {}
+        closefd = '{"execute":"closefd","arguments":{"fdname":"passed"}}'
+        assert json.loads(_command(env.conn, dom, closefd))["return"] == {}  # QEMU held it
+        with pytest.raises(VirtError, match="at most 1 fd can be passed"):
+            env.conn.call("domain_qemu_monitor_command_with_files", dom.ref, getfd, [a.fileno(), b.fileno()], 0)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_qmp_events_reach_the_bus(env: Any) -> None:
+    dom = env.define(running.domain_xml("events"))
+    dom.create()
+    seen: list[Event] = []
+    cond = threading.Condition()
+
+    def record(ev: Event) -> None:
+        with cond:
+            seen.append(ev)
+            cond.notify_all()
+
+    assert env.conn.call("connect_domain_qemu_monitor_event_register", dom.ref, "STOP", 0) == 0
+    with pytest.raises(VirtError, match=r"unsupported flags \(0x4\)"):
+        env.conn.call("connect_domain_qemu_monitor_event_register", None, None, 4)
+    sub = env.conn.events.subscribe("qemu_monitor", 0, record, dom.ref)
+    before = time.time()
+    dom.suspend()
+    dom.resume()
+    _command(env.conn, dom, '{"execute":"stop"}')  # behind the driver's back: the event still says so
+    with cond:
+        assert cond.wait_for(lambda: len(seen) >= 3, 10), seen
+    env.conn.events.unsubscribe(sub)
+    names = [ev.payload[0] for ev in seen]
+    assert names[:3] == ["STOP", "RESUME", "STOP"]
+    name, seconds, micros, details = seen[0].payload
+    assert seen[0].obj.name == "events" and seen[0].event_id == 0
+    assert before - 1 <= seconds + micros / 1e6 <= time.time() + 1 and 0 <= micros < 1_000_000
+    assert details is None  # STOP carries no data
+    # An event with data: its JSON text.
+    env.conn.events.subscribe("qemu_monitor", 0, record, dom.ref)
+    _command(env.conn, dom, '{"execute":"cont"}')
+    _command(env.conn, dom, '{"execute":"system_reset"}')
+    with cond:
+        assert cond.wait_for(lambda: any(ev.payload[0] == "RESET" for ev in seen), 10), seen
+    reset = next(ev for ev in seen if ev.payload[0] == "RESET")
+    assert json.loads(reset.payload[3]) == {"guest": False, "reason": "host-qmp-system-reset"}
+
+
+# ---------------------------------------------------------------------------------------- through virtd
+class Daemon:
+    """virtd on a private socket in this process, the embed connection behind it."""
+
+    def __init__(self, tmp: Path) -> None:
+        from virt.core.remote.server import Server, ServerConfig
+
+        self.tmp, self.root = tmp, tmp / "root"
+        embed = f"qemu:///embed?root={self.root}"
+        self.conn = Connection(embed)
+        self.uri = f"qemu+unix:///system?socket={tmp / 'sock'}"
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.server: Any = None
+
+        async def serve() -> None:
+            self.server = Server(ServerConfig(open_connection=lambda uri, ro: Connection(embed, readonly=ro)))
+            await self.server.listen_unix(tmp / "sock")
+            ready.set()
+            await self.server.serve_forever()
+
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(serve(),), daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+
+    def virsh(self, *args: str) -> subprocess.CompletedProcess[str]:
+        got = subprocess.run([str(VIRSH), "-c", self.uri, *args], capture_output=True, timeout=60,
+                             stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+        return subprocess.CompletedProcess(got.args, got.returncode, got.stdout.decode(), got.stderr.decode())
+
+    def close(self) -> None:
+        if self.server is not None:
+            asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
+        self.thread.join(10)
+        self.conn.close()
+
+
+@pytest.fixture
+def daemon() -> Iterator[Daemon]:
+    from virt.driver.qemu.host import shutdown_hosts
+
+    if VIRSH is None:
+        pytest.skip("libvirt's virsh (libvirt-clients) is not installed")
+    tmp = Path(tempfile.mkdtemp(prefix="virt-mon-"))  # short: unix socket paths fit in 108 bytes
+    d = Daemon(tmp)
+    try:
+        yield d
+    finally:
+        for dom in d.conn.list_all_domains(1):
+            with contextlib.suppress(VirtError):
+                dom.destroy()
+        d.close()
+        shutdown_hosts(d.root)
+        leftovers = running.qemu_pids_under(d.root)
+        running.kill_pids(leftovers)
+        for group in sorted(running.cgroup_dirs_of(d.root), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                os.rmdir(group)
+        shutil.rmtree(tmp, ignore_errors=True)
+        assert not leftovers, f"QEMU processes left running: {leftovers}"
+
+
+def test_virsh_qemu_monitor_command_through_virtd(daemon: Daemon) -> None:
+    daemon.conn.define_domain(running.domain_xml("vmon")).create()
+    daemon.conn.define_domain(running.domain_xml("off"))
+    got = daemon.virsh("qemu-monitor-command", "vmon", '{"execute":"query-status"}')
+    assert got.returncode == 0, got.stderr
+    assert re.fullmatch(r'\{"return":\{"status":"running","singlestep":false,"running":true\},"id":"[^"]+"\}\n\n',
+                        got.stdout), got.stdout  # fmt: skip
+    got = daemon.virsh("qemu-monitor-command", "vmon", "--pretty", '{"execute":"query-status"}')
+    assert got.returncode == 0
+    assert re.fullmatch(r'\{\n  "return": \{\n    "status": "running",\n    "singlestep": false,\n'
+                        r'    "running": true\n  \},\n  "id": "[^"]+"\n\}\n', got.stdout), got.stdout  # fmt: skip
+    got = daemon.virsh("qemu-monitor-command", "vmon", "--hmp", "info", "status")
+    assert (got.returncode, got.stdout) == (0, "VM status: running\r\n\n\n")  # virsh adds two newlines
+    # virsh turns text that is not JSON into {"execute": text}; QEMU's error is the answer.
+    got = daemon.virsh("qemu-monitor-command", "vmon", "{not json")
+    assert got.returncode == 0 and '"error":{"class":"CommandNotFound"' in got.stdout, got
+    with Connection(daemon.uri) as remote:  # ours sends it as is: the driver's error comes back
+        ref = remote.lookup_domain_by_name("vmon").ref
+        with pytest.raises(VirtError, match="^internal error: cannot parse json {not json"):
+            remote.call("domain_qemu_monitor_command", ref, "{not json", 0)
+        assert json.loads(remote.call("domain_qemu_monitor_command", ref, '{"execute":"query-status"}', 0))[
+            "return"]["status"] == "running"  # fmt: skip
+    got = daemon.virsh("qemu-monitor-command", "off", '{"execute":"query-status"}')
+    assert got.returncode == 1
+    assert "error: Requested operation is not valid: domain is not running" in got.stderr
+
+
+def test_virsh_qemu_monitor_event_through_virtd(daemon: Daemon) -> None:
+    dom = daemon.conn.define_domain(running.domain_xml("vevents"))
+    dom.create()
+    out = daemon.tmp / "events.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen([str(VIRSH), "-c", daemon.uri, "qemu-monitor-event", "--domain", "vevents",
+                                 "--event", "stop", "--no-case", "--loop", "--timeout", "8"],
+                                stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
+    try:
+        # virsh registers a moment after it starts: pause and resume until its STOP shows up.
+        deadline = time.monotonic() + 7
+        while "event STOP" not in out.read_text() and time.monotonic() < deadline:
+            dom.suspend()
+            dom.resume()
+            time.sleep(0.5)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = out.read_text()
+    lines = [line for line in text.splitlines() if line.startswith("event ")]
+    assert lines[-1] == "event loop timed out", text
+    lines = lines[:-1]
+    assert lines, text
+    for line in lines:  # only STOP: the filter (case-insensitive) holds back RESUME
+        assert re.fullmatch(r"event STOP at \d+\.\d{6} for domain 'vevents': <null>", line), line
