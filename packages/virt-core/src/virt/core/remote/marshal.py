@@ -308,6 +308,28 @@ class _MemoryStats(Call):
         return {tag: val for tag, val in wire[0]}
 
 
+class _AllParams(Call):
+    """Typed-parameter getters whose C API allocates (virNetworkPortGetParameters): the driver takes
+    (object, flags) and returns every parameter; the wire also carries ``nparams`` both ways."""
+
+    def args_from_wire(self, wire: Any) -> tuple[Any, ...]:
+        frm = self.params[0][3]
+        return (frm(wire[0]) if frm else wire[0], wire[-1])
+
+    def ret_to_wire(self, result: Any, wire_args: Any = None) -> Any:
+        to = self.ret_fields[0][1]
+        return (to(result) if to else result, len(result))
+
+    def args_to_wire(self, args: tuple[Any, ...]) -> Any:
+        obj, flags = (args + (0,))[:2]
+        to = self.params[0][2]
+        return [to(obj) if to else obj, P.CONSTANTS["NETWORK_PORT_PARAMETERS_MAX"], flags]
+
+    def ret_from_wire(self, wire: Any) -> Any:
+        frm = self.ret_fields[0][2]
+        return frm(wire[0]) if frm else wire[0]
+
+
 class _Vcpus(Call):
     """virDomainGetVcpus: the wire also carries ``maplen`` and the CPU maps.
 
@@ -364,6 +386,7 @@ _OVERRIDES: dict[str, type[Call]] = {
     "domain_memory_stats": _MemoryStats,
     "domain_get_vcpus": _Vcpus,
     "node_get_cpu_map": _CpuMap,
+    "network_port_get_parameters": _AllParams,
 }
 
 

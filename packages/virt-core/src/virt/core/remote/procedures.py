@@ -579,6 +579,8 @@ PROCEDURES = """
 404 NETWORK_LIST_ALL_PORTS                        hi ro         network: network, need_results: int, flags: uint -> ports: network_port<NETWORK_PORT_LIST_MAX>, ret: uint
 405 NETWORK_PORT_LOOKUP_BY_UUID                   hi ro         network: network, uuid: uuid -> port: network_port
 406 NETWORK_PORT_CREATE_XML                                     network: network, xml: str, flags: uint -> port: network_port
+407 NETWORK_PORT_GET_PARAMETERS                   ro            port: network_port, nparams: int, flags: uint -> params: typed_param<NETWORK_PORT_PARAMETERS_MAX>, nparams: int
+408 NETWORK_PORT_SET_PARAMETERS                                 port: network_port, params: typed_param<NETWORK_PORT_PARAMETERS_MAX>, flags: uint
 409 NETWORK_PORT_GET_XML_DESC                     ro            port: network_port, flags: uint -> xml: str
 410 NETWORK_PORT_DELETE                                         port: network_port, flags: uint
 411 DOMAIN_CHECKPOINT_CREATE_XML                                dom: domain, xml_desc: str, flags: uint -> checkpoint: domain_checkpoint
