@@ -121,7 +121,7 @@ def test_container_root_setup(name: str) -> None:
     def run() -> Any:
         linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS, impl)
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE, None, impl)
-        root = tempfile.mkdtemp(prefix="virt-linux-root-")
+        root = tempfile.mkdtemp(dir=work)
         linux.mount("tmpfs", root, "tmpfs", 0, "size=1m,mode=0755", impl)
         os.makedirs(f"{root}/.oldroot")
         os.makedirs(f"{root}/proc")
@@ -133,7 +133,9 @@ def test_container_root_setup(name: str) -> None:
         linux.sethostname("container-1", impl)
         return [sorted(os.listdir("/")), os.uname().nodename, os.path.exists("/proc/self/status")]
 
-    assert in_child(run) == ["ok", [["proc"], "container-1", True]]
+    # the child's mounts die with its namespace; the directory it made is removed here
+    with tempfile.TemporaryDirectory(prefix="virt-linux-root-") as work:
+        assert in_child(run) == ["ok", [["proc"], "container-1", True]]
     assert os.uname().nodename != "container-1"
 
 
@@ -209,7 +211,7 @@ def test_agree_mount(fstype: str, flags: int, options: str, target_kind: str) ->
     def run(impl: linux.Backend) -> Any:
         linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWPID, impl)
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE, None, impl)
-        base = tempfile.mkdtemp(prefix="virt-mount-")
+        base = tempfile.mkdtemp(dir=work)
         target = {"dir": base, "missing": f"{base}/missing", "file": f"{base}/f"}[target_kind]
         if target_kind == "file":
             open(target, "w").close()
@@ -221,7 +223,8 @@ def test_agree_mount(fstype: str, flags: int, options: str, target_kind: str) ->
         except SystemError_ as err:
             return ["error", str(err).replace(base, "BASE"), err.extra.get("int1")]
 
-    results = both(run)
+    with tempfile.TemporaryDirectory(prefix="virt-mount-") as work:
+        results = both(run)
     assert all(r == results[0] for r in results), results
 
 
@@ -296,7 +299,7 @@ def test_agree_pivot_root(new_root: str, put_old: str) -> None:
     def run(impl: linux.Backend) -> Any:
         linux.unshare(linux.CLONE_NEWNS, impl)
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE, None, impl)
-        base = tempfile.mkdtemp(prefix="virt-pivot-")
+        base = tempfile.mkdtemp(dir=work)
         root = f"{base}/root"
         if new_root != "missing":
             os.makedirs(root)
@@ -311,7 +314,8 @@ def test_agree_pivot_root(new_root: str, put_old: str) -> None:
         except SystemError_ as err:
             return ["error", str(err).replace(base, "BASE"), err.extra.get("int1")]
 
-    results = both(run)
+    with tempfile.TemporaryDirectory(prefix="virt-pivot-") as work:
+        results = both(run)
     assert all(r == results[0] for r in results), results
 
 
