@@ -62,6 +62,11 @@ LINES = [
     ["qemu-monitor-command", "test", "--hmp", "--pretty", "x"], ["qemu-monitor-command", "test", "--hmp",
                                                                  "--return-value", "x"],
     ["qemu-monitor-command", "test", "--pass-fds", "a", "x"],
+    ["qemu-monitor-event", "--timeout", "1"], ["qemu-monitor-event", "--timeout", "0"],
+    ["qemu-monitor-event", "nosuch"], ["qemu-monitor-event", "--domain", "test", "--event", "STOP", "--regex",
+                                        "--no-case", "--timeout", "1"],
+    # the domain event loop ends as virsh's does (how it ended, then the count; no event is a failure)
+    ["event", "--all", "--timeout", "1"], ["event", "--event", "lifecycle", "--loop", "--timeout", "1"],
 ]
 
 
@@ -78,7 +83,7 @@ def test_freeze_thaw_sequence() -> None:
 
 
 @pytest.mark.parametrize("command", ["domtime", "domifaddr", "domhostname", "domfsfreeze", "guestinfo", "guestvcpus",
-                                     "qemu-agent-command", "qemu-monitor-command", "set-user-password",
+                                     "qemu-agent-command", "qemu-monitor-command", "qemu-monitor-event", "set-user-password",
                                      "set-lifecycle-action"])
 def test_help_matches_virsh(command: str) -> None:
     compare("help", command)

@@ -35,8 +35,9 @@ pytestmark = [
     pytest.mark.skipif(not os.access(QEMU, os.X_OK), reason="qemu-system-x86_64 is not installed"),
 ]
 
-#: The guest clock changes between the two runs: its digits are masked on both sides.
-_MASKS = ((re.compile(r"^Time: .*$", re.MULTILINE), "Time: <t>"),)
+#: What changes between the two runs is masked on both sides: the guest clock, QMP command ids.
+_MASKS = ((re.compile(r"^Time: .*$", re.MULTILINE), "Time: <t>"),
+          (re.compile(r'"id": ?"[^"]*"'), '"id":"<id>"'))
 
 
 def _load(name: str) -> Any:
@@ -188,6 +189,12 @@ AGENT_READS = [
     ["guestinfo", "agentguest", "--filesystem"], ["guestvcpus", "agentguest"],
     ["qemu-monitor-command", "agentguest", '{"execute":"query-status"}'],
     ["qemu-monitor-command", "agentguest", "--hmp", "info", "status"],
+    ["qemu-monitor-command", "agentguest", "--pretty", '{"execute":"query-status"}'],
+    ["qemu-monitor-command", "agentguest", "--return-value", '{"execute":"query-status"}'],
+    ["qemu-monitor-command", "agentguest", "--pretty", "--return-value", "query-status"],
+    ["qemu-monitor-command", "agentguest", "--pretty", "--return-value", "query-chardev"],
+    ["qemu-monitor-command", "agentguest", "--return-value", "qom-get", '"path":"/machine"', '"property":"type"'],
+    ["qemu-monitor-command", "agentguest", "query-no-such"],
 ]
 
 #: The same calls on a guest without an agent channel, and on a shut-off guest.
@@ -201,6 +208,7 @@ NO_AGENT = [
     ["set-user-password", "shutoff", "root", "x"], ["domfsfreeze", "shutoff"],
     ["set-lifecycle-action", "shutoff", "poweroff", "restart", "--config"],
     ["set-lifecycle-action", "noagent", "reboot", "destroy"],
+    ["qemu-monitor-event", "--domain", "noagent", "--timeout", "1"],
 ]
 
 

@@ -1,8 +1,9 @@
-"""Guest-agent and QEMU commands: qemu-agent-command, qemu-monitor-command, domtime, guestinfo, guestvcpus,
+"""Guest-agent and QEMU commands: qemu-agent-command, qemu-monitor-command/-event, domtime, guestinfo, guestvcpus,
 set-user-password, domfsfreeze/domfsthaw, domifaddr, domhostname, set-lifecycle-action."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -146,11 +147,79 @@ def cmd_qemu_monitor_command(ctx: Context, args: Args) -> Any:
             if not isinstance(parsed, dict) or "return" not in parsed:
                 raise CLIError("'return' member missing")
             shown = parsed["return"]
+    # A reformatted reply is printed without a newline of its own (the command's blank line follows).
     if args.bool("pretty") and shown is not None:
-        return Text(_pretty(shown, 0) + "\n\n", value=shown)
+        return Text(_pretty(shown, 0), value=shown, newline=False)
     if args.bool("return-value"):
-        return Text(json.dumps(shown, separators=(",", ":"), ensure_ascii=False) + "\n", value=shown)
+        return Text(json.dumps(shown, separators=(",", ":"), ensure_ascii=False), value=shown, newline=False)
     return Text(result + "\n", value=_json_or_text(result))
+
+
+#: virConnectDomainQemuMonitorEventRegisterFlags: the event name is a regular expression / any case.
+MONITOR_EVENT_REGEX, MONITOR_EVENT_NOCASE = 1, 2
+#: The event bus kind QMP events arrive on (``emit("qemu_monitor", 0, dom, name, seconds, micros, details)``).
+MONITOR_EVENT_KIND = "qemu_monitor"
+
+
+def cmd_qemu_monitor_event(ctx: Context, args: Args) -> Any:
+    import threading
+
+    timeout = args.int("timeout", unsigned=True)
+    if timeout == 0:
+        raise CLIError("Numeric value '0' for <timeout> option is malformed or out of range")
+    pattern = args.string("event")
+    dom = domain(ctx, args) if args.string("domain") is not None else None
+    flags = (MONITOR_EVENT_REGEX if args.bool("regex") else 0) | (MONITOR_EVENT_NOCASE if args.bool("no-case") else 0)
+    loop, pretty, stamp = args.bool("loop"), args.bool("pretty"), args.bool("timestamp")
+    count = 0
+    got = threading.Event()
+    lock = threading.Lock()
+
+    def on_event(event: Any) -> None:
+        nonlocal count
+        name, seconds, micros, details = (*event.payload, None, None, None, None)[:4]
+        with lock:
+            if not loop and count:
+                return
+            text = details if details is None or isinstance(details, str) else \
+                json.dumps(details, separators=(",", ":"), ensure_ascii=False)
+            if pretty and text is not None:
+                text = pretty_json(text) or text
+            owner = event.obj.name if event.obj is not None else ""
+            if stamp:
+                now = time.time()
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}+0000"
+                ctx.print(f"{when}: event {name} for domain {owner}: {text or '(null)'}\n")
+            else:
+                ctx.print(f"event {name} at {int(seconds or 0)}.{int(micros or 0):06d} for domain {owner}: "
+                          f"{text or '(null)'}\n")
+            ctx.out.flush()
+            count += 1
+            got.set()
+
+    conn = ctx.conn
+    callback_id = conn.call("connect_domain_qemu_monitor_event_register", dom.ref if dom else None, pattern, flags)
+    sub = conn.events.subscribe(MONITOR_EVENT_KIND, 0, on_event, dom.ref if dom else None)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    ending = ""
+    try:
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                ending = "event loop timed out\n"
+                break
+            if got.wait(0.2 if left is None else min(left, 0.2)):
+                got.clear()
+                if not loop:
+                    break
+    except KeyboardInterrupt:
+        ending = "event loop interrupted\n"
+    finally:
+        conn.events.unsubscribe(sub)
+        with contextlib.suppress(Exception):
+            conn.call("connect_domain_qemu_monitor_event_deregister", callback_id)
+    ctx.print(f"{ending}events received: {count}\n")
+    return count > 0
 
 
 def _json_or_text(text: str) -> Any:
@@ -313,6 +382,13 @@ GROUP = CommandGroup("Domain Management", "domain", [
              flag("return-value", "extract the value of the 'return' key from the returned string"),
              string("pass-fds", "pass file descriptors N,M,... along with the command", named_only=True),
              argv("cmd", "command", required=True))),
+    Command("qemu-monitor-event", cmd_qemu_monitor_event, "QEMU Monitor Events", "Listen for QEMU Monitor Events",
+            (string("domain", "filter by domain name, id or uuid"), string("event", "filter by event name"),
+             flag("pretty", "pretty-print any JSON output"),
+             flag("loop", "loop until timeout or interrupt, rather than one-shot"),
+             number("timeout", "timeout seconds"), flag("regex", "treat event as a regex rather than literal filter"),
+             flag("no-case", "treat event case-insensitively"),
+             flag("timestamp", "show timestamp for each printed event"))),
     Command("set-lifecycle-action", cmd_set_lifecycle_action, "change lifecycle actions",
             "Change lifecycle actions for the guest domain.",
             (DOMAIN, data("type", "lifecycle type to modify"), data("action", "lifecycle action to set"), *_IMPACT)),

@@ -161,21 +161,25 @@ def cmd_event(ctx: Context, args: Args) -> Any:
     conn = ctx.conn
     subs = [conn.domain_event_register(i, on_event, dom) for i in ids]
     deadline = None if timeout is None else time.monotonic() + timeout
+    ending = ""
     try:
         while True:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
+                ending = "event loop timed out\n"
                 break
             if got.wait(0.2 if left is None else min(left, 0.2)):
                 got.clear()
                 if not loop:
                     break
     except KeyboardInterrupt:
-        pass
+        ending = "event loop interrupted\n"
     finally:
         for sub in subs:
             conn.event_deregister(sub)
-    return Text(f"events received: {count}", value={"events_received": count})
+    # virsh says how the wait ended, and fails when nothing arrived.
+    ctx.print(f"{ending}events received: {count}\n")
+    return count > 0
 
 
 # -- virt's own: installed drivers -----------------------------------------------------------------------
