@@ -82,3 +82,17 @@ def test_errors(xml, error):
 def test_bad_flag_clock():
     with pytest.raises(XMLError, match="invalid creation time"):
         normalize(b"<domainsnapshot/>", creation_time="soon")
+
+
+def test_disk_sources_are_storage_sources():
+    """A snapshot disk's <source> is read and printed like a disk's: single quotes, only what its type uses,
+    and no <driver> without a format."""
+    out = normalize(b"<domainsnapshot><name>s</name><disks>"
+                    b"<disk name='vda' snapshot='external' type='network'>"
+                    b"<source protocol='nbd' name='export' file='/unused'><host name='127.0.0.1' port='10809'/></source>"
+                    b"</disk><disk name='vdb' type='block'><source dev='/dev/sdz' file='/unused'/></disk>"
+                    b"</disks></domainsnapshot>")
+    assert "<source protocol='nbd' name='export'>\n" in out
+    assert "<host name='127.0.0.1' port='10809'/>" in out
+    assert "<source dev='/dev/sdz'/>" in out
+    assert "/unused" not in out and "<driver" not in out and '"' not in out

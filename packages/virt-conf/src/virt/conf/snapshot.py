@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from lxml import etree
+from virt.conf.domain.devices.storage import StorageSource
 from virt.conf.storage import ScaledSize
 from virt.conf.xmlmodel import (
     UUID,
@@ -26,7 +27,6 @@ from virt.conf.xmlmodel import (
     Enum,
     Model,
     ParseContext,
-    Raw,
     String,
     TextChild,
     Writer,
@@ -226,7 +226,7 @@ class SnapshotDisk(Model):
     snapshot = Attr(Enum("default", *LOCATIONS, name="snapshot location"))
     type = Attr(Enum(*STORAGE_TYPES, name="storage type"))
     driver = Child(SnapshotDriver)
-    source = Raw()
+    source = Child(StorageSource)
 
     #: Format (driver type) and metadata cache size, typed.
     @property
@@ -253,11 +253,14 @@ class SnapshotDisk(Model):
                 cache = mc.max_size.value
         path = None
         if self.source is not None:
-            path = self.source.get("file") or self.source.get("dev") or self.source.get("dir")
+            path = self.source.file or self.source.dev or self.source.dir
             if self.type == "file" and path is not None and not path.startswith("/"):
                 raise XMLError(f"disk snapshot image path '{path}' must be absolute")
-            if not self.source.attrib and len(self.source) == 0:
+            if self.source.no_values():
                 self.source = None
+            elif self.type in ("file", "block", "network"):
+                # the same storage source as a disk's: what the type does not use is dropped
+                self.source.finish(self.type)
         has_location = path is not None or fmt is not None or (self.source is not None and self.type == "network")
         if self.snapshot is None and has_location:
             self.snapshot = "external"
@@ -267,8 +270,10 @@ class SnapshotDisk(Model):
             self.driver = None
             self.source = None
             return
-        self.driver = SnapshotDriver(type=fmt)
+        # libvirt prints <driver> only for a format or a cache size
+        self.driver = SnapshotDriver(type=fmt) if fmt or cache else None
         if cache:
+            assert self.driver is not None
             self.driver.metadata_cache = MetadataCache(max_size=ScaledSize.of(cache))
 
 
