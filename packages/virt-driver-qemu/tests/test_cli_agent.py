@@ -241,3 +241,33 @@ def test_errors_without_an_agent_are_virsh_errors(guests: Guests) -> None:
     guests.compare_all(NO_AGENT)
     rc, _, err = guests.compare("domtime", "noagent")
     assert rc == 1 and "QEMU guest agent is not configured" in err
+
+
+def test_monitor_events_print_what_virsh_prints(guests: Guests) -> None:
+    """virsh and virt listen at once; the guest is paused and resumed: both print the same QMP events
+    (one event is the same message to both, its time included)."""
+    uri = guests.uri
+    commands = {"virsh": [str(VIRSH)], "virt": [sys.executable, "-m", "virt.core.cli"]}
+    lines = [["qemu-monitor-event", "--domain", "noagent", "--event", "STOP", "--timeout", "20"],
+             ["qemu-monitor-event", "--domain", "noagent", "--event", "^RES.*E$", "--regex", "--loop", "--timeout", "8"],
+             ["qemu-monitor-event", "--event", "resume", "--no-case", "--pretty", "--timeout", "20"]]
+    procs = {(who, i): subprocess.Popen([*prog, "-c", uri, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, stdin=subprocess.DEVNULL)
+             for who, prog in commands.items() for i, args in enumerate(lines)}
+    try:
+        time.sleep(4)  # both have registered (virt's start-up is the slower)
+        dom = guests.conn.lookup_domain("noagent")
+        dom.suspend()
+        dom.resume()
+        results = {key: proc.communicate(timeout=60) + (proc.returncode,) for key, proc in procs.items()}
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for i in range(len(lines)):
+        assert results[("virt", i)] == results[("virsh", i)], lines[i]
+    out, _, rc = results[("virt", 0)]
+    if rc == 0:  # the driver reports QMP events
+        assert out.startswith("event STOP at ") and "for domain 'noagent': <null>" in out and "events received: 1\n" in out
+        assert "event RESUME" in results[("virt", 1)][0]

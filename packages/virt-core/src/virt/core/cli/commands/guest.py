@@ -171,6 +171,7 @@ def cmd_qemu_monitor_event(ctx: Context, args: Args) -> Any:
     dom = domain(ctx, args) if args.string("domain") is not None else None
     flags = (MONITOR_EVENT_REGEX if args.bool("regex") else 0) | (MONITOR_EVENT_NOCASE if args.bool("no-case") else 0)
     loop, pretty, stamp = args.bool("loop"), args.bool("pretty"), args.bool("timestamp")
+    wanted = _event_filter(pattern, flags)
     count = 0
     got = threading.Event()
     lock = threading.Lock()
@@ -178,6 +179,8 @@ def cmd_qemu_monitor_event(ctx: Context, args: Args) -> Any:
     def on_event(event: Any) -> None:
         nonlocal count
         name, seconds, micros, details = (*event.payload, None, None, None, None)[:4]
+        if not wanted(str(name)):
+            return
         with lock:
             if not loop and count:
                 return
@@ -189,10 +192,10 @@ def cmd_qemu_monitor_event(ctx: Context, args: Args) -> Any:
             if stamp:
                 now = time.time()
                 when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}+0000"
-                ctx.print(f"{when}: event {name} for domain {owner}: {text or '(null)'}\n")
+                ctx.print(f"{when}: event {name} for domain '{owner}': {_nullstr(text)}\n")
             else:
-                ctx.print(f"event {name} at {int(seconds or 0)}.{int(micros or 0):06d} for domain {owner}: "
-                          f"{text or '(null)'}\n")
+                ctx.print(f"event {name} at {int(seconds or 0)}.{int(micros or 0):06d} for domain '{owner}': "
+                          f"{_nullstr(text)}\n")
             ctx.out.flush()
             count += 1
             got.set()
@@ -220,6 +223,29 @@ def cmd_qemu_monitor_event(ctx: Context, args: Args) -> Any:
             conn.call("connect_domain_qemu_monitor_event_deregister", callback_id)
     ctx.print(f"{ending}events received: {count}\n")
     return count > 0
+
+
+def _nullstr(text: str | None) -> str:
+    """virsh's NULLSTR."""
+    return "<null>" if text is None else text
+
+
+def _event_filter(pattern: str | None, flags: int) -> Any:
+    """Whether an event name passes --event (literal, or a regular expression with --regex; --no-case).
+    A daemon filters already; an in-process driver puts every QMP event on the bus."""
+    import re
+
+    if pattern is None:
+        return lambda name: True
+    if flags & MONITOR_EVENT_REGEX:
+        try:
+            regex = re.compile(pattern, re.IGNORECASE if flags & MONITOR_EVENT_NOCASE else 0)
+        except re.error:
+            return lambda name: False  # the driver refused the pattern already, where it checks it
+        return lambda name: regex.search(name) is not None
+    if flags & MONITOR_EVENT_NOCASE:
+        return lambda name: name.lower() == pattern.lower()
+    return lambda name: name == pattern
 
 
 def _json_or_text(text: str) -> Any:
