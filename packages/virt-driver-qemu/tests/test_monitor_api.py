@@ -59,7 +59,7 @@ def test_monitor_command_qmp_and_hmp(env: Any) -> None:
     dom.create()
     reply = json.loads(_command(env.conn, dom, '{"execute":"query-status"}'))
     assert reply["return"]["status"] == "running" and reply["return"]["running"] is True
-    assert isinstance(reply["id"], str)  # the whole reply, with the id the driver gave the command
+    assert re.fullmatch(r"libvirt-\d+", reply["id"])  # the whole reply, with the id given to the command
     assert _command(env.conn, dom, "info status", HMP) == "VM status: running\r\n"
     # QEMU's error is the answer, not a failure of the call (libvirt returns the reply as is).
     reply = json.loads(_command(env.conn, dom, '{"execute":"no-such-command"}'))
@@ -206,7 +206,7 @@ def test_virsh_qemu_monitor_command_through_virtd(daemon: Daemon) -> None:
     daemon.conn.define_domain(running.domain_xml("off"))
     got = daemon.virsh("qemu-monitor-command", "vmon", '{"execute":"query-status"}')
     assert got.returncode == 0, got.stderr
-    assert re.fullmatch(r'\{"return":\{"status":"running","singlestep":false,"running":true\},"id":"[^"]+"\}\n\n',
+    assert re.fullmatch(r'\{"return":\{"status":"running","singlestep":false,"running":true\},"id":"libvirt-\d+"\}\n\n',
                         got.stdout), got.stdout  # fmt: skip
     got = daemon.virsh("qemu-monitor-command", "vmon", "--pretty", '{"execute":"query-status"}')
     assert got.returncode == 0

@@ -157,7 +157,7 @@ class QMPClient:
         answers anything else without one, and that answer goes to the oldest such message."""
         command = str(msg.get("execute", ""))
         if "execute" in msg:
-            cmd_id: str | None = f"virt-{next(self._ids)}"
+            cmd_id: str | None = f"libvirt-{next(self._ids)}"  # libvirt's ids, seen in raw replies
             msg = {**msg, "id": cmd_id}
         else:
             cmd_id = None
