@@ -69,7 +69,7 @@ class Guests:
     def compare(self, *args: str) -> tuple[int, str, str]:
         expected = self.run([str(VIRSH)], list(args))
         got = self.run([sys.executable, "-m", "virt.core.cli"], list(args))
-        assert got == expected, f"virt {' '.join(args)!r} differs from virsh"
+        assert got == expected, f"virt {' '.join(args)!r} differs from virsh:\n  virsh: {expected!r}\n  virt:  {got!r}"
         return got
 
     def compare_all(self, lines: list[list[str]]) -> None:
@@ -227,7 +227,8 @@ def test_agent_changes_print_what_virsh_prints(guests: Guests) -> None:
                  ["domtime", "agentguest", "--now"], ["set-user-password", "agentguest", "root", "s3cret"],
                  ["set-user-password", "agentguest", "root", "$1$abcdefgh$0123456789abcdefghijk.", "--encrypted"],
                  ["set-user-password", "agentguest", "nosuchuser", "x"],
-                 ["domfsfreeze", "agentguest"], ["domfsthaw", "agentguest"]):
+                 ["domfsfreeze", "agentguest"], ["domfsthaw", "agentguest"],
+                 ["qemu-monitor-command", "agentguest", "--pass-fds", "0,x", "getfd"]):
         results[" ".join(args)] = guests.compare(*args)
     assert results["domtime agentguest --time 1700000000"] == (0, "\n", "")
     assert results["set-user-password agentguest root s3cret"] == \
