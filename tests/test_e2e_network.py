@@ -425,8 +425,6 @@ NO_SUPPORT = 3  # VIR_ERR_NO_SUPPORT
 
 
 @pytest.mark.parametrize("qemu_guest", [("file", "bridge")], indirect=True)
-@pytest.mark.xfail(strict=True, raises=CallUnsupported, reason="virt-driver-qemu has no virDomainQemuMonitorCommand "
-                   "(domain_qemu_monitor_command)")
 def test_qemu_monitor_shows_the_qcow2_image_and_the_nic(sandbox: Sandbox, qcow2_volume: Path,
                                                         qemu_guest: str) -> None:
     res = sandbox.api(MONITOR_QUERIES.format(name=qemu_guest))
