@@ -85,6 +85,13 @@ def test_monitor_command_flags_and_files(env: Any) -> None:
     with pytest.raises(VirtError, match=r"unsupported flags \(0x4\)") as info:
         _command(env.conn, dom, "info status", HMP | 4)
     assert info.value.code == ErrorNumber.INVALID_ARG
+    with Connection(env.uri, readonly=True) as ro:
+        for call, args in (("domain_qemu_monitor_command", ()), ("domain_qemu_monitor_command_with_files", ([],))):
+            with pytest.raises(VirtError, match="read only access prevents virDomainQemuMonitorCommand") as info:
+                ro.call(call, dom.ref, '{"execute":"query-status"}', *args, 0)
+            assert info.value.code == ErrorNumber.OPERATION_DENIED
+        with pytest.raises(VirtError, match="prevents virDomainQemuMonitorCommandWithFiles$"):
+            ro.call("domain_qemu_monitor_command_with_files", dom.ref, '{"execute":"query-status"}', [], 0)
     a, b = socket.socketpair()
     try:
         getfd = '{"execute":"getfd","arguments":{"fdname":"passed"}}'

@@ -78,18 +78,18 @@ class MonitorCalls:
 
     def domain_qemu_monitor_command(self, dom: DomainRef, cmd: str, flags: int = 0) -> str:
         """virDomainQemuMonitorCommand."""
-        return self._monitor_command(dom, cmd, (), flags)
+        return self._monitor_command(dom, cmd, (), flags, "domain_qemu_monitor_command")
 
     def domain_qemu_monitor_command_with_files(self, dom: DomainRef, cmd: str, fds: Sequence[int],
                                                flags: int = 0) -> str:
         """virDomainQemuMonitorCommandWithFiles: at most one descriptor, passed along with the command."""
-        return self._monitor_command(dom, cmd, fds, flags)
+        return self._monitor_command(dom, cmd, fds, flags, "domain_qemu_monitor_command_with_files")
 
-    def _monitor_command(self, dom: DomainRef, cmd: str, fds: Sequence[int], flags: int) -> str:
+    def _monitor_command(self, dom: DomainRef, cmd: str, fds: Sequence[int], flags: int, call: str) -> str:
+        self.check_writable(call)  # the public API's check comes first in libvirt
         if flags & ~MONITOR_COMMAND_HMP:
             raise InvalidArgError(f"unsupported flags (0x{flags & ~MONITOR_COMMAND_HMP:x}) in function "
                                   "qemuDomainQemuMonitorCommandWithFiles", domain=QEMU)
-        self.check_writable("domain_qemu_monitor_command")
         obj = self._obj(dom)
         with obj.job:
             if not obj.active:
