@@ -278,3 +278,29 @@ def test_virsh_qemu_monitor_event_through_virtd(daemon: Daemon) -> None:
     reset = r"""event RESET at \d+\.\d{6} for domain 'quiet': \{\n  "guest": false,\n  "reason": "host-qmp-system-reset"\n\}\n"""
     assert re.search(reset, text), text
     assert "event STOP" not in text
+
+
+def test_our_remote_client_gets_qmp_events_through_virtd(daemon: Daemon) -> None:
+    dom = daemon.conn.define_domain(running.domain_xml("remote"))
+    dom.create()
+    seen: list[Event] = []
+    cond = threading.Condition()
+
+    def record(ev: Event) -> None:
+        with cond:
+            seen.append(ev)
+            cond.notify_all()
+
+    with Connection(daemon.uri) as remote:
+        ref = remote.lookup_domain_by_name("remote").ref
+        remote.events.subscribe("qemu_monitor", 0, record)
+        callback_id = remote.call("connect_domain_qemu_monitor_event_register", ref, "STOP", 0)
+        assert callback_id >= 1
+        dom.suspend()
+        dom.resume()
+        with cond:
+            assert cond.wait_for(lambda: bool(seen), 10)
+        remote.call("connect_domain_qemu_monitor_event_deregister", callback_id)
+        with pytest.raises(VirtError, match=f"callback {callback_id} not registered"):
+            remote.call("connect_domain_qemu_monitor_event_deregister", callback_id)
+    assert [(ev.obj.name, ev.payload[0], ev.payload[3]) for ev in seen] == [("remote", "STOP", None)]
