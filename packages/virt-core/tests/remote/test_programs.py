@@ -120,7 +120,8 @@ class QMPConnection:
 
     def domain_qemu_monitor_command_with_files(self, dom: DomainRef, cmd: str, fds: list[int], flags: int) -> str:
         # What the file passed is, seen from here: the daemon got its own copy of the descriptor.
-        return json.dumps({"return": {"fds": [os.readlink(f"/proc/self/fd/{fd}") for fd in fds]}})
+        return json.dumps({"return": {"fds": [os.readlink(f"/proc/self/fd/{fd}") for fd in fds],
+                                      "contents": [os.pread(fd, 100, 0).decode() for fd in fds]}})
 
     def domain_lxc_open_namespace(self, dom: DomainRef, flags: int) -> list[int]:
         """The daemon's own UTS and IPC namespaces stand for a container's (entering them is harmless)."""
@@ -192,7 +193,43 @@ def test_virsh_qemu_monitor_command_passes_files(qmp_daemon: str, tmp_path: Path
              "'{\"execute\":\"add-fd\"}'"
     result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"return": {"fds": [str(passed)]}}
+    assert json.loads(result.stdout) == {"return": {"fds": [str(passed)], "contents": ["x"]}}
+
+
+def test_our_client_passes_files_with_monitor_commands(qmp_daemon: str, tmp_path: Path) -> None:
+    """virDomainQemuMonitorCommandWithFiles: the client asks for FD_PASSING first, as libvirt's does,
+    then the daemon's driver reads what the caller's descriptors hold."""
+    (tmp_path / "one").write_text("first")
+    (tmp_path / "two").write_text("second")
+    fds = [os.open(tmp_path / name, os.O_RDONLY) for name in ("one", "two")]
+    try:
+        with v.open(qmp_daemon) as conn:
+            for _ in range(2):  # asked once; the connection stays usable after the descriptors
+                reply = json.loads(conn.call("domain_qemu_monitor_command_with_files", DOM,
+                                             '{"execute":"add-fd"}', fds, 0))  # fmt: skip
+                assert reply == {"return": {"fds": [str(tmp_path / "one"), str(tmp_path / "two")],
+                                            "contents": ["first", "second"]}}  # fmt: skip
+            assert json.loads(conn.call("domain_qemu_monitor_command", DOM, '{"execute":"query-kvm"}', 0))
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+@needs_virsh
+def test_virt_cli_passes_files_as_virsh_does(qmp_daemon: str, tmp_path: Path) -> None:
+    """``virt qemu-monitor-command --pass-fds`` through virtd prints what virsh prints."""
+    passed = tmp_path / "passed"
+    passed.write_text("y")
+    virt_cli = f"{sys.executable} -c 'import sys; from virt.core.cli.main import main; sys.exit(main())'"
+    outputs = []
+    for program in (virt_cli, VIRSH):
+        script = f"exec 5<{passed}; exec {program} -c '{qmp_daemon}' qemu-monitor-command qmp --pass-fds 5 " \
+                 "'{\"execute\":\"add-fd\"}'"
+        result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert json.loads(outputs[0]) == {"return": {"fds": [str(passed)], "contents": ["y"]}}
+    assert outputs[0] == outputs[1]
 
 
 @needs_virsh

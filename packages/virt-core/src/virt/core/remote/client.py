@@ -697,7 +697,7 @@ class RemoteDriver(Driver):
         if proc is None or proc.event:
             from virt.core.remote import programs  # the qemu and lxc programs' calls
 
-            other = programs.client_method(self.client, method)
+            other = programs.client_method(self.client, method, self._negotiate_fd_passing)
             if other is not None:
                 setattr(self, method, other)
                 return other
@@ -726,14 +726,7 @@ class RemoteDriver(Driver):
         client, at = self.client, proc.fds_arg
 
         def remote_call(*args: Any) -> Any:
-            if not self._fd_passing:  # asked once, as libvirt's client does; the server then expects them
-                # Only a direct unix socket carries them (not ssh's socket pair, not TCP or TLS).
-                direct = client._unix and client.helper is None
-                if not direct or not self._raw("CONNECT_SUPPORTS_FEATURE", FEATURE_FD_PASSING)[0]:
-                    raise VirtError("fd passing is not supported by this connection",
-                                    code=ErrorNumber.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.DOMAIN,
-                                    message="argument unsupported: fd passing is not supported by this connection")
-                self._fd_passing = True
+            self._negotiate_fd_passing()
             fds = None
             if at >= 0:
                 fds, args = [int(fd) for fd in args[at]], args[:at] + args[at + 1 :]
@@ -746,6 +739,19 @@ class RemoteDriver(Driver):
         remote_call.__name__ = method
         setattr(self, method, remote_call)
         return remote_call
+
+    def _negotiate_fd_passing(self) -> None:
+        """Before the first call that passes descriptors (of any program): ask for FD_PASSING, as
+        libvirt's client does; the server reads descriptors only from then on."""
+        if self._fd_passing:
+            return
+        # Only a direct unix socket carries them (not ssh's socket pair, not TCP or TLS).
+        direct = self.client._unix and self.client.helper is None
+        if not direct or not self._raw("CONNECT_SUPPORTS_FEATURE", FEATURE_FD_PASSING)[0]:
+            raise VirtError("fd passing is not supported by this connection",
+                            code=ErrorNumber.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.DOMAIN,
+                            message="argument unsupported: fd passing is not supported by this connection")  # fmt: skip
+        self._fd_passing = True
 
     # -- calls answered or adapted on this side ----------------------------------------------------------
     def stream_new(self, flags: int = 0) -> ClientStream:

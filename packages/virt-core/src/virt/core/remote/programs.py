@@ -316,8 +316,9 @@ def client_event(events: Any, msg: W.Message) -> None:
     events.emit(QEMU_MONITOR_EVENT_KIND, 0, dom_from_wire(dom), name, seconds, micros, details)
 
 
-def client_method(client: Any, method: str) -> Callable[..., Any] | None:
-    """A remote driver method making the call of another program on ``client`` (a RemoteClient)."""
+def client_method(client: Any, method: str, negotiate_fds: Callable[[], None]) -> Callable[..., Any] | None:
+    """A remote driver method making the call of another program on ``client`` (a RemoteClient);
+    ``negotiate_fds`` runs before a call that passes descriptors (the FD_PASSING question)."""
     found = BY_METHOD.get(method)
     if found is None:
         return None
@@ -328,6 +329,8 @@ def client_method(client: Any, method: str) -> Callable[..., Any] | None:
 
     def remote_call(*args: Any) -> Any:
         fds = None
+        if at >= 0 or proc.fds_out:
+            negotiate_fds()
         if at >= 0:
             fds, args = [int(fd) for fd in args[at]], args[:at] + args[at + 1 :]
         got: list[int] = []
