@@ -90,7 +90,7 @@ def tgtd(tmp_path: Path) -> Iterator[Target]:
     target: Target | None = None
     failures = []
     for _ in range(3):  # a port taken between free_port() and tgtd's bind: try others
-        port, control = free_port(), 20000 + random.randrange(20000)
+        port, control = free_port(), 20000 + random.randrange(10000)  # tgtd takes -C up to 32767
         log = tmp_path / "tgtd.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(["tgtd", "-f", "-C", str(control), "--iscsi", f"portal=127.0.0.1:{port}"],
