@@ -218,6 +218,9 @@ def test_agent_reads_print_what_virsh_prints(guests: Guests) -> None:
     assert rc == 0 and out == "hostname            : virt-agent-guest\n\n"
     rc, out, _ = guests.compare("domifaddr", "agentguest", "--source", "agent", "--interface", "lo")
     assert rc == 0 and "127.0.0.1/8" in out
+    # --async (timeout NOWAIT): libvirt gives up on the reply at once, whatever the agent does.
+    rc, out, err = guests.compare("qemu-agent-command", "agentguest", "--async", '{"execute":"guest-ping"}')
+    assert rc == 1 and "error: Guest agent is not responding: Guest agent not available for now" in err
 
 
 def test_agent_changes_print_what_virsh_prints(guests: Guests) -> None:

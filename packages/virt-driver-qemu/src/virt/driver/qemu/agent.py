@@ -92,18 +92,25 @@ def _read_reply(sock: socket.socket, buf: bytearray) -> dict[str, Any]:
     return dict(json.loads(line.lstrip(b"\xff")))
 
 
+def _unavailable() -> AgentError:
+    """libvirt's error when the agent does not answer in time."""
+    return AgentError("Guest agent not available for now", domain=QEMU)
+
+
 def command(obj: DomainObj, name: str, arguments: dict[str, Any] | None = None, *,
             expect_reply: bool = True, timeout: float | None = TIMEOUT, raw: bool = False) -> Any:
     """Run one agent command; commands that end the guest (guest-shutdown) send no reply. ``raw``:
-    the whole reply object rather than its "return" value."""
+    the whole reply object rather than its "return" value. ``timeout``: seconds the reply gets
+    (None: no limit; 0: none at all, as libvirt's NOWAIT: the agent is not available for now)."""
     path = channel_path(obj)
     if path is None:
         raise VirtError("QEMU guest agent is not configured", code=ErrorNumber.ARGUMENT_UNSUPPORTED, domain=QEMU)
     if connected(obj) is False:
         raise AgentError("QEMU guest agent is not connected", domain=QEMU)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    # The handshake is bounded even when the command itself may block.
-    sock.settimeout(TIMEOUT if timeout is None else timeout)
+    # The handshake gets the default time whatever the command's timeout, as libvirt's guest-sync
+    # does (a timeout of 0 would make the socket non-blocking).
+    sock.settimeout(TIMEOUT)
     try:
         try:
             sock.connect(path)
@@ -116,6 +123,10 @@ def command(obj: DomainObj, name: str, arguments: dict[str, Any] | None = None, 
                          + b"\n")
             while _read_reply(sock, buf).get("return") != token:
                 pass
+            if timeout == 0:
+                # libvirt waits for the reply until "now": it gives up before the command is even
+                # written, so the command is not sent here either.
+                raise _unavailable()
             msg: dict[str, Any] = {"execute": name}
             if arguments:
                 msg["arguments"] = arguments
@@ -125,7 +136,7 @@ def command(obj: DomainObj, name: str, arguments: dict[str, Any] | None = None, 
                 return None
             reply = _read_reply(sock, buf)
         except TimeoutError:
-            raise AgentError("QEMU guest agent is not connected", domain=QEMU) from None
+            raise _unavailable() from None
         if "error" in reply:
             desc = reply["error"].get("desc", "unknown error")
             raise VirtError(f"unable to execute QEMU agent command '{name}': {desc}", domain=QEMU)
@@ -184,8 +195,7 @@ class AgentCalls:
         if not isinstance(msg, dict) or not isinstance(msg.get("execute"), str):
             raise InternalError(f"cannot parse json {cmd}: not an agent command", domain=QEMU)
         with obj.job:
-            reply = command(obj, msg["execute"], msg.get("arguments"), expect_reply=timeout != TIMEOUT_NOWAIT,
-                            timeout=wait, raw=True)
+            reply = command(obj, msg["execute"], msg.get("arguments"), timeout=wait, raw=True)
         return None if reply is None else json.dumps(reply, separators=(",", ":"))
 
     def domain_get_time(self, dom: DomainRef, flags: int = 0) -> tuple[int, int]:
