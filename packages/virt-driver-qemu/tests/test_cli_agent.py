@@ -231,11 +231,13 @@ def test_agent_changes_print_what_virsh_prints(guests: Guests) -> None:
                  ["set-user-password", "agentguest", "root", "$1$abcdefgh$0123456789abcdefghijk.", "--encrypted"],
                  ["set-user-password", "agentguest", "nosuchuser", "x"],
                  ["domfsfreeze", "agentguest"], ["domfsthaw", "agentguest"],
-                 ["qemu-monitor-command", "agentguest", "--pass-fds", "0,x", "getfd"]):
+                 ["qemu-monitor-command", "agentguest", "--pass-fds", "0,x", "getfd"],
+                 ["qemu-monitor-command", "agentguest", "--pass-fds", "0", '{"execute":"query-status"}']):
         results[" ".join(args)] = guests.compare(*args)
     assert results["domtime agentguest --time 1700000000"] == (0, "\n", "")
     assert results["set-user-password agentguest root s3cret"] == \
         (0, "Password set successfully for root in agentguest\n", "")
+    assert results['qemu-monitor-command agentguest --pass-fds 0 {"execute":"query-status"}'][0] == 0
     assert results["domfsfreeze agentguest"] == (0, "Froze 0 filesystem(s)\n\n", "")  # the initramfs: nothing to freeze
     seconds, _ = guests.conn.lookup_domain("agentguest").get_time(0)
     assert abs(seconds - time.time()) < 60  # --now, from both
