@@ -55,8 +55,12 @@ running = _load("test_running")
 class Guests:
     """virtd on a private socket, the embed connection behind it, and the guests' names."""
 
-    def __init__(self, uri: str, conn: Connection) -> None:
-        self.uri, self.conn = uri, conn
+    def __init__(self, uri: str, conn: Connection, server: Any = None) -> None:
+        self.uri, self.conn, self.server = uri, conn, server
+
+    def monitor_event_listeners(self) -> int:
+        """How many QMP event registrations virtd's clients hold now."""
+        return sum(len(c.programs.get("qemu_monitor_events", {})) for c in list(self.server.clients))
 
     def run(self, prog: list[str], args: list[str]) -> tuple[int, str, str]:
         proc = subprocess.run([*prog, "-c", self.uri, *args], capture_output=True, text=True, timeout=120,
@@ -149,7 +153,7 @@ def guests() -> Iterator[Guests]:
             except VirtError:
                 assert time.monotonic() < deadline, "the guest agent never answered"
                 time.sleep(0.5)
-        yield Guests(f"qemu+unix:///system?socket={tmp / 'sock'}", conn)
+        yield Guests(f"qemu+unix:///system?socket={tmp / 'sock'}", conn, holder["server"])
     finally:
         for dom in conn.list_all_domains(1):
             with contextlib.suppress(VirtError):
@@ -261,7 +265,10 @@ def test_monitor_events_print_what_virsh_prints(guests: Guests) -> None:
                                         text=True, stdin=subprocess.DEVNULL)
              for who, prog in commands.items() for i, args in enumerate(lines)}
     try:
-        time.sleep(4)  # both have registered (virt's start-up is the slower)
+        deadline = time.monotonic() + 30  # until every listener has registered (a fixed wait failed under load)
+        while guests.monitor_event_listeners() < len(procs):
+            assert time.monotonic() < deadline, "not every qemu-monitor-event listener registered"
+            time.sleep(0.1)
         dom = guests.conn.lookup_domain("noagent")
         dom.suspend()
         dom.resume()
