@@ -1093,10 +1093,25 @@ def test_bridged_interface_tap(env: Env) -> None:
         stats = dom.interface_stats(tap)
         assert stats.rx_bytes >= 0 and stats.tx_bytes >= 0
         assert dom.interface_stats("52:54:00:aa:bb:01").tx_packets >= 0  # by MAC too
+        links = _links(tap)
         dom.destroy()
-        assert not Path(f"/sys/class/net/{tap}").exists()  # the tap went with QEMU's descriptor
+        assert _gone(links)  # the tap went with QEMU's descriptor
     finally:
         run(["ip", "link", "del", bridge], timeout=30, check=False)
+
+
+def _links(*names: str) -> dict[str, int]:
+    """The interface index of each of ``names`` that exists now."""
+    found = {}
+    for name in names:
+        with contextlib.suppress(OSError):
+            found[name] = int(Path(f"/sys/class/net/{name}/ifindex").read_text())
+    return found
+
+
+def _gone(links: dict[str, int]) -> bool:
+    """Every link in ``links`` is gone: tests running meanwhile may reuse a name (vnet0), not the index."""
+    return not any(index == _links(name).get(name) for name, index in links.items())
 
 
 def _tap_of(dom: Domain, mac: str) -> str:
@@ -1178,23 +1193,24 @@ def test_interface_bandwidth_on_the_tap(env: Env, boot_image: Path) -> None:
         tap2 = _tap_of(dom, "52:54:00:aa:bb:03")
         classes, kinds, ifb_rate2 = _shaping(tap2)
         assert classes["1:1"]["rate"] == 5_600_000 and ifb_rate2 in (None, 2_400_000)
+        links = _links(tap2, ifb_name(tap2))
         dom.detach_device(nic2, 1)
         env.wait_event(lambda ev: ev.event_id == DomainEventID.DEVICE_REMOVED)
-        assert not Path(f"/sys/class/net/{tap2}").exists()
-        assert not Path(f"/sys/class/net/{ifb_name(tap2)}").exists()
+        assert _gone(links)
 
         # start the config (inbound 42) again... after destroy nothing of the shaping is left
         env.conn.call("domain_set_interface_parameters", dom.ref, tap, {"outbound.average": 100}, 1)
         assert _shaping(tap)[2] in (None, 800_000)
+        links = _links(tap, ifb_name(tap))
         dom.destroy()
-        assert not Path(f"/sys/class/net/{tap}").exists()
-        assert not Path(f"/sys/class/net/{ifb_name(tap)}").exists()
+        assert _gone(links)
         dom.create()
         tap = _tap_of(dom, "52:54:00:aa:bb:02")
         assert _shaping(tap)[0]["1:1"]["rate"] == 336_000
         assert "ingress" in _shaping(tap)[1]
+        links = _links(ifb_name(tap))
         dom.destroy()
-        assert not Path(f"/sys/class/net/{ifb_name(tap)}").exists()
+        assert _gone(links)
     finally:
         run(["ip", "link", "del", bridge], timeout=30, check=False)
 
