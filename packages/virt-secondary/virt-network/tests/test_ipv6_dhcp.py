@@ -69,7 +69,9 @@ def test_guest_gets_an_ipv6_lease_and_pings_the_gateway(netns: Namespaces, tmp_p
                       "    echo \"$new_ip6_address\" > \"$0.lease\" ;;\n"
                       "esac\n")
     script.chmod(0o755)
-    pidfile, leasefile = tmp_path / "dhclient6.pid", tmp_path / "dhclient6.leases"
+    # under the fixture's root: its clean-up stops every process whose command line names that root, so
+    # dhclient is stopped even when it had not written its pid file yet
+    pidfile, leasefile = netns.root / "dhclient6.pid", netns.root / "dhclient6.leases"
     # the link-local address must exist before dhclient can send from it
     deadline = time.monotonic() + 10
     while "fe80" not in netns.exec(netns.guest, "ip", "-6", "addr", "show", "dev", "vg0").stdout:
