@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -9,10 +10,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,3 +108,35 @@ def libvirtd() -> Iterator[Daemon]:
         _stop(pid, proc)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def serve_in_thread(config: Any, sock: Path, mode: int | None = None) -> Iterator[Any]:
+    """virtd's Server with ``config`` on unix socket ``sock``, run by an event loop in a thread of this
+    process (its connections can be stand-ins); closed and joined on exit."""
+    from virt.core.remote.server import Server
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    server = Server(config)
+
+    async def main() -> None:
+        await server.listen_unix(sock, mode=mode)
+        ready.set()
+        await server.serve_forever()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture(scope="session")
+def in_process_virtd() -> Callable[..., contextlib.AbstractContextManager[Any]]:
+    """``serve_in_thread`` for fixtures of any scope."""
+    return serve_in_thread

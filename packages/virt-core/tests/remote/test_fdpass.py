@@ -11,7 +11,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,27 +73,12 @@ class FdConnection:
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[tuple[Path, list[Any]]]:
+def daemon(in_process_virtd: Any) -> Iterator[tuple[Path, list[Any]]]:
     seen: list[Any] = []
     tmp = Path(tempfile.mkdtemp(prefix="virtd-fds-"))
     sock = tmp / "sock"
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Server] = {}
-
-    async def main() -> None:
-        holder["server"] = Server(ServerConfig(open_connection=lambda uri, ro: FdConnection(seen)))
-        await holder["server"].listen_unix(sock, mode=0o777)
-        ready.set()
-        await holder["server"].serve_forever()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield sock, seen
-    asyncio.run_coroutine_threadsafe(holder["server"].close(), loop).result(10)
-    thread.join(10)
-    loop.close()
+    with in_process_virtd(ServerConfig(open_connection=lambda uri, ro: FdConnection(seen)), sock, mode=0o777):
+        yield sock, seen
     shutil.rmtree(tmp, ignore_errors=True)
 
 

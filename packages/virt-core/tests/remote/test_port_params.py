@@ -3,11 +3,9 @@ and libvirt-python (the setter) against a connection whose network driver keeps 
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 import virt.core as v
 from virt.core.events import EventBus
-from virt.core.remote.server import Server, ServerConfig
+from virt.core.remote.server import ServerConfig
 from virt.core.types import NetworkPortRef, NetworkRef
 from virt.util.errors import InvalidArgError, NoSupportError
 
@@ -65,28 +63,13 @@ class PortConnection:
 
 
 @pytest.fixture
-def daemon() -> Iterator[tuple[Path, dict[str, int]]]:
+def daemon(in_process_virtd: Any) -> Iterator[tuple[Path, dict[str, int]]]:
     params = {"inbound.average": 500, "inbound.peak": 0, "inbound.floor": 300, "inbound.burst": 0,
               "outbound.average": 0, "outbound.peak": 0, "outbound.burst": 0}
     tmp = Path(tempfile.mkdtemp(prefix="virtd-port-"))
     sock = tmp / "sock"
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Server] = {}
-
-    async def main() -> None:
-        holder["server"] = Server(ServerConfig(open_connection=lambda uri, ro: PortConnection(params)))
-        await holder["server"].listen_unix(sock, mode=0o700)
-        ready.set()
-        await holder["server"].serve_forever()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield sock, params
-    asyncio.run_coroutine_threadsafe(holder["server"].close(), loop).result(10)
-    thread.join(10)
-    loop.close()
+    with in_process_virtd(ServerConfig(open_connection=lambda uri, ro: PortConnection(params)), sock, mode=0o700):
+        yield sock, params
     shutil.rmtree(tmp, ignore_errors=True)
 
 

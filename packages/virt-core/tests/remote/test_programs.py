@@ -3,7 +3,6 @@ qemu-monitor-event and lxc-enter-namespace, and our remote driver's calls of the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -26,7 +25,7 @@ from virt.core.events import EventBus
 from virt.core.remote import procedures as P
 from virt.core.remote import protocol as W
 from virt.core.remote.programs import QEMU_MONITOR_EVENT_KIND
-from virt.core.remote.server import Server, ServerConfig
+from virt.core.remote.server import ServerConfig
 from virt.core.types import DomainRef
 from virt.util import xdr
 from virt.util.errors import NoSupportError, VirtError
@@ -138,26 +137,11 @@ class QMPConnection:
 
 
 @pytest.fixture()
-def qmp_daemon() -> Iterator[str]:
+def qmp_daemon(in_process_virtd: Any) -> Iterator[str]:
     tmp = Path(tempfile.mkdtemp(prefix="virtd-qmp-"))
     sock = tmp / "sock"
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Server] = {}
-
-    async def main() -> None:
-        server = holder["server"] = Server(ServerConfig(open_connection=lambda uri, ro: QMPConnection()))
-        await server.listen_unix(sock)
-        ready.set()
-        await server.serve_forever()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield f"qemu+unix:///system?socket={sock}"
-    asyncio.run_coroutine_threadsafe(holder["server"].close(), loop).result(10)
-    thread.join(10)
-    loop.close()
+    with in_process_virtd(ServerConfig(open_connection=lambda uri, ro: QMPConnection()), sock):
+        yield f"qemu+unix:///system?socket={sock}"
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -272,7 +256,7 @@ GUEST = """<domain type='qemu'>
 
 
 @pytest.fixture()
-def qemu_daemon(tmp_path: Path) -> Iterator[tuple[str, str]]:
+def qemu_daemon(tmp_path: Path, in_process_virtd: Any) -> Iterator[tuple[str, str]]:
     """virtd in process serving qemu:///system from a private embed root (libvirt's client refuses
     to send qemu:///embed to a daemon), and that embed URI for in-process comparison."""
     if not os.access(QEMU_BINARY, os.X_OK):
@@ -285,31 +269,16 @@ def qemu_daemon(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
     embed = f"qemu:///embed?root={tmp_path / 'root'}"
     sock = tmp_path / "sock"
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Server] = {}
-
-    async def main() -> None:
-        server = holder["server"] = Server(ServerConfig(open_connection=lambda uri, ro: Connection(embed, readonly=ro)))
-        await server.listen_unix(sock)
-        ready.set()
-        await server.serve_forever()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield f"qemu+unix:///system?socket={sock}", embed
-    finally:
-        with Connection(embed) as conn:  # whatever guest a failed test left: its QEMU goes, by pid
-            for dom in conn.list_all_domains():
-                with contextlib.suppress(VirtError):
-                    dom.destroy()
-                with contextlib.suppress(VirtError):
-                    dom.undefine()
-        asyncio.run_coroutine_threadsafe(holder["server"].close(), loop).result(10)
-        thread.join(10)
-        loop.close()
+    with in_process_virtd(ServerConfig(open_connection=lambda uri, ro: Connection(embed, readonly=ro)), sock):
+        try:
+            yield f"qemu+unix:///system?socket={sock}", embed
+        finally:
+            with Connection(embed) as conn:  # whatever guest a failed test left: its QEMU goes, by pid
+                for dom in conn.list_all_domains():
+                    with contextlib.suppress(VirtError):
+                        dom.destroy()
+                    with contextlib.suppress(VirtError):
+                        dom.undefine()
 
 
 @needs_virsh

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -17,7 +16,7 @@ import pytest
 import virt.core as v
 from virt.core.events import EventBus
 from virt.core.registry import DriverRegistry
-from virt.core.remote.server import Server, ServerConfig
+from virt.core.remote.server import ServerConfig
 from virt.core.types import DomainInfo, DomainRef
 from virt.util.errors import ErrorNumber, NoSupportError, VirtError
 
@@ -65,29 +64,14 @@ class SlowConnection:
 
 
 @pytest.fixture()
-def slow_daemon() -> Iterator[tuple[Path, dict[str, Any]]]:
+def slow_daemon(in_process_virtd: Any) -> Iterator[tuple[Path, dict[str, Any]]]:
     state: dict[str, Any] = {"lock": threading.Lock(), "running": 0, "peak": 0, "delay": 1.5}
     tmp = Path(tempfile.mkdtemp(prefix="virtd-slow-"))
     sock = tmp / "sock"
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Server] = {}
-
-    async def main() -> None:
-        config = ServerConfig(open_connection=lambda uri, ro: SlowConnection(state), max_client_requests=2,
-                              max_clients=3)  # fmt: skip
-        server = holder["server"] = Server(config)
-        await server.listen_unix(sock, mode=0o777)
-        ready.set()
-        await server.serve_forever()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield sock, state
-    asyncio.run_coroutine_threadsafe(holder["server"].close(), loop).result(10)
-    thread.join(10)
-    loop.close()
+    config = ServerConfig(open_connection=lambda uri, ro: SlowConnection(state), max_client_requests=2,
+                          max_clients=3)  # fmt: skip
+    with in_process_virtd(config, sock, mode=0o777):
+        yield sock, state
     shutil.rmtree(tmp, ignore_errors=True)
 
 

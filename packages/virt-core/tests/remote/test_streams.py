@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import virt.core as v
 from virt.core.events import EventBus
-from virt.core.remote.server import Server, ServerConfig
+from virt.core.remote.server import ServerConfig
 from virt.core.sparse import HOLE, STREAM_RECV_STOP_AT_HOLE
 from virt.core.types import StoragePoolRef, StorageVolRef
 from virt.util.errors import ErrorNumber, NoSupportError, VirtError, not_found
@@ -163,29 +163,13 @@ class StreamConnection:
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[tuple[Path, dict[str, bytes]]]:
+def daemon(in_process_virtd: Any) -> Iterator[tuple[Path, dict[str, bytes]]]:
     """An in-process virtd whose connections are StreamConnections, on its own thread and loop."""
     store = {"disk": VOLUME, "small": b"", "sparse": SPARSE}
     tmp = Path(tempfile.mkdtemp(prefix="virtd-streams-"))
     sock = tmp / "sock"
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Server] = {}
-
-    async def main() -> None:
-        server = Server(ServerConfig(open_connection=lambda uri, ro: StreamConnection(store)))
-        holder["server"] = server
-        await server.listen_unix(sock, mode=0o777)
-        ready.set()
-        await server.serve_forever()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield sock, store
-    asyncio.run_coroutine_threadsafe(holder["server"].close(), loop).result(10)
-    thread.join(10)
-    loop.close()
+    with in_process_virtd(ServerConfig(open_connection=lambda uri, ro: StreamConnection(store)), sock, mode=0o777):
+        yield sock, store
     shutil.rmtree(tmp, ignore_errors=True)
 
 
