@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -232,3 +234,20 @@ def quoteattr(text: str) -> str:
 def version_string(number: int) -> str:
     """libvirt's version number (major * 1,000,000 + minor * 1,000 + micro) as "9.0.0"."""
     return f"{number // 1000000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+def wait_for_events(got: threading.Event, timeout: float | None, loop: bool) -> str:
+    """Wait as virsh's event commands do: for the first event (``got`` set by the callback), or with
+    ``loop`` until ``timeout`` or Ctrl-C. Returns the line saying how the wait ended, or ""."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return "event loop timed out\n"
+            if got.wait(0.2 if left is None else min(left, 0.2)):
+                got.clear()
+                if not loop:
+                    return ""
+    except KeyboardInterrupt:
+        return "event loop interrupted\n"

@@ -13,7 +13,7 @@ from virt.core.cli.output import Message, Text
 from virt.core.cli.parse import Args, CLIError
 from virt.core.cli.spec import DOMAIN, Command, CommandGroup, argv, data, flag, number, string
 
-from .common import call, domain, exclusive, impact
+from .common import call, domain, exclusive, impact, wait_for_events
 
 #: virDomainQemuAgentCommand's timeouts (VIR_DOMAIN_QEMU_AGENT_COMMAND_*).
 AGENT_TIMEOUT_BLOCK, AGENT_TIMEOUT_DEFAULT, AGENT_TIMEOUT_NOWAIT = -2, -1, 0
@@ -203,20 +203,8 @@ def cmd_qemu_monitor_event(ctx: Context, args: Args) -> Any:
     conn = ctx.conn
     callback_id = conn.call("connect_domain_qemu_monitor_event_register", dom.ref if dom else None, pattern, flags)
     sub = conn.events.subscribe(MONITOR_EVENT_KIND, 0, on_event, dom.ref if dom else None)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    ending = ""
     try:
-        while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                ending = "event loop timed out\n"
-                break
-            if got.wait(0.2 if left is None else min(left, 0.2)):
-                got.clear()
-                if not loop:
-                    break
-    except KeyboardInterrupt:
-        ending = "event loop interrupted\n"
+        ending = wait_for_events(got, timeout, loop)
     finally:
         conn.events.unsubscribe(sub)
         with contextlib.suppress(Exception):

@@ -11,7 +11,7 @@ from virt.core.cli.output import Fields, Table, Text
 from virt.core.cli.parse import Args, CLIError
 from virt.core.cli.spec import Command, CommandGroup, flag, number, string
 
-from .common import call, domain, version_string
+from .common import call, domain, version_string, wait_for_events
 
 
 def cmd_nodeinfo(ctx: Context, args: Args) -> Any:
@@ -160,20 +160,8 @@ def cmd_event(ctx: Context, args: Args) -> Any:
 
     conn = ctx.conn
     subs = [conn.domain_event_register(i, on_event, dom) for i in ids]
-    deadline = None if timeout is None else time.monotonic() + timeout
-    ending = ""
     try:
-        while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                ending = "event loop timed out\n"
-                break
-            if got.wait(0.2 if left is None else min(left, 0.2)):
-                got.clear()
-                if not loop:
-                    break
-    except KeyboardInterrupt:
-        ending = "event loop interrupted\n"
+        ending = wait_for_events(got, timeout, loop)
     finally:
         for sub in subs:
             conn.event_deregister(sub)
