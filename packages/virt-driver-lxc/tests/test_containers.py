@@ -359,8 +359,10 @@ def test_persistent_life_cycle_with_events(env: LxcEnv) -> None:
     assert (env.root / "etc" / "lxc" / f"{name}.xml").exists()
     dom.set_autostart(True)
     assert dom.get_autostart() and (env.root / "etc" / "lxc" / "autostart" / f"{name}.xml").is_symlink()
+    assert name in conn.call("connect_list_defined_domains", -1)
     dom.create()
     env.read("boot")
+    assert dom.id() in conn.call("connect_list_domains", -1) and name not in conn.call("connect_list_defined_domains", -1)
     dom.shutdown()  # SIGTERM to init, which exits: the controller notices, the monitor reports
     wait_for(lambda: not dom.is_active(), 10, "shutdown")
     assert dom.state() == (DomainState.SHUTOFF, 1)  # shutdown

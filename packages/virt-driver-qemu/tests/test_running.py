@@ -247,9 +247,13 @@ def test_define_start_suspend_resume_destroy(env: Env) -> None:
     assert (env.root / "etc" / "qemu" / "life.xml").is_file()
     inactive = dom.xml_desc(2)
     assert "machine='pc-i440fx-" in inactive and "<alias" not in inactive
+    # The older listing calls virsh still makes (virConnectListDomains and its kin).
+    assert (env.conn.call("connect_list_defined_domains", -1), env.conn.call("connect_list_domains", -1)) == (["life"], [])
     dom.create()
     assert dom.state() == (DomainState.RUNNING, 1)
     assert dom.id() == 1
+    assert env.conn.call("connect_list_domains", -1) == [1] and env.conn.call("connect_num_of_domains") == 1
+    assert env.conn.call("connect_num_of_defined_domains") == 0
     pid = env.pid(dom)
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     assert b"-S" in cmdline and b"tcg" in b" ".join(cmdline)

@@ -19,7 +19,9 @@ import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from virt.core.enums import ConnectListAllDomainsFlags
 from virt.core.events import EventBus
+from virt.core.types import DomainRef
 from virt.core.uri import URI
 from virt.util.errors import ErrorNumber, NoSupportError, OperationDeniedError
 
@@ -108,3 +110,58 @@ class Driver:
         if self.readonly and not is_read_only_call(call):
             raise OperationDeniedError(f"read only access prevents {c_name(call)}",
                                        code=ErrorNumber.OPERATION_DENIED)
+
+
+class ListingFromListAll:
+    """The older listing calls (virConnectListDomains and its kin), answered from ``connect_list_all_domains``.
+
+    A hypervisor driver that implements ``connect_list_all_domains`` mixes this in rather than
+    writing the four calls again: ids ascending and names sorted, as virsh shows them.
+    """
+
+    def connect_list_all_domains(self, flags: int = 0) -> list[DomainRef]:
+        raise NotImplementedError
+
+    def connect_list_domains(self, maxids: int = -1) -> list[int]:
+        ids = sorted(r.id for r in self.connect_list_all_domains(ConnectListAllDomainsFlags.ACTIVE))
+        return ids if maxids < 0 else ids[:maxids]
+
+    def connect_num_of_domains(self) -> int:
+        return len(self.connect_list_all_domains(ConnectListAllDomainsFlags.ACTIVE))
+
+    def connect_list_defined_domains(self, maxnames: int = -1) -> list[str]:
+        names = sorted(r.name for r in self.connect_list_all_domains(ConnectListAllDomainsFlags.INACTIVE))
+        return names if maxnames < 0 else names[:maxnames]
+
+    def connect_num_of_defined_domains(self) -> int:
+        return len(self.connect_list_all_domains(ConnectListAllDomainsFlags.INACTIVE))
+
+
+class AlwaysDefined:
+    """Answers that are fixed for a hypervisor which keeps every VM defined (ESX, Hyper-V, VirtualBox).
+
+    Every VM is persistent, never has a pending definition change, runs a full-virtualized OS, and
+    its maximum memory is what ``domain_get_info`` reports. ``_find`` raises libvirt's NO_DOMAIN for a
+    VM that is gone, so the calls still fail as libvirt's do.
+    """
+
+    def _find(self, dom: DomainRef) -> Any:
+        raise NotImplementedError
+
+    def domain_get_info(self, dom: DomainRef) -> Any:
+        raise NotImplementedError
+
+    def domain_is_persistent(self, dom: DomainRef) -> int:
+        self._find(dom)
+        return 1
+
+    def domain_is_updated(self, dom: DomainRef) -> int:
+        self._find(dom)
+        return 0
+
+    def domain_get_os_type(self, dom: DomainRef) -> str:
+        self._find(dom)
+        return "hvm"
+
+    def domain_get_max_memory(self, dom: DomainRef) -> int:
+        return int(self.domain_get_info(dom).max_mem)

@@ -14,7 +14,7 @@ import uuid as uuidlib
 from typing import ClassVar
 
 from virt.core import auth
-from virt.core.driver import Driver
+from virt.core.driver import AlwaysDefined, Driver, ListingFromListAll
 from virt.core.enums import (
     ConnectListAllDomainsFlags,
     DomainEventID,
@@ -78,7 +78,7 @@ def _vm_id(obj: MOR) -> int:
     return int(m.group(1)) if m else -1
 
 
-class ESXDriver(Driver):
+class ESXDriver(ListingFromListAll, AlwaysDefined, Driver):
     name = "esx"
     uri_schemes = ("esx", "gsx", "vpx")
     #: VIClient class, replaceable by tests.
@@ -234,20 +234,6 @@ class ESXDriver(Driver):
             refs.append(ref)
         return refs
 
-    def connect_num_of_domains(self) -> int:
-        return len(self.connect_list_domains())
-
-    def connect_list_domains(self, maxids: int = -1) -> list[int]:
-        ids = [r.id for r in self.connect_list_all_domains(ConnectListAllDomainsFlags.ACTIVE)]
-        return ids if maxids < 0 else ids[:maxids]
-
-    def connect_num_of_defined_domains(self) -> int:
-        return len(self.connect_list_defined_domains())
-
-    def connect_list_defined_domains(self, maxnames: int = -1) -> list[str]:
-        names = [r.name for r in self.connect_list_all_domains(ConnectListAllDomainsFlags.INACTIVE)]
-        return names if maxnames < 0 else names[:maxnames]
-
     def domain_lookup_by_name(self, name: str) -> DomainRef:
         for vm in self._vms():
             if vm.props.get("name") == name:
@@ -284,21 +270,6 @@ class ESXDriver(Driver):
 
     def domain_is_active(self, dom: DomainRef) -> int:
         return 1 if self._find(dom).props.get("runtime.powerState") != "poweredOff" else 0
-
-    def domain_is_persistent(self, dom: DomainRef) -> int:
-        self._find(dom)
-        return 1
-
-    def domain_is_updated(self, dom: DomainRef) -> int:
-        self._find(dom)
-        return 0
-
-    def domain_get_os_type(self, dom: DomainRef) -> str:
-        self._find(dom)
-        return "hvm"
-
-    def domain_get_max_memory(self, dom: DomainRef) -> int:
-        return self.domain_get_info(dom).max_mem
 
     def domain_get_xml_desc(self, dom: DomainRef, flags: int = 0) -> str:
         vm = self._find(dom, ("config.files.vmPathName",))

@@ -18,7 +18,7 @@ from enum import IntEnum
 from typing import Any, ClassVar
 
 from virt.core import auth
-from virt.core.driver import Driver
+from virt.core.driver import AlwaysDefined, Driver, ListingFromListAll
 from virt.core.enums import (
     ConnectListAllDomainsFlags,
     DomainEventID,
@@ -163,7 +163,7 @@ def domain_xml(cs: dict[str, Any], vssd: dict[str, Any], memory: dict[str, Any],
     return "\n".join(lines) + "\n"
 
 
-class HyperVDriver(Driver):
+class HyperVDriver(ListingFromListAll, AlwaysDefined, Driver):
     name = "hyperv"
     uri_schemes = ("hyperv",)
     #: Client class, replaceable by tests.
@@ -290,20 +290,6 @@ class HyperVDriver(Driver):
             refs.append(self._ref(cs))
         return refs
 
-    def connect_list_domains(self, maxids: int = -1) -> list[int]:
-        ids = [r.id for r in self.connect_list_all_domains(ConnectListAllDomainsFlags.ACTIVE)]
-        return ids if maxids < 0 else ids[:maxids]
-
-    def connect_num_of_domains(self) -> int:
-        return len(self.connect_list_domains())
-
-    def connect_list_defined_domains(self, maxnames: int = -1) -> list[str]:
-        names = [r.name for r in self.connect_list_all_domains(ConnectListAllDomainsFlags.INACTIVE)]
-        return names if maxnames < 0 else names[:maxnames]
-
-    def connect_num_of_defined_domains(self) -> int:
-        return len(self.connect_list_defined_domains())
-
     def domain_lookup_by_id(self, id: int) -> DomainRef:
         found = self._vms(f"ProcessID = {int(id)}") if id >= 0 else []
         found = [cs for cs in found if _active(cs)]
@@ -356,21 +342,6 @@ class HyperVDriver(Driver):
 
     def domain_is_active(self, dom: DomainRef) -> int:
         return 1 if _active(self._find(dom)) else 0
-
-    def domain_is_persistent(self, dom: DomainRef) -> int:
-        self._find(dom)
-        return 1
-
-    def domain_is_updated(self, dom: DomainRef) -> int:
-        self._find(dom)
-        return 0
-
-    def domain_get_os_type(self, dom: DomainRef) -> str:
-        self._find(dom)
-        return "hvm"
-
-    def domain_get_max_memory(self, dom: DomainRef) -> int:
-        return self.domain_get_info(dom).max_mem
 
     def domain_get_xml_desc(self, dom: DomainRef, flags: int = 0) -> str:
         cs, vssd, memory, processor = self._settings(dom)

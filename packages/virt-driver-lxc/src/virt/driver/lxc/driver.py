@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from virt.core.driver import Driver
+from virt.core.driver import Driver, ListingFromListAll
 from virt.core.enums import ConnectListAllDomainsFlags as LF
 from virt.core.enums import DomainEventDefinedDetail as Defined
 from virt.core.enums import (
@@ -218,7 +218,7 @@ def _kernel_version() -> int:
 
 
 # ----------------------------------------------------------------------------------------- the driver
-class LxcDriver(Driver):
+class LxcDriver(ListingFromListAll, Driver):
     """lxc:/// and lxc:///system: Linux containers on this host (root only)."""
 
     name = "lxc"
@@ -378,20 +378,6 @@ class LxcDriver(Driver):
                 continue  # containers have neither
             out.append(obj.ref())
         return sorted(out, key=lambda r: r.name)
-
-    def connect_num_of_domains(self) -> int:
-        return sum(1 for o in self._all() if o.active)
-
-    def connect_list_domains(self, maxids: int = -1) -> list[int]:
-        ids = sorted(o.id for o in self._all() if o.active)
-        return ids if maxids < 0 else ids[:maxids]
-
-    def connect_num_of_defined_domains(self) -> int:
-        return sum(1 for o in self._all() if not o.active)
-
-    def connect_list_defined_domains(self, maxnames: int = -1) -> list[str]:
-        names = sorted(o.name for o in self._all() if not o.active)
-        return names if maxnames < 0 else names[:maxnames]
 
     # -- definitions -----------------------------------------------------------------------------
     def _check_unique(self, defn: Any) -> DomainObj | None:

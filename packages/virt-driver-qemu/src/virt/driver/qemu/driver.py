@@ -16,7 +16,7 @@ from copy import deepcopy
 from pathlib import Path
 from typing import Any, ClassVar
 
-from virt.core.driver import Driver
+from virt.core.driver import Driver, ListingFromListAll
 from virt.core.enums import ConnectListAllDomainsFlags as LF
 from virt.core.enums import DomainCreateFlags as CF
 from virt.core.enums import DomainDestroyFlags as DF
@@ -85,7 +85,7 @@ def _impact(obj: DomainObj, flags: int) -> tuple[bool, bool]:
     return bool(flags & MI.LIVE), bool(flags & MI.CONFIG)
 
 
-class QemuDriver(SnapshotCalls, AgentCalls, MonitorCalls, Driver):
+class QemuDriver(ListingFromListAll, SnapshotCalls, AgentCalls, MonitorCalls, Driver):
     """Runs QEMU guests. Every connection to the same URI in this process shares one ``QemuHost``."""
 
     name: ClassVar[str] = "qemu"
@@ -251,20 +251,6 @@ class QemuDriver(SnapshotCalls, AgentCalls, MonitorCalls, Driver):
         selected = [(mask & flags, match) for mask, match in groups if mask & flags]
         out = [o.ref() for o in self._all() if all(match(o) & sel for sel, match in selected)]
         return sorted(out, key=lambda r: r.name)
-
-    def connect_num_of_domains(self) -> int:
-        return sum(1 for o in self._all() if o.active)
-
-    def connect_list_domains(self, maxids: int = -1) -> list[int]:
-        ids = sorted(o.id for o in self._all() if o.active)
-        return ids if maxids < 0 else ids[:maxids]
-
-    def connect_num_of_defined_domains(self) -> int:
-        return sum(1 for o in self._all() if not o.active)
-
-    def connect_list_defined_domains(self, maxnames: int = -1) -> list[str]:
-        names = sorted(o.name for o in self._all() if not o.active)
-        return names if maxnames < 0 else names[:maxnames]
 
     # -- definitions --------------------------------------------------------------------------------
     def _parse(self, xml: str, validate: bool = False, defaults: bool = True) -> Any:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from xml.sax.saxutils import escape as _escape
 
 from virt.core import auth
-from virt.core.driver import Driver
+from virt.core.driver import AlwaysDefined, Driver, ListingFromListAll
 from virt.core.enums import (
     ConnectListAllDomainsFlags,
     DomainEventID,
@@ -149,7 +149,7 @@ def parse_version(text: str) -> int:
     return major * 1_000_000 + minor * 1000 + micro
 
 
-class VBoxDriver(Driver):
+class VBoxDriver(ListingFromListAll, AlwaysDefined, Driver):
     name = "vbox"
     uri_schemes = ("vbox",)
     #: Client class, replaceable by tests.
@@ -266,20 +266,6 @@ class VBoxDriver(Driver):
             refs.append(m.domain)
         return refs
 
-    def connect_list_domains(self, maxids: int = -1) -> list[int]:
-        ids = [r.id for r in self.connect_list_all_domains(ConnectListAllDomainsFlags.ACTIVE)]
-        return ids if maxids < 0 else ids[:maxids]
-
-    def connect_num_of_domains(self) -> int:
-        return len(self.connect_list_domains())
-
-    def connect_list_defined_domains(self, maxnames: int = -1) -> list[str]:
-        names = [r.name for r in self.connect_list_all_domains(ConnectListAllDomainsFlags.INACTIVE)]
-        return names if maxnames < 0 else names[:maxnames]
-
-    def connect_num_of_defined_domains(self) -> int:
-        return len(self.connect_list_defined_domains())
-
     def domain_lookup_by_id(self, id: int) -> DomainRef:
         for m in self._machines():
             if m.active and m.index + 1 == id:
@@ -312,21 +298,6 @@ class VBoxDriver(Driver):
 
     def domain_is_active(self, dom: DomainRef) -> int:
         return 1 if self._find(dom).active else 0
-
-    def domain_is_persistent(self, dom: DomainRef) -> int:
-        self._find(dom)
-        return 1
-
-    def domain_is_updated(self, dom: DomainRef) -> int:
-        self._find(dom)
-        return 0
-
-    def domain_get_os_type(self, dom: DomainRef) -> str:
-        self._find(dom)
-        return "hvm"
-
-    def domain_get_max_memory(self, dom: DomainRef) -> int:
-        return self.domain_get_info(dom).max_mem
 
     def domain_get_xml_desc(self, dom: DomainRef, flags: int = 0) -> str:
         m = self._find(dom)
