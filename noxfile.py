@@ -55,7 +55,12 @@ def _install_local(session: nox.Session, names: list[str], editable: bool = Fals
     args = []
     for n in ordered:
         args += ["-e", str(DISTS[n])] if editable else [str(DISTS[n])]
-    session.install(*args)
+    try:
+        session.install(*args)
+    finally:
+        # setuptools builds a non-editable install inside the source folder: leave the tree clean.
+        for n in ordered:
+            shutil.rmtree(DISTS[n] / "build", ignore_errors=True)
 
 
 def _test_dirs(names: list[str]) -> list[str]:
