@@ -17,13 +17,44 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from virt.conf import parse
 from virt.conf.xmlmodel import Model
 from virt.util.errors import ErrorDomain, VirtError
 from virt.util.fileutil import atomic_write, make_dirs, unlink_if_exists
+
+#: The type of a stored object's definitions (a virt.conf model, or an XML tree).
+D = TypeVar("D")
+
+
+@dataclass(eq=False)
+class StoredObject(Generic[D]):
+    """A driver's object (a guest, a network, a pool): its persistent definition (None when transient)
+    and its live one (None when inactive). Drivers subclass it with what else they keep."""
+
+    name: str
+    uuid: str
+    config: D | None = None
+    live: D | None = None
+    autostart: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.live is not None
+
+    @property
+    def persistent(self) -> bool:
+        return self.config is not None
+
+    @property
+    def defn(self) -> D:
+        """The definition in effect: the live one while active, else the persistent one."""
+        d = self.live if self.live is not None else self.config
+        assert d is not None
+        return d
 
 
 class DefinitionStore:

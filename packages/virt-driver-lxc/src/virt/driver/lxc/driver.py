@@ -42,6 +42,7 @@ from virt.core.enums import DomainEventType as Ev
 from virt.core.enums import DomainEventUndefinedDetail as Undefined
 from virt.core.enums import DomainState as S
 from virt.core.enums import DomainXMLFlags as XF
+from virt.core.store import StoredObject
 from virt.core.types import DomainInfo, DomainRef, NodeInfo
 from virt.core.uri import URI
 from virt.driver.lxc import controller, spec
@@ -95,28 +96,15 @@ class Settings:
 
 
 @dataclass
-class DomainObj:
-    """A container: its persistent definition (None if transient), live definition (None if shut off)."""
+class DomainObj(StoredObject[Any]):
+    """A container: its definitions, what its start set up, and why it last stopped."""
 
-    name: str
-    uuid: str
-    config: Any = None
-    live: Any = None
-    autostart: bool = False
     runtime: dict[str, Any] = field(default_factory=dict)
     stop_reason: int = DomainShutoffReason.UNKNOWN
 
     @property
-    def active(self) -> bool:
-        return self.live is not None
-
-    @property
     def id(self) -> int:
         return int(self.runtime.get("pid", -1)) if self.active else -1
-
-    @property
-    def defn(self) -> Any:
-        return self.live if self.live is not None else self.config
 
     def ref(self) -> DomainRef:
         return DomainRef(self.name, self.uuid, self.id)

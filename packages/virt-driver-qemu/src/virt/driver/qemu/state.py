@@ -34,6 +34,7 @@ from virt.core.enums import (
     DomainShutoffReason,
 )
 from virt.core.enums import DomainState as S
+from virt.core.store import StoredObject
 from virt.core.types import DomainRef
 from virt.core.uri import URI
 from virt.util.errors import ErrorDomain, NoConnectError, SystemError_
@@ -155,15 +156,10 @@ class Settings:
 
 # ----------------------------------------------------------------------------------------- domains
 @dataclass(eq=False)
-class DomainObj:
+class DomainObj(StoredObject[E]):
     """One guest. ``config`` is its persistent definition (None for a transient guest), ``live`` the
     definition it runs with (None while shut off); both are XML trees."""
 
-    name: str
-    uuid: str
-    config: E | None = None
-    live: E | None = None
-    autostart: bool = False
     state: int = S.SHUTOFF
     reason: int = DomainShutoffReason.UNKNOWN
     id: int = -1
@@ -186,21 +182,6 @@ class DomainObj:
     unplugging: set[str] = field(default_factory=set)
     #: Callbacks waiting for QMP events: (predicate(name, data) -> done?, event to set).
     waiters: list[tuple[Callable[[str, dict[str, Any]], bool], threading.Event]] = field(default_factory=list)
-
-    @property
-    def active(self) -> bool:
-        return self.live is not None
-
-    @property
-    def persistent(self) -> bool:
-        return self.config is not None
-
-    @property
-    def defn(self) -> E:
-        """The definition in effect: the live one while running, else the persistent one."""
-        d = self.live if self.live is not None else self.config
-        assert d is not None
-        return d
 
     def ref(self) -> DomainRef:
         return DomainRef(self.name, self.uuid, self.id if self.active else -1)

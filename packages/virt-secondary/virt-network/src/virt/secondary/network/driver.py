@@ -242,7 +242,7 @@ class NetworkDriver(Driver):
         obj = by_name or NetworkObj(defn.name, str(defn.uuid))
         if live and obj.active:
             raise OperationInvalidError(f"network is already active as '{obj.name}'", domain=NET)
-        self.plumbing.fill_defaults(defn, [o.current for o in objs.values() if o is not obj])
+        self.plumbing.fill_defaults(defn, [o.defn for o in objs.values() if o is not obj])
         return obj, defn
 
     def network_define_xml(self, xml: str) -> NetworkRef:
@@ -310,7 +310,7 @@ class NetworkDriver(Driver):
             obj = self._get(net)
             if flags & NetworkXMLFlags.INACTIVE and obj.config is not None:
                 return str(obj.config.format())
-            defn = obj.current
+            defn = obj.defn
             if obj.active:
                 ports = len(self.store.port_paths(obj.name))
                 if ports:  # a live-only attribute: how many guest interfaces are connected
@@ -321,7 +321,7 @@ class NetworkDriver(Driver):
     def network_get_bridge_name(self, net: NetworkRef) -> str:
         with self.store.locked():
             obj = self._get(net)
-            bridge = obj.current.bridge_name()
+            bridge = obj.defn.bridge_name()
             if not bridge:
                 raise network_error(f"network '{obj.name}' does not have a bridge name.")
             return bridge
@@ -354,7 +354,7 @@ class NetworkDriver(Driver):
             obj = self._get(net)
             if not obj.active:
                 return []
-            defn = obj.current
+            defn = obj.defn
             records = self.plumbing.leases(obj.name)
         now = int(time.time())
         bridge = defn.bridge_name() or ""
@@ -419,8 +419,8 @@ class NetworkDriver(Driver):
             if any(p.uuid == port.uuid for p in existing):
                 raise VirtError(f"network port with UUID {port.uuid} already exists", code=ErrorNumber.NETWORK_PORT_EXIST,
                                 domain=NET)
-            self._plug(obj.current, port, existing)
-            self._plug_bandwidth(obj.current, port, existing)
+            self._plug(obj.defn, port, existing)
+            self._plug_bandwidth(obj.defn, port, existing)
             self.store.save_port(obj.name, port)
             return NetworkPortRef(_ref(obj), str(port.uuid))
 
@@ -504,7 +504,7 @@ class NetworkDriver(Driver):
             old_floor, new_floor = self._floor(p), int(inbound.floor or 0) if inbound is not None else 0
             old_class = int(p.bandwidth.classID) if p.bandwidth is not None and p.bandwidth.classID else 0
             if obj.active and (old_class or new_floor):
-                defn = obj.current
+                defn = obj.defn
                 existing = self.store.load_ports(obj.name)
                 others = [e for e in existing if str(e.uuid) != str(p.uuid)]
                 tc = self.plumbing.tc()
@@ -599,5 +599,5 @@ class NetworkDriver(Driver):
         with self.store.locked():
             obj, p = self._port(port)
             if obj.active:
-                self._unplug_bandwidth(obj.current, p, self.store.load_ports(obj.name))
+                self._unplug_bandwidth(obj.defn, p, self.store.load_ports(obj.name))
             self.store.delete_port(obj.name, str(p.uuid))

@@ -104,7 +104,7 @@ class Plumbing:
             return status
         bridge = defn.bridge_name()
         if not bridge or is_template(bridge):
-            self.fill_defaults(defn, [o.current for o in others])
+            self.fill_defaults(defn, [o.defn for o in others])
             bridge = defn.bridge_name()
         assert bridge
         for other in others:

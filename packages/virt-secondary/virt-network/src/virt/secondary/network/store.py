@@ -18,7 +18,7 @@ from typing import Any
 
 from virt.conf import parse
 from virt.conf.network import Network
-from virt.core.store import DefinitionStore
+from virt.core.store import DefinitionStore, StoredObject
 from virt.util.errors import ErrorDomain, VirtError
 from virt.util.fileutil import atomic_write, make_dirs, unlink_if_exists
 
@@ -55,31 +55,10 @@ class NetworkSettings:
 
 
 @dataclass
-class NetworkObj:
-    """A network: its persistent definition (None when transient), its live one (None when inactive),
-    and the plumbing record of a running network."""
+class NetworkObj(StoredObject[Network]):
+    """A network: its definitions and the plumbing record of a running network."""
 
-    name: str
-    uuid: str
-    config: Network | None = None
-    live: Network | None = None
-    autostart: bool = False
     status: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def active(self) -> bool:
-        return self.live is not None
-
-    @property
-    def persistent(self) -> bool:
-        return self.config is not None
-
-    @property
-    def current(self) -> Network:
-        """The definition in effect: the live one while running."""
-        defn = self.live if self.live is not None else self.config
-        assert defn is not None
-        return defn
 
 
 class NetworkStore(DefinitionStore):

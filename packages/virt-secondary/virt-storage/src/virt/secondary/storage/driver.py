@@ -90,7 +90,7 @@ _FILTERS: tuple[tuple[int, Callable[[PoolObj], int]], ...] = (
     (LF.ACTIVE | LF.INACTIVE, lambda o: LF.ACTIVE if o.active else LF.INACTIVE),
     (LF.PERSISTENT | LF.TRANSIENT, lambda o: LF.PERSISTENT if o.persistent else LF.TRANSIENT),
     (LF.AUTOSTART | LF.NO_AUTOSTART, lambda o: LF.AUTOSTART if o.autostart else LF.NO_AUTOSTART),
-    (sum(_TYPE_FLAGS.values()), lambda o: _TYPE_FLAGS.get(str(o.current.type), 0)),
+    (sum(_TYPE_FLAGS.values()), lambda o: _TYPE_FLAGS.get(str(o.defn.type), 0)),
 )
 
 #: Flags each call accepts (virCheckFlags); calls not listed accept none.
@@ -316,7 +316,7 @@ class StorageDriver(Driver):
 
     def storage_pool_lookup_by_target_path(self, path: str) -> StoragePoolRef:
         for obj in self._all().values():
-            if obj.active and obj.current.target is not None and obj.current.target.path == path.rstrip("/"):
+            if obj.active and obj.defn.target is not None and obj.defn.target.path == path.rstrip("/"):
                 return _ref(obj)
         raise not_found(ErrorNumber.NO_STORAGE_POOL, f"no storage pool with matching target path '{path}'", STORAGE)
 
@@ -377,7 +377,7 @@ class StorageDriver(Driver):
         for other in objs.values():
             if other is obj:
                 continue
-            o = other.current
+            o = other.defn
             same_target = o.target is not None and defn.target is not None and o.target.path == defn.target.path \
                 and o.type in ("dir", "fs", "netfs") and defn.type in ("dir", "fs", "netfs")
             same_source = (o.type == defn.type and o.source is not None and defn.source is not None
@@ -461,13 +461,13 @@ class StorageDriver(Driver):
         obj = self._get(pool)
         if obj.active:
             raise OperationInvalidError(f"storage pool '{obj.name}' is already active", domain=STORAGE)
-        backend = self._backend(obj.current)
+        backend = self._backend(obj.defn)
         self._work(obj.name, lambda: backend.build(flags), _LONG)
         self._sh.emit(_ref(obj), StoragePoolEventID.LIFECYCLE, PoolEvent.CREATED, 0)
 
     def storage_pool_destroy(self, pool: StoragePoolRef) -> None:
         obj = self._active(pool)
-        backend = self._backend(obj.current)
+        backend = self._backend(obj.defn)
         self._work(obj.name, backend.stop)
         with self.store.locked():
             self.store.clear_live(obj.name)
@@ -478,14 +478,14 @@ class StorageDriver(Driver):
         obj = self._get(pool)
         if obj.active:
             raise OperationInvalidError(f"storage pool '{obj.name}' is still active", domain=STORAGE)
-        backend = self._backend(obj.current)
+        backend = self._backend(obj.defn)
         self._work(obj.name, lambda: backend.delete(flags), _LONG)
         self._sh.emit(_ref(obj), StoragePoolEventID.LIFECYCLE, PoolEvent.DELETED, 0)
 
     def storage_pool_refresh(self, pool: StoragePoolRef, flags: int = 0) -> None:
         self._check_flags("storage_pool_refresh", flags)
         obj = self._active(pool)
-        backend = self._backend(obj.current)
+        backend = self._backend(obj.defn)
         state = self._work(obj.name, lambda: self._refresh_state(obj, backend))
         self._save_state(obj.name, state)
         self._sh.emit(_ref(obj), StoragePoolEventID.REFRESH)
@@ -503,7 +503,7 @@ class StorageDriver(Driver):
         obj = self._get(pool)
         if flags & 1 and obj.config is not None:
             return str(obj.config.format())
-        defn = obj.current.copy()
+        defn = obj.defn.copy()
         if obj.active:
             s = obj.state
             defn.capacity, defn.allocation, defn.available = (ScaledSize.of(int(s.get(k, 0)))
@@ -581,7 +581,7 @@ class StorageDriver(Driver):
     # -- volumes: create, clone, delete, wipe, resize ----------------------------------------------
     def _parse_vol(self, obj: PoolObj, xml: str) -> Volume:
         try:
-            vol: Volume = parse(xml, "volume", pool=obj.current)  # type: ignore[assignment]
+            vol: Volume = parse(xml, "volume", pool=obj.defn)  # type: ignore[assignment]
         except VirtError as exc:
             exc.domain = exc.domain or STORAGE
             raise
@@ -629,7 +629,7 @@ class StorageDriver(Driver):
         self._check_flags("storage_vol_create_xml", flags)
         obj = self._active(pool)
         vol = self._parse_vol(obj, xml)
-        backend = self._backend(obj.current)
+        backend = self._backend(obj.defn)
         backing = self._backing(vol)
         fmt = vol.target.format_type if vol.target is not None else None
 
@@ -655,7 +655,7 @@ class StorageDriver(Driver):
         obj = self._active(pool)
         _, src = self._vol(clonevol)
         vol = self._parse_vol(obj, xml)
-        backend = self._backend(obj.current)
+        backend = self._backend(obj.defn)
         fmt = vol.target.format_type if vol.target is not None else None
 
         def clone() -> dict[str, Any]:
@@ -674,7 +674,7 @@ class StorageDriver(Driver):
         self._check_flags("storage_vol_delete", flags)
         obj, rec = self._vol(vol)
         self._check_idle(obj, rec)
-        backend = self._backend(obj.current)
+        backend = self._backend(obj.defn)
 
         def delete() -> None:
             backend.delete_vol(rec)
@@ -692,7 +692,7 @@ class StorageDriver(Driver):
             raise InvalidArgError(f"wiping algorithm {algorithm} not supported", domain=STORAGE)
         obj, rec = self._vol(vol)
         self._check_idle(obj, rec)
-        backend = self._backend(obj.current)
+        backend = self._backend(obj.defn)
 
         def wipe() -> None:
             with self._sh.job("wipe", (obj.name, rec["name"]), total=int(rec["capacity"])) as progress:
@@ -718,7 +718,7 @@ class StorageDriver(Driver):
                                   "specified", domain=STORAGE)
         if flags & RF.ALLOCATE and capacity - current > int(obj.state.get("available", 0)):
             raise storage_error("Not enough space left in storage pool", ErrorNumber.OPERATION_FAILED)
-        backend = self._backend(obj.current)
+        backend = self._backend(obj.defn)
 
         def resize() -> None:
             backend.resize_vol(rec, capacity, flags)
@@ -816,7 +816,7 @@ def _stamp(seconds: float) -> str:
 
 def volume_xml(obj: PoolObj, rec: dict[str, Any]) -> str:
     """A volume as libvirt prints it: sizes, target with format, permissions and timestamps."""
-    file_pool = obj.current.info.vol_formats is not None
+    file_pool = obj.defn.info.vol_formats is not None
     fmt = rec["format"] if file_pool else None
     target = VolTarget(path=rec["path"], format=SourceFormat(type=fmt) if fmt else None)
     if rec.get("mode") is not None:  # a LUN reached over the network has no inode here
@@ -917,7 +917,7 @@ class _VolumeSink(_VolumeTransfer):
             os.fsync(self.fd)
         finally:
             self._release()
-        backend = self.driver._backend(self.obj.current)
+        backend = self.driver._backend(self.obj.defn)
         fmt = self.rec["format"] if self.rec["format"] == "none" else None
         self.driver._work(self.obj.name, lambda: self.driver._after_change(self.obj, backend, self.rec["name"],
                                                                            fmt=fmt))

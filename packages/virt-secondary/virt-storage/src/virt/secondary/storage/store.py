@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from virt.conf.storage import Pool
-from virt.core.store import DefinitionStore
+from virt.core.store import DefinitionStore, StoredObject
 from virt.util.errors import ErrorDomain, OperationTimeoutError
 from virt.util.fileutil import make_dirs
 
@@ -59,29 +59,10 @@ class StorageSettings:
 
 
 @dataclass
-class PoolObj:
+class PoolObj(StoredObject[Pool]):
     """A pool: its persistent and live definitions and what its last refresh found."""
 
-    name: str
-    uuid: str
-    config: Pool | None = None
-    live: Pool | None = None
-    autostart: bool = False
     state: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def active(self) -> bool:
-        return self.live is not None
-
-    @property
-    def persistent(self) -> bool:
-        return self.config is not None
-
-    @property
-    def current(self) -> Pool:
-        defn = self.live if self.live is not None else self.config
-        assert defn is not None
-        return defn
 
     @property
     def volumes(self) -> list[dict[str, Any]]:
