@@ -1219,6 +1219,56 @@ def test_interface_bandwidth_on_the_tap(env: Env, boot_image: Path) -> None:
         run(["ip", "link", "del", bridge], timeout=30, check=False)
 
 
+def test_direct_interface_is_a_macvtap_with_its_bandwidth(env: Env, boot_image: Path) -> None:
+    """A direct interface: a macvtap link on its source device, in its mode, with the guest's MAC, whose
+    character device QEMU holds; <bandwidth> is not swapped (the host sees what the guest sees); the link
+    goes with the guest, and with a hot-unplugged interface."""
+    from virt.util.process import run
+    from virt.util.tc import ifb_name
+
+    parent = f"vqdm{os.getpid() % 100000}"
+    run(["ip", "link", "add", parent, "type", "veth", "peer", "name", f"{parent}p"], timeout=30)
+    try:
+        run(["ip", "link", "set", parent, "up"], timeout=30)
+        nic = (f"<interface type='direct'><source dev='{parent}' mode='bridge'/><mac address='52:54:00:aa:bb:05'/>"
+               "<bandwidth><inbound average='1000'/><outbound average='500'/></bandwidth>"
+               "<model type='virtio'/></interface>")
+        dom = env.define(domain_xml("direct", disks=boot_disk(boot_image), devices=nic))
+        dom.create()
+        wait_booted(boot_image)
+        tap = _tap_of(dom, "52:54:00:aa:bb:05")
+        assert tap.startswith("macvtap")
+        details = run(["ip", "-d", "link", "show", tap], timeout=30).stdout
+        assert f"{tap}@{parent}" in details and "macvtap mode bridge" in details
+        assert "link/ether 52:54:00:aa:bb:05" in details
+        index = int(Path(f"/sys/class/net/{tap}/ifindex").read_text())
+        held = {os.readlink(f) for f in Path(f"/proc/{env.pid(dom)}/fd").iterdir()}
+        assert f"/dev/tap{index}" in held
+        # not swapped: the guest's outbound is the macvtap's egress (htb), its inbound the ingress
+        classes, kinds, ifb_rate = _shaping(tap)
+        assert classes["1:1"]["rate"] == 4_000_000 and "ingress" in kinds and ifb_rate in (None, 8_000_000)
+        assert "<target dev='" + tap + "'/>" in dom.xml_desc()
+
+        # a hot-plugged direct interface gets its own macvtap, deleted on unplug
+        nic2 = (f"<interface type='direct'><source dev='{parent}' mode='vepa'/><mac address='52:54:00:aa:bb:06'/>"
+                "<model type='virtio'/></interface>")
+        dom.attach_device(nic2, 1)
+        tap2 = _tap_of(dom, "52:54:00:aa:bb:06")
+        assert tap2 != tap and "macvtap mode vepa" in run(["ip", "-d", "link", "show", tap2], timeout=30).stdout
+        links = _links(tap2)
+        dom.detach_device(nic2, 1)
+        env.wait_event(lambda ev: ev.event_id == DomainEventID.DEVICE_REMOVED)
+        assert _gone(links)
+
+        links = _links(tap, ifb_name(tap))
+        dom.destroy()
+        assert _gone(links) and not Path(f"/dev/tap{index}").exists()
+        with pytest.raises(VirtError, match="Cannot get interface MTU on 'nosuchdev0'"):
+            env.conn.create_domain(domain_xml("direct2", devices=nic.replace(parent, "nosuchdev0")))
+    finally:
+        run(["ip", "link", "del", parent], timeout=30, check=False)
+
+
 def test_interface_on_a_network_gets_a_port_with_its_bandwidth(env: Env, boot_image: Path) -> None:
     """type='network': a network port per interface (virNetworkPortCreateXML) carrying the interface's
     <bandwidth>; its floor becomes a class on the network's bridge, a port group's bandwidth shapes an

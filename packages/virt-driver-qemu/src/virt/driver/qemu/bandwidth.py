@@ -2,7 +2,7 @@
 
 libvirt shapes the host side of an interface: on a tap (bridge, network) the guest's inbound traffic
 leaves the host through the tap's egress, so ``in`` is shaped there and ``out`` on its ingress
-(``swapped``); an ethernet interface "shares the host's view" and is not swapped. A tap opened by the
+(``swapped``); an ethernet or direct (macvtap) interface "shares the host's view" and is not swapped. A tap opened by the
 driver disappears with QEMU, taking its qdiscs along; what outlives it (the ifb standing in for a
 missing police action, a tap the driver did not create) is cleared when the interface goes away.
 """
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from virt.driver.qemu.state import DomainObj
 
 QEMU = ErrorDomain.QEMU
-#: Interface types whose host side tc can shape (virNetDevSupportsBandwidth, for the taps we open).
-SHAPED_TYPES = ("bridge", "network", "ethernet")
+#: Interface types whose host side tc can shape (virNetDevSupportsBandwidth, for the taps and macvtaps we open).
+SHAPED_TYPES = ("bridge", "network", "ethernet", "direct")
 #: virDomainGetInterfaceParameters' typed parameters, in libvirt's order.
 PARAMS: dict[str, tuple[str, ...]] = {"inbound": RATE_FIELDS, "outbound": ("average", "peak", "burst")}
 PARAM_NAMES = tuple(f"{d}.{f}" for d, fields in PARAMS.items() for f in fields)
@@ -61,7 +61,8 @@ def actual_limits(net: Any) -> Limits | None:
 
 
 def swapped(net: Any) -> bool:
-    return net.get("type") != "ethernet"
+    """Whether tc's egress is the guest's inbound: not where the host sees what the guest sees."""
+    return net.get("type") not in ("ethernet", "direct")
 
 
 def apply(net: Any, dev: str | None = None) -> None:

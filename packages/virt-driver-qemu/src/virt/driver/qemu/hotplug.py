@@ -292,7 +292,7 @@ def _plug_interface(host: QemuHost, obj: DomainObj, mon: Any, b: Any, el: E) -> 
         netplug.close_fds(fds)
         with contextlib.suppress(VirtError):
             bandwidth.clear(el)
-        netplug.release_port(host, el)
+        netplug.release_interface(host, el)
         raise
     netplug.close_fds(fds)
 
@@ -364,7 +364,7 @@ def finish_removal(host: QemuHost, obj: DomainObj, alias: str) -> None:
                 bandwidth.clear(el)
             except VirtError as err:
                 log.warning("cannot clear the bandwidth of %s: %s", alias, err)
-            netplug.release_port(host, el)
+            netplug.release_interface(host, el)
     with host.lock:
         parent = el.getparent()
         if parent is not None:

@@ -420,7 +420,7 @@ def release_interfaces(host: QemuHost, tree: Any) -> None:
             bandwidth.clear(net)
         except VirtError as err:
             log.warning("cannot clear the bandwidth of '%s': %s", X.get(net, "target", "dev"), err)
-        netplug.release_port(host, net)
+        netplug.release_interface(host, net)
 
 
 def cleanup(host: QemuHost, obj: DomainObj, reason: int) -> None:
