@@ -84,14 +84,46 @@ def test_dhcp_with_leasefile_tftp_bootp_and_passthrough() -> None:
     cfg = build_config(n, files=DnsmasqFiles.in_dir("/st", "n1", leasefile="/st/n1.leases"))
     lines = meaningful(cfg.conf)
     assert lines[lines.index("dhcp-option=3"):] == [
-        "dhcp-option=3", "no-resolv", "ra-param=*,0,0",
+        "dhcp-option=3", "no-resolv", "ra-param=*,0,0", "enable-tftp", "tftp-root=/srv/tftp",
         "dhcp-range=10.1.1.2,10.1.1.9,255.255.0.0,infinite",
-        "dhcp-no-override", "dhcp-authoritative", "enable-tftp", "tftp-root=/srv/tftp",
+        "dhcp-no-override", "dhcp-authoritative",
         "dhcp-boot=pxelinux.0,,10.1.0.5", "dhcp-lease-max=8",
         "dhcp-hostsfile=/st/n1.hostsfile", "addn-hosts=/st/n1.addnhosts",
         "dhcp-leasefile=/st/n1.leases", "log-dhcp",
     ]
     assert cfg.dhcp_hosts == ["52:54:00:00:00:01,10.1.1.20", "only-name,10.1.1.21"]
+
+
+def test_tftp_roots_without_dhcp_are_served() -> None:
+    """Every IPv4 address's TFTP root is served (enable-tftp once, before the DHCP ranges), DHCP or not;
+    one with no DHCP gets neither DHCP options nor a hosts file."""
+    n = net("<forward mode='nat'/><ip address='10.3.0.1' prefix='24'><tftp root='/srv/a'/></ip>"
+            "<ip address='10.4.0.1' prefix='24'><tftp root='/srv/b'/>"
+            "<dhcp><range start='10.4.0.10' end='10.4.0.19'/></dhcp></ip>")
+    assert meaningful(build_config(n).conf)[4:] == [
+        "enable-tftp", "tftp-root=/srv/a", "tftp-root=/srv/b",
+        "dhcp-range=10.4.0.10,10.4.0.19,255.255.255.0", "dhcp-no-override", "dhcp-authoritative",
+        "dhcp-lease-max=10", "dhcp-hostsfile=/var/lib/libvirt/dnsmasq/n1.hostsfile",
+        "addn-hosts=/var/lib/libvirt/dnsmasq/n1.addnhosts",
+    ]
+    only = net("<forward mode='nat'/><ip address='10.3.0.1' prefix='24'><tftp root='/srv/a'/></ip><dns enable='no'/>")
+    lines = meaningful(build_config(only).conf)
+    assert lines[-2:] == ["enable-tftp", "tftp-root=/srv/a"]
+    assert not any(line.startswith(("dhcp-", "addn-hosts")) for line in lines)
+    assert needs_dnsmasq(only)  # TFTP alone keeps dnsmasq running with DNS disabled
+
+
+def test_mtu_is_announced_by_dhcp() -> None:
+    """The network's <mtu> becomes DHCP option 26, after the hosts files and before the IPv6 RA lines."""
+    n = net("<forward mode='nat'/><mtu size='9000'/><ip address='10.5.0.1' prefix='24'>"
+            "<dhcp><range start='10.5.0.2' end='10.5.0.3'/></dhcp></ip>"
+            "<ip family='ipv6' address='fd00:5::1' prefix='64'/>")
+    assert meaningful(build_config(n).conf)[-3:] == [
+        "addn-hosts=/var/lib/libvirt/dnsmasq/n1.addnhosts", "dhcp-option=option:mtu,9000",
+        "dhcp-range=fd00:5::1,ra-only",
+    ]
+    without = net("<forward mode='nat'/><ip address='10.5.0.1' prefix='24'/>")
+    assert not any("option:mtu" in line for line in meaningful(build_config(without).conf))
 
 
 def test_old_dnsmasq_binds_addresses_and_refuses_public_ones() -> None:

@@ -330,8 +330,15 @@ def _dns_records(b: _Build) -> None:
 
 
 def _pick_dhcp(b: _Build) -> None:
-    """The one IPv4 and one IPv6 <ip> that carry DHCP (libvirt serves at most one of each)."""
+    """The one IPv4 and one IPv6 <ip> that carry DHCP (libvirt serves at most one of each); TFTP roots on the way."""
+    tftp_enabled = False
     for ip in b.net.ips:
+        # every IPv4 address's TFTP root is served, with or without DHCP there
+        if ip.is_ipv4 and ip.tftp is not None and ip.tftp.root:
+            if not tftp_enabled:
+                b.add("enable-tftp")
+                tftp_enabled = True
+            b.add(f"tftp-root={ip.tftp.root}")
         if not ip.has_dhcp:
             continue
         if ip.is_ipv4:
@@ -374,11 +381,9 @@ def _dhcp(b: _Build) -> None:
             if host_line is not None:
                 b.result.dhcp_hosts.append(host_line)
         if ip.is_ipv4:
-            b.add("dhcp-no-override")
-            b.add("dhcp-authoritative")
-            if ip.tftp is not None and ip.tftp.root:
-                b.add("enable-tftp")
-                b.add(f"tftp-root={ip.tftp.root}")
+            if ip.ranges or ip.hosts:
+                b.add("dhcp-no-override")
+                b.add("dhcp-authoritative")
             bootp = ip.bootp
             if bootp is not None and bootp.file:
                 b.add(f"dhcp-boot={bootp.file},,{bootp.server}" if bootp.server else f"dhcp-boot={bootp.file}")
@@ -398,6 +403,13 @@ def _hosts_files(b: _Build) -> None:
         b.add(f"dhcp-hostsfile={escape(b.files.hostsfile)}")
     if b.want_dns:
         b.add(f"addn-hosts={escape(b.files.addnhosts)}")
+
+
+def _mtu(b: _Build) -> None:
+    # DHCP clients learn the network's MTU (option 26), so guests match the bridge
+    size = b.net.mtu.size if b.net.mtu is not None else None
+    if size and int(size) > 0:
+        b.add(f"dhcp-option=option:mtu,{int(size)}")
 
 
 def _router_advertisements(b: _Build) -> None:
@@ -424,7 +436,7 @@ def _passthrough(b: _Build) -> None:
 #: The conf file, section by section, in libvirt's order.
 SECTIONS: tuple[Callable[[_Build], None], ...] = (
     _header, _forwarders, _domain, _local_ptrs, _plain_names, _pidfile, _listen, _isolated, _dns_records,
-    _dhcp, _hosts_files, _router_advertisements, _leasefile, _passthrough,
+    _dhcp, _hosts_files, _mtu, _router_advertisements, _leasefile, _passthrough,
 )
 
 
@@ -442,7 +454,7 @@ def needs_dnsmasq(net: Network) -> bool:
     """Whether a network runs dnsmasq at all: it has an address, and DHCP or DNS to serve there."""
     if not net.ips:
         return False
-    dhcp = any(ip.has_dhcp for ip in net.ips)
+    dhcp = any(ip.has_dhcp or (ip.tftp is not None and ip.tftp.root) for ip in net.ips)
     return dhcp or net.dns is None or net.dns.enable is not False
 
 
