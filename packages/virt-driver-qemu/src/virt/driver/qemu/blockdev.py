@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 from virt.driver.qemu import xmlutil as X
+from virt.driver.qemu.chardev import reconnect_opt
 from virt.driver.qemu.props import Props, escape_comma
 from virt.util.errors import ConfigUnsupportedError, InternalError, XMLError
 
@@ -457,7 +458,8 @@ def build_disks(b: Builder) -> None:
         if disk.get("type") == "vhostuser":
             alias = X.alias(disk) or ""
             path = X.get(disk, "source", "path") or ""
-            b.cmd.add("-chardev", f"socket,id=chr-vu-{alias},path={escape_comma(path)}")
+            b.cmd.add("-chardev", f"socket,id=chr-vu-{alias},path={escape_comma(path)}"
+                      + reconnect_opt(disk.find("source")))
         elif top is not None:
             for s in sources(top):
                 fdset = b.disk_fdsets.get(s.id)

@@ -23,7 +23,8 @@ def _sources(el: E) -> tuple[E | None, E | None]:
     return bind, conn
 
 
-def _reconnect(src: E | None) -> str:
+def reconnect_opt(src: E | None) -> str:
+    """The ``,reconnect=`` option of a client socket's <reconnect> (empty without one)."""
     r = src.find("reconnect") if src is not None else None
     if r is None:
         return ""
@@ -89,7 +90,7 @@ def build(b: Builder, el: E, alias: str, *, parallel: bool = False) -> None:
             opt += ",telnet=on"
         if listen:
             opt += ",server=on,wait=off"
-        opt += _reconnect(s)
+        opt += reconnect_opt(s)
         tls = X.get(s, None, "tls")
         cfg = b.cfg
         have_tls = (tls == "yes") or (tls is None and cfg.chardevTLS)
@@ -116,7 +117,7 @@ def build(b: Builder, el: E, alias: str, *, parallel: bool = False) -> None:
             opt = f"socket,id={alias},path={escape_comma(path)}"
         if listen:
             opt += ",server=on,wait=off"
-        opt += _reconnect(s)
+        opt += reconnect_opt(s)
     elif ctype == "spicevmc":
         opt = f"spicevmc,id={alias},name={spicevmc_name(el)}"
     elif ctype == "spiceport":

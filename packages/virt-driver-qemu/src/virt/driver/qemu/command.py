@@ -67,6 +67,8 @@ class Builder:
         from virt.driver.qemu import secrets
 
         self.master_key: bytes = getattr(dom, "master_key", None) or secrets.new_master_key()
+        #: whether the last memory backend built would preallocate (virtio-mem asks its device to)
+        self.backend_prealloc = False
         self._next_fdset = 0
         self._next_port = 5900
         #: node id -> (fd set, fd group name)
@@ -592,6 +594,8 @@ class Builder:
                 props.b("hugetlb", True).u("hugetlbsize", pagesize << 10)
             if access:
                 props.b("share", access == "shared")
+            if system and self.has("memory-backend-file.x-use-canonical-path-for-ramblock-id"):
+                props.b("x-use-canonical-path-for-ramblock-id", False)
         elif use or nvdimm_path or access or source == "file":
             if nvdimm_path:
                 path = nvdimm_path
@@ -609,6 +613,8 @@ class Builder:
                 props.b("x-use-canonical-path-for-ramblock-id", False)
         else:
             backend = "memory-backend-ram"
+        # virtio-mem preallocates through its device (see memory_devices), never its backend
+        self.backend_prealloc = prealloc
         if model == "virtio-mem":
             if self.has("memory-backend-file.reserve"):
                 props.b("reserve", False)
@@ -1289,6 +1295,8 @@ class Builder:
                 if m.find("target/readonly") is not None:
                     props.b("unarmed", True)
             props.s("memdev", f"mem{alias}")
+            if model == "virtio-mem" and self.backend_prealloc and self.has("virtio-mem-pci.prealloc"):
+                props.b("prealloc", True)
             if model in ("virtio-pmem", "virtio-mem"):
                 addr = X.get(m, "target/address", "base")
                 if addr:

@@ -385,6 +385,7 @@ def _post_parse_devices(dom: Domain) -> None:
                 idx += 1
             taken.add(idx)
             c.set("index", str(idx))
+    _sort_controllers(dom)
     for disk in dom.all("disk"):
         _disk_defaults(dom, disk)
         for enc in disk.iter("encryption"):
@@ -404,6 +405,26 @@ def _post_parse_devices(dom: Domain) -> None:
         if backend is not None and backend.get("model") == "random" and not (backend.text or "").strip():
             backend.text = "/dev/urandom"
     _chardev_defaults(dom)
+    for shmem in dom.all("shmem"):
+        _shmem_defaults(shmem)
+
+
+def _shmem_defaults(shmem: E) -> None:
+    """qemuDomainShmemDefPostParse: 4 MiB unless sized (but a doorbell's memory is its server's);
+    a doorbell (a server) always has MSI, with ioeventfd on unless set."""
+    model = X.get(shmem, "model", "type") or "ivshmem"
+    if model != "ivshmem-doorbell" and shmem.find("size") is None:
+        X.sub(shmem, "size", {"unit": "M"}, order=_SHMEM_ORDER, text_="4")
+    if model == "ivshmem" or shmem.find("server") is None:
+        return
+    msi = shmem.find("msi")
+    if msi is None:
+        msi = X.sub(shmem, "msi", order=_SHMEM_ORDER)
+    if not msi.get("ioeventfd"):
+        msi.set("ioeventfd", "on")
+
+
+_SHMEM_ORDER = ("model", "size", "server", "msi", "alias", "address")
 
 
 def _sort_disks(dom: Domain) -> None:
@@ -428,16 +449,47 @@ def _sort_disks(dom: Domain) -> None:
             ordered.append(disk)
         else:
             ordered.insert(at, disk)
-    if ordered == disks:
+    _reorder(disks, ordered)
+
+
+def _reorder(current: list[E], ordered: list[E]) -> None:
+    """Put the elements ``current`` (siblings) in the slots they hold, in the order ``ordered``."""
+    if ordered == current:
         return
-    parent = disks[0].getparent()
-    slots = [parent.index(d) for d in disks]
-    tails = [d.tail for d in disks]
-    for d in disks:
+    parent = current[0].getparent()
+    slots = [parent.index(d) for d in current]
+    tails = [d.tail for d in current]
+    for d in current:
         parent.remove(d)
     for pos, d, tail in zip(slots, ordered, tails):
         d.tail = tail
         parent.insert(pos, d)
+
+
+def _sort_controllers(dom: Domain) -> None:
+    """Controllers in libvirt's order (virDomainControllerInsert): by index within a type, a USB
+    master before the companions of its index."""
+    ctrls = dom.controllers()
+    if len(ctrls) < 2:
+        return
+    ordered: list[E] = []
+    for c in ctrls:
+        ctype, idx, companion = c.get("type"), int(c.get("index", "0")), c.find("master") is not None
+        at = -1
+        for i in range(len(ordered) - 1, -1, -1):
+            o = ordered[i]
+            if o.get("type") != ctype:
+                continue
+            o_idx = int(o.get("index", "0"))
+            if o_idx > idx or (o_idx == idx and not companion and o.find("master") is not None):
+                at = i
+            elif at == -1:
+                at = i + 1
+        if at == -1:
+            ordered.append(c)
+        else:
+            ordered.insert(at, c)
+    _reorder(ctrls, ordered)
 
 
 def _numa_cpus_rectify(dom: Domain) -> None:
