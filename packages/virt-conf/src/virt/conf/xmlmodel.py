@@ -618,7 +618,8 @@ def _format_expr(src: _Source, vtype: ValueType[Any]) -> str:
     if fmt is str:
         if isinstance(vtype, Int | Hex):
             return "(str(v) if v.__class__ is int else ESC_A(str(v)))"
-        return "ESC_A(v if v.__class__ is str else str(v))"
+        # most values need no escaping: one C-level regex search finds out, no Python call
+        return "(v if v.__class__ is str and not SPECIAL_A(v) else ESC_A(str(v)))"
     name = src.const(fmt, "FMT")
     if isinstance(vtype, Int | Hex) and vtype.pure:  # numbers formatted by the type: digits, 0x, signs
         return f"({src.const(Memo(fmt), 'FMEMO')}[v] if v.__class__ is int else ESC_A({name}(v)))"
@@ -683,19 +684,28 @@ def _compile_parser(cls: type[Model]) -> Callable[[etree._Element, ParseContext]
     e(0, "def parse(el, ctx):")
     e(1, f"self = {src.const(cls.__new__, 'NEW')}(C)")
     e(1, "d = self.__dict__")
+    # every field in one update of the empty dict first (CPython then copies the defaults' table whole),
+    # fresh lists and other per-instance empties after it (replacing values, no insertion)
     defaults: dict[str, Any] = {}
+    fresh: list[str] = []
     for f in cls._fields:
         empty = type(f).empty
         if empty is Field.empty:
             defaults[f.name] = f.default
-        elif empty is Children.empty or empty is Mixed.empty:
-            e(1, f"d[{f.name!r}] = []")
         else:
-            e(1, f"d[{f.name!r}] = {src.const(f, 'F')}.empty()")
+            defaults[f.name] = None
+            if empty is Children.empty or empty is Mixed.empty:
+                fresh.append(f"d[{f.name!r}] = []")
+            else:
+                fresh.append(f"d[{f.name!r}] = {src.const(f, 'F')}.empty()")
     if defaults:
         e(1, f"d.update({src.const(defaults, 'DEFAULTS')})")
+    for line in fresh:
+        e(1, line)
+    # the class's own hooks are called as plain functions: ``self`` is exactly ``cls`` here, and a method
+    # lookup on an instance whose __dict__ is materialized is not specialized by CPython 3.11
     if cls.parse_extra is not Model.parse_extra:
-        e(1, "consumed = self.parse_extra(el, ctx)")
+        e(1, f"consumed = {src.const(cls.parse_extra, 'HOOK')}(self, el, ctx)")
     else:
         e(1, f"consumed = {src.const(_NOTHING)}")
     _emit_parse_attrs(src, cls)
@@ -715,13 +725,13 @@ def _compile_parser(cls: type[Model]) -> Callable[[etree._Element, ParseContext]
             e(2, f"MISSING({src.const(f)}, el)")
             src.ns["MISSING"] = _missing
     if cls.post_parse is not Model.post_parse:  # Model's no-op hooks are not called at all
-        e(1, "self.post_parse(ctx)")
+        e(1, f"{src.const(cls.post_parse, 'HOOK')}(self, ctx)")
     e(1, "hooks = ctx.hooks")
     e(1, "if hooks:")
     e(2, "for hook in hooks:")
     e(3, "hook(self, ctx)")
     if cls.validate is not Model.validate:
-        e(1, "self.validate(ctx)")
+        e(1, f"{src.const(cls.validate, 'HOOK')}(self, ctx)")
     e(1, "return self")
     parse: Callable[[etree._Element, ParseContext], Any] = src.build("parse", cls)
     _PARSERS[cls] = parse
@@ -845,7 +855,8 @@ def write_models(models: Iterable[Model], w: Writer, tag: str | None = None) -> 
 def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], None]:
     _check_fields(cls)
     src = _Source(cls)
-    src.ns.update(ESC_A=escape_attr, ESC_T=escape_text, IND=_INDENT, WD=_WRITE_DISPATCH)
+    src.ns.update(ESC_A=escape_attr, ESC_T=escape_text, IND=_INDENT, WD=_WRITE_DISPATCH,
+                  SPECIAL_A=_SPECIAL_ATTR, SPECIAL_T=_SPECIAL_TEXT)
     e = src.emit
     e(0, "def write(self, w, tag):")
     e(1, f"tag = tag or {cls.TAG!r}")
@@ -857,7 +868,8 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
         e(1, f"v = d[{attr.name!r}]")
         e(1, "if v is not None:")
         e(2, f"a += {' ' + key + '=' + chr(39)!r} + {_format_expr(src, attr.vtype)} + \"'\"")
-    e(1, "if self.NSMAP:")  # read from the instance: a storage pool sets its own
+    # read from the instance: a storage pool sets its own (a dict test where the class declares none)
+    e(1, "if self.NSMAP:" if cls.NSMAP else "if 'NSMAP' in d and self.NSMAP:")
     e(2, "a += ''.join([f\" xmlns:{p}='{ESC_A(uri)}'\" for p, uri in self.NSMAP.items()])")
     text = cls._text
     if (all(isinstance(f, Attr | Text) for f in cls._fields) and cls.format_extra is Model.format_extra
@@ -882,8 +894,11 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
         if isinstance(f, TextChild):
             e(1, "if v is not None and v is not False:")
             fmt = _formatter(f.vtype)
-            value = "(v if v.__class__ is str else str(v))" if fmt is str else f"{src.const(fmt, 'FMT')}(v)"
-            e(2, f"parts.append(inner + {f'<{f.tag}>'!r} + ESC_T({value}) + {f'</{f.tag}>{chr(10)}'!r})")
+            if fmt is str:
+                value = "(v if v.__class__ is str and not SPECIAL_T(v) else ESC_T(str(v)))"
+            else:
+                value = f"ESC_T({src.const(fmt, 'FMT')}(v))"
+            e(2, f"parts.append(inner + {f'<{f.tag}>'!r} + {value} + {f'</{f.tag}>{chr(10)}'!r})")
         elif isinstance(f, Flag):
             e(1, "if v is not None and v is not False:")
             e(2, f"parts.append(inner + {f'<{f.tag}/>{chr(10)}'!r})")
@@ -899,7 +914,7 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
             e(2, "for item in v:")
             e(3, "WD[item.__class__](item, w, " + repr(ftag) + ")")
     if cls.format_extra is not Model.format_extra:
-        e(1, "self.format_extra(w)")
+        e(1, f"{src.const(cls.format_extra, 'HOOK')}(self, w)")
     e(1, "w.depth = depth")
     e(1, "if len(parts) == mark:")
     if text is not None:
@@ -907,10 +922,10 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
         e(2, "if v is not None:")
         e(3, f"parts[-1] += '>' + ESC_T({src.const(text.vtype.format, 'FMT')}(v)) + '</' + tag + '>\\n'")
         e(3, "return")
-    e(2, "if self.NEVER_SELF_CLOSE:")
-    e(3, "parts[-1] += '>\\n' + '  ' * depth + '</' + tag + '>\\n'")
-    e(2, "else:")
-    e(3, "parts[-1] += '/>\\n'")
+    if cls.NEVER_SELF_CLOSE:
+        e(2, "parts[-1] += '>\\n' + IND[depth] + '</' + tag + '>\\n'")
+    else:
+        e(2, "parts[-1] += '/>\\n'")
     e(1, "else:")
     e(2, "parts[mark - 1] += '>\\n'")
     e(2, "parts.append(IND[depth] + '</' + tag + '>\\n')")
@@ -983,6 +998,11 @@ def parse_xml(xml: str | bytes | etree._Element) -> etree._Element:
     if root is None:
         raise XMLError("empty XML document")
     return root
+
+
+#: Whether a value needs escaping, as an attribute value or as text (what escape_attr/escape_text replace).
+_SPECIAL_ATTR = re.compile("[&<>\"']").search
+_SPECIAL_TEXT = re.compile("[&<>]").search
 
 
 def escape_attr(s: str) -> str:

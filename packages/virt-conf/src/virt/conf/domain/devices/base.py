@@ -45,10 +45,12 @@ class Device(Model):
     ALLOW_ROM: ClassVar[bool] = False
     AFTER_INFO: ClassVar[tuple[str, ...]] = ()
 
-    boot: Boot | None
+    # boot/rom read as None on every device for drivers' convenience where the kind has none: plain class
+    # attributes (a __getattr__ would put every attribute access of every device on CPython's slow path)
+    boot: Boot | None = None
     alias: Alias | None
     acpi: ACPI | None
-    rom: ROM | None
+    rom: ROM | None = None
     address: Address | None
 
     def __init_subclass__(cls, **kw: Any) -> None:
@@ -69,12 +71,6 @@ class Device(Model):
         after = [f for f in fields if f.name in cls.AFTER_INFO]
         rest = [f for f in fields if f.name not in INFO_FIELDS and f.name not in cls.AFTER_INFO]
         cls._fields = tuple(rest + info + after)
-
-    def __getattr__(self, name: str) -> Any:
-        # boot/rom exist on every device for drivers' convenience, None where the kind has none.
-        if name in ("boot", "rom"):
-            return None
-        raise AttributeError(name)
 
     @property
     def alias_name(self) -> str | None:
