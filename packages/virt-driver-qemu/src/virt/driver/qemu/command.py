@@ -273,10 +273,6 @@ class Builder:
         for t in root.findall("clock/timer"):
             if t.get("name") == "hpet" and self.has("machine-hpet") and t.get("present"):
                 opts.append(f"hpet={_on(X.yes(t.get('present')))}")
-        for s in dom.all("sound"):
-            if s.get("model") == "pcspk":
-                opts.append(f"pcspk-audiodev={self.audio_id(s)}")
-                break
         self.cmd.add("-machine", ",".join(opts))
 
     def default_ram_id(self) -> str | None:
@@ -1656,6 +1652,8 @@ class Builder:
         for s in self.dom.all("sound"):
             model = s.get("model")
             if model == "pcspk":
+                # libvirt 9.0.0 has no -device form for the PC speaker
+                self.cmd.add("-soundhw", "pcspk")
                 continue
             alias = X.alias(s) or ""
             drv = {"es1370": "ES1370", "ac97": "AC97", "ich6": "intel-hda", "usb": "usb-audio",
@@ -1711,6 +1709,10 @@ class Builder:
                         val = u.get(attr)  # noqa: B023  (v is called within this iteration)
                         if val is None or val == "-1":
                             return "-1"
+                        if attr == "version":
+                            # "major.minor" in BCD, as the USB device descriptor's bcdDevice
+                            major, _, minor = val.partition(".")
+                            return f"0x{int(major):02d}{int(minor or '0'):02d}"
                         n = X.parse_int(val) or 0
                         return f"0x{n:0{width}X}"
                     parts.append(f"{v('class', 2)}:{v('vendor', 4)}:{v('product', 4)}:{v('version', 4)}:"

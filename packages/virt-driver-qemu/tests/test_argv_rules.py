@@ -1,0 +1,166 @@
+"""qemu-argv rules beyond the visible corpus: small domains, the options libvirt 9.0.0 gives them.
+
+Each test converts an inline domain with libvirt's recorded QEMU 8.0.0 capabilities and checks the
+options the rule under test produces (device JSON compared as objects).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from virt.driver.qemu.argv import to_native
+from virt.driver.qemu.normalize import normalize
+
+CORPUS = Path(os.environ.get("VIRT_CORPUS", "/work/shared/corpus"))
+CAPS = CORPUS / "qemu_caps" / "caps_8.0.0.x86_64.replies"
+
+pytestmark = pytest.mark.skipif(not CAPS.exists(), reason="recorded QEMU capabilities not found")
+
+
+def _domain(devices: str, extra: str = "", machine: str = "pc") -> str:
+    return f"""<domain type='qemu'>
+  <name>guest</name>
+  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>
+  <memory unit='KiB'>219136</memory>
+  {extra}
+  <vcpu placement='static'>1</vcpu>
+  <os><type arch='x86_64' machine='{machine}'>hvm</type></os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    {devices}
+    <memballoon model='none'/>
+  </devices>
+</domain>"""
+
+
+def _args(xml: str) -> list[tuple[str, str | None]]:
+    """The command line as (option, value) pairs, JSON values decoded."""
+    out = to_native(xml, qemu_caps=str(CAPS), private_dir="/tmp/lib/domain--1-guest")
+    words = [w for line in out.splitlines() if not line.split("=", 1)[0].isupper() for w in [line.rstrip(" \\")]]
+    pairs: list[tuple[str, str | None]] = []
+    for w in words:
+        opt, _, val = w.partition(" ")
+        pairs.append((opt, val.strip("'") if val else None))
+    return pairs
+
+
+def _devices(xml: str, driver: str) -> list[dict]:
+    return [d for o, v in _args(xml) if o == "-device" and v and v.startswith("{")
+            for d in [json.loads(v)] if d["driver"] == driver]
+
+
+def _objects(xml: str) -> list[dict]:
+    return [json.loads(v) for o, v in _args(xml) if o == "-object" and v and v.startswith("{")]
+
+
+def test_usb_master_precedes_its_companions() -> None:
+    """Controllers of one type are ordered by index, the master of an index before its companions."""
+    xml = _domain("""
+    <controller type='usb' index='1' model='nec-xhci'/>
+    <controller type='usb' index='0' model='ich9-uhci1'>
+      <master startport='0'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x06' function='0x0' multifunction='on'/>
+    </controller>
+    <controller type='usb' index='0' model='ich9-ehci1'>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x06' function='0x7'/>
+    </controller>""")
+    drivers = [json.loads(v)["driver"] for o, v in _args(xml) if o == "-device" and v]
+    assert drivers[:3] == ["ich9-usb-ehci1", "ich9-usb-uhci1", "nec-usb-xhci"]
+
+
+def test_vhostuser_disk_reconnect() -> None:
+    xml = _domain("""
+    <disk type='vhostuser' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source type='unix' path='/tmp/vhost1.sock'><reconnect enabled='yes' timeout='10'/></source>
+      <target dev='vda' bus='virtio'/>
+    </disk>""", extra="<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>")
+    chardevs = [v for o, v in _args(xml) if o == "-chardev" and v and "chr-vu-" in v]
+    assert chardevs == ["socket,id=chr-vu-virtio-disk0,path=/tmp/vhost1.sock,reconnect=10"]
+
+
+def test_memfd_system_memory_keeps_ramblock_id() -> None:
+    xml = _domain("", extra="<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>")
+    ram = next(o for o in _objects(xml) if o["id"] == "pc.ram")
+    assert ram == {"qom-type": "memory-backend-memfd", "id": "pc.ram", "share": True,
+                   "x-use-canonical-path-for-ramblock-id": False, "size": 224395264}
+
+
+def test_virtio_mem_preallocates_through_its_device() -> None:
+    """A hugepage-backed virtio-mem asks its device to preallocate; its backend only stops reserving."""
+    xml = """<domain type='kvm'>
+  <name>guest</name>
+  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>
+  <maxMemory slots='16' unit='KiB'>1099511627776</maxMemory>
+  <memory unit='KiB'>4194304</memory>
+  <vcpu placement='static'>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <cpu><numa><cell id='0' cpus='0' memory='1048576' unit='KiB'/></numa></cpu>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <memballoon model='none'/>
+    <memory model='virtio-mem'>
+      <target><size unit='KiB'>1048576</size><node>0</node><block unit='KiB'>2048</block>
+        <requested unit='KiB'>524288</requested></target>
+    </memory>
+    <memory model='virtio-mem'>
+      <source><pagesize unit='KiB'>2048</pagesize></source>
+      <target><size unit='KiB'>2097152</size><node>0</node><block unit='KiB'>2048</block>
+        <requested unit='KiB'>1048576</requested></target>
+    </memory>
+  </devices>
+</domain>"""
+    plain, huge = _devices(xml, "virtio-mem-pci")
+    assert "prealloc" not in plain and huge["prealloc"] is True
+    backends = [o for o in _objects(xml) if o["id"].startswith("memvirtiomem")]
+    assert [("prealloc" in b, b.get("reserve")) for b in backends] == [(False, False), (False, False)]
+
+
+SHMEMS = """
+    <shmem name='plain'><model type='ivshmem-plain'/></shmem>
+    <shmem name='bell'><model type='ivshmem-doorbell'/><server path='/tmp/bell'/></shmem>
+    <shmem name='quiet'><model type='ivshmem-doorbell'/><server path='/tmp/quiet'/><msi ioeventfd='off'/></shmem>
+    <shmem name='vec'><model type='ivshmem-doorbell'/><server path='/tmp/vec'/><msi vectors='16'/></shmem>"""
+
+
+def test_shmem_defaults_on_the_command_line() -> None:
+    devs = {d["id"]: d for d in _devices(_domain(SHMEMS), "ivshmem-doorbell")}
+    assert {k: (d.get("vectors"), d.get("ioeventfd")) for k, d in devs.items()} == {
+        "shmem1": (None, True), "shmem2": (None, False), "shmem3": (16, True)}
+
+
+def test_shmem_defaults_in_the_definition() -> None:
+    from lxml import etree
+
+    root = etree.fromstring(normalize(_domain(SHMEMS).encode(), qemu_caps=str(CAPS)).encode())
+    shm = {s.get("name"): s for s in root.iter("shmem")}
+    assert shm["plain"].findtext("size") == "4" and shm["plain"].find("size").get("unit") == "M"
+    assert shm["plain"].find("msi") is None
+    assert [c.tag for c in shm["bell"]][:3] == ["model", "server", "msi"]
+    assert {n: shm[n].find("msi").attrib for n in ("bell", "quiet", "vec")} == {
+        "bell": {"ioeventfd": "on"}, "quiet": {"ioeventfd": "off"}, "vec": {"vectors": "16", "ioeventfd": "on"}}
+
+
+def test_pc_speaker_is_a_soundhw() -> None:
+    args = _args(_domain("<sound model='pcspk'/><sound model='ac97'/>"))
+    machine = next(v for o, v in args if o == "-machine")
+    assert "pcspk" not in (machine or "")
+    i = args.index(("-soundhw", "pcspk"))
+    assert args[i + 1][0] == "-device" and json.loads(args[i + 1][1] or "{}")["driver"] == "AC97"
+
+
+def test_redirfilter_version_is_bcd() -> None:
+    xml = _domain("""
+    <controller type='usb' index='0' model='qemu-xhci'/>
+    <redirdev bus='usb' type='spicevmc'/>
+    <redirfilter>
+      <usbdev class='0x08' vendor='0x15E1' product='0x2007' version='1.10' allow='yes'/>
+      <usbdev version='2.0' allow='yes'/>
+      <usbdev allow='no'/>
+    </redirfilter>
+    <graphics type='spice'/>""")
+    (redir,) = _devices(xml, "usb-redir")
+    assert redir["filter"] == "0x08:0x15E1:0x2007:0x0110:1|-1:-1:-1:0x0200:1|-1:-1:-1:-1:0"
