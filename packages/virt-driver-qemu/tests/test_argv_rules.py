@@ -164,3 +164,20 @@ def test_redirfilter_version_is_bcd() -> None:
     <graphics type='spice'/>""")
     (redir,) = _devices(xml, "usb-redir")
     assert redir["filter"] == "0x08:0x15E1:0x2007:0x0110:1|-1:-1:-1:0x0200:1|-1:-1:-1:-1:0"
+
+
+def test_vdpa_interface_is_virtio_by_default() -> None:
+    xml = _domain("""
+    <interface type='vdpa'><mac address='52:54:00:95:db:c0'/><source dev='/dev/vhost-vdpa-0'/></interface>""")
+    (nic,) = _devices(xml, "virtio-net-pci")
+    assert nic["netdev"] == "hostnet0" and nic["mac"] == "52:54:00:95:db:c0"
+    assert ("-netdev", '{"type":"vhost-vdpa","vhostdev":"/dev/fdset/0","id":"hostnet0"}') in _args(xml)
+
+
+def test_virtio_video_blob() -> None:
+    xml = _domain("""
+    <video><model type='virtio' heads='1' primary='yes' blob='on'/></video>
+    <video><model type='virtio' heads='1' blob='off'/></video>""")
+    (vga,) = _devices(xml, "virtio-vga")
+    (gpu,) = _devices(xml, "virtio-gpu-pci")
+    assert vga["blob"] is True and gpu["blob"] is False

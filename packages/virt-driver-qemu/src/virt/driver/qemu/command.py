@@ -1641,8 +1641,7 @@ class Builder:
         elif vtype == "bochs":
             props.p("vgamem", int(model.get("vram", "0")) * 1024)
         elif vtype == "virtio":
-            blob = X.get(model, "..", "blob") if False else X.get(v, "driver", "blob")
-            props.T("blob", X.yes(blob))
+            props.T("blob", X.yes(model.get("blob")))
         res = model.find("resolution")
         if res is not None:
             props.p("xres", int(res.get("x", "0"))).p("yres", int(res.get("y", "0")))

@@ -597,7 +597,10 @@ def _net_defaults(dom: Domain, net: E) -> None:
         return
     model = net.find("model")
     if model is None or not model.get("type"):
-        if dom.caps.has("rtl8139"):
+        if net.get("type") == "vdpa":
+            # a vDPA device is a virtio one whatever the machine's default NIC
+            default = "virtio"
+        elif dom.caps.has("rtl8139"):
             default = "rtl8139"
         elif dom.caps.has("e1000"):
             default = "e1000"
