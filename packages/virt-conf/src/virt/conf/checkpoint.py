@@ -2,7 +2,10 @@
 
 Parse options as for snapshots (see virt.conf.snapshot): ``flags`` (REDEFINE; without flags a
 document with <creationTime> is an existing checkpoint), ``creation_time`` (the clock naming a new
-checkpoint). ``format_size=True`` on the model (libvirt's SIZE format flag) prints disk sizes.
+checkpoint). ``format_size=True`` on the model (libvirt's SIZE format flag) prints disk sizes. The
+flags TEST_PARENT, TEST_VDA_BITMAP and TEST_SIZE reproduce what libvirt's xml2xml test harness sets
+after the parse (a fixed parent, the first disk's bitmap, a disk size), so its cases run from the
+command line.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from virt.util.errors import InternalError, XMLError
 #: What libvirt's schema accepts as a checkpoint name: usable as a file name.
 NAME_RE = re.compile(r"[a-zA-Z0-9_\-][a-zA-Z0-9_\-.]*")
 DISK_NAME_RE = re.compile(r"[a-zA-Z0-9_]+|/.*")
+#: The parent name and disk size libvirt's checkpoint test harness sets (flags TEST_PARENT, TEST_SIZE).
+TEST_PARENT_NAME = "1525111885"
+TEST_DISK_SIZE = 1048576
 
 
 class CheckpointDisk(Model):
@@ -102,6 +108,26 @@ class DomainCheckpoint(Moment):
         if self.disks is not None and not self.disks.disks:
             raise XMLError("element 'disks' of a checkpoint needs at least one <disk>")
         self.assign_bitmap_names()
+        self._apply_test_settings()
+
+    def _apply_test_settings(self) -> None:
+        """What libvirt's checkpoint xml2xml harness does to the model after the parse (TEST_ flags).
+
+        PARENT: the parent is named 1525111885; VDA_BITMAP: the first disk (a new 'vda' when there is
+        none) records a bitmap named after the checkpoint; SIZE: that disk reports 1 MiB and sizes print.
+        """
+        flags = self._flags
+        if "PARENT" in flags:
+            self.parent = ParentRef(name=TEST_PARENT_NAME)
+        if "VDA_BITMAP" in flags or "SIZE" in flags:
+            if self.disks is None:
+                self.disks = CheckpointDisks(disks=[CheckpointDisk(name="vda", checkpoint="bitmap")])
+            first = self.disks.disks[0]
+            if "VDA_BITMAP" in flags:
+                first.bitmap = self.name
+            if "SIZE" in flags:
+                first.size = TEST_DISK_SIZE
+                self.format_size = True
 
     def assign_bitmap_names(self) -> None:
         """Bitmap disks without a bitmap name take the checkpoint's name (libvirt does it on create)."""

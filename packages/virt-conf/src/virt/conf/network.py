@@ -515,6 +515,8 @@ class Forward(Model):
             self.mode = "nat"
         managed = self.managed is not None and self.managed.lower() == "yes"
         self.managed = ("yes" if managed else "no") if self.mode == "hostdev" else None
+        if self.driver is not None and self.driver.name is None:
+            self.driver = None  # only name= is read: a <driver> without one is the default, and not printed
         if self.driver is not None and self.driver.name not in ("kvm", "vfio"):
             raise ConfigUnsupportedError(f"Unknown forward <driver name='{self.driver.name}'/> in network {{net}}")
         if self.dev is not None and (self.addresses or self.pfs):
@@ -979,6 +981,8 @@ class Network(Model):
             self._check_ip(ip)
         self._check_routes()
         self._check_forward_mode()
+        # libvirt's define (and its xml2xml test) runs the network driver's validation right after the parse
+        self.validate_for_define()
 
     def _err(self, msg: str, cls: type[Exception] = XMLError, **kw: Any) -> Exception:
         return cls(msg, **kw)

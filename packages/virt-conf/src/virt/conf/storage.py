@@ -365,11 +365,16 @@ class Initiator(Model):
     iqn = Child(IQN)
 
     def parse_extra(self, el: etree._Element, ctx: ParseContext) -> set[str]:
-        # libvirt reads the first <iqn> only
+        # libvirt reads the first <iqn> only; kept aside so that the generic Child parse (the last one
+        # wins) cannot override it, whichever runs first
         first = el.find("iqn")
-        if first is not None:
-            self.iqn = IQN.from_element(first, ctx)
+        self._first_iqn = IQN.from_element(first, ctx) if first is not None else None
         return {"iqn"}
+
+    def post_parse(self, ctx: ParseContext) -> None:
+        first: IQN | None = self.__dict__.pop("_first_iqn", None)
+        if first is not None:
+            self.iqn = first
 
 
 class SourceFormat(Model):
