@@ -864,10 +864,15 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
     e(1, "parts = w.parts")
     e(1, "depth = w.depth")
     e(1, "a = ''")
+    # (strings built with f-strings: one allocation each, where chained + makes one per operand)
     for key, attr in cls._attrs.items():
         e(1, f"v = d[{attr.name!r}]")
         e(1, "if v is not None:")
-        e(2, f"a += {' ' + key + '=' + chr(39)!r} + {_format_expr(src, attr.vtype)} + \"'\"")
+        if type(attr.vtype).format is Bool.format:
+            b = cast("Bool", attr.vtype)
+            e(2, f"a += {f' {key}={chr(39)}{b.true}{chr(39)}'!r} if v else {f' {key}={chr(39)}{b.false}{chr(39)}'!r}")
+        else:
+            e(2, 'a += f"' + f" {key}='{{{_format_expr(src, attr.vtype)}}}'" + '"')
     # read from the instance: a storage pool sets its own (a dict test where the class declares none)
     e(1, "if self.NSMAP:" if cls.NSMAP else "if 'NSMAP' in d and self.NSMAP:")
     e(2, "a += ''.join([f\" xmlns:{p}='{ESC_A(uri)}'\" for p, uri in self.NSMAP.items()])")
@@ -878,12 +883,12 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
         if text is not None:
             e(1, f"v = d[{text.name!r}]")
             e(1, "if v is not None:")
-            e(2, f"parts.append(IND[depth] + '<' + tag + a + '>' + ESC_T({src.const(text.vtype.format, 'FMT')}(v))"
-                 " + '</' + tag + '>\\n')")
+            e(2, f'parts.append(f"{{IND[depth]}}<{{tag}}{{a}}>{{ESC_T({src.const(text.vtype.format, "FMT")}(v))}}'
+                 '</{tag}>\\n")')
             e(2, "return")
-        e(1, "parts.append(IND[depth] + '<' + tag + a + '/>\\n')")
+        e(1, 'parts.append(f"{IND[depth]}<{tag}{a}/>\\n")')
         return _built_writer(src, cls)
-    e(1, "parts.append(IND[depth] + '<' + tag + a)")
+    e(1, 'parts.append(f"{IND[depth]}<{tag}{a}")')
     e(1, "w.depth = depth + 1")
     e(1, "mark = len(parts)")
     e(1, "inner = IND[depth + 1]")
@@ -898,7 +903,7 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
                 value = "(v if v.__class__ is str and not SPECIAL_T(v) else ESC_T(str(v)))"
             else:
                 value = f"ESC_T({src.const(fmt, 'FMT')}(v))"
-            e(2, f"parts.append(inner + {f'<{f.tag}>'!r} + {value} + {f'</{f.tag}>{chr(10)}'!r})")
+            e(2, 'parts.append(f"{inner}' + f"<{f.tag}>{{{value}}}</{f.tag}>" + '\\n")')
         elif isinstance(f, Flag):
             e(1, "if v is not None and v is not False:")
             e(2, f"parts.append(inner + {f'<{f.tag}/>{chr(10)}'!r})")
@@ -920,15 +925,15 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
     if text is not None:
         e(2, f"v = d[{text.name!r}]")
         e(2, "if v is not None:")
-        e(3, f"parts[-1] += '>' + ESC_T({src.const(text.vtype.format, 'FMT')}(v)) + '</' + tag + '>\\n'")
+        e(3, f'parts[-1] += f">{{ESC_T({src.const(text.vtype.format, "FMT")}(v))}}</{{tag}}>\\n"')
         e(3, "return")
     if cls.NEVER_SELF_CLOSE:
-        e(2, "parts[-1] += '>\\n' + IND[depth] + '</' + tag + '>\\n'")
+        e(2, 'parts[-1] += f">\\n{IND[depth]}</{tag}>\\n"')
     else:
         e(2, "parts[-1] += '/>\\n'")
     e(1, "else:")
     e(2, "parts[mark - 1] += '>\\n'")
-    e(2, "parts.append(IND[depth] + '</' + tag + '>\\n')")
+    e(2, 'parts.append(f"{IND[depth]}</{tag}>\\n")')
     return _built_writer(src, cls)
 
 
