@@ -181,3 +181,20 @@ def test_virtio_video_blob() -> None:
     (vga,) = _devices(xml, "virtio-vga")
     (gpu,) = _devices(xml, "virtio-gpu-pci")
     assert vga["blob"] is True and gpu["blob"] is False
+
+
+def test_hostdev_interface_gets_a_pci_slot_before_other_hostdevs() -> None:
+    """An <interface type='hostdev'> is placed on the PCI bus as the hostdev it is, ahead of <hostdev>s."""
+    xml = _domain("""
+    <interface type='user'><mac address='00:11:22:33:44:55'/><model type='virtio'/>
+      <teaming type='persistent'/><alias name='ua-backup0'/></interface>
+    <interface type='hostdev' managed='yes'><mac address='00:11:22:33:44:55'/>
+      <source><address type='pci' domain='0x0000' bus='0x03' slot='0x07' function='0x1'/></source>
+      <teaming type='transient' persistent='ua-backup0'/></interface>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source><address domain='0x0000' bus='0x06' slot='0x12' function='0x5'/></source></hostdev>""")
+    vfio = _devices(xml, "vfio-pci")
+    assert [(d["host"], d.get("failover_pair_id"), d["addr"]) for d in vfio] == [
+        ("0000:03:07.1", "ua-backup0", "0x3"), ("0000:06:12.5", None, "0x4")]
+    (nic,) = _devices(xml, "virtio-net-pci")
+    assert nic["failover"] is True and nic["addr"] == "0x2"

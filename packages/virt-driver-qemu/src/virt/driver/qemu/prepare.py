@@ -1120,7 +1120,10 @@ class _Flags:
             return Conn(0)
         if tag == "interface":
             model = X.get(el, "model", "type")
-            if el.get("type") == "hostdev" or model == "usb-net":
+            if el.get("type") == "hostdev":
+                # connected as the PCI hostdev it is
+                return pcie if X.get(el, "source/address", "type") in (None, "pci") else Conn(0)
+            if model == "usb-net":
                 return Conn(0)
             if model in ("virtio", "virtio-non-transitional"):
                 return virtio
@@ -1376,6 +1379,11 @@ def _assign_pci_slots(dom: Domain, addrs: AddressSet, flags: _Flags) -> None:
         if not _pci_wanted(d):
             raise ConfigUnsupportedError(f"virtio disk cannot have an address of type '{a.get('type')}'")
         take(d)
+    # an <interface type='hostdev'> is a hostdev too, listed before the <hostdev> elements
+    for n in dom.all("interface"):
+        if n.get("type") == "hostdev" and _pci_wanted(n) and \
+                X.get(n, "source/address", "type") in (None, "pci"):
+            take(n)
     for h in dom.all("hostdev"):
         if not _pci_wanted(h) or h.get("mode", "subsystem") != "subsystem":
             continue
