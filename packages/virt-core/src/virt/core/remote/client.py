@@ -41,7 +41,7 @@ from virt.core.remote import protocol as W
 from virt.core.remote.stream import ClientStream
 from virt.core.uri import URI
 from virt.util import xdr
-from virt.util.errors import ErrorDomain, ErrorNumber, SystemError_, VirtError
+from virt.util.errors import ErrorDomain, ErrorNumber, RPCError, SystemError_, VirtError
 
 log = logging.getLogger("virt.remote.client")
 
@@ -56,7 +56,13 @@ FEATURE_PROGRAM_KEEPALIVE = 10
 FEATURE_REMOTE_EVENT_CALLBACK = 14
 
 _CALL = W.MessageType.CALL
+_OK = W.MessageStatus.OK
 _U32 = struct.Struct(">I")
+_HEADER = struct.Struct(">IIiiIi")
+#: The length word and the header together, as the quick path reads them.
+_LEN_HEADER = struct.Struct(">IIIiiIi")
+_HEAD_LEN = W.MESSAGE_LEN_MAX + W.MESSAGE_HEADER_MAX
+_PACKET_MAX = W.MESSAGE_MAX + W.MESSAGE_LEN_MAX
 _REPLY = W.MessageType.REPLY
 _MESSAGE = W.MessageType.MESSAGE
 
@@ -99,8 +105,11 @@ class RemoteClient:
         self.helper = helper
         self.on_event = on_event
         self._tls = isinstance(sock, ssl.SSLSocket)
-        #: Unix sockets pass descriptors: reads keep the ones that arrive (see fdpass).
+        #: Unix sockets pass descriptors: once a call may bring some (expect_fds), reads keep them (see fdpass).
         self._unix = sock.family == socket.AF_UNIX
+        self._fd_reads = False
+        #: Reads are a plain recv_into (not TLS, no descriptors expected): calls take the quick path.
+        self._plain = not self._tls
         self._fds: collections.deque[int] = collections.deque()
         self._send_lock = threading.Lock()
         # OpenSSL objects take one operation at a time: TLS reads and writes share this lock.
@@ -139,14 +148,17 @@ class RemoteClient:
             raise _closed_error("client socket is closed")
         serial = next(self._serials)
         self._activity = serial
+        if fds is None:
+            data = args_type.encode_framed(_HEADER.pack(prog, vers, proc, _CALL, serial, _OK), args)
+            if len(data) > _PACKET_MAX:
+                raise RPCError(f"packet {len(data)} bytes long exceeds maximum {_PACKET_MAX}")
         if stream is None and fds is None and reply_fds is None:
             with self._state:
                 alone = not self._reading and not self._waiters
                 if alone:
                     self._reading = True
             if alone:
-                return self._call_alone(serial, W.encode_message(args_type, args, prog, vers, proc, _CALL, serial,
-                                                                 W.MessageStatus.OK), ret_type)  # fmt: skip
+                return self._call_alone(serial, data, ret_type)
         waiter = _Waiter()
         with self._state:
             self._waiters[serial] = waiter
@@ -155,7 +167,7 @@ class RemoteClient:
                 self._streams[serial] = stream
         try:
             if fds is None:
-                self.send(W.encode_message(args_type, args, prog, vers, proc, _CALL, serial, W.MessageStatus.OK))
+                self.send(data)
             else:
                 self._send_with_fds(args_type.encode_framed(W.pack_header(
                     prog, vers, proc, W.MessageType.CALL_WITH_FDS, serial, W.MessageStatus.OK)
@@ -182,26 +194,57 @@ class RemoteClient:
 
     def _call_alone(self, serial: int, data: bytes, ret_type: xdr.XdrType) -> Any:
         """A call while no other is in progress: this thread holds the reader role from the start and
-        reads until its reply, dispatching whatever else comes (events, pings, other callers' replies)."""
+        reads until its reply, dispatching whatever else comes (events, pings, other callers' replies).
+
+        The usual reply is the next packet, whole in one read: it is checked and decoded in place.
+        """
         try:
             self.send(data)
         except BaseException:
             self._release_role()
             raise
+        body: Any = None
         try:
-            while True:
-                msg = self._next_message()
-                if msg.serial == serial and msg.type == _REPLY and msg.prog != W.KEEPALIVE_PROGRAM:
-                    break
-                self._dispatch(msg)
+            if self._plain and not self._rbuf:
+                view = self._chunk_view
+                n = self.sock.recv_into(view)
+                if n >= _HEAD_LEN:
+                    length, prog, _vers, _proc, type_, got, status = _LEN_HEADER.unpack_from(view)
+                    if length == n and got == serial and type_ == _REPLY and status == _OK \
+                            and prog != W.KEEPALIVE_PROGRAM:
+                        self._last_rx = time.monotonic()
+                        body = view[_HEAD_LEN:n]  # decoded below, before the role (and buffer) goes
+                if body is None:
+                    if n == 0:
+                        raise EOFError
+                    self._last_rx = time.monotonic()
+                    self._rbuf += view[:n]  # anything else: the general path below
+            if body is None:
+                while True:
+                    msg = self._next_message()
+                    if msg.serial == serial and msg.type == _REPLY and msg.prog != W.KEEPALIVE_PROGRAM:
+                        break
+                    self._dispatch(msg)
         except BaseException as err:
             self._shutdown(_as_error(err))
+            self._release_role()
             raise self._closed or _as_error(err) from None
+        try:
+            if body is not None:
+                return ret_type.decode(body)
+            if msg.status == _OK:
+                return ret_type.decode(msg.body)
+            raise W.error_from_wire(W.Error.decode(msg.body))
         finally:
             self._release_role()
-        if msg.status == W.MessageStatus.OK:
-            return ret_type.decode(msg.body)
-        raise W.error_from_wire(W.Error.decode(msg.body))
+
+    def expect_fds(self) -> None:
+        """Read with room for descriptors from now on: called before asking the server for FD_PASSING,
+        so that every read still pending then ends (with that reply at the latest) before any
+        descriptor can come. Until then unix sockets read plainly, which costs less."""
+        if self._unix:
+            self._fd_reads = True
+            self._plain = False
 
     def wait_stream(self, stream: ClientStream, ready: Callable[[], bool]) -> None:
         """Wait (reading the socket if no one else does) until ``ready()`` holds for a stream."""
@@ -290,7 +333,7 @@ class RemoteClient:
     def _recv_into(self, view: memoryview) -> int:
         """Read into ``view``; 0 on orderly end of file."""
         while True:
-            if self._unix:
+            if self._fd_reads:
                 n, ancdata, _, _ = self.sock.recvmsg_into([view], fdpass.ANC, fdpass.CLOEXEC)
                 if ancdata:
                     fdpass.take_fds(ancdata, self._fds)
@@ -747,6 +790,8 @@ class RemoteDriver(Driver):
             return
         # Only a direct unix socket carries them (not ssh's socket pair, not TCP or TLS).
         direct = self.client._unix and self.client.helper is None
+        if direct:
+            self.client.expect_fds()
         if not direct or not self._raw("CONNECT_SUPPORTS_FEATURE", FEATURE_FD_PASSING)[0]:
             raise VirtError("fd passing is not supported by this connection",
                             code=ErrorNumber.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.DOMAIN,

@@ -15,6 +15,7 @@ import itertools
 import logging
 import os
 import ssl as _ssl
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from enum import IntEnum
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from virt.core.driver import c_name
 from virt.core.events import Event
@@ -82,6 +83,11 @@ _OK = W.MessageStatus.OK
 _ERROR = W.MessageStatus.ERROR
 _PROG = W.REMOTE_PROGRAM
 _VERS = W.REMOTE_PROTOCOL_VERSION
+_HEADER = struct.Struct(">IIiiIi")
+#: The length word and the header together, as the quick path reads them.
+_LEN_HEADER = struct.Struct(">IIIiiIi")
+_HEAD_LEN = W.MESSAGE_LEN_MAX + W.MESSAGE_HEADER_MAX
+_PACKET_MAX = W.MESSAGE_MAX + W.MESSAGE_LEN_MAX
 
 # Legacy (callback-less) domain event MESSAGEs, by event id: their body is the callback message's "msg".
 _LEGACY_EVENTS = {
@@ -272,7 +278,7 @@ class ClientConnection(asyncio.Protocol):
         buf = self._buf
         if not buf and not self._paused and len(data) >= 4 and int.from_bytes(data[:4], "big") == len(data) \
                 and self._fd_call is None:
-            self._packet(data, 4)  # the usual case: exactly one whole packet
+            self._whole_packet(data)  # the usual case: exactly one whole packet
             return
         buf += data
         self._drain_buffer()
@@ -295,9 +301,47 @@ class ClientConnection(asyncio.Protocol):
                 break
             packet = bytes(buf[:length])
             del buf[:length]
-            self._packet(packet, 4)
+            self._whole_packet(packet)
 
     # -- packets -------------------------------------------------------------------------------------
+    def _whole_packet(self, packet: bytes) -> None:
+        """One packet, length word included: the usual call takes the quick path, the rest _packet."""
+        if len(packet) >= _HEAD_LEN and self.authenticated and self.conn is not None and not self.admin:
+            length, prog, vers, number, type_, serial, status = _LEN_HEADER.unpack_from(packet)
+            if type_ == _CALL and prog == _PROG and vers == _VERS and status == _OK:
+                quick = _QUICK.get(number, _UNKNOWN)
+                if quick is _UNKNOWN:
+                    quick = _QUICK[number] = _quick_procedure(number)
+                if quick is not None and (self.nonblocking or quick.proc.high_priority) \
+                        and (quick.readonly or not self.readonly) and self._run_quick(packet, number, serial, quick):
+                    return
+        self._packet(packet, 4)
+
+    def _run_quick(self, packet: bytes, number: int, serial: int, quick: _Quick) -> bool:
+        """A call that the daemon answers inline with nothing around the driver call (see _Quick);
+        False, having done nothing, when its body does not decode (_packet then replies as usual)."""
+        proc = quick.proc
+        try:
+            args, end = proc.args.decode_from(packet, _HEAD_LEN)
+        except RPCError:
+            return False
+        if end != len(packet):
+            return False
+        call = quick.call
+        try:
+            result = self.conn.call(quick.method, *call.args_from_wire(args))
+            data = proc.ret.encode_framed(_HEADER.pack(_PROG, _VERS, number, _REPLY, serial, _OK),
+                                          call.ret_to_wire(result, args))  # fmt: skip
+            if len(data) > _PACKET_MAX:
+                raise RPCError(f"packet {len(data)} bytes long exceeds maximum {_PACKET_MAX}")
+        except Exception as err:  # every failure becomes an error reply, never a dead daemon
+            msg = W.Message(_PROG, _VERS, number, _CALL, serial, _OK, memoryview(packet)[_HEAD_LEN:])
+            data = self._failure_packet(msg, proc, err)
+        transport = self.transport
+        if transport is not None and not self._closing and not transport.is_closing():
+            transport.write(data)
+        return True
+
     def _packet(self, packet: bytes, start: int) -> None:
         if len(packet) - start > W.MESSAGE_MAX or len(packet) - start < W.MESSAGE_HEADER_MAX:
             self.abort(f"packet of {len(packet)} bytes refused")
@@ -439,13 +483,8 @@ class ClientConnection(asyncio.Protocol):
                 data = W.encode_message(proc.ret, ret, _PROG, _VERS, msg.proc, _REPLY, msg.serial, _OK)
             if stream is not None:
                 self.streams[(msg.proc, msg.serial)] = stream
-        except UnicodeError:
-            # A string that was not UTF-8 on the wire reached a driver that needed it encoded.
-            data = self._error_packet(msg, InvalidArgError("string is not valid UTF-8"))
         except Exception as err:  # every failure becomes an error reply, never a dead daemon
-            if not isinstance(err, VirtError):
-                log.exception("procedure %s failed", proc.name)
-            data = self._error_packet(msg, err)
+            data = self._failure_packet(msg, proc, err)
             if out_fds:
                 fdpass.close_all(out_fds)
                 out_fds = None
@@ -463,6 +502,16 @@ class ClientConnection(asyncio.Protocol):
                 self.loop.call_soon_threadsafe(stream.start)  # after the reply: data follows it
         else:
             self._send(data)
+
+    def _failure_packet(self, msg: W.Message, proc: P.Procedure, err: Exception) -> bytes:
+        """The error reply of a failed call (called while handling the failure: it logs the traceback
+        of an unexpected one)."""
+        if isinstance(err, UnicodeError):
+            # A string that was not UTF-8 on the wire reached a driver that needed it encoded.
+            return self._error_packet(msg, InvalidArgError("string is not valid UTF-8"))
+        if not isinstance(err, VirtError):
+            log.exception("procedure %s failed", proc.name)
+        return self._error_packet(msg, err)
 
     def _error_packet(self, msg: W.Message, err: BaseException) -> bytes:
         return W.encode_message(W.Error, W.error_to_wire(err), msg.prog, msg.vers, msg.proc, _REPLY, msg.serial,
@@ -560,6 +609,30 @@ class ClientConnection(asyncio.Protocol):
             return
         with contextlib.suppress(RuntimeError):  # the loop is gone: the daemon is stopping
             self.loop.call_soon_threadsafe(self._send, data)
+
+
+class _Quick(NamedTuple):
+    """A remote procedure the quick path serves (ClientConnection._whole_packet): no handler of the
+    daemon's own, no stream, no descriptors. It still runs inline only when the client's driver is
+    nonblocking or the call high priority, and on a read-only connection only if ``readonly``."""
+
+    proc: P.Procedure
+    call: M.Call
+    method: str
+    #: A read-only connection may make it (read-only, and no "secure" flag to check).
+    readonly: bool
+
+
+_QUICK: dict[int, _Quick | None] = {}
+_UNKNOWN: Any = object()
+
+
+def _quick_procedure(number: int) -> _Quick | None:
+    proc = P.REMOTE_PROCEDURES.get(number)
+    if proc is None or proc.event or proc.name in _SPECIAL or proc.stream is not None or proc.fds_arg >= 0 \
+            or proc.fds_out:
+        return None
+    return _Quick(proc, M.call_for(number), proc.method, proc.readonly and proc.name not in _SECURE_FLAG_CALLS)
 
 
 def proc_fields(proc: P.Procedure) -> list[tuple[str, xdr.XdrType]]:
