@@ -198,3 +198,29 @@ def test_hostdev_interface_gets_a_pci_slot_before_other_hostdevs() -> None:
         ("0000:03:07.1", "ua-backup0", "0x3"), ("0000:06:12.5", None, "0x4")]
     (nic,) = _devices(xml, "virtio-net-pci")
     assert nic["failover"] is True and nic["addr"] == "0x2"
+
+
+def test_numa_cell_preallocation_uses_a_thread_context() -> None:
+    """A hugepage NUMA cell bound to host nodes preallocates through a thread-context on those nodes."""
+    xml = """<domain type='qemu'>
+  <name>guest</name>
+  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>
+  <memory unit='KiB'>2097152</memory>
+  <memoryBacking><hugepages><page size='2048' unit='KiB'/></hugepages></memoryBacking>
+  <vcpu placement='static'>2</vcpu>
+  <numatune><memory mode='strict' nodeset='0-1'/><memnode cellid='1' mode='preferred' nodeset='1'/></numatune>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <cpu><numa>
+    <cell id='0' cpus='0' memory='1048576' unit='KiB'/>
+    <cell id='1' cpus='1' memory='1048576' unit='KiB'/>
+  </numa></cpu>
+  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator><memballoon model='none'/></devices>
+</domain>"""
+    objs = _objects(xml)
+    ids = [o["id"] for o in objs]
+    assert ids[ids.index("tc-ram-node0"):ids.index("ram-node1") + 1] == [
+        "tc-ram-node0", "ram-node0", "tc-ram-node1", "ram-node1"]
+    by_id = {o["id"]: o for o in objs}
+    assert by_id["tc-ram-node1"] == {"qom-type": "thread-context", "id": "tc-ram-node1", "node-affinity": [1]}
+    assert by_id["ram-node0"]["prealloc-context"] == "tc-ram-node0"
+    assert by_id["ram-node1"]["policy"] == "preferred"

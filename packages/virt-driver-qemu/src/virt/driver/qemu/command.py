@@ -731,6 +731,7 @@ class Builder:
             raise ConfigUnsupportedError("At least one NUMA node has to have CPUs")
         for i, cell in enumerate(cells):
             if need_backend:
+                self.thread_context(backends[i])
                 self.object(backends[i])
             opt = f"node,nodeid={i}"
             cpus = cell.get("cpus")
@@ -787,6 +788,14 @@ class Builder:
                     if line is not None and int(line.get("value", "0")) > 0:
                         opt += f",line={line.get('value')}"
                     self.cmd.add("-numa", opt)
+
+    def thread_context(self, backend: Props) -> None:
+        """qemuBuildThreadContextProps: a preallocating backend bound to host nodes preallocates with
+        threads of a thread-context object on those nodes, emitted before it."""
+        if self.has("thread-context") and backend.get("prealloc") is True and backend.get("host-nodes"):
+            tc = f"tc-{backend['id']}"
+            self.object(Props().s("qom-type", "thread-context").s("id", tc).s("node-affinity", backend["host-nodes"]))
+            backend.s("prealloc-context", tc)
 
     def _cell_backend(self, cell: int, size: int) -> tuple[Props, bool]:
         props = self.memory_backend(f"ram-node{cell}", size, cell, system=False, force=False)
@@ -1263,10 +1272,7 @@ class Builder:
             node = X.text(m, "target/node")
             nodei = int(node) if node is not None else -1
             backend = self.memory_backend(f"mem{alias}", size, nodei, system=False, force=True, mem=m)
-            if self.has("thread-context") and backend.get("prealloc") is True and backend.get("host-nodes"):
-                self.object(Props().s("qom-type", "thread-context").s("id", f"tc-mem{alias}")
-                            .s("node-affinity", backend["host-nodes"]))
-                backend.s("prealloc-context", f"tc-mem{alias}")
+            self.thread_context(backend)
             self.object(backend)
             model = m.get("model")
             if model == "sgx-epc":
