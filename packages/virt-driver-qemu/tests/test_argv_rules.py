@@ -200,13 +200,15 @@ def test_hostdev_interface_gets_a_pci_slot_before_other_hostdevs() -> None:
     assert nic["failover"] is True and nic["addr"] == "0x2"
 
 
-def test_numa_cell_preallocation_uses_a_thread_context() -> None:
-    """A hugepage NUMA cell bound to host nodes preallocates through a thread-context on those nodes."""
+def test_numa_cell_thread_context() -> None:
+    """NUMA cells bound to host nodes get a thread-context on those nodes (hugepage-backed or not);
+    a DIMM whose host nodes come from <numatune> rather than its own nodemask does not."""
     xml = """<domain type='qemu'>
   <name>guest</name>
   <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>
+  <maxMemory slots='16' unit='KiB'>8388608</maxMemory>
   <memory unit='KiB'>2097152</memory>
-  <memoryBacking><hugepages><page size='2048' unit='KiB'/></hugepages></memoryBacking>
+  <memoryBacking><hugepages><page size='2048' unit='KiB' nodeset='0'/></hugepages></memoryBacking>
   <vcpu placement='static'>2</vcpu>
   <numatune><memory mode='strict' nodeset='0-1'/><memnode cellid='1' mode='preferred' nodeset='1'/></numatune>
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
@@ -214,7 +216,10 @@ def test_numa_cell_preallocation_uses_a_thread_context() -> None:
     <cell id='0' cpus='0' memory='1048576' unit='KiB'/>
     <cell id='1' cpus='1' memory='1048576' unit='KiB'/>
   </numa></cpu>
-  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator><memballoon model='none'/></devices>
+  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator><memballoon model='none'/>
+    <memory model='dimm'><source><pagesize unit='KiB'>2048</pagesize></source>
+      <target><size unit='KiB'>524288</size><node>1</node></target></memory>
+  </devices>
 </domain>"""
     objs = _objects(xml)
     ids = [o["id"] for o in objs]
@@ -222,5 +227,8 @@ def test_numa_cell_preallocation_uses_a_thread_context() -> None:
         "tc-ram-node0", "ram-node0", "tc-ram-node1", "ram-node1"]
     by_id = {o["id"]: o for o in objs}
     assert by_id["tc-ram-node1"] == {"qom-type": "thread-context", "id": "tc-ram-node1", "node-affinity": [1]}
-    assert by_id["ram-node0"]["prealloc-context"] == "tc-ram-node0"
+    assert by_id["ram-node0"]["prealloc"] is True and by_id["ram-node0"]["prealloc-context"] == "tc-ram-node0"
+    assert "prealloc" not in by_id["ram-node1"] and by_id["ram-node1"]["prealloc-context"] == "tc-ram-node1"
     assert by_id["ram-node1"]["policy"] == "preferred"
+    assert by_id["memdimm0"]["host-nodes"] == [1] and by_id["memdimm0"]["prealloc"] is True
+    assert "prealloc-context" not in by_id["memdimm0"] and "tc-memdimm0" not in by_id

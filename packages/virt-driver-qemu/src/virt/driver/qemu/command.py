@@ -790,9 +790,9 @@ class Builder:
                     self.cmd.add("-numa", opt)
 
     def thread_context(self, backend: Props) -> None:
-        """qemuBuildThreadContextProps: a preallocating backend bound to host nodes preallocates with
+        """qemuBuildThreadContextProps: a backend bound to host nodes preallocates (if it does) with
         threads of a thread-context object on those nodes, emitted before it."""
-        if self.has("thread-context") and backend.get("prealloc") is True and backend.get("host-nodes"):
+        if self.has("thread-context") and backend.get("host-nodes"):
             tc = f"tc-{backend['id']}"
             self.object(Props().s("qom-type", "thread-context").s("id", tc).s("node-affinity", backend["host-nodes"]))
             backend.s("prealloc-context", tc)
@@ -1272,7 +1272,9 @@ class Builder:
             node = X.text(m, "target/node")
             nodei = int(node) if node is not None else -1
             backend = self.memory_backend(f"mem{alias}", size, nodei, system=False, force=True, mem=m)
-            self.thread_context(backend)
+            if X.text(m, "source/nodemask") and backend.get("prealloc") is True:
+                # a device preallocating on its own nodemask (not one inherited from <numatune>)
+                self.thread_context(backend)
             self.object(backend)
             model = m.get("model")
             if model == "sgx-epc":
