@@ -232,3 +232,10 @@ def test_numa_cell_thread_context() -> None:
     assert by_id["ram-node1"]["policy"] == "preferred"
     assert by_id["memdimm0"]["host-nodes"] == [1] and by_id["memdimm0"]["prealloc"] is True
     assert "prealloc-context" not in by_id["memdimm0"] and "tc-memdimm0" not in by_id
+
+
+def test_vsock_automatic_cid_in_the_test_harness() -> None:
+    """libvirt's harness gives an automatic vsock CID the value 42; an explicit one is kept."""
+    auto = _devices(_domain("<vsock model='virtio'><cid auto='yes'/></vsock>"), "vhost-vsock-pci")
+    fixed = _devices(_domain("<vsock model='virtio'><cid auto='no' address='4'/></vsock>"), "vhost-vsock-pci")
+    assert [auto[0]["guest-cid"], fixed[0]["guest-cid"]] == [42, 4]
