@@ -986,8 +986,9 @@ def _convert(vtype: ValueType[Any], text: str, what: str, el: etree._Element) ->
 
 # ----------------------------------------------------------------------------- reading and writing
 
+# (collect_ids=False: no xml:id table, nothing here looks elements up by id)
 _parser = etree.XMLParser(remove_blank_text=False, resolve_entities=False, no_network=True,
-                          huge_tree=False, remove_comments=False)
+                          huge_tree=False, remove_comments=False, collect_ids=False)
 
 
 def parse_xml(xml: str | bytes | etree._Element) -> etree._Element:

@@ -35,6 +35,7 @@ class Address(Model):
         super().__init_subclass__(**kw)
         if cls.KIND:
             Address.by_type[cls.KIND] = cls
+            _PARSE_BY_TYPE.pop(cls.KIND, None)
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**values)
@@ -45,16 +46,24 @@ class Address(Model):
     def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Any:  # type: ignore[override]
         if cls is Address:
             kind = el.get("type")
-            if kind is None:
-                raise XMLError(f"No type specified for device address{where(el)}")
-            sub = Address.by_type.get(kind)
-            if sub is None:
-                raise XMLError(f"unknown address type '{kind}'{where(el)}")
-            cls = sub  # (no address kind overrides from_element: its own fields are read directly)
+            parse = _PARSE_BY_TYPE.get(kind)  # type: ignore[arg-type]
+            if parse is None:
+                if kind is None:
+                    raise XMLError(f"No type specified for device address{where(el)}")
+                sub = Address.by_type.get(kind)
+                if sub is None:
+                    raise XMLError(f"unknown address type '{kind}'{where(el)}")
+                # (no address kind overrides from_element: its own fields are read directly)
+                parse = _PARSE_BY_TYPE[kind] = parser_for(sub)
+            return parse(el, ctx if ctx is not None else ParseContext())
         return parser_for(cls)(el, ctx if ctx is not None else ParseContext())
 
     def is_empty(self) -> bool:
         return False
+
+
+#: Address type -> the engine's parser of its class (filled on first use; Address.by_type may grow).
+_PARSE_BY_TYPE: dict[str, Any] = {}
 
 
 class ZPCI(Model):
@@ -82,11 +91,19 @@ class PCIAddress(Address):
 
     def post_parse(self, ctx: ParseContext) -> None:
         d = self.__dict__
-        for name in ("domain", "bus", "slot", "function"):
-            if d[name] is None:
-                d[name] = 0
+        if d["domain"] is None:
+            d["domain"] = 0
+        if d["bus"] is None:
+            d["bus"] = 0
+        if d["slot"] is None:
+            d["slot"] = 0
+        if d["function"] is None:
+            d["function"] = 0
 
     def validate(self, ctx: ParseContext) -> None:
+        d = self.__dict__
+        if d["domain"] <= 0xFFFF and d["bus"] <= 0xFF and d["slot"] <= 0x1F and d["function"] <= 7:
+            return
         if self.domain > 0xFFFF:
             raise XMLError(f"Invalid PCI address domain='0x{self.domain:x}', must be <= 0xFFFF")
         if self.bus > 0xFF:

@@ -123,7 +123,7 @@ class Devices(Model):
                         idx += 1
                     c.index = idx
                     used.add((c.type, idx))
-        if len(self.controllers) > 1:
+        if len(self.controllers) > 1 and not _in_insertion_order(self.controllers):
             ctrls, self.controllers = self.controllers, []
             for c in ctrls:
                 self.insert_controller(c)
@@ -275,6 +275,22 @@ class Devices(Model):
             self.insert_controller(dev)
             return
         getattr(self, type(dev).KIND if type(dev).KIND in _KIND_NAMES else _kind_of(dev)).append(dev)
+
+
+def _in_insertion_order(ctrls: list[Controller]) -> bool:
+    """True when inserting the controllers one by one (insert_controller) would keep them as they are: no
+    companion controllers, and each type's indexes never decreasing (the common case, checked cheaply)."""
+    last: dict[str, int] = {}
+    for c in ctrls:
+        d = c.__dict__
+        index = d["index"]
+        if index is None or d.get("master") is not None:
+            return False
+        prev = last.get(d["type"])
+        if prev is not None and prev > index:
+            return False
+        last[d["type"]] = index
+    return True
 
 
 _KIND_NAMES = {k for k, _ in DEVICE_KINDS}

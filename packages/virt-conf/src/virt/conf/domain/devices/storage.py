@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import is_not
+
 from lxml import etree
 from virt.conf.domain.address import PCIAddress
 from virt.conf.domain.types import DecInt, UInt10, ULong10, YesNo
@@ -314,11 +317,14 @@ class StorageSource(Model):
 
     def finish(self, stype: str | None, el: etree._Element | None = None) -> None:
         """Keep what a source of storage type ``stype`` has (libvirt reads nothing else)."""
-        keep = _SOURCE_ATTRS.get(stype or "file", ())
         d = self.__dict__
-        for name in _ALL_TYPED:
-            if d[name] is not None and name not in keep:
-                d[name] = None if name != "hosts" else []
+        dropped = _DROPPED.get(stype or "file", _ALL_SINGLE)
+        # (a C-level test first: a source rarely has what its type does not read)
+        if any(map(is_not, map(d.__getitem__, dropped), repeat(None))):
+            for name in dropped:
+                d[name] = None
+        if d["hosts"] and stype != "network":
+            d["hosts"] = []
         if stype == "network":
             if self.protocol is None:
                 raise XMLError(f"missing network source protocol type{where(el)}")
@@ -386,6 +392,9 @@ _TYPED_ATTRS = {
 }
 _ALL_TYPED = sorted({n for names in _TYPED_ATTRS.values() for n in names})
 _SOURCE_ATTRS = _TYPED_ATTRS
+#: Source type -> the single-valued typed fields it does not read (StorageSource.finish clears them).
+_ALL_SINGLE = tuple(n for n in _ALL_TYPED if n != "hosts")
+_DROPPED = {stype: tuple(n for n in _ALL_SINGLE if n not in keep) for stype, keep in _TYPED_ATTRS.items()}
 
 
 class BackingFormat(Model):
