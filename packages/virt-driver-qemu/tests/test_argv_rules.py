@@ -239,3 +239,36 @@ def test_vsock_automatic_cid_in_the_test_harness() -> None:
     auto = _devices(_domain("<vsock model='virtio'><cid auto='yes'/></vsock>"), "vhost-vsock-pci")
     fixed = _devices(_domain("<vsock model='virtio'><cid auto='no' address='4'/></vsock>"), "vhost-vsock-pci")
     assert [auto[0]["guest-cid"], fixed[0]["guest-cid"]] == [42, 4]
+
+
+def _blockdevs(xml: str) -> list[dict]:
+    return [json.loads(v) for o, v in _args(xml) if o == "-blockdev" and v]
+
+
+def test_storage_slices() -> None:
+    """A raw image takes its slice in its format node; any other format reads it through a raw
+    'slice-sto' node between its storage and format nodes."""
+    xml = _domain("""
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='/img/raw.img'><slices><slice type='storage' offset='0' size='321'/></slices></source>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' cache='none'/>
+      <source file='/img/q.qcow2'><slices><slice type='storage' offset='512' size='4096'/></slices></source>
+      <backingStore/>
+      <target dev='vdb' bus='virtio'/>
+    </disk>""")
+    nodes = {n["node-name"]: n for n in _blockdevs(xml)}
+    raw_fmt = nodes["libvirt-2-format"]
+    assert (raw_fmt["driver"], raw_fmt["offset"], raw_fmt["size"], raw_fmt["file"]) == (
+        "raw", 0, 321, "libvirt-2-storage")
+    assert "libvirt-2-slice-sto" not in nodes
+    assert nodes["libvirt-1-slice-sto"] == {
+        "driver": "raw", "node-name": "libvirt-1-slice-sto", "offset": 512, "size": 4096,
+        "file": "libvirt-1-storage", "auto-read-only": True, "discard": "unmap",
+        "cache": {"direct": True, "no-flush": False}}
+    assert nodes["libvirt-1-format"]["file"] == "libvirt-1-slice-sto"
+    order = [n["node-name"] for n in _blockdevs(xml)]
+    assert order.index("libvirt-1-storage") < order.index("libvirt-1-slice-sto") < order.index("libvirt-1-format")

@@ -57,6 +57,14 @@ class Source:
             return self.el.find("auth")
         return src.find("auth") if src is not None else None
 
+    def storage_slice(self) -> tuple[int, int] | None:
+        """(offset, size) of the <slice type='storage'> of this source, if it has one."""
+        src = self.src
+        sl = src.find("slices/slice[@type='storage']") if src is not None else None
+        if sl is None:
+            return None
+        return int(sl.get("offset", "0")), int(sl.get("size", "0"))
+
     def empty(self) -> bool:
         s = self.src
         if self.type == "network":
@@ -384,9 +392,14 @@ def format_props(b: Builder, s: Source, disk: E, *, top: bool) -> Props:
     if enc is None:
         srcel = s.src
         enc = srcel.find("encryption") if srcel is not None else None
+    sliced = s.storage_slice()
     if fmt == "raw" and enc is not None and enc.get("format") == "luks":
         props.s("driver", "luks")
         props.s("key-secret", f"libvirt-{s.id}-format-encryption-secret0")
+    elif fmt == "raw" and sliced is not None:
+        # a plain raw image takes its slice itself, without a layer of its own
+        props.s("driver", "raw").u("offset", sliced[0]).u("size", sliced[1])
+        sliced = None
     else:
         if fmt not in ("raw", "qcow2", "qcow", "qed", "vmdk", "vpc", "vdi", "vhdx", "bochs", "cloop", "dmg",
                        "parallels", "luks", "fat"):
@@ -394,12 +407,24 @@ def format_props(b: Builder, s: Source, disk: E, *, top: bool) -> Props:
         props.s("driver", fmt)
         if fmt == "qcow2" and enc is not None and enc.get("format") == "luks":
             props.s("encrypt", {"format": "luks", "key-secret": f"libvirt-{s.id}-format-encryption-secret0"})
-    props.s("file", f"libvirt-{s.id}-storage")
+    props.s("file", f"libvirt-{s.id}-slice-sto" if sliced is not None else f"libvirt-{s.id}-storage")
     if fmt in BACKING_FORMATS:
         if s.backing is not None:
             props.s("backing", f"libvirt-{s.backing.id}-format")
         elif s.terminated:
             props.s("backing", None)
+    return props
+
+
+def slice_props(s: Source, disk: E) -> Props:
+    """The raw node that exposes only the storage slice of a source to its format node."""
+    offset, size = s.storage_slice() or (0, 0)
+    props = Props().s("driver", "raw").s("node-name", f"libvirt-{s.id}-slice-sto").u("offset", offset) \
+        .u("size", size).s("file", f"libvirt-{s.id}-storage").b("auto-read-only", True).s("discard", "unmap")
+    cache = X.get(disk, "driver", "cache")
+    if cache in CACHE_MODES:
+        direct, noflush, _ = CACHE_MODES[cache]
+        props.s("cache", {"direct": direct, "no-flush": noflush})
     return props
 
 
@@ -484,6 +509,8 @@ def build_disks(b: Builder) -> None:
                         b.object(secrets.secret_object(b, f"libvirt-{s.id}-format-encryption-secret0", "volume",
                                                        auth=enc))
                 b.cmd.add("-blockdev", sp.json())
+                if fp.get("file") == f"libvirt-{s.id}-slice-sto":
+                    b.cmd.add("-blockdev", slice_props(s, disk).json())
                 b.cmd.add("-blockdev", fp.json())
             if X.get(disk, "driver", "copy_on_read") == "on":
                 b.cmd.add("-blockdev", Props().s("driver", "copy-on-read")
