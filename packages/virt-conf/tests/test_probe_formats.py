@@ -71,3 +71,90 @@ def test_checkpoint_harness_adds_vda_and_size():
     assert "<disk name='vda' checkpoint='bitmap' bitmap='c1' size='1048576'/>" in chk.format()
     plain = parse("<domaincheckpoint><name>c1</name></domaincheckpoint>", creation_time="1553648510")
     assert plain.format().count("<disk") == 0
+
+
+# ----------------------------------------------------------------------------- '' read as unset
+
+
+def test_network_empty_attributes_are_unset():
+    out = normalize("<network ipv6=''><name>n</name><forward mode='' dev=''/><bridge name='virbr9' delay=''/>"
+                    "<mac address=''/><ip address='192.168.1.1' netmask='' family=''/></network>")
+    assert "<forward mode='nat'/>" in out
+    assert "<bridge name='virbr9' stp='on' delay='0'/>" in out
+    assert "<mac" not in out and "ipv6" not in out
+    assert "<ip address='192.168.1.1'>" in out
+    with pytest.raises(VirtError, match="Missing required name attribute in portgroup"):
+        normalize("<network><name>n</name><forward mode='bridge'/><bridge name='br0'/><portgroup name=''/>"
+                  "</network>")
+    # <domain name=''> is a plain attribute: kept
+    assert "<domain name=''/>" in normalize("<network><name>n</name><domain name=''/></network>")
+
+
+def test_forward_pool_kinds_are_read_in_libvirts_order():
+    # interfaces first: the <pf> is then not read at all (not even checked for its dev)
+    out = normalize("<network><name>p</name><forward mode='passthrough'><pf/><interface dev='eth10'/>"
+                    "<interface dev='eth11'/></forward></network>")
+    assert "<forward dev='eth10' mode='passthrough'>" in out and "<pf" not in out
+    out = normalize("<network><name>h</name><forward mode='hostdev'><pf dev='eth0'/>"
+                    "<address type='pci' domain='0x0000' bus='0x11' slot='0x10' function='0x1'/></forward></network>")
+    assert "<pf" not in out and "<address type='pci'" in out
+    with pytest.raises(VirtError, match="Only one <pf> element"):
+        normalize("<network><name>p</name><forward mode='passthrough'><pf dev='a'/><pf dev='b'/></forward>"
+                  "</network>")
+
+
+@pytest.mark.parametrize("expiry, shown", [("0x10", "16"), ("010", "8"), ("16", "16")])
+def test_lease_expiry_is_read_with_base_0(expiry, shown):
+    out = normalize("<network><name>n</name><ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.0.2' "
+                    f"end='10.0.0.9'><lease expiry='{expiry}'/></range></dhcp></ip></network>")
+    assert f"<lease expiry='{shown}' unit='minutes'/>" in out
+
+
+def test_bootp_without_file_is_skipped():
+    out = normalize("<network><name>n</name><ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.0.2' "
+                    "end='10.0.0.9'/><bootp/></dhcp></ip></network>")
+    assert "<bootp" not in out
+
+
+def test_pool_empty_attributes_and_sizes():
+    out = normalize("<pool type='disk'><name>d</name><capacity unit='x'>5</capacity><source>"
+                    "<device path='/dev/sda'/><format type=''/></source><target><path>/dev</path></target></pool>")
+    assert "<format type='unknown'/>" in out
+    assert "<capacity unit='bytes'>0</capacity>" in out
+    with pytest.raises(VirtError, match="missing storage pool source path"):
+        normalize("<pool type='netfs'><name>n</name><source><host name='h'/><dir path=''/></source>"
+                  "<target><path>/mnt</path></target></pool>")
+    with pytest.raises(VirtError, match="missing username for auth"):
+        normalize("<pool type='iscsi'><name>i</name><source><host name='h'/><device path='t'/>"
+                  "<auth type='chap' username=''><secret usage='u'/></auth></source></pool>")
+
+
+def test_pool_host_port_is_a_c_int():
+    out = normalize("<pool type='rbd'><name>c</name><source><name>rbd</name><host name='h' port='-1'/>"
+                    "</source></pool>")
+    assert "<host name='h' port='-1'/>" in out
+
+
+@pytest.mark.parametrize("iqns, shown", [
+    ("<iqn name=''/><iqn name='b'/>", None),        # the first name is '': no initiator at all
+    ("<iqn/><iqn name='b'/><iqn name='c'/>", "b"),  # the first <iqn> that has a name
+])
+def test_iscsi_initiator_first_named_iqn(iqns, shown):
+    out = normalize(f"<pool type='iscsi'><name>m</name><source><host name='h'/><device path='t'/>"
+                    f"<initiator>{iqns}</initiator></source><target><path>/dev/disk/by-path</path></target></pool>")
+    if shown is None:
+        assert "<initiator>" not in out
+    else:
+        assert f"<iqn name='{shown}'/>" in out
+
+
+def test_interface_empty_attributes_and_bad_stp():
+    out = normalize("<interface type='ethernet' name='eth0'><start mode=''/><mtu size=''/><link state=''/>"
+                    "</interface>")
+    assert "<start" not in out and "<mtu" not in out
+    # an stp that is neither on nor off ends libvirt's reading of the bridge, successfully
+    out = normalize("<interface type='bridge' name='br0'><bridge stp='1' delay='0.01'>"
+                    "<interface type='ethernet' name='eth0'/></bridge></interface>")
+    assert "delay" not in out and "eth0" not in out and "<bridge" in out
+    with pytest.raises(VirtError, match="vlan interface misses name attribute"):
+        normalize("<interface type='vlan' name='v'><vlan tag='42'><interface name=''/></vlan></interface>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lxml import etree
+from virt.conf.network import unset_empty_attrs
 from virt.conf.xmlmodel import (
     Attr,
     Child,
@@ -197,8 +198,11 @@ class IfBridge(Model):
 
     def post_parse(self, ctx: ParseContext) -> None:
         if self.stp is not None and self.stp not in ("on", "off"):
-            # libvirt reports this but carries on without the setting
+            # libvirt reports this, stops reading the bridge (its delay and members are lost) and
+            # yet returns success
             self.stp = None
+            self.delay = None
+            self.interfaces = []
 
 
 class VlanDevice(Model):
@@ -214,13 +218,20 @@ class IfVlan(Model):
     def post_parse(self, ctx: ParseContext) -> None:
         if self.tag is None:
             raise XMLError("vlan interface misses the tag attribute")
-        if self.interface is None or self.interface.name is None:
+        if self.interface is None or not self.interface.name:  # (read as an XPath string: '' is none)
             raise XMLError("vlan interface misses name attribute")
 
     @property
     def dev_name(self) -> str:
         assert self.interface is not None and self.interface.name is not None
         return self.interface.name
+
+
+#: Interface attributes where libvirt takes '' for unset (read as XPath strings).
+EMPTY_IS_UNSET = frozenset({
+    ("arpmon", "target"), ("arpmon", "validate"), ("bond", "mode"), ("link", "state"), ("mac", "address"),
+    ("miimon", "carrier"), ("miimon", "updelay"), ("mtu", "size"), ("start", "mode"), ("vlan", "tag"),
+})
 
 
 class Interface(Model):
@@ -240,6 +251,13 @@ class Interface(Model):
 
     #: The device type of the enclosing bridge/bond, None for the top-level interface.
     parent_type: str | None
+
+    @classmethod
+    def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Interface:
+        if el.getparent() is None:  # the whole document, members included, once
+            el = unset_empty_attrs(el, EMPTY_IS_UNSET)
+        iface: Interface = super().from_element(el, ctx)
+        return iface
 
     def parse_extra(self, el: etree._Element, ctx: ParseContext) -> set[str]:
         parent = el.getparent()

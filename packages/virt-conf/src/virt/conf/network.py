@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import socket
 import uuid as _uuid
@@ -35,6 +36,34 @@ DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
 
 
 # ----------------------------------------------------------------------------- IP addresses
+
+def unset_empty_attrs(el: etree._Element, pairs: frozenset[tuple[str, str]]) -> etree._Element:
+    """``el``, or a copy of it without the (element, attribute) pairs in ``pairs`` whose value is ''.
+
+    libvirt reads many attributes as an XPath string, where an empty value is no value at all; the
+    formats list theirs (found by comparing libvirt's answers for '' and for a missing attribute).
+    """
+
+    def hits(root: etree._Element) -> list[tuple[etree._Element, str]]:
+        return [(e, str(a)) for e in root.iter() if isinstance(e.tag, str)
+                for a, v in e.attrib.items() if v == "" and (e.tag, a) in pairs]
+
+    if not hits(el):
+        return el
+    el = copy.deepcopy(el)
+    for e, a in hits(el):
+        del e.attrib[a]
+    return el
+
+
+#: Network attributes where libvirt takes '' for unset.
+EMPTY_IS_UNSET = frozenset({
+    ("network", "ipv6"), ("forward", "dev"), ("forward", "mode"), ("driver", "name"), ("bridge", "name"),
+    ("bridge", "delay"), ("bridge", "macTableManager"), ("mac", "address"), ("mtu", "size"), ("ip", "family"),
+    ("ip", "netmask"), ("srv", "port"), ("srv", "priority"), ("srv", "weight"), ("vlan", "trunk"),
+    ("portgroup", "name"),
+})
+
 
 def parse_ip(text: str, family: int | None = None) -> IPAddress:
     """An IPv4/IPv6 address as getaddrinfo(AI_NUMERICHOST) reads it (IPv4 also in inet_aton forms)."""
@@ -491,7 +520,8 @@ class Forward(Model):
 
     TAG = "forward"
     dev = Attr(String)
-    mode = Attr(Enum(*FORWARD_MODES, name="forward mode"))
+    # "" is accepted and means the default (nat): libvirt reads mode with an XPath string, empty = unset
+    mode = Attr(Enum(*FORWARD_MODES, "", name="forward mode"))
     managed = Attr(String)
     driver = Child(ForwardDriver)
     nat = Child(Nat)
@@ -500,7 +530,7 @@ class Forward(Model):
     addresses = Children(PCIAddress)
 
     def parse_extra(self, el: etree._Element, ctx: ParseContext) -> set[str]:
-        mode = el.get("mode")
+        mode = el.get("mode") or None
         if mode is not None and mode not in FORWARD_MODES:
             raise ConfigUnsupportedError(f"unknown forwarding type '{mode}'")
         if len(el.findall("nat")) > 1:
@@ -511,7 +541,7 @@ class Forward(Model):
         return set()
 
     def post_parse(self, ctx: ParseContext) -> None:
-        if self.mode is None:
+        if not self.mode:
             self.mode = "nat"
         managed = self.managed is not None and self.managed.lower() == "yes"
         self.managed = ("yes" if managed else "no") if self.mode == "hostdev" else None
@@ -537,7 +567,9 @@ class Forward(Model):
                     raise XMLError(f"interface '{iface.dev}' can only be listed once in network {{net}}")
                 devs.append(iface.dev)
             self.interfaces = [ForwardInterface(dev=d) for d in devs]
+            # libvirt reads the first kind of pool present: interfaces, else PCI addresses, else the <pf>
             self.addresses = []
+            self.pfs = []
         elif self.addresses:
             seen: set[tuple[int, int, int, int]] = set()
             for addr in self.addresses:
@@ -550,7 +582,8 @@ class Forward(Model):
                 if addr.key() in seen:
                     raise XMLError(f"PCI device '{addr}' can only be listed once in network {{net}}")
                 seen.add(addr.key())
-        if self.pfs:
+            self.pfs = []
+        elif self.pfs:
             if len(self.pfs) > 1:
                 raise XMLError("Only one <pf> element is allowed in <forward> of network {net}")
             if self.pfs[0].dev is None:
@@ -668,9 +701,23 @@ class DNS(Model):
 
 # ----------------------------------------------------------------------------- <ip>
 
+class CULong(Int):
+    """An unsigned 64-bit number read with C's base 0: 0x-prefixed hexadecimal, a leading 0 octal."""
+
+    def parse(self, text: str) -> int:
+        s = text.strip()
+        if s[:1] in ("+", "-"):
+            raise ValueError(text)
+        base = 16 if s[:2].lower() == "0x" else 8 if len(s) > 1 and s[0] == "0" else 10
+        value = int(s, base)
+        if value > 2**64 - 1:
+            raise ValueError(text)
+        return value
+
+
 class Lease(Model):
     TAG = "lease"
-    expiry = Attr(Int(min=0, max=2**64 - 1, hex_ok=False))
+    expiry = Attr(CULong())
     unit = Attr(Enum("seconds", "minutes", "hours", name="lease unit"))
 
     @property
@@ -940,6 +987,7 @@ class Network(Model):
     def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Network:
         ctx = ctx or ParseContext()
         name = el.findtext("name")
+        el = unset_empty_attrs(el, EMPTY_IS_UNSET)
         try:
             net: Network = super().from_element(el, ctx)
         except XMLError as exc:
@@ -1017,8 +1065,8 @@ class Network(Model):
                     raise XMLError(
                         f"Invalid multicast bridge mac address '{self.mac.address}' in network '{self.name}'")
                 self.mac.address = mac
-        if self.domain is not None and not self.domain.name:
-            self.domain = None
+        if self.domain is not None and self.domain.name is None:
+            self.domain = None  # (name='' is kept: libvirt reads it as a plain attribute)
 
     def _check_domain_dns(self) -> None:
         dns = self.dns
@@ -1151,8 +1199,8 @@ class Network(Model):
                 dhcp.bootp = None  # libvirt only reads <bootp> of IPv4 addresses
             else:
                 if dhcp.bootp.file is None:
-                    raise XMLError("Missing required attribute 'file' in element 'bootp'")
-                if dhcp.bootp.server is not None:
+                    dhcp.bootp = None  # libvirt skips a <bootp> without file
+                elif dhcp.bootp.server is not None:
                     dhcp.bootp.server = format_ip(_socket_addr(dhcp.bootp.server))
 
     def _check_routes(self) -> None:

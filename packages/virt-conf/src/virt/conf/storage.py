@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import uuid as _uuid
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lxml import etree
+from virt.conf.network import unset_empty_attrs
 from virt.conf.xmlmodel import (
     UUID,
     Attr,
@@ -189,7 +191,7 @@ class Permissions(Model):
 class SourceHost(Model):
     TAG = "host"
     name = Attr(String, required=True)
-    port = Attr(ULong)
+    port = Attr(Int(min=-(2**31), max=2**31 - 1, hex_ok=False))  # a C int: -1 is read and printed
 
     def post_parse(self, ctx: ParseContext) -> None:
         if self.port == 0:
@@ -365,15 +367,18 @@ class Initiator(Model):
     iqn = Child(IQN)
 
     def parse_extra(self, el: etree._Element, ctx: ParseContext) -> set[str]:
-        # libvirt reads the first <iqn> only; kept aside so that the generic Child parse (the last one
-        # wins) cannot override it, whichever runs first
-        first = el.find("iqn")
-        self._first_iqn = IQN.from_element(first, ctx) if first is not None else None
+        # libvirt reads string(./iqn/@name): the first <iqn> that has a name, where '' is no name at
+        # all; kept aside so that the generic Child parse (the last one wins) cannot override it
+        first = next((e for e in el.iterfind("iqn") if e.get("name") is not None), None)
+        self._first_iqn = IQN.from_element(first, ctx) if first is not None and first.get("name") else None
+        self._no_iqn = first is None or not first.get("name")
         return {"iqn"}
 
     def post_parse(self, ctx: ParseContext) -> None:
         first: IQN | None = self.__dict__.pop("_first_iqn", None)
-        if first is not None:
+        if self.__dict__.pop("_no_iqn", False):
+            self.iqn = None
+        elif first is not None:
             self.iqn = first
 
 
@@ -490,6 +495,13 @@ POOL_TYPE_INFO: dict[str, PoolTypeInfo] = {
 
 # ----------------------------------------------------------------------------- pool
 
+#: Pool attributes where libvirt takes '' for unset (read as XPath strings).
+POOL_EMPTY_IS_UNSET = frozenset({
+    ("auth", "username"), ("dir", "path"), ("format", "type"), ("product", "name"), ("vendor", "name"),
+    ("protocol", "ver"), ("volume", "allocation"),
+})
+
+
 class Pool(Model):
     """A storage pool definition: ``pool.type``, ``pool.source``, ``pool.target.path``."""
 
@@ -518,6 +530,18 @@ class Pool(Model):
     @property
     def info(self) -> PoolTypeInfo:
         return POOL_TYPE_INFO[self.type]
+
+    @classmethod
+    def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Pool:
+        el = unset_empty_attrs(el, POOL_EMPTY_IS_UNSET)
+        sizes = [c for c in el if c.tag in ("capacity", "allocation", "available")]
+        if sizes:
+            # computed by the backend: libvirt never reads them, whatever they say
+            el = copy.deepcopy(el)
+            for c in [c for c in el if c.tag in ("capacity", "allocation", "available")]:
+                el.remove(c)
+        pool: Pool = super().from_element(el, ctx)
+        return pool
 
     def parse_extra(self, el: etree._Element, ctx: ParseContext) -> set[str]:
         self.mount_opts = []
