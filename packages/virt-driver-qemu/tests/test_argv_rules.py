@@ -272,3 +272,41 @@ def test_storage_slices() -> None:
     assert nodes["libvirt-1-format"]["file"] == "libvirt-1-slice-sto"
     order = [n["node-name"] for n in _blockdevs(xml)]
     assert order.index("libvirt-1-storage") < order.index("libvirt-1-slice-sto") < order.index("libvirt-1-format")
+
+
+def test_nfs_identity_is_numeric() -> None:
+    """<identity user='+N'> names the host id N itself; QEMU gets numbers."""
+    xml = _domain("""
+    <disk type='network' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source protocol='nfs' name='/foo/bar'>
+        <host name='example.com' transport='tcp'/>
+        <identity user='+6234' group='+12354'/>
+      </source>
+      <target dev='vda' bus='virtio'/>
+    </disk>""")
+    (nfs,) = [n for n in _blockdevs(xml) if n.get("driver") == "nfs"]
+    assert (nfs["user"], nfs["group"]) == (6234, 12354)
+
+
+def test_encrypted_backing_image_gets_its_secret() -> None:
+    xml = _domain("""
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='/img/top.qcow2'>
+        <encryption format='luks'><secret type='passphrase' uuid='0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f'/></encryption>
+      </source>
+      <backingStore type='file'>
+        <format type='qcow2'/>
+        <source file='/img/base.qcow2'>
+          <encryption format='luks'><secret type='passphrase' uuid='0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f'/></encryption>
+        </source>
+        <backingStore/>
+      </backingStore>
+      <target dev='vda' bus='virtio'/>
+    </disk>""")
+    args = _args(xml)
+    secrets = [json.loads(v or "{}")["id"] for o, v in args if o == "-object" and "encryption-secret" in (v or "")]
+    assert secrets == ["libvirt-2-format-encryption-secret0", "libvirt-1-format-encryption-secret0"]
+    base = next(n for n in _blockdevs(xml) if n["node-name"] == "libvirt-2-format")
+    assert base["encrypt"] == {"format": "luks", "key-secret": "libvirt-2-format-encryption-secret0"}

@@ -330,14 +330,32 @@ def _network_props(b: Builder, s: Source, src: E, props: Props) -> None:
         props.s("path", name)
         ident = src.find("identity")
         if ident is not None:
-            props.S("user", ident.get("user"))
-            props.S("group", ident.get("group"))
+            for attr in ("user", "group"):
+                name = ident.get(attr)
+                if name:
+                    props.u(attr, _host_id(name, attr))
     elif proto == "vxhs":
         h = hosts[0] if hosts else None
         props.s("driver", "vxhs").s("vdisk-id", name).s("server", _inet(h, "9999") if h is not None else {})
         _tls(b, s, src, props, "vxhs")
     else:
         raise ConfigUnsupportedError(f"unsupported network disk protocol '{proto}'")
+
+
+def _host_id(name: str, kind: str) -> int:
+    """The numeric host user or group id of an NFS <identity> ("+N" is the number N itself)."""
+    import grp
+    import pwd
+
+    if name.startswith("+") or name.isdigit():
+        try:
+            return int(name.lstrip("+"))
+        except ValueError:
+            raise XMLError(f"Failed to parse {kind} '{name}'") from None
+    try:
+        return pwd.getpwnam(name).pw_uid if kind == "user" else grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise ConfigUnsupportedError(f"Failed to find {kind} record for name '{name}'") from None
 
 
 def _tls(b: Builder, s: Source, src: E, props: Props, kind: str) -> None:
@@ -388,10 +406,7 @@ def format_props(b: Builder, s: Source, disk: E, *, top: bool) -> Props:
         direct, noflush, _ = CACHE_MODES[cache]
         props.s("cache", {"direct": direct, "no-flush": noflush})
     fmt = s.fmt or "raw"
-    enc = s.el.find("encryption") if s.el.tag == "backingStore" else disk.find("encryption")
-    if enc is None:
-        srcel = s.src
-        enc = srcel.find("encryption") if srcel is not None else None
+    enc = source_encryption(s, disk)
     sliced = s.storage_slice()
     if fmt == "raw" and enc is not None and enc.get("format") == "luks":
         props.s("driver", "luks")
@@ -414,6 +429,16 @@ def format_props(b: Builder, s: Source, disk: E, *, top: bool) -> Props:
         elif s.terminated:
             props.s("backing", None)
     return props
+
+
+def source_encryption(s: Source, disk: E) -> E | None:
+    """The <encryption> of a source: in its <source> (or, legacy, directly in the <disk> or
+    <backingStore>)."""
+    enc = s.el.find("encryption") if s.el.tag == "backingStore" else disk.find("encryption")
+    if enc is None:
+        srcel = s.src
+        enc = srcel.find("encryption") if srcel is not None else None
+    return enc
 
 
 def slice_props(s: Source, disk: E) -> Props:
@@ -501,11 +526,11 @@ def build_disks(b: Builder) -> None:
                 fp = format_props(b, s, disk, top=s is top)
                 for sec in s.secrets:
                     _emit_secret(b, sec)
-                if s.el.find("encryption") is not None or (s is top and disk.find("source/encryption") is not None):
+                enc = source_encryption(s, disk)
+                if enc is not None:
                     from virt.driver.qemu import secrets
-                    enc = s.el.find("encryption") if s.el.find("encryption") is not None else \
-                        disk.find("source/encryption")
-                    if enc is not None and enc.get("format") == "luks":
+
+                    if enc.get("format") == "luks":
                         b.object(secrets.secret_object(b, f"libvirt-{s.id}-format-encryption-secret0", "volume",
                                                        auth=enc))
                 b.cmd.add("-blockdev", sp.json())
