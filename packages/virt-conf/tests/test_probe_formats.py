@@ -158,3 +158,33 @@ def test_interface_empty_attributes_and_bad_stp():
     assert "delay" not in out and "eth0" not in out and "<bridge" in out
     with pytest.raises(VirtError, match="vlan interface misses name attribute"):
         normalize("<interface type='vlan' name='v'><vlan tag='42'><interface name=''/></vlan></interface>")
+
+
+def test_interface_parts_libvirt_never_reads_cannot_fail():
+    # a <bond> on an ethernet interface, a member's start mode, a bridge's <link>: never read
+    out = normalize("<interface type='ethernet' name='eth0'><bond mode='bogus'><interface type='bond' name='x'/>"
+                    "</bond></interface>")
+    assert "<bond" not in out
+    out = normalize("<interface type='bridge' name='br0'><link state='off'/><bridge stp='off'>"
+                    "<interface type='ethernet' name='eth1'><start mode='0x10'/></interface></bridge></interface>")
+    assert "<link" not in out and "<start" not in out and "eth1" in out
+    # an <ip> without address is skipped whole (its prefix is not even read); address='' is kept
+    out = normalize("<interface type='ethernet' name='eth0'><protocol family='ipv6'><ip prefix='4294967296'/>"
+                    "<ip address='' prefix='24'/></protocol></interface>")
+    assert "4294967296" not in out and "<ip address='' prefix='24'/>" in out
+
+
+@pytest.mark.parametrize("prefix, shown", [("0x10", "16"), ("010", "8"), ("-1", "-1")])
+def test_interface_prefix_is_a_c_int_read_with_base_0(prefix, shown):
+    out = normalize(f"<interface type='ethernet' name='eth0'><protocol family='ipv6'><ip address='::5' "
+                    f"prefix='{prefix}'/></protocol></interface>")
+    assert f"prefix='{shown}'" in out
+    with pytest.raises(VirtError):
+        normalize("<interface type='ethernet' name='eth0'><protocol family='ipv6'><ip address='::5' "
+                  "prefix='2147483648'/></protocol></interface>")
+
+
+def test_network_pci_domain_is_32_bits():
+    out = normalize("<network><name>h</name><forward mode='hostdev'><address type='pci' domain='65536' bus='3' "
+                    "slot='0' function='1'/></forward></network>")
+    assert "domain='0x10000'" in out

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+
 from lxml import etree
-from virt.conf.network import unset_empty_attrs
+from virt.conf.network import CNumber, unset_empty_attrs
 from virt.conf.xmlmodel import (
     Attr,
     Child,
     Children,
     Enum,
     Flag,
-    Int,
     Model,
     ParseContext,
     String,
@@ -94,7 +95,7 @@ class ProtocolDHCP(Model):
 class ProtocolIP(Model):
     TAG = "ip"
     address = Attr(String)
-    prefix = Attr(Int(hex_ok=True))
+    prefix = Attr(CNumber(min=-(2**31), max=2**31 - 1))  # a C int read with base 0
 
 
 class ProtocolRoute(Model):
@@ -227,6 +228,27 @@ class IfVlan(Model):
         return self.interface.name
 
 
+def _unread(root: etree._Element) -> list[tuple[etree._Element, etree._Element]]:
+    """(interface, child) pairs libvirt never reads, so that nothing in them can be an error.
+
+    Each interface reads the <bridge>, <bond> or <vlan> of its own type only, a bridge no <link>, a
+    bridge or bond member no start mode, mtu or addressing, and an <ip> without address is skipped.
+    """
+    unread = []
+    for iface in root.iter("interface"):
+        kind = iface.get("type")
+        parent = iface.getparent()
+        member = parent is not None and parent.tag in ALLOWED_CHILDREN
+        for child in iface:
+            if ((child.tag in ("bridge", "bond", "vlan") and child.tag != kind)
+                    or (child.tag == "link" and kind == "bridge")
+                    or (member and child.tag in ("start", "mtu", "protocol"))):
+                unread.append((iface, child))
+    for proto in root.iter("protocol"):
+        unread.extend((proto, ip) for ip in proto.iterfind("ip") if ip.get("address") is None)  # skipped
+    return unread
+
+
 #: Interface attributes where libvirt takes '' for unset (read as XPath strings).
 EMPTY_IS_UNSET = frozenset({
     ("arpmon", "target"), ("arpmon", "validate"), ("bond", "mode"), ("link", "state"), ("mac", "address"),
@@ -256,6 +278,10 @@ class Interface(Model):
     def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Interface:
         if el.getparent() is None:  # the whole document, members included, once
             el = unset_empty_attrs(el, EMPTY_IS_UNSET)
+            if _unread(el):
+                el = copy.deepcopy(el)
+                for owner, child in _unread(el):
+                    owner.remove(child)
         iface: Interface = super().from_element(el, ctx)
         return iface
 

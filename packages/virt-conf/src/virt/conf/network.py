@@ -392,7 +392,7 @@ class PCIAddress(Model):
 
     TAG = "address"
     type = Attr(String)
-    domain = Attr(Hex(4, max=0xFFFF), default=0)
+    domain = Attr(Hex(4, max=0xFFFFFFFF), default=0)  # 32 bits: VMD domains go past 0xffff
     bus = Attr(Hex(2, max=0xFF), default=0)
     slot = Attr(Hex(2, max=0x1F), default=0)
     function = Attr(Hex(1, max=7), default=0)
@@ -701,23 +701,25 @@ class DNS(Model):
 
 # ----------------------------------------------------------------------------- <ip>
 
-class CULong(Int):
-    """An unsigned 64-bit number read with C's base 0: 0x-prefixed hexadecimal, a leading 0 octal."""
+class CNumber(Int):
+    """A number read as C's strtol with base 0 reads it: 0x-prefixed hexadecimal, a leading 0 octal."""
 
     def parse(self, text: str) -> int:
         s = text.strip()
-        if s[:1] in ("+", "-"):
+        sign = -1 if s[:1] == "-" else 1
+        digits = s[1:] if s[:1] in ("+", "-") else s
+        if digits[:1] in ("+", "-", "_") or "_" in digits:
             raise ValueError(text)
-        base = 16 if s[:2].lower() == "0x" else 8 if len(s) > 1 and s[0] == "0" else 10
-        value = int(s, base)
-        if value > 2**64 - 1:
+        base = 16 if digits[:2].lower() == "0x" else 8 if len(digits) > 1 and digits[0] == "0" else 10
+        value = sign * int(digits, base)
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
             raise ValueError(text)
         return value
 
 
 class Lease(Model):
     TAG = "lease"
-    expiry = Attr(CULong())
+    expiry = Attr(CNumber(min=0, max=2**64 - 1))
     unit = Attr(Enum("seconds", "minutes", "hours", name="lease unit"))
 
     @property
