@@ -310,3 +310,12 @@ def test_encrypted_backing_image_gets_its_secret() -> None:
     assert secrets == ["libvirt-2-format-encryption-secret0", "libvirt-1-format-encryption-secret0"]
     base = next(n for n in _blockdevs(xml) if n["node-name"] == "libvirt-2-format")
     assert base["encrypt"] == {"format": "luks", "key-secret": "libvirt-2-format-encryption-secret0"}
+
+
+def test_harness_opens_vhost_net_for_every_virtio_tap() -> None:
+    """libvirt's test harness gives a virtio tap NIC vhost-net even in a TCG guest."""
+    xml = _domain("""
+    <interface type='ethernet'><mac address='52:54:00:e5:48:58'/><model type='virtio'/></interface>
+    <interface type='ethernet'><mac address='52:54:00:e5:48:59'/><model type='e1000'/></interface>""")
+    taps = [json.loads(v or "{}") for o, v in _args(xml) if o == "-netdev"]
+    assert [(t.get("vhost"), "vhostfd" in t) for t in taps] == [(True, True), (None, False)]
