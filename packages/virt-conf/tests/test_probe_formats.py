@@ -188,3 +188,21 @@ def test_network_pci_domain_is_32_bits():
     out = normalize("<network><name>h</name><forward mode='hostdev'><address type='pci' domain='65536' bus='3' "
                     "slot='0' function='1'/></forward></network>")
     assert "domain='0x10000'" in out
+
+
+POOL_DIR = ("<pool type='dir'><name>p</name><uuid>70a7eb15-6c34-ee9c-bf57-69e8e5ff3fb2</uuid>"
+            "<target><path>/var/lib/libvirt/images</path></target></pool>")
+
+
+def test_volume_empty_format_is_the_default_and_cipher_size_is_decimal():
+    out = normalize("<volume><name>v.img</name><capacity>1024</capacity><target>"
+                    "<path>/var/lib/libvirt/images/v.img</path><format type=''/></target></volume>",
+                    pool_xml=POOL_DIR)
+    assert "<format type='raw'/>" in out
+    luks = ("<volume><name>l.img</name><capacity>1024</capacity><target><path>/var/lib/libvirt/images/l.img</path>"
+            "<format type='raw'/><encryption format='luks'><secret type='passphrase' "
+            "uuid='f52a81b2-424e-490c-823d-6bd4235bc572'/><cipher name='serpent' size='{}' mode='xts' hash='sha256'/>"
+            "</encryption></target></volume>")
+    assert "size='256'" in normalize(luks.format("256"), pool_xml=POOL_DIR)
+    with pytest.raises(VirtError):
+        normalize(luks.format("0x10"), pool_xml=POOL_DIR)

@@ -722,7 +722,7 @@ class SecretRefEnc(SecretRef):
 class Cipher(Model):
     TAG = "cipher"
     name = Attr(String)
-    size = Attr(Int(min=0, max=2**32 - 1))
+    size = Attr(Int(min=0, max=2**32 - 1, hex_ok=False))  # read with base 10
     mode = Attr(String)
     hash = Attr(String)
 
@@ -873,6 +873,10 @@ def _flags(ctx: ParseContext) -> set[str]:
     return {f.strip().upper().removeprefix("VIR_VOL_XML_PARSE_") for f in flags if f.strip()}
 
 
+#: Volume attributes where libvirt takes '' for unset (read as XPath strings).
+VOLUME_EMPTY_IS_UNSET = frozenset({("format", "type")})
+
+
 class Volume(Model):
     """A storage volume: ``vol.capacity_bytes``, ``vol.target.path``, ``vol.target.format_type``.
 
@@ -890,6 +894,11 @@ class Volume(Model):
     physical = Child(ScaledSize, tag="physical")
     target = Child(VolTarget)
     backing_store = Child(VolTarget, tag="backingStore")
+
+    @classmethod
+    def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Volume:
+        vol: Volume = super().from_element(unset_empty_attrs(el, VOLUME_EMPTY_IS_UNSET), ctx)
+        return vol
 
     @property
     def capacity_bytes(self) -> int:
