@@ -319,3 +319,48 @@ def test_harness_opens_vhost_net_for_every_virtio_tap() -> None:
     <interface type='ethernet'><mac address='52:54:00:e5:48:59'/><model type='e1000'/></interface>""")
     taps = [json.loads(v or "{}") for o, v in _args(xml) if o == "-netdev"]
     assert [(t.get("vhost"), "vhostfd" in t) for t in taps] == [(True, True), (None, False)]
+
+
+def test_qcow2_metadata_cache_size() -> None:
+    xml = _domain("""
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'><metadata_cache><max_size>12345</max_size></metadata_cache></driver>
+      <source file='/img/top.qcow2'/>
+      <backingStore type='file'>
+        <format type='qcow2'><metadata_cache><max_size unit='KiB'>1024</max_size></metadata_cache></format>
+        <source file='/img/base.qcow2'/>
+        <backingStore/>
+      </backingStore>
+      <target dev='vda' bus='virtio'/>
+    </disk>""")
+    sizes = {n["node-name"]: n.get("cache-size") for n in _blockdevs(xml) if n["node-name"].endswith("-format")}
+    assert sizes == {"libvirt-2-format": 1048576, "libvirt-1-format": 12345}
+
+
+def test_persistent_reservations_helpers() -> None:
+    """The managed pr-helper listens in the domain's private directory; an unmanaged one is an
+    object of its own, named after the storage node, right before that node."""
+    xml = _domain("""
+    <disk type='block' device='lun'>
+      <driver name='qemu' type='raw'/>
+      <source dev='/dev/sda'><reservations managed='yes'/></source>
+      <target dev='sda' bus='scsi'/>
+    </disk>
+    <disk type='block' device='lun'>
+      <driver name='qemu' type='raw'/>
+      <source dev='/dev/sdb'>
+        <reservations managed='no'><source type='unix' path='/run/pr.sock' mode='client'/></reservations>
+      </source>
+      <target dev='sdb' bus='scsi'/>
+    </disk>
+    <controller type='scsi' index='0' model='virtio-scsi'/>""")
+    args = _args(xml)
+    objs = [json.loads(v or "{}") for o, v in args if o == "-object" and "pr-manager-helper" in (v or "")]
+    assert objs == [
+        {"qom-type": "pr-manager-helper", "id": "pr-helper0", "path": "/tmp/lib/domain--1-guest/pr-helper0.sock"},
+        {"qom-type": "pr-manager-helper", "id": "pr-helper-libvirt-1-storage", "path": "/run/pr.sock"}]
+    nodes = {n["node-name"]: n for n in _blockdevs(xml)}
+    assert nodes["libvirt-2-storage"]["pr-manager"] == "pr-helper0"
+    assert nodes["libvirt-1-storage"]["pr-manager"] == "pr-helper-libvirt-1-storage"
+    i = args.index(("-object", json.dumps(objs[1], separators=(",", ":"))))
+    assert args[i + 1][0] == "-blockdev" and '"libvirt-1-storage"' in (args[i + 1][1] or "")

@@ -177,8 +177,8 @@ def storage_props(b: Builder, s: Source, disk: E, *, for_top: bool) -> Props:
         io = X.get(disk, "driver", "io")
         props.S("aio", io)
         r = src.find("reservations")
-        if r is not None and r.get("enabled") == "yes":
-            props.s("pr-manager", "pr-helper0" if r.get("managed") == "yes" else f"pr-helper-{X.alias(disk)}")
+        if r is not None and r.get("enabled", "yes") == "yes":
+            props.s("pr-manager", "pr-helper0" if r.get("managed") == "yes" else f"pr-helper-libvirt-{s.id}-storage")
     elif stype == "dir":
         props.s("driver", "vvfat").s("dir", src.get("dir")).b("floppy", disk.get("device") == "floppy") \
             .b("rw", False)
@@ -407,6 +407,9 @@ def format_props(b: Builder, s: Source, disk: E, *, top: bool) -> Props:
         props.s("cache", {"direct": direct, "no-flush": noflush})
     fmt = s.fmt or "raw"
     enc = source_encryption(s, disk)
+    # qcow2 metadata cache: the disk's <driver> for its own image, a backing image's <format>
+    mc = (s.el.find("format/metadata_cache/max_size") if s.el.tag == "backingStore"
+          else disk.find("driver/metadata_cache/max_size"))
     sliced = s.storage_slice()
     if fmt == "raw" and enc is not None and enc.get("format") == "luks":
         props.s("driver", "luks")
@@ -420,6 +423,8 @@ def format_props(b: Builder, s: Source, disk: E, *, top: bool) -> Props:
                        "parallels", "luks", "fat"):
             raise ConfigUnsupportedError(f"unsupported disk format '{fmt}'")
         props.s("driver", fmt)
+        if fmt == "qcow2" and mc is not None and mc.text:
+            props.u("cache-size", X.scale_bytes(int(mc.text), mc.get("unit"), "bytes"))
         if fmt == "qcow2" and enc is not None and enc.get("format") == "luks":
             props.s("encrypt", {"format": "luks", "key-secret": f"libvirt-{s.id}-format-encryption-secret0"})
     props.s("file", f"libvirt-{s.id}-slice-sto" if sliced is not None else f"libvirt-{s.id}-storage")
@@ -533,6 +538,11 @@ def build_disks(b: Builder) -> None:
                     if enc.get("format") == "luks":
                         b.object(secrets.secret_object(b, f"libvirt-{s.id}-format-encryption-secret0", "volume",
                                                        auth=enc))
+                r = s.src.find("reservations") if s.src is not None else None
+                if r is not None and r.get("enabled", "yes") == "yes" and r.get("managed") == "no":
+                    # an unmanaged persistent-reservation helper of this source's own
+                    b.object(Props().s("qom-type", "pr-manager-helper").s("id", f"pr-helper-libvirt-{s.id}-storage")
+                             .s("path", X.get(r, "source", "path") or ""))
                 b.cmd.add("-blockdev", sp.json())
                 if fp.get("file") == f"libvirt-{s.id}-slice-sto":
                     b.cmd.add("-blockdev", slice_props(s, disk).json())

@@ -1893,9 +1893,9 @@ class Builder:
     def managed_pr(self) -> None:
         for d in self.dom.all("disk"):
             r = d.find("source/reservations")
-            if r is not None and r.get("managed") == "yes":
+            if r is not None and r.get("enabled", "yes") == "yes" and r.get("managed") == "yes":
                 self.object(Props().s("qom-type", "pr-manager-helper").s("id", "pr-helper0")
-                            .s("path", f"{self.cfg.stateDir}/domain-{self.dom.short_name}/pr-helper0.sock"))
+                            .s("path", f"{self.private_dir}/pr-helper0.sock"))
                 return
 
     def pflash_blockdevs(self) -> None:
