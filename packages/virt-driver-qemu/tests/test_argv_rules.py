@@ -364,3 +364,14 @@ def test_persistent_reservations_helpers() -> None:
     assert nodes["libvirt-1-storage"]["pr-manager"] == "pr-helper-libvirt-1-storage"
     i = args.index(("-object", json.dumps(objs[1], separators=(",", ":"))))
     assert args[i + 1][0] == "-blockdev" and '"libvirt-1-storage"' in (args[i + 1][1] or "")
+
+
+def test_rbd_snapshot_and_config() -> None:
+    xml = _domain("""
+    <disk type='network' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source protocol='rbd' name='pool/image'><snapshot name='foo'/><config file='/blah/test.conf'/></source>
+      <target dev='vda' bus='virtio'/>
+    </disk>""")
+    (rbd,) = [n for n in _blockdevs(xml) if n.get("driver") == "rbd"]
+    assert (rbd["pool"], rbd["image"], rbd["snapshot"], rbd["conf"]) == ("pool", "image", "foo", "/blah/test.conf")

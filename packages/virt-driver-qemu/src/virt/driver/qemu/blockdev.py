@@ -251,7 +251,7 @@ def _network_props(b: Builder, s: Source, src: E, props: Props) -> None:
         props.u("debug", 4)
     elif proto == "rbd":
         pool, _, image = name.partition("/")
-        snap = src.get("snapshot")
+        snap = X.get(src, "snapshot", "name")
         props.s("driver", "rbd").s("pool", pool)
         ns = None
         if "/" in image:
