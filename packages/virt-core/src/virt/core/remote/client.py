@@ -199,9 +199,15 @@ class RemoteClient:
         The usual reply is the next packet, whole in one read: it is checked and decoded in place.
         """
         try:
-            self.send(data)
-        except BaseException:
+            with self._send_lock:  # self.send, inline: this is every call's path
+                if self._io_lock is None:
+                    self.sock.sendall(data)
+                else:
+                    self._tls_sendall(data)
+        except BaseException as err:
             self._release_role()
+            if isinstance(err, OSError):
+                raise SystemError_.from_errno(err, "Cannot write data") from None
             raise
         body: Any = None
         try:
@@ -752,12 +758,18 @@ class RemoteDriver(Driver):
         if proc.fds_arg >= 0 or proc.fds_out:
             return self._fd_call(method, proc, call)
 
-        def remote_call(*args: Any) -> Any:
-            if at < 0:
-                return call.ret_from_wire(client.call(number, args_type, call.args_to_wire(args), ret_type))
-            stream, rest = args[at], args[:at] + args[at + 1 :]
-            return call.ret_from_wire(client.call(number, args_type, call.args_to_wire(rest), ret_type,
-                                                  stream=stream))  # fmt: skip
+        to_wire, from_wire = call.client_converters()
+        if at >= 0:
+
+            def remote_call(*args: Any) -> Any:
+                stream, rest = args[at], args[:at] + args[at + 1 :]
+                return call.ret_from_wire(client.call(number, args_type, call.args_to_wire(rest), ret_type,
+                                                      stream=stream))  # fmt: skip
+
+        else:
+
+            def remote_call(*args: Any) -> Any:
+                return from_wire(client.call(number, args_type, to_wire(args), ret_type))
 
         remote_call.__name__ = method
         setattr(self, method, remote_call)  # found directly next time

@@ -9,6 +9,8 @@ driver) share it; the few calls whose C signature differs from their wire struct
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -275,6 +277,27 @@ class Call:
             value = args[pos] if pos < len(args) else zero
             values[index] = to(value) if to and value is not None else value
         return values
+
+    def client_converters(self) -> tuple[Callable[[tuple[Any, ...]], Any], Callable[[Any], Any]]:
+        """What the client's hot path calls: (args_to_wire, ret_from_wire), or cheaper callables with
+        the same results for the usual shapes (arguments that go on the wire as given; a reply whose
+        only field, or whose record in wire order, is the answer: a C callable, no Python frame)."""
+        if type(self) is not Call:  # the calls whose C signature differs convert their own way
+            return self.args_to_wire, self.ret_from_wire
+        from_wire: Callable[[Any], Any] = self.ret_from_wire
+        if self.ret_mode in ("single", "list") and self.ret_fields[0][2] is None:
+            from_wire = operator.itemgetter(0)
+        elif self.ret_mode == "tuple" and self._make is not None:
+            from_wire = functools.partial(tuple.__new__, self.record)  # what record._make does
+        tos = self._tos
+        if tos is not None and not any(tos):
+            count, convert = len(tos), self.args_to_wire
+
+            def exact(args: tuple[Any, ...]) -> Any:
+                return args if len(args) == count else convert(args)
+
+            return exact, from_wire
+        return self.args_to_wire, from_wire
 
     def ret_from_wire(self, wire: Any) -> Any:
         mode = self.ret_mode
