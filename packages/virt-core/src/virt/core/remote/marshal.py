@@ -288,7 +288,7 @@ class Call:
         if self.ret_mode in ("single", "list") and self.ret_fields[0][2] is None:
             from_wire = operator.itemgetter(0)
         elif self.ret_mode == "tuple" and self._make is not None:
-            from_wire = functools.partial(tuple.__new__, self.record)  # what record._make does
+            from_wire = functools.partial(tuple.__new__, self.record)  # type: ignore[arg-type]  # = record._make
         tos = self._tos
         if tos is not None and not any(tos):
             count, convert = len(tos), self.args_to_wire
