@@ -377,10 +377,14 @@ class Model:
         for base in reversed(cls.__mro__[1:]):
             for f in getattr(base, "_fields", ()):
                 fields[f.name] = f
-        for name, value in cls.__dict__.items():
-            if isinstance(value, Field):
-                fields.pop(name, None)
-                fields[name] = value
+        declared = [name for name, value in cls.__dict__.items() if isinstance(value, Field)]
+        for name in declared:
+            fields.pop(name, None)
+            fields[name] = cls.__dict__[name]
+            # the Field leaves the class namespace (it stays in _fields): CPython 3.11 specializes
+            # ``model.name`` reads and writes only when the class attribute of that name, if any, is of an
+            # immutable type; with a Field there every field access took the slow generic path
+            delattr(cls, name)
         cls._fields = tuple(fields.values())
         cls._attrs = {}
         cls._text = None
@@ -390,6 +394,14 @@ class Model:
             elif isinstance(f, Text):
                 cls._text = f
         cls._children = {}  # built lazily: Child models may be declared later in the module
+
+    @classmethod
+    def field(cls, name: str) -> Field:
+        """The declared field of that Python name (fields are not class attributes: see __init_subclass__)."""
+        for f in cls._fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{cls.__name__} has no field {name!r}")
 
     @classmethod
     def _child_index(cls) -> dict[str, Field]:
@@ -843,6 +855,8 @@ class _WriteDispatch(dict[type, Callable[..., None]]):
 
 
 _WRITE_DISPATCH = _WriteDispatch()
+#: Model class -> ``write(model, w, tag)`` for its instances (hand-written writes call children through it).
+write_dispatch: dict[type, Callable[..., None]] = _WRITE_DISPATCH
 
 
 def write_models(models: Iterable[Model], w: Writer, tag: str | None = None) -> None:

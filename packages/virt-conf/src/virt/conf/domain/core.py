@@ -60,6 +60,7 @@ from virt.conf.xmlmodel import (
     String,
     TextChild,
     Writer,
+    write_dispatch,
     write_models,
 )
 from virt.util.errors import ConfigUnsupportedError, XMLError
@@ -584,6 +585,7 @@ class Domain(Model):
         w.start("domain", attrs)
         mark = w.mark()
         d = self.__dict__
+        dispatch = write_dispatch
         for name, ftag, how in _WRITTEN.get(type(self)) or _written_fields(type(self)):
             value = d[name]
             if value is None or value is False:
@@ -592,11 +594,11 @@ class Domain(Model):
                 if value:
                     write_models(value, w, ftag)
             elif how is _CHILD:
-                write_models((value,), w, ftag)
+                dispatch[value.__class__](value, w, ftag)
             elif how is _CHILD_UNLESS_EMPTY:
                 is_empty = getattr(value, "is_empty", None)
                 if is_empty is None or not is_empty():
-                    write_models((value,), w, ftag)
+                    dispatch[value.__class__](value, w, ftag)
             elif how is _RAW:
                 w.raw(value)
             else:

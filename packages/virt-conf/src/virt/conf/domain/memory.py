@@ -33,15 +33,15 @@ class MaxMemory(KiBSize):
     TAG = "maxMemory"
     slots = Attr(UInt10)
     # slots is printed before unit: redeclare unit and value after it
-    unit = KiBSize.unit
-    value = KiBSize.value
+    unit = KiBSize.field("unit")
+    value = KiBSize.field("value")
 
 
 class Memory(KiBSize):
     TAG = "memory"
     dumpCore = Attr(OnOff)
-    unit = KiBSize.unit
-    value = KiBSize.value
+    unit = KiBSize.field("unit")
+    value = KiBSize.field("value")
 
 
 class CurrentMemory(KiBSize):

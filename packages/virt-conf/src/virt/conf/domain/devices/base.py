@@ -14,7 +14,7 @@ from virt.conf.domain.address import (
     is_user_alias,
 )
 from virt.conf.domain.types import OnOff
-from virt.conf.xmlmodel import Attr, Child, Field, Model, ParseContext, Writer
+from virt.conf.xmlmodel import Attr, Child, Field, Model, ParseContext, Writer, escape_attr
 
 INFO_FIELDS = ("boot", "alias", "master", "acpi", "rom", "address")
 
@@ -27,10 +27,10 @@ class InfoAlias(Alias):
             self.name = None
 
     def write(self, w: Writer, tag: str | None = None) -> None:
-        name = self.name
-        if name is None or (getattr(w, "inactive", False) and not is_user_alias(name)):
+        name = self.__dict__["name"]
+        if name is None or (w.inactive and not is_user_alias(name)):
             return
-        Model.write(self, w, tag)
+        w.parts.append(f"{'  ' * w.depth}<{tag or 'alias'} name='{escape_attr(name)}'/>\n")
 
 
 class Device(Model):

@@ -192,7 +192,7 @@ class Graphics(Device):
                 self.tlsPort = None
             if self.defaultMode == "any":
                 self.defaultMode = None
-            names = GraphicsChannel.name.vtype.ordered  # type: ignore[attr-defined]
+            names = GraphicsChannel.field('name').vtype.ordered  # type: ignore[attr-defined]
             chans: dict[str, GraphicsChannel] = {}
             for ch in self.channels:
                 if ch.name is None or ch.mode is None:
