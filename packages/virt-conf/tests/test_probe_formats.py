@@ -206,3 +206,36 @@ def test_volume_empty_format_is_the_default_and_cipher_size_is_decimal():
     assert "size='256'" in normalize(luks.format("256"), pool_xml=POOL_DIR)
     with pytest.raises(VirtError):
         normalize(luks.format("0x10"), pool_xml=POOL_DIR)
+
+
+# ----------------------------------------------------------------------------- nwfilter, secret
+
+
+def test_nwfilter_empty_name_chain_priority():
+    with pytest.raises(VirtError, match="filter has no name"):
+        normalize("<filter name=''><rule action='accept' direction='in'><all/></rule></filter>")
+    out = normalize("<filter name='f' chain='' priority=''><uuid>5c6d49af-b071-6127-b4ec-6f8ed4b55335</uuid>"
+                    "</filter>")
+    assert "<filter name='f' chain='root'>" in out
+
+
+def test_nwfilter_parameter_named_empty_is_kept_and_sorted_first():
+    out = normalize("<filter name='f'><uuid>83011800-f663-96d6-8841-fd836b4318c6</uuid>"
+                    "<filterref filter='clean-traffic'><parameter name='b' value='1.2.3.4'/>"
+                    "<parameter name='' value='1.2.3.5'/><parameter name='a' value=''/></filterref></filter>")
+    assert out.index("name='' value='1.2.3.5'") < out.index("name='b'")
+    assert "name='a'" not in out
+
+
+def test_nwfilter_uint32_wraps_like_strtoul():
+    out = normalize("<filter name='f' chain='stp-x'><uuid>5c6d49af-b071-6127-b4ec-6f8ed4b55335</uuid>"
+                    "<rule action='accept' direction='in'><stp root-cost='-1'/></rule></filter>")
+    assert "root-cost='4294967295'" in out
+    with pytest.raises(VirtError):  # 16 bits: -1 wraps past the limit
+        normalize("<filter name='f' chain='stp-x'><rule action='accept' direction='in'>"
+                  "<stp root-priority='-1'/></rule></filter>")
+
+
+def test_secret_empty_flags_are_no():
+    out = normalize("<secret ephemeral='' private=''><uuid>f52a81b2-424e-490c-823d-6bd4235bc572</uuid></secret>")
+    assert "<secret ephemeral='no' private='no'>" in out

@@ -67,14 +67,22 @@ TCP_FLAGS = {"FIN": 0x1, "SYN": 0x2, "RST": 0x4, "PSH": 0x8, "ACK": 0x10, "URG":
 
 
 def _strtoul(text: str, base: int) -> int | None:
-    """virStrToLong_ui: the whole string must be a number; base 16 also takes a 0x prefix."""
-    s = text
+    """virStrToLong_ui: the whole string must be a number; base 16 also takes a 0x prefix.
+
+    As C's strtoul, leading white space and a sign are read, and "-N" wraps around (-1 is 0xffffffff).
+    """
+    s = text.lstrip(" \t\n\v\f\r")
+    negative = s[:1] == "-"
+    if s[:1] in ("+", "-"):
+        s = s[1:]
     if base == 16 and s[:2].lower() == "0x":
         s = s[2:]
     if not s or not all(c in "0123456789abcdefABCDEF"[: 10 if base == 10 else 22] for c in s):
         return None
     value = int(s, base)
-    return value if value < 2**32 else None
+    if value >= 2**32:
+        return None
+    return (-value) & 0xFFFFFFFF if negative else value
 
 
 @dataclass
@@ -613,7 +621,7 @@ class FilterRef(Model):
         # libvirt keeps parameters in a table by name (printed sorted), each with its list of values
         table: dict[str, list[str]] = {}
         for p in self.parameters:
-            if not p.name or p.value is None or not p.value:
+            if p.name is None or not p.value:  # (a name may be '', a value may not)
                 continue
             if not set(p.name) <= VALID_VARNAME or not set(p.value) <= VALID_VARVALUE:
                 continue
@@ -639,9 +647,14 @@ class NWFilter(Model):
     entries = Mixed(Rule, FilterRef)
 
     def post_parse(self, ctx: ParseContext) -> None:
-        if self.name is None:
+        # name, chain and priority are read as XPath strings: '' is no value
+        if not self.name:
             raise InternalError("filter has no name")
         chain_priority = None
+        if self.priority == "":
+            self.priority = None
+        if self.chain == "":
+            self.chain = None
         if self.priority is not None:
             try:
                 chain_priority = int(self.priority, 10)

@@ -75,7 +75,9 @@ class Secret(Model):
     def post_parse(self, ctx: ParseContext) -> None:
         for name in ("ephemeral", "private"):
             value = getattr(self, name)
-            if value is not None and value not in ("yes", "no"):
+            if value == "":
+                setattr(self, name, None)  # read as an XPath string: '' is no value
+            elif value is not None and value not in ("yes", "no"):
                 raise XMLError(f"invalid value of '{name}'")
             setattr(self, name, "yes" if value == "yes" else "no")
         if self.uuid is None:
