@@ -375,3 +375,13 @@ def test_rbd_snapshot_and_config() -> None:
     </disk>""")
     (rbd,) = [n for n in _blockdevs(xml) if n.get("driver") == "rbd"]
     assert (rbd["pool"], rbd["image"], rbd["snapshot"], rbd["conf"]) == ("pool", "image", "foo", "/blah/test.conf")
+
+
+def test_expander_bus_number_counts_down() -> None:
+    """An expander bus without busNr gets two below the lowest one in use (from 254)."""
+    xml = _domain("""
+    <controller type='pci' index='0' model='pci-root'/>
+    <controller type='pci' index='1' model='pci-expander-bus'><target busNr='254'/></controller>
+    <controller type='pci' index='2' model='pci-expander-bus'/>
+    <controller type='pci' index='3' model='pci-expander-bus'/>""")
+    assert [d["bus_nr"] for d in _devices(xml, "pxb")] == [254, 252, 250]

@@ -1478,6 +1478,10 @@ def _assign_pci(dom: Domain) -> None:
                 target = etree.SubElement(c, "target")
             if not target.get("chassisNr"):
                 target.set("chassisNr", c.get("index", "0"))
+        elif model in ("pci-expander-bus", "pcie-expander-bus") and (target is None or not target.get("busNr")):
+            if target is None:
+                target = etree.SubElement(c, "target")
+            target.set("busNr", str(_new_expander_bus_nr(dom, c)))
         elif model in ("pcie-root-port", "pcie-switch-downstream-port") and addr is not None:
             if target is None:
                 target = etree.SubElement(c, "target")
@@ -1491,6 +1495,18 @@ def _assign_pci(dom: Domain) -> None:
                 f"PCI controller at index {c.get('index')} (0x{int(c.get('index', '0')):02x}) has "
                 f"bus='0x{addr.bus:02x}', but index must be larger than bus")
         _order_controller_children(c)
+
+
+def _new_expander_bus_nr(dom: Domain, ctrl: E) -> int:
+    """qemuDomainAddressFindNewBusNr: two below the lowest bus number in use (counting down from
+    254), leaving room for the expander's own hidden bridge."""
+    numbers = [X.parse_int(b) for b in (X.get(c, "target", "busNr") for c in dom.controllers("pci")) if b]
+    lowest = min([n for n in numbers if n is not None and n >= 0] + [256])
+    if lowest <= 2:
+        raise ConfigUnsupportedError(
+            "No free busNr lower than current lowest busNr is available to auto-assign to bus "
+            f"{ctrl.get('index')}. Must be manually assigned")
+    return lowest - 2
 
 
 def _order_controller_children(c: E) -> None:
