@@ -239,3 +239,28 @@ def test_nwfilter_uint32_wraps_like_strtoul():
 def test_secret_empty_flags_are_no():
     out = normalize("<secret ephemeral='' private=''><uuid>f52a81b2-424e-490c-823d-6bd4235bc572</uuid></secret>")
     assert "<secret ephemeral='no' private='no'>" in out
+
+
+@pytest.mark.parametrize("ptype, fmt, ok", [
+    ("netfs", "nfs", True), ("netfs", "auto", True), ("netfs", "cifs", False), ("netfs", "glusterfs", False),
+    ("dir", None, True), ("rbd", None, True), ("fs", "ext2", True), ("fs", "ext3", False), ("disk", "dos", True),
+    ("disk", "gpt", False), ("logical", "lvm2", True),
+])
+def test_pool_protocol_ver_follows_the_format_number(ptype, fmt, ok):
+    # libvirt compares the source format's number with netfs' auto and nfs, whatever the pool type
+    doc = (f"<pool type='{ptype}'><name>p</name><source><host name='h'/><dir path='/v'/><device path='/dev/sda'/>"
+           f"<name>vg</name>{f'<format type={chr(39)}{fmt}{chr(39)}/>' if fmt else ''}<protocol ver='3'/></source>"
+           "<target><path>/mnt/x</path></target></pool>")
+    if ok:
+        assert "<protocol ver='3'/>" in normalize(doc)
+    else:
+        with pytest.raises(VirtError, match="protocol ver unsupported"):
+            normalize(doc)
+
+
+def test_network_bridge_delay_is_64_bits_and_mtu_wraps():
+    out = normalize("<network><name>n</name><bridge name='virbr9' delay='4294967296'/><mtu size='-1'/>"
+                    "</network>")
+    assert "delay='4294967296'" in out and "<mtu size='4294967295'/>" in out
+    with pytest.raises(VirtError, match="Invalid delay value"):
+        normalize("<network><name>n</name><bridge name='virbr9' delay='-1'/></network>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 import socket
 import uuid as _uuid
 from typing import Any, ClassVar
@@ -505,14 +506,22 @@ class Nat(Model):
         super().write(w, tag)
 
 
-def _uint_or_none(text: str | None) -> int | None:
-    if text is None:
+_C_UNSIGNED = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
+
+
+def _uint_or_none(text: str | None, bits: int = 32) -> int | None:
+    """``text`` as libvirt reads an unsigned number in base 10, None when invalid.
+
+    32 bits (virStrToLong_ui): as C's strtoul, leading white space and a sign are read and "-N" wraps
+    around (-1 is the maximum); 64 bits (the bridge delay, virStrToLong_ulp): no negative number.
+    """
+    m = _C_UNSIGNED.fullmatch(text) if text is not None else None
+    if m is None:
         return None
-    try:
-        value = int(text.strip(), 10)
-    except ValueError:
+    value = int(m.group(2))
+    if value >= 2**bits or (m.group(1) == "-" and bits > 32):
         return None
-    return value if 0 <= value < 2**32 else None
+    return (-value) % 2**bits if m.group(1) == "-" else value
 
 
 class Forward(Model):
@@ -1041,7 +1050,7 @@ class Network(Model):
         b = self.bridge
         if b is not None:
             if b.delay is not None:
-                d = _uint_or_none(b.delay)
+                d = _uint_or_none(b.delay, 64)
                 if d is None:
                     raise XMLError(f"Invalid delay value in network '{self.name}'")
             if b.macTableManager is not None and b.macTableManager not in ("kernel", "libvirt"):
@@ -1241,7 +1250,7 @@ class Network(Model):
                     raise XMLError(f"bridge zone not allowed in {mode} mode (network '{net}')")
                 if b.macTableManager:
                     raise XMLError(f"bridge macTableManager setting not allowed in {mode} mode (network '{net}')")
-            if _uint_or_none(b.delay) or b.stp is not None or b.zone:
+            if _uint_or_none(b.delay, 64) or b.stp is not None or b.zone:
                 raise XMLError(f"bridge delay/stp/zone options only allowed in route, nat, and isolated mode, not in "
                                f"{mode} (network '{net}')")
             if b.name and (nifs or npfs):
@@ -1254,7 +1263,7 @@ class Network(Model):
         if mode in L3_MODES:
             stp = b.stp is None or b.stp != "off"
             self.bridge = Bridge(name=b.name, zone=b.zone, stp="on" if stp else "off",
-                                 delay=str(_uint_or_none(b.delay) or 0), macTableManager=b.macTableManager)
+                                 delay=str(_uint_or_none(b.delay, 64) or 0), macTableManager=b.macTableManager)
         elif b.name or b.macTableManager:
             self.bridge = Bridge(name=b.name, zone=b.zone, macTableManager=b.macTableManager)
         else:

@@ -605,9 +605,15 @@ class Pool(Model):
             if ver is None:
                 src.protocol = None
             else:
-                if src.format_type not in ("nfs", "auto") or self.type != "netfs":
-                    raise ConfigUnsupportedError(
-                        f"storage pool protocol ver unsupported for pool type '{src.format_type or 'auto'}'")
+                # libvirt compares the source format's number, whatever the pool type, with those of
+                # netfs' auto and nfs (0 and 1): any pool type takes a version unless its format is a
+                # third or later one of its list
+                formats = info.pool_formats or ()
+                fmt = src.format_type or info.default_pool_format
+                index = formats.index(fmt) if fmt in formats else 0
+                if index > 1:
+                    shown = POOL_NETFS_FORMATS[index] if index < len(POOL_NETFS_FORMATS) else "(null)"
+                    raise ConfigUnsupportedError(f"storage pool protocol ver unsupported for pool type '{shown}'")
                 if "," in ver:
                     raise XMLError(f"storage pool protocol ver '{ver}' must not contain ','", code=36)
         if src.initiator is not None and (src.initiator.iqn is None or src.initiator.iqn.name is None):
