@@ -264,3 +264,14 @@ def test_network_bridge_delay_is_64_bits_and_mtu_wraps():
     assert "delay='4294967296'" in out and "<mtu size='4294967295'/>" in out
     with pytest.raises(VirtError, match="Invalid delay value"):
         normalize("<network><name>n</name><bridge name='virbr9' delay='-1'/></network>")
+
+
+def test_forward_entries_libvirt_does_not_read_cannot_fail():
+    # with an <interface> pool, <address> and <pf> are never read: an invalid slot is no error
+    out = normalize("<network><name>p</name><forward mode='passthrough'><pf/><interface dev='eth10'/>"
+                    "<address type='pci' domain='0x0000' bus='0x03' slot='-1' function='0x3'/></forward></network>")
+    assert "<interface dev='eth10'/>" in out and "<address" not in out
+    # but dev= with an <address> or <pf> is refused first
+    with pytest.raises(VirtError, match="'dev' attribute cannot be used"):
+        normalize("<network><name>p</name><forward mode='passthrough' dev='eth10'><pf dev='eth0'/></forward>"
+                  "</network>")

@@ -999,6 +999,12 @@ class Network(Model):
         ctx = ctx or ParseContext()
         name = el.findtext("name")
         el = unset_empty_attrs(el, EMPTY_IS_UNSET)
+        unread = _unread_pool_entries(el)
+        if unread:
+            el = copy.deepcopy(el)
+            for fwd in el.iterfind("forward"):
+                for child in _unread_pool_entries(fwd):
+                    fwd.remove(child)
         try:
             net: Network = super().from_element(el, ctx)
         except XMLError as exc:
@@ -1390,6 +1396,23 @@ class Network(Model):
                 raise ConfigUnsupportedError(
                     f"Unsupported <bandwidth> element in network '{net}' in portgroup '{pg.name}' with forward "
                     f"mode='{mode}'")
+
+
+def _unread_pool_entries(el: etree._Element) -> list[etree._Element]:
+    """The <forward> children libvirt never reads (so nothing in them can be an error).
+
+    A device pool is the <interface> list, else the PCI <address> list, else the <pf> (with dev=,
+    libvirt first refuses any <address> or <pf>: those are kept for that check).
+    """
+    unread: list[etree._Element] = []
+    for fwd in ([el] if el.tag == "forward" else list(el.iterfind("forward"))):
+        if fwd.get("dev"):
+            continue
+        if fwd.find("interface") is not None:
+            unread += fwd.findall("address") + fwd.findall("pf")
+        elif fwd.find("address") is not None:
+            unread += fwd.findall("pf")
+    return unread
 
 
 def _socket_addr(text: str) -> IPAddress:
