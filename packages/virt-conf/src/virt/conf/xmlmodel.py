@@ -707,9 +707,9 @@ def _compile_parser(cls: type[Model]) -> Callable[[etree._Element, ParseContext]
         else:
             defaults[f.name] = None
             if empty is Children.empty or empty is Mixed.empty:
-                fresh.append(f"d[{f.name!r}] = []")
+                fresh.append(f"self.{f.name} = []")
             else:
-                fresh.append(f"d[{f.name!r}] = {src.const(f, 'F')}.empty()")
+                fresh.append(f"self.{f.name} = {src.const(f, 'F')}.empty()")
     if defaults:
         e(1, f"d.update({src.const(defaults, 'DEFAULTS')})")
     for line in fresh:
@@ -726,7 +726,7 @@ def _compile_parser(cls: type[Model]) -> Callable[[etree._Element, ParseContext]
         e(1, "own = el.text")
         e(1, "if own and (own := own.strip()):")
         what = src.const(text.vtype)
-        _emit_value(src, 2, text.vtype, f"d[{text.name!r}]", "own",
+        _emit_value(src, 2, text.vtype, f"self.{text.name}", "own",
                     f"BAD({what}, own, \"element '\" + LOCAL(el.tag) + \"'\", el)")
         src.ns.update(BAD=_bad_value, LOCAL=local_name)
     _emit_parse_children(src, cls)
@@ -758,7 +758,7 @@ def _emit_parse_attrs(src: _Source, cls: type[Model]) -> None:
         keyword = "if"
         for key, f in cls._attrs.items():
             e(2, f"{keyword} key == {key!r}:")
-            _emit_value(src, 3, f.vtype, f"d[{f.name!r}]", "text", f"BAD_ATTR({src.const(f.vtype)}, key, text, el)")
+            _emit_value(src, 3, f.vtype, f"self.{f.name}", "text", f"BAD_ATTR({src.const(f.vtype)}, key, text, el)")
             keyword = "elif"
         if keyword == "elif":
             e(2, "else:")
@@ -818,25 +818,25 @@ def _emit_parse_children(src: _Source, cls: type[Model]) -> None:
         e(2, f"{keyword} tag == {tag!r}:")
         keyword = "elif"
         if isinstance(f, Mixed):
-            e(3, f"d[{f.name!r}].append({_lazy_parser(src, f.by_tag[tag])}(child, ctx))")
+            e(3, f"self.{f.name}.append({_lazy_parser(src, f.by_tag[tag])}(child, ctx))")
         elif isinstance(f, TextChild):
             if f.vtype is String:
-                e(3, f"d[{f.name!r}] = child.text or ''")
+                e(3, f"self.{f.name} = child.text or ''")
             else:
                 e(3, "inner = child.text")
                 e(3, "if inner and (inner := inner.strip()):")
-                _emit_value(src, 4, f.vtype, f"d[{f.name!r}]", "inner",
+                _emit_value(src, 4, f.vtype, f"self.{f.name}", "inner",
                             f"BAD({src.const(f.vtype)}, inner, {f'element {tag!r}'!r}, child)")
                 e(3, "else:")
-                e(4, f"d[{f.name!r}] = None")
+                e(4, f"self.{f.name} = None")
         elif isinstance(f, Flag):
-            e(3, f"d[{f.name!r}] = True")
+            e(3, f"self.{f.name} = True")
         elif isinstance(f, Raw):
-            e(3, f"d[{f.name!r}] = child")
+            e(3, f"self.{f.name} = child")
         elif isinstance(f, Children):
-            e(3, f"d[{f.name!r}].append({_lazy_parser(src, f.model)}(child, ctx))")
+            e(3, f"self.{f.name}.append({_lazy_parser(src, f.model)}(child, ctx))")
         elif isinstance(f, Child):
-            e(3, f"d[{f.name!r}] = {_lazy_parser(src, f.model)}(child, ctx)")
+            e(3, f"self.{f.name} = {_lazy_parser(src, f.model)}(child, ctx)")
     if keyword == "elif":
         e(2, "else:")
         e(3, "UNKNOWN_CHILD(ctx, child, el, consumed)")
@@ -880,7 +880,7 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
     e(1, "a = ''")
     # (strings built with f-strings: one allocation each, where chained + makes one per operand)
     for key, attr in cls._attrs.items():
-        e(1, f"v = d[{attr.name!r}]")
+        e(1, f"v = self.{attr.name}")
         e(1, "if v is not None:")
         if type(attr.vtype).format is Bool.format:
             b = cast("Bool", attr.vtype)
@@ -895,7 +895,7 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
             and not cls.NEVER_SELF_CLOSE):
         # no children possible (most elements): the whole line at once
         if text is not None:
-            e(1, f"v = d[{text.name!r}]")
+            e(1, f"v = self.{text.name}")
             e(1, "if v is not None:")
             e(2, f'parts.append(f"{{IND[depth]}}<{{tag}}{{a}}>{{ESC_T({src.const(text.vtype.format, "FMT")}(v))}}'
                  '</{tag}>\\n")')
@@ -909,7 +909,7 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
     for f in cls._fields:
         if isinstance(f, Attr | Text):
             continue
-        e(1, f"v = d[{f.name!r}]")
+        e(1, f"v = self.{f.name}")
         if isinstance(f, TextChild):
             e(1, "if v is not None and v is not False:")
             fmt = _formatter(f.vtype)
@@ -937,7 +937,7 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
     e(1, "w.depth = depth")
     e(1, "if len(parts) == mark:")
     if text is not None:
-        e(2, f"v = d[{text.name!r}]")
+        e(2, f"v = self.{text.name}")
         e(2, "if v is not None:")
         e(3, f'parts[-1] += f">{{ESC_T({src.const(text.vtype.format, "FMT")}(v))}}</{{tag}}>\\n"')
         e(3, "return")
