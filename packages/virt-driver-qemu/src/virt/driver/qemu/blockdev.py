@@ -532,12 +532,11 @@ def build_disks(b: Builder) -> None:
                 for sec in s.secrets:
                     _emit_secret(b, sec)
                 enc = source_encryption(s, disk)
-                if enc is not None:
+                if enc is not None and enc.get("format") == "luks":
                     from virt.driver.qemu import secrets
 
-                    if enc.get("format") == "luks":
-                        b.object(secrets.secret_object(b, f"libvirt-{s.id}-format-encryption-secret0", "volume",
-                                                       auth=enc))
+                    b.object(secrets.secret_object(b, f"libvirt-{s.id}-format-encryption-secret0", "volume",
+                                                   auth=enc))
                 r = s.src.find("reservations") if s.src is not None else None
                 if r is not None and r.get("enabled", "yes") == "yes" and r.get("managed") == "no":
                     # an unmanaged persistent-reservation helper of this source's own
