@@ -385,3 +385,48 @@ def test_expander_bus_number_counts_down() -> None:
     <controller type='pci' index='2' model='pci-expander-bus'/>
     <controller type='pci' index='3' model='pci-expander-bus'/>""")
     assert [d["bus_nr"] for d in _devices(xml, "pxb")] == [254, 252, 250]
+
+
+REJECTED = {
+    "lun-on-file": """<disk type='file' device='lun'><source file='/tmp/x.img'/><target dev='sda' bus='scsi'/></disk>""",
+    "fdc-bus": """<disk type='file' device='floppy'><source file='/tmp/f.img'/><target dev='fda' bus='fdc'/>
+      <address type='drive' controller='0' bus='1' target='0' unit='0'/></disk>""",
+    "ide-target": """<disk type='file' device='disk'><source file='/tmp/i.img'/><target dev='hda' bus='ide'/>
+      <address type='drive' controller='0' bus='0' target='1' unit='0'/></disk>""",
+    "scsi-bus": """<disk type='file' device='disk'><source file='/tmp/s.img'/><target dev='sda' bus='scsi'/>
+      <address type='drive' controller='0' bus='1' target='0' unit='0'/></disk>""",
+    "disk-hostdev-scsi-conflict": """
+      <disk type='file' device='disk'><source file='/tmp/a.img'/><target dev='sda' bus='scsi'/>
+        <address type='drive' controller='0' bus='0' target='0' unit='0'/></disk>
+      <hostdev mode='subsystem' type='scsi'>
+        <source><adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/></source>
+        <address type='drive' controller='0' bus='0' target='0' unit='0'/></hostdev>
+      <controller type='scsi' index='0' model='virtio-scsi'/>""",
+    "intel-iommu-on-i440fx": "<iommu model='intel'/>",
+    "vendor-too-long": """<disk type='file' device='disk'><source file='/tmp/a.img'/><target dev='sda' bus='scsi'/>
+      <vendor>NINECHARS</vendor></disk>""",
+    "product-too-long": """<disk type='file' device='disk'><source file='/tmp/a.img'/><target dev='sda' bus='scsi'/>
+      <product>SEVENTEEN_CHARS_X</product></disk>""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REJECTED))
+def test_invalid_configurations_are_rejected(name: str) -> None:
+    from virt.util.errors import VirtError
+
+    with pytest.raises(VirtError):
+        to_native(_domain(REJECTED[name]), qemu_caps=str(CAPS), private_dir="/tmp/lib/domain--1-guest")
+
+
+def test_valid_neighbours_of_the_rejected_ones_are_accepted() -> None:
+    """A LUN on a block device, 8/16-character vendor/product and a SCSI hostdev on a free unit pass."""
+    xml = _domain("""
+    <disk type='block' device='lun'><source dev='/dev/sdz'/><target dev='sda' bus='scsi'/>
+      <address type='drive' controller='0' bus='0' target='0' unit='0'/></disk>
+    <disk type='file' device='disk'><source file='/tmp/a.img'/><target dev='sdb' bus='scsi'/>
+      <vendor>EIGHTCHR</vendor><product>SIXTEEN_CHARS_XX</product></disk>
+    <hostdev mode='subsystem' type='scsi'>
+      <source><adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/></source>
+      <address type='drive' controller='0' bus='0' target='0' unit='5'/></hostdev>
+    <controller type='scsi' index='0' model='virtio-scsi'/>""")
+    assert _devices(xml, "scsi-block") and _devices(xml, "scsi-generic")

@@ -1010,6 +1010,59 @@ def _validate_disks(dom: Domain) -> None:
         a = disk.find("address")
         if X.get(disk, "target", "bus") == "usb" and a is not None and a.get("type") not in ("usb", None):
             raise InternalError("unexpected address type for usb disk")
+        if disk.get("device") == "lun" and not (
+                disk.get("type") in ("block", "volume")
+                or (disk.get("type") == "network" and X.get(disk, "source", "protocol") == "iscsi")):
+            raise ConfigUnsupportedError("disk device='lun' is only valid for block type disk source")
+        for tag, limit in (("vendor", 8), ("product", 16)):
+            text = X.text(disk, tag)
+            if text is not None:
+                if len(text) > limit:
+                    raise XMLError(f"disk {tag} is more than {limit} characters")
+                if not text.isprintable():
+                    raise XMLError(f"disk {tag} is not printable string")
+        if a is not None and a.get("type") == "drive":
+            _validate_drive_address(X.get(disk, "target", "bus") or "", a)
+    _validate_scsi_hostdev_addresses(dom)
+
+
+def _validate_drive_address(bus: str, a: E) -> None:
+    """qemuValidateDomainDeviceDefDiskFrontend: what a drive address can name on each bus."""
+    controller, abus, target = (int(a.get(k, "0")) for k in ("controller", "bus", "target"))
+    if bus == "scsi" and abus != 0:
+        raise ConfigUnsupportedError("SCSI controller only supports 1 bus")
+    if bus == "ide":
+        if controller != 0:
+            raise ConfigUnsupportedError("Only 1 ide controller is supported")
+        if target != 0:
+            raise ConfigUnsupportedError("target must be 0 for ide controller")
+    if bus == "fdc":
+        if controller != 0:
+            raise ConfigUnsupportedError("Only 1 fdc controller is supported")
+        if abus != 0:
+            raise ConfigUnsupportedError("Only 1 fdc bus is supported")
+        if target != 0:
+            raise ConfigUnsupportedError("target must be 0 for controller fdc")
+    if bus == "sata":
+        if abus != 0:
+            raise ConfigUnsupportedError("bus must be 0 for controller sata")
+        if target != 0:
+            raise ConfigUnsupportedError("target must be 0 for controller sata")
+
+
+def _validate_scsi_hostdev_addresses(dom: Domain) -> None:
+    """A SCSI hostdev cannot take the drive address of a SCSI disk."""
+    disks = {tuple(a.get(k, "0") for k in ("controller", "bus", "target", "unit"))
+             for d in dom.all("disk") if X.get(d, "target", "bus") == "scsi"
+             for a in [d.find("address")] if a is not None and a.get("type") == "drive"}
+    for h in dom.all("hostdev"):
+        a = h.find("address")
+        if h.get("type") != "scsi" or a is None or a.get("type") != "drive":
+            continue
+        key = tuple(a.get(k, "0") for k in ("controller", "bus", "target", "unit"))
+        if key in disks:
+            raise XMLError("SCSI host address controller='{}' bus='{}' target='{}' unit='{}' in use by a "
+                           "SCSI disk".format(*key))
 
 
 def _validate_graphics(dom: Domain) -> None:
@@ -1031,6 +1084,8 @@ def _validate_devices(dom: Domain) -> None:
         if X.get(v, "model", "type") == "ramfb" and v.find("address") is not None:
             raise ConfigUnsupportedError("address not supported for video type ramfb")
     for io in dom.all("iommu"):
+        if io.get("model") == "intel" and not dom.is_q35():
+            raise ConfigUnsupportedError("IOMMU device: 'intel' is only supported with Q35 machines")
         if io.get("model") == "virtio" and dom.feature("acpi") is None and dom.is_x86():
             raise ConfigUnsupportedError("IOMMU device: 'virtio' requires ACPI")
     for fs in dom.all("filesystem"):
