@@ -407,6 +407,20 @@ REJECTED = {
       <vendor>NINECHARS</vendor></disk>""",
     "product-too-long": """<disk type='file' device='disk'><source file='/tmp/a.img'/><target dev='sda' bus='scsi'/>
       <product>SEVENTEEN_CHARS_X</product></disk>""",
+    "rx-queue-not-power-of-two": """<interface type='user'><mac address='52:54:00:e5:48:58'/><model type='virtio'/>
+      <driver rx_queue_size='511'/></interface>""",
+    "usb-none-and-another": """<controller type='usb' index='0' model='none'/>
+      <controller type='usb' index='1' model='piix3-uhci'/>""",
+    "usb-none-with-hub": """<controller type='usb' index='0' model='none'/><hub type='usb'/>""",
+    "qemu-xhci-16-ports": """<controller type='usb' index='0' model='qemu-xhci' ports='16'/>""",
+    "two-primary-videos": """<video><model type='virtio' primary='yes'/></video>
+      <video><model type='qxl' primary='yes'/></video>""",
+    "two-watchdogs": """<watchdog model='i6300esb'/><watchdog model='ib700'/>""",
+    "tpm-crb-1.2": """<tpm model='tpm-crb'><backend type='emulator' version='1.2'/></tpm>""",
+    "plain-shmem-with-server": """<shmem name='s'><model type='ivshmem-plain'/><server path='/tmp/s'/></shmem>""",
+    "doorbell-without-server": """<shmem name='s'><model type='ivshmem-doorbell'/></shmem>""",
+    "doorbell-with-size": """<shmem name='s'><model type='ivshmem-doorbell'/><size unit='M'>4</size>
+      <server path='/tmp/s'/></shmem>""",
 }
 
 

@@ -413,6 +413,13 @@ def _shmem_defaults(shmem: E) -> None:
     """qemuDomainShmemDefPostParse: 4 MiB unless sized (but a doorbell's memory is its server's);
     a doorbell (a server) always has MSI, with ioeventfd on unless set."""
     model = X.get(shmem, "model", "type") or "ivshmem"
+    server = shmem.find("server") is not None
+    if model == "ivshmem-plain" and server:
+        raise ConfigUnsupportedError("shmem model 'ivshmem-plain' is supported only with server option disabled")
+    if model == "ivshmem-doorbell" and not server:
+        raise ConfigUnsupportedError("shmem model 'ivshmem-doorbell' is supported only with server option enabled")
+    if model == "ivshmem-doorbell" and shmem.find("size") is not None:
+        raise ConfigUnsupportedError("shmem model 'ivshmem-doorbell' does not support size setting")
     if model != "ivshmem-doorbell" and shmem.find("size") is None:
         X.sub(shmem, "size", {"unit": "M"}, order=_SHMEM_ORDER, text_="4")
     if model == "ivshmem" or shmem.find("server") is None:
@@ -1077,6 +1084,25 @@ def _validate_graphics(dom: Domain) -> None:
 
 
 def _validate_devices(dom: Domain) -> None:
+    usb = dom.controllers("usb")
+    if any(c.get("model") == "none" for c in usb) and len(usb) > 1:
+        raise ConfigUnsupportedError("Can't add another USB controller: USB is disabled for this domain")
+    for c in usb:
+        ports = c.get("ports")
+        if c.get("model") in ("qemu-xhci", "nec-xhci") and ports and int(ports) > 15:
+            raise ConfigUnsupportedError(f"'{c.get('model')}' controller only supports up to '15' ports")
+    if sum(1 for v in dom.all("video") if X.get(v, "model", "primary") == "yes") > 1:
+        raise XMLError("Only one primary video device is supported")
+    if len(dom.all("watchdog")) > 1:
+        raise XMLError("only a single watchdog device is supported")
+    for net in dom.all("interface"):
+        for attr in ("rx_queue_size", "tx_queue_size"):
+            size = X.parse_int(X.get(net, "driver", attr) or "0") or 0
+            if size & (size - 1):
+                raise ConfigUnsupportedError(f"{attr} has to be a power of two")
+    for tpm in dom.all("tpm"):
+        if tpm.get("model") == "tpm-crb" and X.get(tpm, "backend", "version") == "1.2":
+            raise ConfigUnsupportedError("Unsupported interface 'tpm-crb' for TPM 1.2")
     ramfb = [h for h in dom.all("hostdev") if h.get("type") == "mdev" and h.get("ramfb") == "on"]
     if len(ramfb) > 1:
         raise ConfigUnsupportedError("Only one vgpu device can have 'ramfb' enabled")
@@ -1681,7 +1707,7 @@ def _assign_usb(dom: Domain) -> None:
         return
     controllers = [c for c in dom.controllers("usb") if c.get("model") != "none"]
     if not controllers:
-        if usb_devs:
+        if usb_devs or hubs:
             raise ConfigUnsupportedError(
                 "USB is disabled for this domain, but USB devices are present in the domain XML")
         return
