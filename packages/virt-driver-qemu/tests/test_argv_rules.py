@@ -444,3 +444,27 @@ def test_valid_neighbours_of_the_rejected_ones_are_accepted() -> None:
       <address type='drive' controller='0' bus='0' target='0' unit='5'/></hostdev>
     <controller type='scsi' index='0' model='virtio-scsi'/>""")
     assert _devices(xml, "scsi-block") and _devices(xml, "scsi-generic")
+
+
+def _fw_domain(os_attrs: str, os_children: str, machine: str = "q35") -> str:
+    return f"""<domain type='kvm'><name>guest</name><uuid>63840878-0deb-4095-97e6-fc444d9bc9fa</uuid>
+  <memory unit='KiB'>1048576</memory><vcpu placement='static'>1</vcpu>
+  <os {os_attrs}><type arch='x86_64' machine='{machine}'>hvm</type>{os_children}</os>
+  <features><acpi/></features>
+  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator><controller type='usb' model='none'/>
+    <memballoon model='none'/></devices></domain>"""
+
+
+@pytest.mark.parametrize("xml", [
+    _fw_domain("firmware='bios'", "<loader stateless='no'/>", "pc"),
+    _fw_domain("", "<loader type='rom' stateless='no'>/usr/share/seabios/bios.bin</loader>", "pc"),
+    _fw_domain("", "<loader readonly='yes' type='pflash' stateless='yes'>/usr/share/OVMF/OVMF_CODE.fd</loader>"
+               "<nvram template='/usr/share/OVMF/OVMF_VARS.fd'/>"),
+    _fw_domain("", "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"
+               "<firmware><feature enabled='yes' name='secure-boot'/></firmware>"),
+], ids=["auto-bios-stateful", "manual-rom-stateful", "stateless-with-template", "features-without-autoselection"])
+def test_loader_and_nvram_combinations_libvirt_refuses(xml: str) -> None:
+    from virt.util.errors import VirtError
+
+    with pytest.raises(VirtError):
+        to_native(xml, qemu_caps=str(CAPS), private_dir="/tmp/lib/domain--1-guest")

@@ -119,7 +119,7 @@ def select(dom: Domain) -> None:
         if matches(dom, fw):
             apply(dom, fw)
             return
-    raise OperationFailedError(f"operation failed: Unable to find any firmware to satisfy "
+    raise OperationFailedError(f"Unable to find any firmware to satisfy "
                                f"'{os_el.get('firmware')}'")
 
 

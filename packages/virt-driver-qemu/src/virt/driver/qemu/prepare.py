@@ -936,6 +936,7 @@ def _validate_boot(dom: Domain) -> None:
     if root.find("os/boot") is not None and any(
             el.find("boot") is not None for el in dom.devices if isinstance(el.tag, str)):
         raise ConfigUnsupportedError("per-device boot elements cannot be used together with os/boot elements")
+    _validate_loader(root)
     if root.find("os").get("firmware"):  # type: ignore[union-attr]
         loader = root.find("os/loader")
         if loader is not None:
@@ -944,6 +945,29 @@ def _validate_boot(dom: Domain) -> None:
                 if present:
                     raise ConfigUnsupportedError(f"loader attribute '{attr}' cannot be specified when firmware "
                                                  "autoselection is enabled")
+
+
+def _validate_loader(root: E) -> None:
+    """virDomainDefOSValidate: what a stateless or stateful loader allows."""
+    os_el = root.find("os")
+    firmware = os_el.get("firmware") if os_el is not None else None
+    if not firmware and root.find("os/firmware/feature") is not None:
+        raise XMLError("firmware attribute must be set when firmware features are specified")
+    loader = root.find("os/loader")
+    if loader is None:
+        return
+    nvram = root.find("os/nvram")
+    if loader.get("stateless") == "yes":
+        if nvram is not None and nvram.get("template"):
+            raise ConfigUnsupportedError("NVRAM template is not permitted when loader is stateless")
+        if nvram is not None:
+            raise ConfigUnsupportedError("NVRAM is not permitted when loader is stateless")
+    elif loader.get("stateless") == "no":
+        if not firmware:
+            if loader.get("type") != "pflash":
+                raise ConfigUnsupportedError("Only pflash loader type permits NVRAM")
+        elif firmware != "efi":
+            raise ConfigUnsupportedError("Only EFI firmware permits NVRAM")
 
 
 def _host_numa_nodes(dom: Domain) -> set[int]:
