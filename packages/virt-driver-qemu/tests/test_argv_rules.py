@@ -421,6 +421,17 @@ REJECTED = {
     "doorbell-without-server": """<shmem name='s'><model type='ivshmem-doorbell'/></shmem>""",
     "doorbell-with-size": """<shmem name='s'><model type='ivshmem-doorbell'/><size unit='M'>4</size>
       <server path='/tmp/s'/></shmem>""",
+    "vendor-on-virtio-disk": """<disk type='file' device='disk'><source file='/tmp/a.img'/><target dev='vda' bus='virtio'/>
+      <vendor>ABC</vendor></disk>""",
+    "boot-order-twice": """<disk type='file' device='disk'><source file='/tmp/a.img'/><target dev='vda' bus='virtio'/>
+      <boot order='1'/></disk>
+      <disk type='file' device='disk'><source file='/tmp/b.img'/><target dev='vdb' bus='virtio'/>
+      <boot order='1'/></disk>""",
+    "virtio-serial-port-twice": """<channel type='pty'><target type='virtio' name='a'/>
+      <address type='virtio-serial' controller='0' bus='0' port='1'/></channel>
+      <channel type='pty'><target type='virtio' name='b'/>
+      <address type='virtio-serial' controller='0' bus='0' port='1'/></channel>""",
+    "multicast-mac": """<interface type='user'><mac address='01:11:22:33:44:55'/></interface>""",
 }
 
 

@@ -936,6 +936,12 @@ def _validate_boot(dom: Domain) -> None:
     if root.find("os/boot") is not None and any(
             el.find("boot") is not None for el in dom.devices if isinstance(el.tag, str)):
         raise ConfigUnsupportedError("per-device boot elements cannot be used together with os/boot elements")
+    orders: set[str] = set()
+    for el in dom.devices.iter("boot"):
+        order = el.get("order")
+        if order in orders:
+            raise XMLError(f"boot order {order} used for more than one device")
+        orders.add(order or "")
     _validate_loader(root)
     if root.find("os").get("firmware"):  # type: ignore[union-attr]
         loader = root.find("os/loader")
@@ -1047,6 +1053,8 @@ def _validate_disks(dom: Domain) -> None:
             raise ConfigUnsupportedError("disk device='lun' is only valid for block type disk source")
         for tag, limit in (("vendor", 8), ("product", 16)):
             text = X.text(disk, tag)
+            if text is not None and X.get(disk, "target", "bus") != "scsi":
+                raise ConfigUnsupportedError("Only scsi disk supports vendor and product")
             if text is not None:
                 if len(text) > limit:
                     raise XMLError(f"disk {tag} is more than {limit} characters")
@@ -1120,6 +1128,9 @@ def _validate_devices(dom: Domain) -> None:
     if len(dom.all("watchdog")) > 1:
         raise XMLError("only a single watchdog device is supported")
     for net in dom.all("interface"):
+        mac = X.get(net, "mac", "address")
+        if mac and int(mac.split(":")[0], 16) & 1:
+            raise XMLError(f"expected unicast mac address, found multicast '{mac}'")
         for attr in ("rx_queue_size", "tx_queue_size"):
             size = X.parse_int(X.get(net, "driver", attr) or "0") or 0
             if size & (size - 1):
@@ -1651,7 +1662,10 @@ def _assign_virtio_serial(dom: Domain) -> None:
     for ch in chans:
         a = ch.find("address")
         if a is not None and a.get("type") == "virtio-serial" and int(a.get("port", "0")):
-            ports.setdefault(int(a.get("controller", "0")), set()).add(int(a.get("port", "0")))
+            ctrl, port = int(a.get("controller", "0")), int(a.get("port", "0"))
+            if port in ports.setdefault(ctrl, set()):
+                raise XMLError(f"virtio serial port {port} on controller {ctrl} is already occupied")
+            ports[ctrl].add(port)
     for ch in chans:
         is_console = ch.tag == "console"
         a = ch.find("address")
