@@ -432,7 +432,39 @@ REJECTED = {
       <channel type='pty'><target type='virtio' name='b'/>
       <address type='virtio-serial' controller='0' bus='0' port='1'/></channel>""",
     "multicast-mac": """<interface type='user'><mac address='01:11:22:33:44:55'/></interface>""",
+    "scsi-hostdevs-on-one-address": """<controller type='scsi' index='0' model='virtio-scsi'/>
+      <hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/>
+        </source><address type='drive' controller='0' bus='0' target='0' unit='1'/></hostdev>
+      <hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/><address bus='0' target='0' unit='1'/>
+        </source><address type='drive' controller='0' bus='0' target='0' unit='1'/></hostdev>""",
+    "reconnect-without-timeout": """<serial type='tcp'><source mode='connect' host='127.0.0.1' service='9999'>
+      <reconnect enabled='yes'/></source><target port='0'/></serial>""",
+    "reconnect-of-a-server": """<serial type='tcp'><source mode='bind' host='127.0.0.1' service='9999'>
+      <reconnect enabled='yes' timeout='5'/></source><target port='0'/></serial>""",
 }
+
+
+def _numa_domain(cells: str, devices: str = "", hotplug: bool = False) -> str:
+    maxmem = "<maxMemory slots='16' unit='KiB'>1099511627776</maxMemory>" if hotplug else ""
+    return f"""<domain type='qemu'><name>guest</name><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>
+  {maxmem}<memory unit='KiB'>1048576</memory><vcpu placement='static'>2</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>{f"<cpu><numa>{cells}</numa></cpu>" if cells else ""}
+  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator><memballoon model='none'/>{devices}</devices></domain>"""
+
+
+_DIMM = "<memory model='dimm'><target><size unit='KiB'>524288</size><node>{}</node></target></memory>"
+
+
+@pytest.mark.parametrize("xml", [
+    _numa_domain("", _DIMM.format(0), hotplug=True),
+    _numa_domain("<cell id='0' cpus='0-1' memory='524288' unit='KiB'/>", _DIMM.format(3), hotplug=True),
+    _numa_domain("<cell id='0' cpus='0-1' memory='524288' unit='KiB'/><cell id='1' cpus='1' memory='524288' unit='KiB'/>"),
+], ids=["hotplug-without-numa", "dimm-on-missing-node", "overlapping-cell-cpus"])
+def test_numa_and_hotplug_misconfigurations_are_rejected(xml: str) -> None:
+    from virt.util.errors import VirtError
+
+    with pytest.raises(VirtError):
+        to_native(xml, qemu_caps=str(CAPS), private_dir="/tmp/lib/domain--1-guest")
 
 
 @pytest.mark.parametrize("name", sorted(REJECTED))

@@ -924,6 +924,7 @@ def _validate(dom: Domain) -> None:
     _validate_disks(dom)
     _validate_graphics(dom)
     _validate_devices(dom)
+    _validate_reconnect(dom)
 
 
 def _validate_boot(dom: Domain) -> None:
@@ -989,7 +990,21 @@ def _host_numa_nodes(dom: Domain) -> set[int]:
 
 def _validate_memory(dom: Domain) -> None:
     root = dom.root
-    ncells = max(1, len(dom.numa_cells()))
+    cells = dom.numa_cells()
+    seen_cpus: dict[int, int] = {}
+    for i, cell in enumerate(cells):
+        for cpu in _parse_cpuset(cell.get("cpus") or ""):
+            if cpu in seen_cpus:
+                raise XMLError(f"NUMA cells {seen_cpus[cpu]} and {i} have overlapping vCPU ids")
+            seen_cpus[cpu] = i
+    if dom.has_memory_hotplug() and dom.is_x86() and not cells:
+        raise ConfigUnsupportedError("At least one numa node has to be configured when enabling memory hotplug")
+    for mem in dom.all("memory"):
+        node = X.text(mem, "target/node")
+        if node is not None and cells and int(node) >= len(cells):
+            raise ConfigUnsupportedError(f"can't add memory backend for guest node '{node}' as the guest has only "
+                                         f"'{len(cells)}' NUMA nodes configured")
+    ncells = max(1, len(cells))
     for page in root.findall("memoryBacking/hugepages/page"):
         ns = page.get("nodeset")
         if ns:
@@ -1090,10 +1105,11 @@ def _validate_drive_address(bus: str, a: E) -> None:
 
 
 def _validate_scsi_hostdev_addresses(dom: Domain) -> None:
-    """A SCSI hostdev cannot take the drive address of a SCSI disk."""
+    """A SCSI hostdev cannot take the drive address of a SCSI disk or of another hostdev."""
     disks = {tuple(a.get(k, "0") for k in ("controller", "bus", "target", "unit"))
              for d in dom.all("disk") if X.get(d, "target", "bus") == "scsi"
              for a in [d.find("address")] if a is not None and a.get("type") == "drive"}
+    hostdevs: set[tuple[str, ...]] = set()
     for h in dom.all("hostdev"):
         a = h.find("address")
         if h.get("type") != "scsi" or a is None or a.get("type") != "drive":
@@ -1102,6 +1118,22 @@ def _validate_scsi_hostdev_addresses(dom: Domain) -> None:
         if key in disks:
             raise XMLError("SCSI host address controller='{}' bus='{}' target='{}' unit='{}' in use by a "
                            "SCSI disk".format(*key))
+        if key in hostdevs:
+            raise XMLError("SCSI host address controller='{}' bus='{}' target='{}' unit='{}' in use by another "
+                           "SCSI host device".format(*key))
+        hostdevs.add(key)
+
+
+def _validate_reconnect(dom: Domain) -> None:
+    """A character device reconnects only as a client, and then after a timeout."""
+    for r in dom.devices.iter("reconnect"):
+        if r.get("enabled") != "yes":
+            continue
+        if not r.get("timeout"):
+            raise XMLError("missing timeout for chardev with reconnect enabled")
+        src = r.getparent()
+        if src is not None and src.get("mode") == "bind":
+            raise ConfigUnsupportedError("chardev reconnect is possible only for connect mode")
 
 
 def _validate_graphics(dom: Domain) -> None:
