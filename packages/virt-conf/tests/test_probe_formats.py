@@ -275,3 +275,44 @@ def test_forward_entries_libvirt_does_not_read_cannot_fail():
     with pytest.raises(VirtError, match="'dev' attribute cannot be used"):
         normalize("<network><name>p</name><forward mode='passthrough' dev='eth10'><pf dev='eth0'/></forward>"
                   "</network>")
+
+
+# ----------------------------------------------------------------------------- repeated single elements
+
+
+def test_network_repeated_single_children_keep_the_first():
+    out = normalize("<network><name>first</name><name>second</name><bridge name='virbr1'/><bridge name='virbr2'/>"
+                    "<forward mode='nat'/><forward mode='route'/><ip address='10.0.0.1' prefix='24'>"
+                    "<dhcp><range start='10.0.0.2' end='10.0.0.9'/></dhcp>"
+                    "<dhcp><range start='10.0.0.20' end='10.0.0.29'/></dhcp></ip></network>")
+    assert "<name>first</name>" in out and "second" not in out
+    assert "virbr1" in out and "virbr2" not in out
+    assert "<forward mode='nat'/>" in out
+    assert "10.0.0.2'" in out and "10.0.0.20" not in out
+    # the forward driver is the first <driver> that has a name
+    out = normalize("<network><name>h</name><forward mode='hostdev'><driver name='vfio'/><driver model='x'/>"
+                    "<pf dev='eth2'/></forward></network>")
+    assert "<driver name='vfio'/>" in out
+
+
+def test_every_lease_is_checked_and_the_last_stays():
+    doc = ("<network><name>n</name><ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.0.2' "
+           "end='10.0.0.9'>{}</range></dhcp></ip></network>")
+    out = normalize(doc.format("<lease expiry='1' unit='hours'/><lease expiry='3' unit='hours'/>"))
+    assert "<lease expiry='3' unit='hours'/>" in out and "expiry='1'" not in out
+    with pytest.raises(VirtError, match="minimum lease time"):
+        normalize(doc.format("<lease expiry='30' unit='seconds'/><lease expiry='0'/>"))
+
+
+def test_pool_targets_read_as_one_xpath():
+    # ./target/path and ./target/permissions: the first of each, across repeated <target> elements
+    out = normalize("<pool type='dir'><name>p</name><target><path>/dev</path></target><target><path>/mnt</path>"
+                    "<permissions><mode>0700</mode></permissions></target><name>q</name></pool>")
+    assert "<path>/dev</path>" in out and "/mnt" not in out and "<mode>0700</mode>" in out
+    assert "<name>p</name>" in out
+
+
+def test_interface_repeated_single_children_keep_the_first():
+    out = normalize("<interface type='ethernet' name='eth0'><start mode='onboot'/><start mode='none'/>"
+                    "<mtu size='1500'/><mtu size='9000'/></interface>")
+    assert "<start mode='onboot'/>" in out and "<mtu size='1500'/>" in out

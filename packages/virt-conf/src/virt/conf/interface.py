@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from lxml import etree
-from virt.conf.network import CNumber, unset_empty_attrs
+from virt.conf.network import CNumber, keep_first_children, unset_empty_attrs
 from virt.conf.xmlmodel import (
     Attr,
     Child,
@@ -249,6 +249,9 @@ def _unread(root: etree._Element) -> list[tuple[etree._Element, etree._Element]]
     return unread
 
 
+#: Interface children libvirt reads once (the first).
+FIRST_ONLY = frozenset({("interface", tag) for tag in ("start", "mtu", "link", "mac", "bridge", "bond")})
+
 #: Interface attributes where libvirt takes '' for unset (read as XPath strings).
 EMPTY_IS_UNSET = frozenset({
     ("arpmon", "target"), ("arpmon", "validate"), ("bond", "mode"), ("link", "state"), ("mac", "address"),
@@ -277,7 +280,7 @@ class Interface(Model):
     @classmethod
     def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Interface:
         if el.getparent() is None:  # the whole document, members included, once
-            el = unset_empty_attrs(el, EMPTY_IS_UNSET)
+            el = keep_first_children(unset_empty_attrs(el, EMPTY_IS_UNSET), FIRST_ONLY)
             if _unread(el):
                 el = copy.deepcopy(el)
                 for owner, child in _unread(el):

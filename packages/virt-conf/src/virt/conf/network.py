@@ -57,6 +57,42 @@ def unset_empty_attrs(el: etree._Element, pairs: frozenset[tuple[str, str]]) -> 
     return el
 
 
+def keep_first_children(el: etree._Element, pairs: frozenset[tuple[str, str]]) -> etree._Element:
+    """``el``, or a copy of it where each (parent, child) pair in ``pairs`` keeps its first child only.
+
+    libvirt reads those single children with an XPath on the first match: a repeated one is ignored
+    (found by comparing libvirt's answers for a document with a doubled child and for each half).
+    """
+
+    def extra(root: etree._Element) -> list[etree._Element]:
+        out: list[etree._Element] = []
+        for parent in root.iter():
+            seen: set[str] = set()
+            for child in parent:
+                if isinstance(child.tag, str) and (parent.tag, child.tag) in pairs:
+                    if child.tag in seen:
+                        out.append(child)
+                    seen.add(child.tag)
+        return out
+
+    if not extra(el):
+        return el
+    el = copy.deepcopy(el)
+    for child in extra(el):
+        parent = child.getparent()
+        if parent is not None:
+            parent.remove(child)
+    return el
+
+
+#: Network children libvirt reads once (the first).
+FIRST_ONLY = frozenset({
+    ("network", "name"), ("network", "uuid"), ("network", "forward"), ("network", "bridge"), ("network", "mac"),
+    ("network", "mtu"), ("network", "domain"), ("network", "dns"), ("network", "port"), ("network", "vlan"),
+    ("network", "virtualport"), ("portgroup", "vlan"), ("portgroup", "virtualport"), ("virtualport", "parameters"),
+    ("ip", "dhcp"),
+})
+
 #: Network attributes where libvirt takes '' for unset.
 EMPTY_IS_UNSET = frozenset({
     ("network", "ipv6"), ("forward", "dev"), ("forward", "mode"), ("driver", "name"), ("bridge", "name"),
@@ -542,6 +578,9 @@ class Forward(Model):
         mode = el.get("mode") or None
         if mode is not None and mode not in FORWARD_MODES:
             raise ConfigUnsupportedError(f"unknown forwarding type '{mode}'")
+        # libvirt reads string(./driver/@name): the first <driver> that has a name
+        named = [d for d in el.iterfind("driver") if d.get("name") is not None]
+        self._driver_name = named[0].get("name") if named else None
         if len(el.findall("nat")) > 1:
             raise XMLError("Only one <nat> element is allowed in <forward> of network {net}")
         nat = el.find("nat")
@@ -554,8 +593,9 @@ class Forward(Model):
             self.mode = "nat"
         managed = self.managed is not None and self.managed.lower() == "yes"
         self.managed = ("yes" if managed else "no") if self.mode == "hostdev" else None
-        if self.driver is not None and self.driver.name is None:
-            self.driver = None  # only name= is read: a <driver> without one is the default, and not printed
+        name = self.__dict__.pop("_driver_name", None)
+        self.driver = ForwardDriver(name=name) if name is not None else None
+        # (only name= is read: a <driver> without one is the default, and not printed)
         if self.driver is not None and self.driver.name not in ("kvm", "vfio"):
             raise ConfigUnsupportedError(f"Unknown forward <driver name='{self.driver.name}'/> in network {{net}}")
         if self.dev is not None and (self.addresses or self.pfs):
@@ -737,11 +777,22 @@ class Lease(Model):
         return (self.expiry or 0) * {"seconds": 1, "minutes": 60, "hours": 3600}[self.unit or "minutes"]
 
 
+def _check_earlier_leases(el: etree._Element, ctx: ParseContext) -> None:
+    """libvirt reads every <lease> of a range or host (the last one stays): each must be valid."""
+    for lease_el in el.findall("lease")[:-1]:
+        owner = DHCPRange(lease=Lease.from_element(lease_el, ctx))
+        _check_lease(owner)
+
+
 class DHCPRange(Model):
     TAG = "range"
     start = Attr(String)
     end = Attr(String)
     lease = Child(Lease)
+
+    def parse_extra(self, el: etree._Element, ctx: ParseContext) -> set[str]:
+        _check_earlier_leases(el, ctx)
+        return set()
 
     @property
     def start_addr(self) -> IPAddress:
@@ -759,6 +810,10 @@ class DHCPHost(Model):
     name = Attr(String)
     ip = Attr(String)
     lease = Child(Lease)
+
+    def parse_extra(self, el: etree._Element, ctx: ParseContext) -> set[str]:
+        _check_earlier_leases(el, ctx)
+        return set()
 
     @property
     def ip_addr(self) -> IPAddress | None:
@@ -998,7 +1053,7 @@ class Network(Model):
     def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Network:
         ctx = ctx or ParseContext()
         name = el.findtext("name")
-        el = unset_empty_attrs(el, EMPTY_IS_UNSET)
+        el = keep_first_children(unset_empty_attrs(el, EMPTY_IS_UNSET), FIRST_ONLY)
         unread = _unread_pool_entries(el)
         if unread:
             el = copy.deepcopy(el)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lxml import etree
-from virt.conf.network import unset_empty_attrs
+from virt.conf.network import keep_first_children, unset_empty_attrs
 from virt.conf.xmlmodel import (
     UUID,
     Attr,
@@ -502,6 +502,15 @@ POOL_EMPTY_IS_UNSET = frozenset({
 })
 
 
+#: Pool children libvirt reads once (the first).
+POOL_FIRST_ONLY = frozenset({
+    ("pool", "name"), ("pool", "uuid"), ("pool", "source"), ("source", "name"),
+    ("source", "dir"), ("source", "adapter"), ("source", "format"), ("source", "auth"), ("source", "initiator"),
+    ("source", "protocol"), ("auth", "secret"), ("target", "path"), ("target", "permissions"),
+    ("permissions", "owner"), ("permissions", "group"),
+})
+
+
 class Pool(Model):
     """A storage pool definition: ``pool.type``, ``pool.source``, ``pool.target.path``."""
 
@@ -534,6 +543,14 @@ class Pool(Model):
     @classmethod
     def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Pool:
         el = unset_empty_attrs(el, POOL_EMPTY_IS_UNSET)
+        if len(el.findall("target")) > 1:
+            # libvirt reads ./target/path and ./target/permissions: the first of each across all targets
+            el = copy.deepcopy(el)
+            first, *rest = el.findall("target")
+            for extra in rest:
+                first.extend(list(extra))
+                el.remove(extra)
+        el = keep_first_children(el, POOL_FIRST_ONLY)
         sizes = [c for c in el if c.tag in ("capacity", "allocation", "available")]
         if sizes:
             # computed by the backend: libvirt never reads them, whatever they say
