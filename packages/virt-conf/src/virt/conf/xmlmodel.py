@@ -879,9 +879,10 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
     e(1, "depth = w.depth")
     e(1, "a = ''")
     # (strings built with f-strings: one allocation each, where chained + makes one per operand)
+    # (absent fields are the common case: tested with one attribute read, the value fetched again if present)
     for key, attr in cls._attrs.items():
-        e(1, f"v = self.{attr.name}")
-        e(1, "if v is not None:")
+        e(1, f"if self.{attr.name} is not None:")
+        e(2, f"v = self.{attr.name}")
         if type(attr.vtype).format is Bool.format:
             b = cast("Bool", attr.vtype)
             e(2, f"a += {f' {key}={chr(39)}{b.true}{chr(39)}'!r} if v else {f' {key}={chr(39)}{b.false}{chr(39)}'!r}")
@@ -909,29 +910,28 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
     for f in cls._fields:
         if isinstance(f, Attr | Text):
             continue
-        e(1, f"v = self.{f.name}")
+        if isinstance(f, Children | Mixed):
+            ftag = f._tag if isinstance(f, Children) else None
+            e(1, f"if self.{f.name}:")
+            e(2, f"for item in self.{f.name}:")
+            e(3, "WD[item.__class__](item, w, " + repr(ftag) + ")")
+            continue
+        e(1, f"if self.{f.name} is not None:")
+        e(2, f"v = self.{f.name}")
+        e(2, "if v is not False:")
         if isinstance(f, TextChild):
-            e(1, "if v is not None and v is not False:")
             fmt = _formatter(f.vtype)
             if fmt is str:
                 value = "(v if v.__class__ is str and not SPECIAL_T(v) else ESC_T(str(v)))"
             else:
                 value = f"ESC_T({src.const(fmt, 'FMT')}(v))"
-            e(2, 'parts.append(f"{inner}' + f"<{f.tag}>{{{value}}}</{f.tag}>" + '\\n")')
+            e(3, 'parts.append(f"{inner}' + f"<{f.tag}>{{{value}}}</{f.tag}>" + '\\n")')
         elif isinstance(f, Flag):
-            e(1, "if v is not None and v is not False:")
-            e(2, f"parts.append(inner + {f'<{f.tag}/>{chr(10)}'!r})")
+            e(3, f"parts.append(inner + {f'<{f.tag}/>{chr(10)}'!r})")
         elif isinstance(f, Raw):
-            e(1, "if v is not None and v is not False:")
-            e(2, "w.raw(v)")
-        elif isinstance(f, Child) and not isinstance(f, Children):
-            e(1, "if v is not None and v is not False:")
-            e(2, "WD[v.__class__](v, w, " + repr(f._tag) + ")")
-        elif isinstance(f, Children | Mixed):
-            ftag = f._tag if isinstance(f, Children) else None
-            e(1, "if v:")
-            e(2, "for item in v:")
-            e(3, "WD[item.__class__](item, w, " + repr(ftag) + ")")
+            e(3, "w.raw(v)")
+        else:
+            e(3, "WD[v.__class__](v, w, " + repr(f._tag) + ")")
     if cls.format_extra is not Model.format_extra:
         e(1, f"{src.const(cls.format_extra, 'HOOK')}(self, w)")
     e(1, "w.depth = depth")
