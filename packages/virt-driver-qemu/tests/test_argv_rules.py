@@ -511,3 +511,43 @@ def test_loader_and_nvram_combinations_libvirt_refuses(xml: str) -> None:
 
     with pytest.raises(VirtError):
         to_native(xml, qemu_caps=str(CAPS), private_dir="/tmp/lib/domain--1-guest")
+
+
+def _cpu_domain(pre: str, cpu: str = "", devices: str = "") -> str:
+    return f"""<domain type='qemu'><name>guest</name><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>
+  <memory unit='KiB'>1048576</memory>{pre}<os><type arch='x86_64' machine='pc'>hvm</type></os>{cpu}
+  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator><memballoon model='none'/>{devices}</devices></domain>"""
+
+
+_RAW = "<source file='/tmp/a.img'/>"
+
+
+@pytest.mark.parametrize("xml", [
+    _cpu_domain("<vcpu>1</vcpu><iothreads>1</iothreads>", devices=f"""<disk type='file' device='disk'>
+      <driver name='qemu' type='raw' iothread='5'/>{_RAW}<target dev='vda' bus='virtio'/></disk>"""),
+    _cpu_domain("<vcpu>1</vcpu><iothreads>1</iothreads>", devices=f"""<disk type='file' device='disk'>
+      <driver name='qemu' type='raw' iothread='1'/>{_RAW}<target dev='hda' bus='ide'/></disk>"""),
+    _cpu_domain("<vcpu>1</vcpu>", devices=f"""<disk type='file' device='disk'>
+      <driver name='qemu' type='raw' queues='4'/>{_RAW}<target dev='hda' bus='ide'/></disk>"""),
+    _cpu_domain("<vcpu>1</vcpu><iothreads>1</iothreads>",
+                devices="<controller type='scsi' index='0' model='virtio-scsi'><driver iothread='5'/></controller>"),
+    _cpu_domain("<vcpu>1</vcpu><iothreads>2</iothreads><iothreadids><iothread id='1'/><iothread id='1'/></iothreadids>"),
+    _cpu_domain("<vcpu>4</vcpu>", "<cpu><topology sockets='1' cores='2' threads='1'/></cpu>"),
+    _cpu_domain("<vcpu current='8'>4</vcpu>"),
+], ids=["disk-iothread-undefined", "iothread-on-ide", "queues-on-ide", "scsi-iothread-undefined",
+        "iothread-id-twice", "topology-not-vcpus", "current-above-maximum"])
+def test_cpu_and_iothread_misconfigurations_are_rejected(xml: str) -> None:
+    from virt.util.errors import VirtError
+
+    with pytest.raises(VirtError):
+        to_native(xml, qemu_caps=str(CAPS), private_dir="/tmp/lib/domain--1-guest")
+
+
+def test_iothreads_named_by_devices_exist() -> None:
+    """Explicit ids and the ones <iothreads> adds (lowest free) are both valid for disks."""
+    xml = _cpu_domain("<vcpu>1</vcpu><iothreads>2</iothreads><iothreadids><iothread id='7'/></iothreadids>",
+                      devices=f"""<disk type='file' device='disk'><driver name='qemu' type='raw' iothread='1'/>
+      {_RAW}<target dev='vda' bus='virtio'/></disk>
+      <disk type='file' device='disk'><driver name='qemu' type='raw' iothread='7'/>
+      <source file='/tmp/b.img'/><target dev='vdb' bus='virtio'/></disk>""")
+    assert [d["iothread"] for d in _devices(xml, "virtio-blk-pci")] == ["iothread1", "iothread7"]

@@ -925,6 +925,53 @@ def _validate(dom: Domain) -> None:
     _validate_graphics(dom)
     _validate_devices(dom)
     _validate_reconnect(dom)
+    _validate_cpus(dom)
+
+
+def _iothread_ids(dom: Domain) -> set[int]:
+    """The domain's IOThread ids: the <iothreadids> ones, then the lowest free up to <iothreads>."""
+    ids: list[int] = []
+    for t in dom.root.findall("iothreadids/iothread"):
+        tid = int(t.get("id", "0"))
+        if tid in ids:
+            raise XMLError(f"duplicate iothread id '{tid}' found")
+        ids.append(tid)
+    total = int(X.text(dom.root, "iothreads", "0") or "0")
+    nxt = 1
+    while len(ids) < total:
+        while nxt in ids:
+            nxt += 1
+        ids.append(nxt)
+    return set(ids)
+
+
+def _validate_cpus(dom: Domain) -> None:
+    """vCPU counts and topology, and the IOThreads devices name."""
+    cur, maxv = dom.vcpus()
+    if cur > maxv:
+        raise XMLError("current vcpu count must not be larger than maximum vcpu count")
+    topo = dom.root.find("cpu/topology")
+    if topo is not None and topo.get("sockets"):
+        total = 1
+        for attr in ("sockets", "dies", "cores", "threads"):
+            total *= int(topo.get(attr) or "1")
+        if total != maxv:
+            raise ConfigUnsupportedError("CPU topology doesn't match maximum vcpu count")
+    ids = _iothread_ids(dom)
+    for disk in dom.all("disk"):
+        iothread = X.get(disk, "driver", "iothread")
+        bus = X.get(disk, "target", "bus")
+        if iothread:
+            if bus != "virtio":
+                raise ConfigUnsupportedError("IOThreads only available for virtio pci and virtio ccw disk")
+            if int(iothread) not in ids:
+                raise ConfigUnsupportedError(f"Disk iothread '{iothread}' not defined in iothreadid")
+        if X.get(disk, "driver", "queues") and bus != "virtio":
+            raise ConfigUnsupportedError("queues attribute in disk driver element is only supported by virtio-blk")
+    for c in dom.controllers("scsi"):
+        iothread = X.get(c, "driver", "iothread")
+        if iothread and int(iothread) not in ids:
+            raise ConfigUnsupportedError(f"controller iothread '{iothread}' not defined in iothreadid")
 
 
 def _validate_boot(dom: Domain) -> None:
