@@ -930,7 +930,7 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
             e(3, f"parts.append(inner + {f'<{f.tag}/>{chr(10)}'!r})")
         elif isinstance(f, Raw):
             e(3, "w.raw(v)")
-        else:
+        elif isinstance(f, Child):
             e(3, "WD[v.__class__](v, w, " + repr(f._tag) + ")")
     if cls.format_extra is not Model.format_extra:
         e(1, f"{src.const(cls.format_extra, 'HOOK')}(self, w)")
