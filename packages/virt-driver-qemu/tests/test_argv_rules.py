@@ -459,7 +459,12 @@ _DIMM = "<memory model='dimm'><target><size unit='KiB'>524288</size><node>{}</no
     _numa_domain("", _DIMM.format(0), hotplug=True),
     _numa_domain("<cell id='0' cpus='0-1' memory='524288' unit='KiB'/>", _DIMM.format(3), hotplug=True),
     _numa_domain("<cell id='0' cpus='0-1' memory='524288' unit='KiB'/><cell id='1' cpus='1' memory='524288' unit='KiB'/>"),
-], ids=["hotplug-without-numa", "dimm-on-missing-node", "overlapping-cell-cpus"])
+    _numa_domain("<cell id='0' cpus='0-1' memory='524288' unit='KiB'/>", _DIMM.format(0)),
+    _numa_domain("<cell id='0' cpus='0-1' memory='524288' unit='KiB'/>", _DIMM.format(0) * 17, hotplug=True),
+    _numa_domain("<cell id='0' cpus='0-1' memory='524288' unit='KiB'/>", _DIMM.format(0) * 3,
+                 hotplug=True).replace("1099511627776", "1048576"),
+], ids=["hotplug-without-numa", "dimm-on-missing-node", "overlapping-cell-cpus", "dimm-without-maxmemory",
+        "more-dimms-than-slots", "dimms-beyond-maxmemory"])
 def test_numa_and_hotplug_misconfigurations_are_rejected(xml: str) -> None:
     from virt.util.errors import VirtError
 

@@ -1046,6 +1046,7 @@ def _validate_memory(dom: Domain) -> None:
             seen_cpus[cpu] = i
     if dom.has_memory_hotplug() and dom.is_x86() and not cells:
         raise ConfigUnsupportedError("At least one numa node has to be configured when enabling memory hotplug")
+    _validate_memory_devices(dom, cells)
     for mem in dom.all("memory"):
         node = X.text(mem, "target/node")
         if node is not None and cells and int(node) >= len(cells):
@@ -1073,6 +1074,30 @@ def _validate_memory(dom: Domain) -> None:
         size = X.scale_bytes(int((tseg.text or "0").strip()), tseg.get("unit", "MiB"), "b")
         if size % (1024 * 1024):
             raise ConfigUnsupportedError("SMM TSEG size must be divisible by 1 MiB")
+
+
+def _validate_memory_devices(dom: Domain, cells: list[E]) -> None:
+    """qemuDomainDefValidateMemoryHotplug: memory devices need <maxMemory>, a slot each (DIMMs) and
+    room between the initial memory and the maximum."""
+    # an SGX EPC section is no hotplugged memory
+    mems = [m for m in dom.all("memory") if m.get("model") != "sgx-epc"]
+    maxmem = dom.root.find("maxMemory")
+    if maxmem is None:
+        if mems:
+            raise ConfigUnsupportedError("cannot use/hotplug a memory device when domain 'maxMemory' is not defined")
+        return
+    slots = int(maxmem.get("slots", "0"))
+    needing = sum(1 for m in mems if m.get("model") in ("dimm", "nvdimm"))
+    if needing > slots:
+        raise ConfigUnsupportedError(f"count of memory devices requiring memory slots '{needing}' exceeds slots "
+                                     f"count '{slots}'")
+    sizes = sum(X.parse_size_kib(m.find("target/size"), 0) or 0 for m in mems)
+    if cells:
+        initial = sum(X.scale_to_kib(int(c.get("memory", "0")), c.get("unit", "KiB")) for c in cells)
+    else:
+        initial = (X.parse_size_kib(dom.root.find("memory"), 0) or 0) - sizes
+    if sizes > (X.parse_size_kib(maxmem, 0) or 0) - initial:
+        raise ConfigUnsupportedError("memory device total size exceeds hotplug space")
 
 
 def _parse_cpuset(text: str) -> list[int]:
