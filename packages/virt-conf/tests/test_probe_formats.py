@@ -316,3 +316,20 @@ def test_interface_repeated_single_children_keep_the_first():
     out = normalize("<interface type='ethernet' name='eth0'><start mode='onboot'/><start mode='none'/>"
                     "<mtu size='1500'/><mtu size='9000'/></interface>")
     assert "<start mode='onboot'/>" in out and "<mtu size='1500'/>" in out
+
+
+def test_volume_secret_nwfilter_repeated_children_keep_the_first():
+    out = normalize("<volume><name>a.img</name><name>b.img</name><capacity>1024</capacity><capacity>2048</capacity>"
+                    "<target><path>/var/lib/libvirt/images/a.img</path><format type='qcow2'/></target>"
+                    "<target><format type='raw'/><permissions><mode>0600</mode></permissions></target></volume>",
+                    pool_xml=POOL_DIR)
+    assert "<name>a.img</name>" in out and "b.img" not in out
+    assert "<capacity unit='bytes'>1024</capacity>" in out
+    assert "<format type='qcow2'/>" in out and "<mode>0600</mode>" in out  # one ./target/... XPath
+    out = normalize("<secret><uuid>f52a81b2-424e-490c-823d-6bd4235bc572</uuid>"
+                    "<uuid>f52a81b2-424e-490c-823d-6bd4235bc573</uuid><description>one</description>"
+                    "<description>two</description></secret>")
+    assert "bc572" in out and "bc573" not in out and "<description>one</description>" in out
+    out = normalize("<filter name='f'><uuid>5c6d49af-b071-6127-b4ec-6f8ed4b55335</uuid>"
+                    "<uuid>5c6d49af-b071-6127-b4ec-6f8ed4b55336</uuid></filter>")
+    assert "55335" in out and "55336" not in out

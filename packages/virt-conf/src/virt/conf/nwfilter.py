@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
-from virt.conf.network import format_ip, netmask_prefix, parse_ip
+from virt.conf.network import format_ip, keep_first_children, netmask_prefix, parse_ip
 from virt.conf.xmlmodel import (
     MAC,
     UUID,
@@ -636,6 +636,10 @@ class FilterRef(Model):
         return out
 
 
+#: Filter children libvirt reads once (the first).
+FIRST_ONLY = frozenset({("filter", "uuid")})
+
+
 class NWFilter(Model):
     """A network filter: a named chain of rules and references to other filters."""
 
@@ -645,6 +649,11 @@ class NWFilter(Model):
     priority = Attr(String)
     uuid = TextChild(UUID)
     entries = Mixed(Rule, FilterRef)
+
+    @classmethod
+    def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> NWFilter:
+        nwfilter: NWFilter = super().from_element(keep_first_children(el, FIRST_ONLY), ctx)
+        return nwfilter
 
     def post_parse(self, ctx: ParseContext) -> None:
         # name, chain and priority are read as XPath strings: '' is no value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid as _uuid
 
 from lxml import etree
+from virt.conf.network import keep_first_children
 from virt.conf.xmlmodel import (
     UUID,
     Attr,
@@ -62,6 +63,10 @@ class Usage(Model):
             super().write(w, tag)
 
 
+#: Secret children libvirt reads once (the first).
+SECRET_FIRST_ONLY = frozenset({("secret", "uuid"), ("secret", "description"), ("secret", "usage")})
+
+
 class Secret(Model):
     """A libvirt secret definition (the value itself is never part of the XML)."""
 
@@ -71,6 +76,12 @@ class Secret(Model):
     uuid = TextChild(UUID)
     description = TextChild(String)
     usage = Child(Usage)
+
+    @classmethod
+    def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Secret:
+        # libvirt reads each of these once: a repeated one is ignored
+        secret: Secret = super().from_element(keep_first_children(el, SECRET_FIRST_ONLY), ctx)
+        return secret
 
     def post_parse(self, ctx: ParseContext) -> None:
         for name in ("ephemeral", "private"):

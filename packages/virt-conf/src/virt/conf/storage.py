@@ -542,14 +542,8 @@ class Pool(Model):
 
     @classmethod
     def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Pool:
-        el = unset_empty_attrs(el, POOL_EMPTY_IS_UNSET)
-        if len(el.findall("target")) > 1:
-            # libvirt reads ./target/path and ./target/permissions: the first of each across all targets
-            el = copy.deepcopy(el)
-            first, *rest = el.findall("target")
-            for extra in rest:
-                first.extend(list(extra))
-                el.remove(extra)
+        # libvirt reads ./target/path and ./target/permissions: the first of each across all targets
+        el = merge_repeated(unset_empty_attrs(el, POOL_EMPTY_IS_UNSET), ("target",))
         el = keep_first_children(el, POOL_FIRST_ONLY)
         sizes = [c for c in el if c.tag in ("capacity", "allocation", "available")]
         if sizes:
@@ -898,6 +892,30 @@ def _flags(ctx: ParseContext) -> set[str]:
 
 #: Volume attributes where libvirt takes '' for unset (read as XPath strings).
 VOLUME_EMPTY_IS_UNSET = frozenset({("format", "type")})
+#: Volume children libvirt reads once (the first).
+VOLUME_FIRST_ONLY = frozenset({
+    ("volume", "name"), ("volume", "capacity"), ("volume", "allocation"), ("target", "path"), ("target", "format"),
+    ("target", "permissions"), ("target", "encryption"), ("target", "compat"), ("backingStore", "path"),
+    ("backingStore", "format"), ("backingStore", "permissions"), ("permissions", "mode"), ("permissions", "owner"),
+    ("permissions", "group"), ("permissions", "label"),
+})
+
+
+def merge_repeated(el: etree._Element, tags: tuple[str, ...]) -> etree._Element:
+    """``el``, or a copy where each repeated child in ``tags`` is merged into its first occurrence.
+
+    libvirt reads their parts as ./target/path, ./target/permissions...: the first of each across all
+    of them, which is what the merged element read with the first-only rule gives.
+    """
+    if all(len(el.findall(t)) < 2 for t in tags):
+        return el
+    el = copy.deepcopy(el)
+    for t in tags:
+        found = el.findall(t)
+        for extra in found[1:]:
+            found[0].extend(list(extra))
+            el.remove(extra)
+    return el
 
 
 class Volume(Model):
@@ -920,7 +938,8 @@ class Volume(Model):
 
     @classmethod
     def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Volume:
-        vol: Volume = super().from_element(unset_empty_attrs(el, VOLUME_EMPTY_IS_UNSET), ctx)
+        el = merge_repeated(unset_empty_attrs(el, VOLUME_EMPTY_IS_UNSET), ("target", "backingStore"))
+        vol: Volume = super().from_element(keep_first_children(el, VOLUME_FIRST_ONLY), ctx)
         return vol
 
     @property
