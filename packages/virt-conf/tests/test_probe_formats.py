@@ -333,3 +333,43 @@ def test_volume_secret_nwfilter_repeated_children_keep_the_first():
     out = normalize("<filter name='f'><uuid>5c6d49af-b071-6127-b4ec-6f8ed4b55335</uuid>"
                     "<uuid>5c6d49af-b071-6127-b4ec-6f8ed4b55336</uuid></filter>")
     assert "55335" in out and "55336" not in out
+
+
+# ----------------------------------------------------------------------------- numbers and texts of pools/volumes
+
+
+def _pool_perms(inner: str) -> str:
+    return (f"<pool type='dir'><name>p</name><target><path>/x</path><permissions>{inner}</permissions></target>"
+            "</pool>")
+
+
+@pytest.mark.parametrize("owner, shown", [
+    (" 7", "7"), ("0744", "744"), ("+5", "5"), ("-1", None), ("4294967295", None), ("2147483648", "-2147483648"),
+])
+def test_permission_owner_is_a_decimal_c_long(owner, shown):
+    out = normalize(_pool_perms(f"<owner>{owner}</owner>"))
+    assert (f"<owner>{shown}</owner>" in out) if shown else "<owner>" not in out
+
+
+@pytest.mark.parametrize("owner", ["1.5", "9 ", "-2", "0x10", ""])
+def test_permission_owner_rejections(owner):
+    with pytest.raises(VirtError, match="malformed owner element"):
+        normalize(_pool_perms(f"<owner>{owner}</owner>"))
+
+
+def test_permission_mode_and_label_empty_are_unset():
+    out = normalize(_pool_perms("<mode></mode><label></label><owner>0</owner>"))
+    assert "<mode>" not in out and "<label" not in out and "<owner>0</owner>" in out
+    with pytest.raises(VirtError, match="malformed octal mode"):
+        normalize(_pool_perms("<mode>0644 </mode>"))
+
+
+def test_volume_sizes_and_empty_texts():
+    doc = ("<volume><name>v.img</name><capacity unit='KiB'>{}</capacity>{}<target>"
+           "<path>/var/lib/libvirt/images/v.img</path><format type='qcow2'/>{}</target></volume>")
+    out = normalize(doc.format(" 7", "<allocation></allocation>", "<compat></compat><clusterSize></clusterSize>"),
+                    pool_xml=POOL_DIR)
+    assert "<capacity unit='bytes'>7168</capacity>" in out and "<allocation unit='bytes'>7168</allocation>" in out
+    assert "<compat>" not in out and "<clusterSize" not in out
+    with pytest.raises(VirtError, match="malformed capacity element"):
+        normalize(doc.format("9 ", "", ""), pool_xml=POOL_DIR)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import re
 import uuid as _uuid
 from dataclasses import dataclass
@@ -95,11 +94,11 @@ class OctalMode(ValueType[int]):
     name = "octal mode"
 
     def parse(self, text: str) -> int:
-        s = text.strip()
-        m = re.fullmatch(r"([+-]?)(0[xX])?([0-7]+)", s)
-        if not m or m.group(2):
+        # strtol with base 8: leading white space and a sign are read, nothing may follow the digits
+        m = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)([0-7]+)", text)
+        if not m:
             raise ValueError(text)
-        value = int(m.group(1) + m.group(3), 8)
+        value = int(m.group(1) + m.group(2), 8)
         if value & ~0o777:
             raise ValueError(text)
         return value
@@ -109,18 +108,26 @@ class OctalMode(ValueType[int]):
 
 
 class IdNumber(ValueType[int]):
-    """A uid/gid read as an XPath number (so '0744' is 744); -1 means 'not set'."""
+    """A uid/gid read as a decimal C long (so '0744' is 744); -1 (or 4294967295) means 'not set'.
+
+    Leading white space and a sign are read, nothing may follow the digits; the id is a uid_t,
+    printed back as a signed int as libvirt does.
+    """
 
     name = "id"
-    _re = re.compile(r"\s*-?(\d+(\.\d*)?|\.\d+)\s*")
+    _re = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
 
     def parse(self, text: str) -> int:
-        if not self._re.fullmatch(text):
+        m = self._re.fullmatch(text)
+        if not m:
             raise ValueError(text)
-        value = math.trunc(float(text))
+        value = int(m.group(1))
         if value != -1 and not 0 <= value <= 0xFFFFFFFF:
             raise ValueError(text)
-        return value
+        return -1 if value == 0xFFFFFFFF else value
+
+    def format(self, value: int) -> str:
+        return str(value - 2**32 if value >= 2**31 else value)
 
 
 OCTAL_MODE = OctalMode()
@@ -134,6 +141,12 @@ class ScaledSize(Model):
     OUT_UNIT: ClassVar[str] = "bytes"
     unit = Attr(String)
     value = Text(String)
+
+    def parse_extra(self, el: etree._Element, ctx: ParseContext) -> set[str]:
+        # strtoull on the text as written: leading white space and '+' are read, nothing may follow
+        if el.text and not re.fullmatch(r"[ \t\n\v\f\r]*\+?\d+", el.text):
+            raise XMLError(f"malformed {self._tag_name} element")
+        return set()
 
     def post_parse(self, ctx: ParseContext) -> None:
         text = self.value.strip() if isinstance(self.value, str) else ""
@@ -543,7 +556,8 @@ class Pool(Model):
     @classmethod
     def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Pool:
         # libvirt reads ./target/path and ./target/permissions: the first of each across all targets
-        el = merge_repeated(unset_empty_attrs(el, POOL_EMPTY_IS_UNSET), ("target",))
+        el = drop_empty_text(unset_empty_attrs(el, POOL_EMPTY_IS_UNSET), EMPTY_TEXT_IS_UNSET)
+        el = merge_repeated(el, ("target",))
         el = keep_first_children(el, POOL_FIRST_ONLY)
         sizes = [c for c in el if c.tag in ("capacity", "allocation", "available")]
         if sizes:
@@ -901,6 +915,34 @@ VOLUME_FIRST_ONLY = frozenset({
 })
 
 
+def drop_empty_text(el: etree._Element, pairs: frozenset[tuple[str, str]]) -> etree._Element:
+    """``el``, or a copy without the (parent, child) leaf elements of ``pairs`` whose text is empty.
+
+    libvirt reads those texts as XPath strings, where '' is no value at all.
+    """
+
+    def empty(root: etree._Element) -> list[etree._Element]:
+        return [c for p in root.iter() for c in p
+                if isinstance(c.tag, str) and (p.tag, c.tag) in pairs and not c.text and len(c) == 0]
+
+    if not empty(el):
+        return el
+    el = copy.deepcopy(el)
+    for child in empty(el):
+        parent = child.getparent()
+        if parent is not None:
+            parent.remove(child)
+    return el
+
+
+#: Text children where libvirt takes '' for unset, in pools and volumes.
+EMPTY_TEXT_IS_UNSET = frozenset({
+    ("pool", "name"), ("volume", "name"), ("source", "name"), ("target", "path"), ("backingStore", "path"),
+    ("permissions", "mode"), ("permissions", "label"), ("volume", "capacity"), ("volume", "allocation"),
+    ("target", "compat"), ("target", "clusterSize"),
+})
+
+
 def merge_repeated(el: etree._Element, tags: tuple[str, ...]) -> etree._Element:
     """``el``, or a copy where each repeated child in ``tags`` is merged into its first occurrence.
 
@@ -938,7 +980,8 @@ class Volume(Model):
 
     @classmethod
     def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Volume:
-        el = merge_repeated(unset_empty_attrs(el, VOLUME_EMPTY_IS_UNSET), ("target", "backingStore"))
+        el = drop_empty_text(unset_empty_attrs(el, VOLUME_EMPTY_IS_UNSET), EMPTY_TEXT_IS_UNSET)
+        el = merge_repeated(el, ("target", "backingStore"))
         vol: Volume = super().from_element(keep_first_children(el, VOLUME_FIRST_ONLY), ctx)
         return vol
 
