@@ -420,8 +420,12 @@ class Model:
         return index
 
     def __init__(self, **values: Any) -> None:
+        defaults, lists, others = _INIT_PLANS.get(type(self)) or _init_plan(type(self))
         d = self.__dict__
-        for f in self._fields:
+        d.update(defaults)  # (every field, in order, as the generated parsers do; fresh empties after)
+        for name in lists:
+            d[name] = []
+        for f in others:
             d[f.name] = f.empty()
         if values:
             names = _FIELD_NAMES.get(type(self))
@@ -510,6 +514,24 @@ class Model:
 _VALUE_FIELDS: dict[tuple[type[Model], tuple[str, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 #: Model class -> the names of its fields (for keyword arguments of Model()).
 _FIELD_NAMES: dict[type[Model], frozenset[str]] = {}
+#: Model class -> what Model() fills an instance with: the fields' defaults (all fields, in order), the
+#: list fields that get a fresh list, the fields whose empty() is their own.
+_INIT_PLANS: dict[type[Model], tuple[dict[str, Any], tuple[str, ...], tuple[Field, ...]]] = {}
+
+
+def _init_plan(cls: type[Model]) -> tuple[dict[str, Any], tuple[str, ...], tuple[Field, ...]]:
+    defaults: dict[str, Any] = {}
+    lists: list[str] = []
+    others: list[Field] = []
+    for f in cls._fields:
+        empty = type(f).empty
+        defaults[f.name] = f.default if empty is Field.empty else None
+        if empty is Children.empty or empty is Mixed.empty:
+            lists.append(f.name)
+        elif empty is not Field.empty:
+            others.append(f)
+    plan = _INIT_PLANS[cls] = (defaults, tuple(lists), tuple(others))
+    return plan
 #: Model class -> its generated ``parse(el, ctx)``.
 _PARSERS: dict[type[Model], Callable[[etree._Element, ParseContext], Any]] = {}
 #: Model class -> its generated ``write(model, w, tag)`` (what ``Model.write`` does for that class).
@@ -526,6 +548,8 @@ class _Source:
     def __init__(self, cls: type[Model]) -> None:
         self.lines: list[str] = []
         self.ns: dict[str, Any] = {"C": cls, "XMLError": XMLError, "PARSE_ERRORS": _PARSE_ERRORS}
+        #: How a generated parser names the tags and '@attributes' parse_extra consumed.
+        self.consumed = "consumed"
 
     def emit(self, depth: int, line: str) -> None:
         self.lines.append("    " * depth + line)
@@ -719,7 +743,7 @@ def _compile_parser(cls: type[Model]) -> Callable[[etree._Element, ParseContext]
     if cls.parse_extra is not Model.parse_extra:
         e(1, f"consumed = {src.const(cls.parse_extra, 'HOOK')}(self, el, ctx)")
     else:
-        e(1, f"consumed = {src.const(_NOTHING)}")
+        src.consumed = src.const(_NOTHING)  # (a constant, passed to the rare unknown-name calls directly)
     _emit_parse_attrs(src, cls)
     text = cls._text
     if text is not None:
@@ -762,14 +786,14 @@ def _emit_parse_attrs(src: _Source, cls: type[Model]) -> None:
             keyword = "elif"
         if keyword == "elif":
             e(2, "else:")
-            e(3, "UNKNOWN_ATTR(ctx, key, el, consumed)")
+            e(3, f"UNKNOWN_ATTR(ctx, key, el, {src.consumed})")
         else:
-            e(2, "UNKNOWN_ATTR(ctx, key, el, consumed)")
+            e(2, f"UNKNOWN_ATTR(ctx, key, el, {src.consumed})")
         return
     table = {key: (f.name, None if _plain_string(f.vtype) else f.vtype.parse, f.vtype) for key, f in cls._attrs.items()}
     e(2, f"entry = {src.const(table, 'ATTRS')}.get(key)")
     e(2, "if entry is None:")
-    e(3, "UNKNOWN_ATTR(ctx, key, el, consumed)")
+    e(3, f"UNKNOWN_ATTR(ctx, key, el, {src.consumed})")
     e(2, "else:")
     e(3, "name, parse, vtype = entry")
     e(3, "if parse is None:")
@@ -788,7 +812,7 @@ def _emit_parse_children(src: _Source, cls: type[Model]) -> None:
     if not index:
         e(1, "if len(el):")
         e(2, "for child in el:")
-        e(3, "UNKNOWN_CHILD(ctx, child, el, consumed)")
+        e(3, f"UNKNOWN_CHILD(ctx, child, el, {src.consumed})")
         return
     e(1, "for child in el:")
     e(2, "tag = child.tag")
@@ -839,9 +863,9 @@ def _emit_parse_children(src: _Source, cls: type[Model]) -> None:
             e(3, f"self.{f.name} = {_lazy_parser(src, f.model)}(child, ctx)")
     if keyword == "elif":
         e(2, "else:")
-        e(3, "UNKNOWN_CHILD(ctx, child, el, consumed)")
+        e(3, f"UNKNOWN_CHILD(ctx, child, el, {src.consumed})")
     else:
-        e(2, "UNKNOWN_CHILD(ctx, child, el, consumed)")
+        e(2, f"UNKNOWN_CHILD(ctx, child, el, {src.consumed})")
 
 
 class _WriteDispatch(dict[type, Callable[..., None]]):
