@@ -441,6 +441,12 @@ REJECTED = {
       <reconnect enabled='yes'/></source><target port='0'/></serial>""",
     "reconnect-of-a-server": """<serial type='tcp'><source mode='bind' host='127.0.0.1' service='9999'>
       <reconnect enabled='yes' timeout='5'/></source><target port='0'/></serial>""",
+    "tcp-without-host": """<serial type='tcp'><source mode='connect' service='9999'/><target port='0'/></serial>""",
+    "tcp-without-service": """<serial type='tcp'><source mode='connect' host='127.0.0.1'/><target port='0'/></serial>""",
+    "file-without-path": """<serial type='file'><target port='0'/></serial>""",
+    "dev-without-path": """<serial type='dev'><source/><target port='0'/></serial>""",
+    "udp-without-service": """<serial type='udp'><source mode='connect' host='127.0.0.1'/><target port='0'/></serial>""",
+    "spiceport-without-channel": """<serial type='spiceport'><target port='0'/></serial>""",
 }
 
 
@@ -556,3 +562,14 @@ def test_iothreads_named_by_devices_exist() -> None:
       <disk type='file' device='disk'><driver name='qemu' type='raw' iothread='7'/>
       <source file='/tmp/b.img'/><target dev='vdb' bus='virtio'/></disk>""")
     assert [d["iothread"] for d in _devices(xml, "virtio-blk-pci")] == ["iothread1", "iothread7"]
+
+
+def test_chardev_source_messages() -> None:
+    """virDomainChrSourceDefValidate's wording for each missing attribute."""
+    from virt.util.errors import VirtError
+
+    for devices, what in [("<serial type='tcp'><source mode='connect' service='9'/></serial>", "host"),
+                          ("<serial type='file'/>", "path"),
+                          ("<serial type='spiceport'/>", "channel")]:
+        with pytest.raises(VirtError, match=f"Missing source {what} attribute for char device"):
+            to_native(_domain(devices), qemu_caps=str(CAPS), private_dir="/tmp/lib/domain--1-guest")

@@ -43,12 +43,35 @@ def spicevmc_name(el: E) -> str:
     return "vdagent"
 
 
+def validate(el: E) -> None:
+    """virDomainChrSourceDefValidate: the attributes each backend cannot do without."""
+    ctype = el.get("type", "pty")
+    src = el.find("source")
+    _, conn = _sources(el)
+
+    def missing(what: str) -> XMLError:
+        return XMLError(f"Missing source {what} attribute for char device")
+
+    if ctype in ("file", "dev", "pipe") and not X.get(src, None, "path"):
+        raise missing("path")
+    if ctype == "udp" and not X.get(conn, None, "service"):
+        raise missing("service")
+    if ctype == "tcp":
+        if not X.get(src, None, "host"):
+            raise missing("host")
+        if not X.get(src, None, "service"):
+            raise missing("service")
+    if ctype == "spiceport" and not X.get(src, None, "channel"):
+        raise missing("channel")
+
+
 def build(b: Builder, el: E, alias: str, *, parallel: bool = False) -> None:
     ctype = el.get("type", "pty")
     if el.tag == "backend" and el.get("model") == "egd":
         ctype = el.get("type", "pty")
     bind, conn = _sources(el)
     src = el.find("source")
+    validate(el)
     if ctype == "null":
         opt = f"null,id={alias}"
     elif ctype == "vc":

@@ -1411,6 +1411,9 @@ class Builder:
         for s in self.dom.all("serial"):
             alias = X.alias(s) or ""
             if s.get("type") == "spiceport" and not havespice:
+                from virt.driver.qemu import chardev
+
+                chardev.validate(s)  # validated at definition, even though it is left off the command line
                 continue
             self.chardev(s, f"char{alias}")
             ttype = X.get(s, "target", "type")
