@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import itertools
 import logging
 import os
@@ -207,7 +208,7 @@ class RemoteClient:
         except BaseException as err:
             self._release_role()
             if isinstance(err, OSError):
-                raise SystemError_.from_errno(err, "Cannot write data") from None
+                raise self._write_error(err) from None
             raise
         body: Any = None
         try:
@@ -309,7 +310,16 @@ class RemoteClient:
                 else:
                     self._tls_sendall(data)
             except OSError as err:
-                raise SystemError_.from_errno(err, "Cannot write data") from None
+                raise self._write_error(err) from None
+
+    def _write_error(self, err: OSError) -> BaseException:
+        """What a failed write raises. The server gone (it closed the connection: the write found no
+        peer) is the end of file a read would have reported a moment later, whichever thread notices
+        first: the connection is shut down with that error. Otherwise libvirt's "Cannot write data"."""
+        if err.errno in (errno.EPIPE, errno.ECONNRESET):
+            self._shutdown(_closed_error())
+            return self._closed or _closed_error()
+        return SystemError_.from_errno(err, "Cannot write data")
 
     def _send_with_fds(self, data: bytes, fds: list[int]) -> None:
         if not self._unix:

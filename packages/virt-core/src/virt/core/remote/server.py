@@ -329,7 +329,7 @@ class ClientConnection(asyncio.Protocol):
             return False
         call = quick.call
         try:
-            result = self.conn.call(quick.method, *call.args_from_wire(args))
+            result = self.conn.call(quick.method, *(args if quick.args_as_is else call.args_from_wire(args)))
             data = proc.ret.encode_framed(_HEADER.pack(_PROG, _VERS, number, _REPLY, serial, _OK),
                                           call.ret_to_wire(result, args))  # fmt: skip
             if len(data) > _PACKET_MAX:
@@ -621,6 +621,8 @@ class _Quick(NamedTuple):
     method: str
     #: A read-only connection may make it (read-only, and no "secure" flag to check).
     readonly: bool
+    #: The decoded arguments are the driver's, in order, nothing to convert (args_from_wire's result).
+    args_as_is: bool
 
 
 _QUICK: dict[int, _Quick | None] = {}
@@ -632,7 +634,10 @@ def _quick_procedure(number: int) -> _Quick | None:
     if proc is None or proc.event or proc.name in _SPECIAL or proc.stream is not None or proc.fds_arg >= 0 \
             or proc.fds_out:
         return None
-    return _Quick(proc, M.call_for(number), proc.method, proc.readonly and proc.name not in _SECURE_FLAG_CALLS)
+    call = M.call_for(number)
+    as_is = type(call) is M.Call and isinstance(proc.args, xdr.Struct) and not call.wire_only and all(
+        frm is None and index == pos for pos, (_n, index, _to, frm, _z) in enumerate(call.params))
+    return _Quick(proc, call, proc.method, proc.readonly and proc.name not in _SECURE_FLAG_CALLS, as_is)
 
 
 def proc_fields(proc: P.Procedure) -> list[tuple[str, xdr.XdrType]]:
