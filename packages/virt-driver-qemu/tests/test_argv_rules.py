@@ -447,6 +447,10 @@ REJECTED = {
     "dev-without-path": """<serial type='dev'><source/><target port='0'/></serial>""",
     "udp-without-service": """<serial type='udp'><source mode='connect' host='127.0.0.1'/><target port='0'/></serial>""",
     "spiceport-without-channel": """<serial type='spiceport'><target port='0'/></serial>""",
+    "cdrom-on-virtio": """<disk type='file' device='cdrom'><source file='/tmp/a.iso'/><target dev='vda' bus='virtio'/></disk>""",
+    "floppy-on-virtio": """<disk type='file' device='floppy'><source file='/tmp/a.img'/><target dev='vda' bus='virtio'/></disk>""",
+    "disk-on-fdc": """<disk type='file' device='disk'><source file='/tmp/a.img'/><target dev='fda' bus='fdc'/></disk>""",
+    "lun-on-ide": """<disk type='block' device='lun'><source dev='/dev/sdz'/><target dev='hda' bus='ide'/></disk>""",
 }
 
 

@@ -1138,6 +1138,7 @@ def _validate_disks(dom: Domain) -> None:
                 disk.get("type") in ("block", "volume")
                 or (disk.get("type") == "network" and X.get(disk, "source", "protocol") == "iscsi")):
             raise ConfigUnsupportedError("disk device='lun' is only valid for block type disk source")
+        _validate_disk_bus(disk, dev)
         for tag, limit in (("vendor", 8), ("product", 16)):
             text = X.text(disk, tag)
             if text is not None and X.get(disk, "target", "bus") != "scsi":
@@ -1150,6 +1151,22 @@ def _validate_disks(dom: Domain) -> None:
         if a is not None and a.get("type") == "drive":
             _validate_drive_address(X.get(disk, "target", "bus") or "", a)
     _validate_scsi_hostdev_addresses(dom)
+
+
+def _validate_disk_bus(disk: E, dev: str) -> None:
+    """The buses a device kind can sit on (virDomainDiskDefValidate, qemuValidateDomainDeviceDefDisk)."""
+    bus = X.get(disk, "target", "bus")
+    if bus is None:
+        return
+    device = disk.get("device", "disk")
+    if device == "lun" and bus not in ("scsi", "virtio"):
+        raise ConfigUnsupportedError(f"disk device='lun' is not supported for bus='{bus}'")
+    if device == "floppy" and bus != "fdc":
+        raise ConfigUnsupportedError(f"Invalid bus type '{bus}' for floppy disk")
+    if device != "floppy" and bus == "fdc":
+        raise ConfigUnsupportedError(f"Invalid bus type '{bus}' for disk")
+    if device == "cdrom" and bus == "virtio":
+        raise ConfigUnsupportedError(f"disk type of '{dev}' does not support ejectable media")
 
 
 def _validate_drive_address(bus: str, a: E) -> None:
