@@ -8,14 +8,21 @@ text, with the domain type set to 'test' so that libvirt's test driver accepts i
 time, best of 5 runs; the two sides are measured in turn for ``--rounds`` rounds and each keeps its
 best, so that load from other processes on the machine weighs on both alike.
 
-Run: /work/venv/bin/python bench/conf_parse.py [--quick] [--rounds N] [--corpus DIR]
+With ``--instructions`` it counts instead the CPU instructions per document of each side under
+valgrind (callgrind): the difference between a run of 10 and a run of 60 calls, divided by 50, so that
+start-up and warm-up cancel out. Instruction counts do not depend on the load of the machine, and
+are what to compare changes with; the rates are what the goal is stated in.
+
+Run: /work/venv/bin/python bench/conf_parse.py [--quick] [--rounds N] [--corpus DIR] [--instructions]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -73,6 +80,46 @@ def measure_libvirt(corpus: Path, budget: float) -> dict[str, float] | None:
     return dict(json.loads(proc.stdout))
 
 
+def run_calls(side: str, corpus: str, rel: str, calls: int) -> None:
+    """The workload of one side on one document: 20 warm-up calls, then ``calls`` more."""
+    setup, stmt = WORKLOADS[side]
+    ns: dict[str, object] = {"XML": load(Path(corpus), rel)}
+    exec(setup, ns)  # (the fixed statements of WORKLOADS)
+    code = compile(stmt, "<workload>", "eval")
+    for _ in range(20 + calls):
+        eval(code, ns)
+
+
+def instructions(side: str, corpus: Path, rel: str, short: int = 10, long: int = 60) -> float | None:
+    """Instructions per call of one side's workload, from two callgrind runs; None without valgrind."""
+    python = sys.executable if side == "ours" else LIBVIRT_PYTHON
+    counts = []
+    for calls in (short, long):
+        code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import conf_parse as b; "
+                f"b.run_calls({side!r}, {str(corpus)!r}, {rel!r}, {calls})")
+        proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, "-c", code],
+                              capture_output=True, text=True, timeout=1800, check=False,
+                              env={**os.environ, "PYTHONHASHSEED": "0"})  # (same dict layouts in both runs)
+        found = re.search(r"Collected : (\d+)", proc.stderr)
+        if proc.returncode != 0 or found is None:
+            print(f"({side}: callgrind failed: {proc.stderr.strip().splitlines()[-1:]})", file=sys.stderr)
+            return None
+        counts.append(int(found.group(1)))
+    return (counts[1] - counts[0]) / (long - short)
+
+
+def main_instructions(corpus: Path) -> None:
+    if shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind")
+    print(f"{'domain':8} {'bytes':>6} {'virt instr/doc':>15} {'libvirt instr/doc':>18} {'virt/libvirt':>13}")
+    for label, rel in DOMAINS:
+        size = len(load(corpus, rel))
+        mine = instructions("ours", corpus, rel)
+        theirs = instructions("libvirt", corpus, rel)
+        ratio = f"{mine / theirs:12.2f}x" if mine and theirs else f"{'-':>13}"
+        print(f"{label:8} {size:6} {mine or 0:15,.0f} {theirs or 0:18,.0f} {ratio}")
+
+
 def best(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     """The shorter time per document of two measurements."""
     return {label: min(a.get(label, t), t) for label, t in b.items()}
@@ -83,7 +130,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs (less precise)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of both sides, best kept (default: %(default)s)")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="libvirt's test data (default: %(default)s)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions per document under valgrind instead of measuring rates")
     args = parser.parse_args(argv)
+    if args.instructions:
+        main_instructions(args.corpus)
+        return
     budget = 0.3 if args.quick else 2.0
     ours: dict[str, float] = {}
     theirs: dict[str, float] | None = {}
