@@ -577,3 +577,17 @@ def test_chardev_source_messages() -> None:
                           ("<serial type='spiceport'/>", "channel")]:
         with pytest.raises(VirtError, match=f"Missing source {what} attribute for char device"):
             to_native(_domain(devices), qemu_caps=str(CAPS), private_dir="/tmp/lib/domain--1-guest")
+
+
+@pytest.mark.parametrize(("devices", "machine"), [
+    ("<controller type='pci' index='1' model='pci-root'/>", "pc"),
+    ("<controller type='pci' index='1' model='pci-expander-bus'><target busNr='254'/></controller>", "q35"),
+    ("<controller type='pci' index='1' model='pcie-expander-bus'><target busNr='254'/></controller>", "pc"),
+    ("<controller type='pci' index='1' model='pci-expander-bus'><target busNr='254'><node>1</node></target>"
+     "</controller>", "pc"),
+], ids=["second-pci-root", "pxb-on-q35", "pxb-pcie-on-i440fx", "pxb-on-a-missing-numa-node"])
+def test_pci_controller_misconfigurations_are_rejected(devices: str, machine: str) -> None:
+    from virt.util.errors import VirtError
+
+    with pytest.raises(VirtError):
+        to_native(_domain(devices, machine=machine), qemu_caps=str(CAPS), private_dir="/tmp/lib/domain--1-guest")

@@ -1236,6 +1236,26 @@ def _validate_graphics(dom: Domain) -> None:
         raise ConfigUnsupportedError("multiple OpenGL displays are not supported by QEMU")
 
 
+def _validate_pci_controllers(dom: Domain) -> None:
+    """qemuValidateDomainDeviceDefController's PCI part."""
+    cells = len(dom.numa_cells())
+    pseries = dom.machine.startswith("pseries")
+    for c in dom.controllers("pci"):
+        model = c.get("model")
+        if model in ("pci-root", "pcie-root") and not pseries and c.get("index", "0") != "0":
+            raise XMLError("pci-root and pcie-root controllers should have index 0")
+        if model == "pci-expander-bus" and not dom.is_i440fx():
+            raise ConfigUnsupportedError(
+                "pci-expander-bus controllers are only supported on 440fx-based machinetypes")
+        if model == "pcie-expander-bus" and not (dom.is_q35() or (dom.arch in ("aarch64", "armv7l")
+                                                                  and dom.machine.startswith("virt"))):
+            raise ConfigUnsupportedError("pcie-expander-bus controllers are not supported with this machine type")
+        node = X.text(c, "target/node")
+        if node is not None and node.isdigit() and int(node) >= cells:
+            raise XMLError(f"{model} with index {c.get('index')} is configured for a NUMA node ({node}) "
+                           f"not present in the domain's <cpu><numa> array ({cells})")
+
+
 def _validate_devices(dom: Domain) -> None:
     usb = dom.controllers("usb")
     if any(c.get("model") == "none" for c in usb) and len(usb) > 1:
@@ -1244,6 +1264,7 @@ def _validate_devices(dom: Domain) -> None:
         ports = c.get("ports")
         if c.get("model") in ("qemu-xhci", "nec-xhci") and ports and int(ports) > 15:
             raise ConfigUnsupportedError(f"'{c.get('model')}' controller only supports up to '15' ports")
+    _validate_pci_controllers(dom)
     if sum(1 for v in dom.all("video") if X.get(v, "model", "primary") == "yes") > 1:
         raise XMLError("Only one primary video device is supported")
     if len(dom.all("watchdog")) > 1:
