@@ -104,6 +104,33 @@ def test_undecodable_arguments_get_an_error_reply(daemon: Daemon) -> None:
     sock.close()
 
 
+def test_quick_path_answers_as_the_general_one(daemon: Daemon) -> None:
+    """A usual call (whole packet, inline) skips the general dispatch: trailing bytes, a driver's
+    error and a read-only connection's refusal still come back as they do there."""
+    sock = opened(daemon)
+    good = packet("DOMAIN_LOOKUP_BY_NAME", "test", serial=3)
+    sock.sendall((len(good) + 4).to_bytes(4, "big") + good[4:] + b"\0\0\0\0")  # a body too long
+    err = error_of(read_packet(sock))
+    assert err.code == ErrorNumber.RPC and "Unable to decode message payload" in err.message
+    sock.sendall(packet("DOMAIN_LOOKUP_BY_NAME", "no-such-domain", serial=4))
+    reply = read_packet(sock)
+    assert reply.serial == 4 and error_of(reply).code == ErrorNumber.NO_DOMAIN
+    sock.sendall(good)
+    reply = read_packet(sock)
+    assert reply.serial == 3 and reply.status == W.MessageStatus.OK
+    dom = P.BY_NAME["DOMAIN_LOOKUP_BY_NAME"].ret.decode(reply.body)[0]
+    sock.close()
+    with socket.socket(socket.AF_UNIX) as ro:
+        ro.connect(str(daemon.sock))
+        ro.sendall(packet("CONNECT_OPEN", "test:///default", 1))
+        assert read_packet(ro).status == W.MessageStatus.OK
+        ro.sendall(packet("DOMAIN_SUSPEND", dom, serial=5))
+        err = error_of(read_packet(ro))
+        assert err.code == ErrorNumber.OPERATION_DENIED and "read only access prevents virDomainSuspend" in err.message
+        ro.sendall(packet("DOMAIN_GET_INFO", dom, serial=6))
+        assert read_packet(ro).status == W.MessageStatus.OK
+
+
 def test_calls_before_open_are_refused(daemon: Daemon) -> None:
     with socket.socket(socket.AF_UNIX) as sock:
         sock.connect(str(daemon.sock))
