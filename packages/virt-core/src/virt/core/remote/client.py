@@ -243,7 +243,10 @@ class RemoteClient:
                 return ret_type.decode(msg.body)
             raise W.error_from_wire(W.Error.decode(msg.body))
         finally:
-            self._release_role()
+            with self._state:  # self._release_role, inline: this is every call's path
+                self._reading = False
+                if self._waiters:
+                    self._pass_role()
 
     def expect_fds(self) -> None:
         """Read with room for descriptors from now on: called before asking the server for FD_PASSING,
@@ -296,11 +299,15 @@ class RemoteClient:
         """Give up reading; a caller still waiting for its reply takes over."""
         with self._state:
             self._reading = False
-            for other in self._waiters.values():
-                if not other.done and not other.signalled:
-                    other.signalled = True
-                    other.lock.release()
-                    break
+            self._pass_role()
+
+    def _pass_role(self) -> None:
+        """Wake the first caller still waiting for its reply: it reads next (``_state`` held)."""
+        for other in self._waiters.values():
+            if not other.done and not other.signalled:
+                other.signalled = True
+                other.lock.release()
+                break
 
     def send(self, data: bytes) -> None:
         with self._send_lock:

@@ -297,6 +297,14 @@ class Call:
                 return args if len(args) == count else convert(args)
 
             return exact, from_wire
+        if tos is not None and len(tos) == 1:  # one argument to convert: an object's ref, usually
+            to, convert = tos[0], self.args_to_wire
+            assert to is not None
+
+            def one(args: tuple[Any, ...]) -> Any:
+                return (to(args[0]),) if len(args) == 1 and args[0] is not None else convert(args)
+
+            return one, from_wire
         return self.args_to_wire, from_wire
 
     def ret_from_wire(self, wire: Any) -> Any:
