@@ -263,3 +263,36 @@ def test_unit_scaling_and_bitmaps():
     assert "<memory unit='KiB'>2930</memory>" in out  # 3 MB = 3000000 bytes, rounded up to KiB
     assert "<vcpu placement='static' cpuset='0-1,3,8'>4</vcpu>" in out
     assert "<hard_limit unit='KiB'>2097152</hard_limit>" in out
+
+
+def test_pci_address_domain_is_32_bits() -> None:
+    """libvirt 9.0 takes any 32-bit PCI domain (VMD puts devices above 0xFFFF); bus and slot stay bounded."""
+    xml = dom("<hostdev mode='subsystem' type='pci'><source><address domain='0x10000' bus='0x00' slot='0x01'"
+              " function='0x0'/></source><address type='pci' domain='0x12345' bus='0x01' slot='0x02'/></hostdev>"
+              ).format()
+    assert "domain='0x10000'" in xml and "domain='0x12345'" in xml
+    with pytest.raises(VirtError, match="domain"):
+        dom("<interface type='user'><address type='pci' domain='0x100000000' slot='0x03'/></interface>")
+
+
+@pytest.mark.parametrize("frames, kept", [("<rx><frames max='7'/></rx>", True), ("<rx><frames max='0'/></rx>", False),
+                                          ("<rx/>", False), ("", False)])
+def test_interface_coalesce_only_with_rx_frames(frames: str, kept: bool) -> None:
+    xml = dom(f"<interface type='user'><coalesce>{frames}</coalesce></interface>").format()
+    assert ("<coalesce>" in xml and "<frames max='7'/>" in xml) == kept and ("<coalesce/>" not in xml)
+
+
+@pytest.mark.parametrize("device, code, message", [
+    ("<serial type='tcp'><source mode='connect' service='1'/></serial>", 1, "Missing source host attribute"),
+    ("<serial type='file'/>", 1, "Missing source path attribute"),
+    ("<serial type='nmdm'><source master='/a'/></serial>", 1,
+     "Should define both master and slave path attributes for nmdm device"),
+    ("<serial type='tcp'><source mode='bind' host='a' service='1'><reconnect enabled='yes' timeout='1'/></source>"
+     "</serial>", 1, "chardev reconnect is possible only for connect mode"),
+    ("<serial type='spiceport'/>", 67, "Missing source channel attribute for char device"),
+])
+def test_chardev_source_errors_carry_libvirts_codes(device: str, code: int, message: str) -> None:
+    """As libvirt 9.0's define reports them: internal errors, a missing spiceport channel unsupported."""
+    with pytest.raises(VirtError, match=message) as err:
+        dom(device)
+    assert err.value.code == code

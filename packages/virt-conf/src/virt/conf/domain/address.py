@@ -82,7 +82,7 @@ class PCIAddress(Address):
     """domain:bus:slot.function; an all-zero address is printed without numbers (still to be assigned)."""
 
     KIND = "pci"
-    domain = Attr(HexOut(4))
+    domain = Attr(HexOut(4, max=0xFFFFFFFF))  # any 32-bit domain (VMD and other large ones)
     bus = Attr(HexOut(2))
     slot = Attr(HexOut(2))
     function = Attr(HexOut(1))
@@ -102,10 +102,8 @@ class PCIAddress(Address):
 
     def validate(self, ctx: ParseContext) -> None:
         d = self.__dict__
-        if d["domain"] <= 0xFFFF and d["bus"] <= 0xFF and d["slot"] <= 0x1F and d["function"] <= 7:
+        if d["bus"] <= 0xFF and d["slot"] <= 0x1F and d["function"] <= 7:
             return
-        if self.domain > 0xFFFF:
-            raise XMLError(f"Invalid PCI address domain='0x{self.domain:x}', must be <= 0xFFFF")
         if self.bus > 0xFF:
             raise XMLError(f"Invalid PCI address bus='0x{self.bus:x}', must be <= 0xFF")
         if self.slot > 0x1F:

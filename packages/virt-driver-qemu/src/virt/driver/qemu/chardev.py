@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.props import Props, escape_comma
-from virt.util.errors import ConfigUnsupportedError, XMLError
+from virt.util.errors import ConfigUnsupportedError, InternalError, VirtError
 
 if TYPE_CHECKING:
     from virt.driver.qemu.command import Builder
@@ -49,8 +49,10 @@ def validate(el: E) -> None:
     src = el.find("source")
     _, conn = _sources(el)
 
-    def missing(what: str) -> XMLError:
-        return XMLError(f"Missing source {what} attribute for char device")
+    def missing(what: str) -> VirtError:
+        # libvirt reports these as internal errors, but a missing spiceport channel as unsupported
+        error = ConfigUnsupportedError if what == "channel" else InternalError
+        return error(f"Missing source {what} attribute for char device")
 
     if ctype in ("file", "dev", "pipe") and not X.get(src, None, "path"):
         raise missing("path")
@@ -136,7 +138,7 @@ def build(b: Builder, el: E, alias: str, *, parallel: bool = False) -> None:
             opt = f"socket,id={alias},fd={b.fd()}"
         else:
             if path is None:
-                raise XMLError("Missing source path attribute for char device")
+                raise InternalError("Missing source path attribute for char device")
             opt = f"socket,id={alias},path={escape_comma(path)}"
         if listen:
             opt += ",server=on,wait=off"

@@ -1222,7 +1222,7 @@ def _validate_reconnect(dom: Domain) -> None:
             raise XMLError("missing timeout for chardev with reconnect enabled")
         src = r.getparent()
         if src is not None and src.get("mode") == "bind":
-            raise ConfigUnsupportedError("chardev reconnect is possible only for connect mode")
+            raise InternalError("chardev reconnect is possible only for connect mode")
 
 
 def _validate_graphics(dom: Domain) -> None:

@@ -20,7 +20,7 @@ from virt.conf.xmlmodel import (
     TextChild,
     Writer,
 )
-from virt.util.errors import XMLError
+from virt.util.errors import ConfigUnsupportedError, InternalError, XMLError
 
 CHR_TYPES = ("null", "vc", "pty", "dev", "file", "pipe", "stdio", "udp", "tcp", "unix", "spicevmc", "spiceport",
              "nmdm", "qemu-vdagent", "dbus")
@@ -142,17 +142,17 @@ class ChrSourceMixin(Model):
                 if connect.host or connect.service:
                     out.append(connect)
             if connect is None or not connect.service:
-                raise XMLError("Missing source service attribute for char device")
+                raise InternalError("Missing source service attribute for char device")
         elif t == "tcp":
             s = srcs[0] if srcs else ChrSourceEl()
             if s.mode is None:
                 s.mode = "connect"
             if not s.host:
-                raise XMLError("Missing source host attribute for char device")
+                raise InternalError("Missing source host attribute for char device")
             if not s.service:
-                raise XMLError("Missing source service attribute for char device")
+                raise InternalError("Missing source service attribute for char device")
             if s.reconnect is not None and s.mode == "bind" and s.reconnect.enabled:
-                raise XMLError("chardev reconnect is possible only for connect mode")
+                raise InternalError("chardev reconnect is possible only for connect mode")
             out.append(s)
             if self.protocol is None or self.protocol.type is None:
                 self.protocol = ChrProtocol(type="raw")
@@ -162,10 +162,10 @@ class ChrSourceMixin(Model):
                 if s.mode is None:
                     s.mode = "connect"
                 if s.reconnect is not None and s.mode == "bind" and s.reconnect.enabled:
-                    raise XMLError("chardev reconnect is possible only for connect mode")
+                    raise InternalError("chardev reconnect is possible only for connect mode")
             if s is None or not s.path:
                 if not self._unix_path_optional():
-                    raise XMLError("Missing source path attribute for char device")
+                    raise InternalError("Missing source path attribute for char device")
             else:
                 out.append(s)
         elif t in ("pty", "dev", "file", "pipe"):
@@ -177,19 +177,19 @@ class ChrSourceMixin(Model):
                     s._pty = True  # type: ignore[attr-defined]
                 out.append(s)
             elif t != "pty":
-                raise XMLError("Missing source path attribute for char device")
+                raise InternalError("Missing source path attribute for char device")
         elif t == "nmdm":
             s = srcs[0] if srcs else ChrSourceEl()
             if not s.master:
-                raise XMLError("Missing master path attribute for nmdm device")
+                raise InternalError("Should define both master and slave path attributes for nmdm device")
             if not s.slave:
-                raise XMLError("Missing slave path attribute for nmdm device")
+                raise InternalError("Should define both master and slave path attributes for nmdm device")
             out.append(s)
         elif t in ("spiceport", "dbus"):
             s = srcs[0] if srcs else None
             if s is None or not s.channel:
                 if t == "spiceport":
-                    raise XMLError("Missing source channel attribute for char device")
+                    raise ConfigUnsupportedError("Missing source channel attribute for char device")
             else:
                 out.append(s)
         elif t == "qemu-vdagent":

@@ -415,6 +415,9 @@ class Interface(Device):
                 self.source.bridge = None
             if self.source.is_empty() and self.type not in ("vhostuser",):
                 self.source = None
+        coalesce = self.coalesce
+        if coalesce is not None and not (coalesce.rx and coalesce.rx.frames and coalesce.rx.frames.max):
+            self.coalesce = None  # libvirt keeps only a non-zero rx frames maximum
         if self.type != "hostdev":
             self.managed = None
             self.hostdev_driver = None
