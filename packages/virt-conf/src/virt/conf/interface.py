@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 from lxml import etree
 from virt.conf.network import CNumber, keep_first_children, unset_empty_attrs
 from virt.conf.xmlmodel import (
@@ -16,6 +14,7 @@ from virt.conf.xmlmodel import (
     ParseContext,
     String,
     YesNo,
+    without,
 )
 from virt.util.errors import XMLError
 
@@ -281,10 +280,7 @@ class Interface(Model):
     def from_element(cls, el: etree._Element, ctx: ParseContext | None = None) -> Interface:
         if el.getparent() is None:  # the whole document, members included, once
             el = keep_first_children(unset_empty_attrs(el, EMPTY_IS_UNSET), FIRST_ONLY)
-            if _unread(el):
-                el = copy.deepcopy(el)
-                for owner, child in _unread(el):
-                    owner.remove(child)
+            el = without(el, lambda root: [child for _, child in _unread(root)])
         iface: Interface = super().from_element(el, ctx)
         return iface
 

@@ -28,6 +28,7 @@ from virt.conf.xmlmodel import (
     ValueType,
     Writer,
     YesNo,
+    without,
 )
 from virt.util.errors import ConfigUnsupportedError, InternalError, XMLError
 
@@ -75,14 +76,7 @@ def keep_first_children(el: etree._Element, pairs: frozenset[tuple[str, str]]) -
                     seen.add(child.tag)
         return out
 
-    if not extra(el):
-        return el
-    el = copy.deepcopy(el)
-    for child in extra(el):
-        parent = child.getparent()
-        if parent is not None:
-            parent.remove(child)
-    return el
+    return without(el, extra)
 
 
 #: Network children libvirt reads once (the first).
@@ -1054,12 +1048,7 @@ class Network(Model):
         ctx = ctx or ParseContext()
         name = el.findtext("name")
         el = keep_first_children(unset_empty_attrs(el, EMPTY_IS_UNSET), FIRST_ONLY)
-        unread = _unread_pool_entries(el)
-        if unread:
-            el = copy.deepcopy(el)
-            for fwd in el.iterfind("forward"):
-                for child in _unread_pool_entries(fwd):
-                    fwd.remove(child)
+        el = without(el, _unread_pool_entries)
         try:
             net: Network = super().from_element(el, ctx)
         except XMLError as exc:

@@ -28,6 +28,7 @@ from virt.conf.xmlmodel import (
     YesNo,
     parse_xml,
     where,
+    without,
 )
 from virt.util.errors import ConfigUnsupportedError, InvalidArgError, NoSupportError, VirtError, XMLError
 
@@ -559,12 +560,8 @@ class Pool(Model):
         el = drop_empty_text(unset_empty_attrs(el, POOL_EMPTY_IS_UNSET), EMPTY_TEXT_IS_UNSET)
         el = merge_repeated(el, ("target",))
         el = keep_first_children(el, POOL_FIRST_ONLY)
-        sizes = [c for c in el if c.tag in ("capacity", "allocation", "available")]
-        if sizes:
-            # computed by the backend: libvirt never reads them, whatever they say
-            el = copy.deepcopy(el)
-            for c in [c for c in el if c.tag in ("capacity", "allocation", "available")]:
-                el.remove(c)
+        # sizes are computed by the backend: libvirt never reads them, whatever they say
+        el = without(el, lambda root: [c for c in root if c.tag in ("capacity", "allocation", "available")])
         pool: Pool = super().from_element(el, ctx)
         return pool
 
@@ -925,14 +922,7 @@ def drop_empty_text(el: etree._Element, pairs: frozenset[tuple[str, str]]) -> et
         return [c for p in root.iter() for c in p
                 if isinstance(c.tag, str) and (p.tag, c.tag) in pairs and not c.text and len(c) == 0]
 
-    if not empty(el):
-        return el
-    el = copy.deepcopy(el)
-    for child in empty(el):
-        parent = child.getparent()
-        if parent is not None:
-            parent.remove(child)
-    return el
+    return without(el, empty)
 
 
 #: Text children where libvirt takes '' for unset, in pools and volumes.

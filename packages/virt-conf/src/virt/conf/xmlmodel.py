@@ -25,6 +25,7 @@ generates each class's parse and write functions from its fields on first use (s
 
 from __future__ import annotations
 
+import copy
 import inspect
 import linecache
 import re
@@ -1027,6 +1028,22 @@ def _convert(vtype: ValueType[Any], text: str, what: str, el: etree._Element) ->
 # (collect_ids=False: no xml:id table, nothing here looks elements up by id)
 _parser = etree.XMLParser(remove_blank_text=False, resolve_entities=False, no_network=True,
                           huge_tree=False, remove_comments=False, collect_ids=False)
+
+
+def without(el: etree._Element, select: Callable[[etree._Element], Iterable[etree._Element]]) -> etree._Element:
+    """``el`` itself when ``select(el)`` finds nothing, else a copy without the elements it finds in the copy.
+
+    For parts of a document libvirt never reads (or reads once): dropped before the parse, so nothing in
+    them can fail it, while the caller's tree stays as it was.
+    """
+    if not any(True for _ in select(el)):
+        return el
+    el = copy.deepcopy(el)
+    for child in list(select(el)):
+        parent = child.getparent()
+        if parent is not None:
+            parent.remove(child)
+    return el
 
 
 def parse_xml(xml: str | bytes | etree._Element) -> etree._Element:
