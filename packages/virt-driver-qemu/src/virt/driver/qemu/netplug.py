@@ -162,24 +162,35 @@ def _open_tap_of(host: QemuHost, net: Any, virt_type: str) -> dict[str, list[int
             if bridge:
                 _ip("link", "set", "dev", name, "master", bridge)
             _ip("link", "set", "dev", name, "up")
-        from virt.driver.qemu import bandwidth
-
-        bandwidth.apply(net, name)
-        vhost = virt_type == "kvm" and is_virtio(net) and X.get(net, "driver", "name") != "qemu"
-        if vhost and os.path.exists("/dev/vhost-net"):
-            fds["vhost"] = [os.open("/dev/vhost-net", os.O_RDWR | os.O_CLOEXEC) for _ in taps]
+        _shape_and_vhost(net, name, fds, virt_type)
     except BaseException:
         close_fds(fds)
         raise
+    _note_target(net, name)
+    return fds
+
+
+def _shape_and_vhost(net: Any, name: str, fds: dict[str, list[int]], virt_type: str) -> None:
+    """The interface's <bandwidth> on its host side, and a vhost-net descriptor per queue where KVM
+    runs a virtio NIC (added to ``fds``)."""
+    from virt.driver.qemu import bandwidth
+    from virt.driver.qemu.netdev import is_virtio
+
+    bandwidth.apply(net, name)
+    vhost = virt_type == "kvm" and is_virtio(net) and X.get(net, "driver", "name") != "qemu"
+    if vhost and os.path.exists("/dev/vhost-net"):
+        fds["vhost"] = [os.open("/dev/vhost-net", os.O_RDWR | os.O_CLOEXEC) for _ in fds["tap"]]
+
+
+def _note_target(net: Any, name: str) -> None:
+    """The host-side name on the live definition (<target dev>)."""
     target = net.find("target")
     if target is None:
         target = X.sub(net, "target")
     target.set("dev", name)
-    return fds
 
 
 def _open_macvtap(net: Any, virt_type: str) -> dict[str, list[int]]:
-    from virt.driver.qemu import bandwidth
     from virt.driver.qemu.netdev import is_virtio
 
     parent = X.get(net, "source", "dev")
@@ -198,18 +209,12 @@ def _open_macvtap(net: Any, virt_type: str) -> dict[str, list[int]]:
         _ip("link", "set", "dev", name, "up")
         queues = max(int(X.get(net, "driver", "queues") or "1"), 1)
         fds["tap"] = [_open_tap_node(name, is_virtio(net)) for _ in range(queues)]
-        bandwidth.apply(net, name)
-        vhost = virt_type == "kvm" and is_virtio(net) and X.get(net, "driver", "name") != "qemu"
-        if vhost and os.path.exists("/dev/vhost-net"):
-            fds["vhost"] = [os.open("/dev/vhost-net", os.O_RDWR | os.O_CLOEXEC) for _ in fds["tap"]]
+        _shape_and_vhost(net, name, fds, virt_type)
     except BaseException:
         close_fds(fds)
         _delete_macvtap(name)
         raise
-    target = net.find("target")
-    if target is None:
-        target = X.sub(net, "target")
-    target.set("dev", name)
+    _note_target(net, name)
     return fds
 
 
