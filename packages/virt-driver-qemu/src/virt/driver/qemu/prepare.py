@@ -1169,29 +1169,21 @@ def _validate_disk_bus(disk: E, dev: str) -> None:
         raise ConfigUnsupportedError(f"disk type of '{dev}' does not support ejectable media")
 
 
-def _validate_drive_address(bus: str, a: E) -> None:
-    """qemuValidateDomainDeviceDefDiskFrontend: what a drive address can name on each bus."""
-    controller, abus, target = (int(a.get(k, "0")) for k in ("controller", "bus", "target"))
-    if bus == "scsi" and abus != 0:
-        raise ConfigUnsupportedError("SCSI controller only supports 1 bus")
-    if bus == "ide":
-        if controller != 0:
-            raise ConfigUnsupportedError("Only 1 ide controller is supported")
-        if target != 0:
-            raise ConfigUnsupportedError("target must be 0 for ide controller")
-    if bus == "fdc":
-        if controller != 0:
-            raise ConfigUnsupportedError("Only 1 fdc controller is supported")
-        if abus != 0:
-            raise ConfigUnsupportedError("Only 1 fdc bus is supported")
-        if target != 0:
-            raise ConfigUnsupportedError("target must be 0 for controller fdc")
-    if bus == "sata":
-        if abus != 0:
-            raise ConfigUnsupportedError("bus must be 0 for controller sata")
-        if target != 0:
-            raise ConfigUnsupportedError("target must be 0 for controller sata")
+#: qemuValidateDomainDeviceDefDiskFrontend: drive address fields that must be 0 on each bus, in libvirt's order.
+_DRIVE_ADDRESS_ZEROS: dict[str, tuple[tuple[str, str], ...]] = {
+    "scsi": (("bus", "SCSI controller only supports 1 bus"),),
+    "ide": (("controller", "Only 1 ide controller is supported"), ("target", "target must be 0 for ide controller")),
+    "fdc": (("controller", "Only 1 fdc controller is supported"), ("bus", "Only 1 fdc bus is supported"),
+            ("target", "target must be 0 for controller fdc")),
+    "sata": (("bus", "bus must be 0 for controller sata"), ("target", "target must be 0 for controller sata")),
+}
 
+
+def _validate_drive_address(bus: str, a: E) -> None:
+    """What a drive address can name on each bus."""
+    for field, message in _DRIVE_ADDRESS_ZEROS.get(bus, ()):
+        if int(a.get(field, "0")) != 0:
+            raise ConfigUnsupportedError(message)
 
 def _validate_scsi_hostdev_addresses(dom: Domain) -> None:
     """A SCSI hostdev cannot take the drive address of a SCSI disk or of another hostdev."""
