@@ -256,10 +256,13 @@ def test_virsh_qemu_monitor_event_through_virtd(daemon: Daemon) -> None:
                                            "--timeout", "8"],
                                           stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
     try:
-        # virsh registers a moment after it starts: pause and resume until both have seen theirs.
+        # virsh registers a moment after it starts: pause, resume and reset until both have seen all
+        # theirs (a listener may register between one iteration's resume and its reset).
         deadline = time.monotonic() + 7
         while time.monotonic() < deadline and not (
-            "event STOP" in outs["stop"].read_text() and "host-qmp-system-reset" in outs["regex"].read_text()
+            "event STOP" in outs["stop"].read_text()
+            and "event RESUME" in (regex := outs["regex"].read_text())
+            and "host-qmp-system-reset" in regex
         ):
             dom.suspend()
             dom.resume()
