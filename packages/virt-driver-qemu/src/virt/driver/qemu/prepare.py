@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid as uuidlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from lxml import etree
@@ -437,26 +437,33 @@ _SHMEM_ORDER = ("model", "size", "server", "msi", "alias", "address")
 def _sort_disks(dom: Domain) -> None:
     """Disks in libvirt's order (virDomainDiskInsert): grouped by bus in order of first appearance,
     by target name within a bus."""
-    disks = dom.all("disk")
-    if len(disks) < 2:
+    def key(d: E) -> tuple[str | None, int]:
+        return X.get(d, "target", "bus"), disk_name_to_index(X.get(d, "target", "dev") or "")
+
+    _insert_sorted(dom.all("disk"), lambda d, o: key(d)[0] == key(o)[0], lambda d, o: key(o)[1] > key(d)[1])
+
+
+def _insert_sorted(items: list[E], same_group: Callable[[E, E], bool], goes_before: Callable[[E, E], bool]) -> None:
+    """libvirt's insertion order: each item, taken in turn, goes before the first item of its group it
+    ``goes_before`` (after the group's last one otherwise; at the end for a new group); then ``_reorder``."""
+    if len(items) < 2:
         return
     ordered: list[E] = []
-    for disk in disks:
-        bus = X.get(disk, "target", "bus")
-        idx = disk_name_to_index(X.get(disk, "target", "dev") or "")
+    for item in items:
         at = -1
         for i in range(len(ordered) - 1, -1, -1):
             o = ordered[i]
-            if X.get(o, "target", "bus") == bus:
-                if disk_name_to_index(X.get(o, "target", "dev") or "") > idx:
-                    at = i
-                elif at == -1:
-                    at = i + 1
+            if not same_group(item, o):
+                continue
+            if goes_before(item, o):
+                at = i
+            elif at == -1:
+                at = i + 1
         if at == -1:
-            ordered.append(disk)
+            ordered.append(item)
         else:
-            ordered.insert(at, disk)
-    _reorder(disks, ordered)
+            ordered.insert(at, item)
+    _reorder(items, ordered)
 
 
 def _reorder(current: list[E], ordered: list[E]) -> None:
@@ -476,27 +483,11 @@ def _reorder(current: list[E], ordered: list[E]) -> None:
 def _sort_controllers(dom: Domain) -> None:
     """Controllers in libvirt's order (virDomainControllerInsert): by index within a type, a USB
     master before the companions of its index."""
-    ctrls = dom.controllers()
-    if len(ctrls) < 2:
-        return
-    ordered: list[E] = []
-    for c in ctrls:
-        ctype, idx, companion = c.get("type"), int(c.get("index", "0")), c.find("master") is not None
-        at = -1
-        for i in range(len(ordered) - 1, -1, -1):
-            o = ordered[i]
-            if o.get("type") != ctype:
-                continue
-            o_idx = int(o.get("index", "0"))
-            if o_idx > idx or (o_idx == idx and not companion and o.find("master") is not None):
-                at = i
-            elif at == -1:
-                at = i + 1
-        if at == -1:
-            ordered.append(c)
-        else:
-            ordered.insert(at, c)
-    _reorder(ctrls, ordered)
+    def goes_before(c: E, o: E) -> bool:
+        idx, o_idx = int(c.get("index", "0")), int(o.get("index", "0"))
+        return o_idx > idx or (o_idx == idx and c.find("master") is None and o.find("master") is not None)
+
+    _insert_sorted(dom.controllers(), lambda c, o: c.get("type") == o.get("type"), goes_before)
 
 
 def _numa_cpus_rectify(dom: Domain) -> None:
