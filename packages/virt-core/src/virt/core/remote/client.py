@@ -42,7 +42,7 @@ from virt.core.remote import protocol as W
 from virt.core.remote.stream import ClientStream
 from virt.core.uri import URI
 from virt.util import xdr
-from virt.util.errors import ErrorDomain, ErrorNumber, RPCError, SystemError_, VirtError
+from virt.util.errors import ErrorDomain, ErrorNumber, SystemError_, VirtError
 
 log = logging.getLogger("virt.remote.client")
 
@@ -59,11 +59,6 @@ FEATURE_REMOTE_EVENT_CALLBACK = 14
 _CALL = W.MessageType.CALL
 _OK = W.MessageStatus.OK
 _U32 = struct.Struct(">I")
-_HEADER = struct.Struct(">IIiiIi")
-#: The length word and the header together, as the quick path reads them.
-_LEN_HEADER = struct.Struct(">IIIiiIi")
-_HEAD_LEN = W.MESSAGE_LEN_MAX + W.MESSAGE_HEADER_MAX
-_PACKET_MAX = W.MESSAGE_MAX + W.MESSAGE_LEN_MAX
 _REPLY = W.MessageType.REPLY
 _MESSAGE = W.MessageType.MESSAGE
 
@@ -150,9 +145,7 @@ class RemoteClient:
         serial = next(self._serials)
         self._activity = serial
         if fds is None:
-            data = args_type.encode_framed(_HEADER.pack(prog, vers, proc, _CALL, serial, _OK), args)
-            if len(data) > _PACKET_MAX:
-                raise RPCError(f"packet {len(data)} bytes long exceeds maximum {_PACKET_MAX}")
+            data = W.encode_message(args_type, args, prog, vers, proc, _CALL, serial, _OK)
         if stream is None and fds is None and reply_fds is None:
             with self._state:
                 alone = not self._reading and not self._waiters
@@ -215,12 +208,12 @@ class RemoteClient:
             if self._plain and not self._rbuf:
                 view = self._chunk_view
                 n = self.sock.recv_into(view)
-                if n >= _HEAD_LEN:
-                    length, prog, _vers, _proc, type_, got, status = _LEN_HEADER.unpack_from(view)
+                if n >= W.BODY_START:
+                    length, prog, _vers, _proc, type_, got, status = W.LEN_HEADER.unpack_from(view)
                     if length == n and got == serial and type_ == _REPLY and status == _OK \
                             and prog != W.KEEPALIVE_PROGRAM:
                         self._last_rx = time.monotonic()
-                        body = view[_HEAD_LEN:n]  # decoded below, before the role (and buffer) goes
+                        body = view[W.BODY_START:n]  # decoded below, before the role (and buffer) goes
                 if body is None:
                     if n == 0:
                         raise EOFError
@@ -394,7 +387,7 @@ class RemoteClient:
             if n == 0:
                 raise EOFError
             self._last_rx = time.monotonic()
-            if n >= W.MESSAGE_LEN_MAX + W.MESSAGE_HEADER_MAX and _U32.unpack_from(view)[0] == n:
+            if n >= W.BODY_START and _U32.unpack_from(view)[0] == n:
                 return W.decode_message(view[4:n].tobytes())  # a whole packet, of a valid length
             buf += view[:n]
         if len(buf) < 4:

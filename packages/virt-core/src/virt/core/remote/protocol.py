@@ -85,6 +85,10 @@ Header = xdr.struct(
 )
 # Headers are built for every packet: a fixed layout packs faster than any general encoder.
 _HEADER = struct.Struct(">IIiiIi")
+#: The length word and the header together, as the quick paths of client and daemon read a whole packet.
+LEN_HEADER = struct.Struct(">IIIiiIi")
+#: Where a whole packet's body starts (after the length word and the header).
+BODY_START = MESSAGE_LEN_MAX + MESSAGE_HEADER_MAX
 
 NonnullString = xdr.string(MESSAGE_STRING_MAX)
 String = xdr.optional(NonnullString)

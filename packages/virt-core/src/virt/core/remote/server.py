@@ -15,7 +15,6 @@ import itertools
 import logging
 import os
 import ssl as _ssl
-import struct
 import threading
 import time
 from collections.abc import Callable
@@ -83,11 +82,6 @@ _OK = W.MessageStatus.OK
 _ERROR = W.MessageStatus.ERROR
 _PROG = W.REMOTE_PROGRAM
 _VERS = W.REMOTE_PROTOCOL_VERSION
-_HEADER = struct.Struct(">IIiiIi")
-#: The length word and the header together, as the quick path reads them.
-_LEN_HEADER = struct.Struct(">IIIiiIi")
-_HEAD_LEN = W.MESSAGE_LEN_MAX + W.MESSAGE_HEADER_MAX
-_PACKET_MAX = W.MESSAGE_MAX + W.MESSAGE_LEN_MAX
 
 # Legacy (callback-less) domain event MESSAGEs, by event id: their body is the callback message's "msg".
 _LEGACY_EVENTS = {
@@ -306,8 +300,8 @@ class ClientConnection(asyncio.Protocol):
     # -- packets -------------------------------------------------------------------------------------
     def _whole_packet(self, packet: bytes) -> None:
         """One packet, length word included: the usual call takes the quick path, the rest _packet."""
-        if len(packet) >= _HEAD_LEN and self.authenticated and self.conn is not None and not self.admin:
-            length, prog, vers, number, type_, serial, status = _LEN_HEADER.unpack_from(packet)
+        if len(packet) >= W.BODY_START and self.authenticated and self.conn is not None and not self.admin:
+            length, prog, vers, number, type_, serial, status = W.LEN_HEADER.unpack_from(packet)
             if type_ == _CALL and prog == _PROG and vers == _VERS and status == _OK:
                 quick = _QUICK.get(number, _UNKNOWN)
                 if quick is _UNKNOWN:
@@ -322,7 +316,7 @@ class ClientConnection(asyncio.Protocol):
         False, having done nothing, when its body does not decode (_packet then replies as usual)."""
         proc = quick.proc
         try:
-            args, end = proc.args.decode_from(packet, _HEAD_LEN)
+            args, end = proc.args.decode_from(packet, W.BODY_START)
         except RPCError:
             return False
         if end != len(packet):
@@ -330,12 +324,9 @@ class ClientConnection(asyncio.Protocol):
         call = quick.call
         try:
             result = self.conn.call(quick.method, *(args if quick.args_as_is else call.args_from_wire(args)))
-            data = proc.ret.encode_framed(_HEADER.pack(_PROG, _VERS, number, _REPLY, serial, _OK),
-                                          call.ret_to_wire(result, args))  # fmt: skip
-            if len(data) > _PACKET_MAX:
-                raise RPCError(f"packet {len(data)} bytes long exceeds maximum {_PACKET_MAX}")
+            data = W.encode_message(proc.ret, call.ret_to_wire(result, args), _PROG, _VERS, number, _REPLY, serial, _OK)
         except Exception as err:  # every failure becomes an error reply, never a dead daemon
-            msg = W.Message(_PROG, _VERS, number, _CALL, serial, _OK, memoryview(packet)[_HEAD_LEN:])
+            msg = W.Message(_PROG, _VERS, number, _CALL, serial, _OK, memoryview(packet)[W.BODY_START:])
             data = self._failure_packet(msg, proc, err)
         transport = self.transport
         if transport is not None and not self._closing and not transport.is_closing():
