@@ -723,22 +723,13 @@ def _compile_parser(cls: type[Model]) -> Callable[[etree._Element, ParseContext]
     e(1, "d = self.__dict__")
     # every field in one update of the empty dict first (CPython then copies the defaults' table whole),
     # fresh lists and other per-instance empties after it (replacing values, no insertion)
-    defaults: dict[str, Any] = {}
-    fresh: list[str] = []
-    for f in cls._fields:
-        empty = type(f).empty
-        if empty is Field.empty:
-            defaults[f.name] = f.default
-        else:
-            defaults[f.name] = None
-            if empty is Children.empty or empty is Mixed.empty:
-                fresh.append(f"self.{f.name} = []")
-            else:
-                fresh.append(f"self.{f.name} = {src.const(f, 'F')}.empty()")
+    defaults, lists, others = _INIT_PLANS.get(cls) or _init_plan(cls)  # what Model() fills in, too
     if defaults:
         e(1, f"d.update({src.const(defaults, 'DEFAULTS')})")
-    for line in fresh:
-        e(1, line)
+    for name in lists:
+        e(1, f"self.{name} = []")
+    for f in others:
+        e(1, f"self.{f.name} = {src.const(f, 'F')}.empty()")
     # the class's own hooks are called as plain functions: ``self`` is exactly ``cls`` here, and a method
     # lookup on an instance whose __dict__ is materialized is not specialized by CPython 3.11
     if cls.parse_extra is not Model.parse_extra:
