@@ -507,11 +507,11 @@ class Nat(Model):
             check_range(start, end)
             a.start, a.end = format_ip(start), format_ip(end)
         for p in self.ports:
-            port_start = _uint_or_none(p.start)
+            port_start = c_unsigned(p.start)
             if port_start is None or port_start > 65535:
                 raise XMLError("Missing or invalid 'start' attribute in <port> in <nat> in <forward> in network {net}",
                                code=35)
-            port_end = _uint_or_none(p.end)
+            port_end = c_unsigned(p.end)
             if port_end is None or port_end > 65535 or port_end < port_start:
                 raise XMLError("Missing or invalid 'end' attribute in <port> in <nat> in <forward> in network {net}",
                                code=35)
@@ -536,19 +536,21 @@ class Nat(Model):
         super().write(w, tag)
 
 
-_C_UNSIGNED = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
+#: C's strtoul as libvirt's virStrToLong_* read it, by base: white space, a sign, (0x), digits.
+_C_UNSIGNED = {10: re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)"),
+               16: re.compile(r"[ \t\n\v\f\r]*([+-]?)(?:0[xX])?([0-9a-fA-F]+)")}
 
 
-def _uint_or_none(text: str | None, bits: int = 32) -> int | None:
-    """``text`` as libvirt reads an unsigned number in base 10, None when invalid.
+def c_unsigned(text: str | None, bits: int = 32, base: int = 10) -> int | None:
+    """``text`` as libvirt reads an unsigned number (base 10, or 16 with an optional 0x), None when invalid.
 
     32 bits (virStrToLong_ui): as C's strtoul, leading white space and a sign are read and "-N" wraps
     around (-1 is the maximum); 64 bits (the bridge delay, virStrToLong_ulp): no negative number.
     """
-    m = _C_UNSIGNED.fullmatch(text) if text is not None else None
+    m = _C_UNSIGNED[base].fullmatch(text) if text is not None else None
     if m is None:
         return None
-    value = int(m.group(2))
+    value = int(m.group(2), base)
     if value >= 2**bits or (m.group(1) == "-" and bits > 32):
         return None
     return (-value) % 2**bits if m.group(1) == "-" else value
@@ -1100,7 +1102,7 @@ class Network(Model):
         b = self.bridge
         if b is not None:
             if b.delay is not None:
-                d = _uint_or_none(b.delay, 64)
+                d = c_unsigned(b.delay, 64)
                 if d is None:
                     raise XMLError(f"Invalid delay value in network '{self.name}'")
             if b.macTableManager is not None and b.macTableManager not in ("kernel", "libvirt"):
@@ -1110,7 +1112,7 @@ class Network(Model):
             if b.zone == "":
                 b.zone = None
         if self.mtu is not None:
-            size = _uint_or_none(self.mtu.size) if self.mtu.size is not None else None
+            size = c_unsigned(self.mtu.size) if self.mtu.size is not None else None
             if self.mtu.size is not None and size is None:
                 raise XMLError(f"Invalid mtu size '{self.mtu.size}' in network '{self.name}'")
             self.mtu = Mtu(size=str(size)) if size else None
@@ -1300,7 +1302,7 @@ class Network(Model):
                     raise XMLError(f"bridge zone not allowed in {mode} mode (network '{net}')")
                 if b.macTableManager:
                     raise XMLError(f"bridge macTableManager setting not allowed in {mode} mode (network '{net}')")
-            if _uint_or_none(b.delay, 64) or b.stp is not None or b.zone:
+            if c_unsigned(b.delay, 64) or b.stp is not None or b.zone:
                 raise XMLError(f"bridge delay/stp/zone options only allowed in route, nat, and isolated mode, not in "
                                f"{mode} (network '{net}')")
             if b.name and (nifs or npfs):
@@ -1313,7 +1315,7 @@ class Network(Model):
         if mode in L3_MODES:
             stp = b.stp is None or b.stp != "off"
             self.bridge = Bridge(name=b.name, zone=b.zone, stp="on" if stp else "off",
-                                 delay=str(_uint_or_none(b.delay, 64) or 0), macTableManager=b.macTableManager)
+                                 delay=str(c_unsigned(b.delay, 64) or 0), macTableManager=b.macTableManager)
         elif b.name or b.macTableManager:
             self.bridge = Bridge(name=b.name, zone=b.zone, macTableManager=b.macTableManager)
         else:
@@ -1506,7 +1508,7 @@ def _check_srv(srv: DNSSrv, net: str) -> None:
         if srv.target is None:
             raise XMLError(f"DNS SRV {attr} attribute not permitted without target for service '{srv.service}' in "
                            f"network '{net}'", code=35)
-        value = _uint_or_none(text)
+        value = c_unsigned(text)
         if value is None or value > limit or (attr == "port" and value < 1):
             raise XMLError(f"{word} attribute for service '{srv.service}' in network '{net}'", code=35)
         setattr(srv, attr, str(value) if value else None)

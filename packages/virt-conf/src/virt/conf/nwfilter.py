@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
-from virt.conf.network import format_ip, keep_first_children, netmask_prefix, parse_ip
+from virt.conf.network import c_unsigned, format_ip, keep_first_children, netmask_prefix, parse_ip
 from virt.conf.xmlmodel import (
     MAC,
     UUID,
@@ -66,25 +66,6 @@ STATE_FLAGS = ("NEW", "ESTABLISHED", "RELATED", "INVALID", "NONE")
 TCP_FLAGS = {"FIN": 0x1, "SYN": 0x2, "RST": 0x4, "PSH": 0x8, "ACK": 0x10, "URG": 0x20, "ALL": 0x3F, "NONE": 0x0}
 
 
-def _strtoul(text: str, base: int) -> int | None:
-    """virStrToLong_ui: the whole string must be a number; base 16 also takes a 0x prefix.
-
-    As C's strtoul, leading white space and a sign are read, and "-N" wraps around (-1 is 0xffffffff).
-    """
-    s = text.lstrip(" \t\n\v\f\r")
-    negative = s[:1] == "-"
-    if s[:1] in ("+", "-"):
-        s = s[1:]
-    if base == 16 and s[:2].lower() == "0x":
-        s = s[2:]
-    if not s or not all(c in "0123456789abcdefABCDEF"[: 10 if base == 10 else 22] for c in s):
-        return None
-    value = int(s, base)
-    if value >= 2**32:
-        return None
-    return (-value) & 0xFFFFFFFF if negative else value
-
-
 @dataclass
 class Value:
     """One parsed attribute of a protocol element."""
@@ -99,7 +80,7 @@ def _int_parser(kind: int, limit: int) -> Callable[[str], Any]:
     base = 16 if kind in (U8X, U16X, U32X) else 10
 
     def parse(text: str) -> Any:
-        value = _strtoul(text, base)
+        value = c_unsigned(text, base=base)
         if value is None or value > limit:
             raise ValueError
         return value
@@ -135,7 +116,7 @@ def _ipmask(version: int) -> Callable[[str], int]:
     limit = 32 if version == 4 else 128
 
     def parse(text: str) -> int:
-        n = _strtoul(text, 10)
+        n = c_unsigned(text)
         if n is not None:
             if n > limit:
                 raise ValueError
