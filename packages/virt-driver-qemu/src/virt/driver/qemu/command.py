@@ -680,16 +680,8 @@ class Builder:
 
     def iothreads(self) -> None:
         root = self.root
-        ids = [int(i.get("id", "0")) for i in root.findall("iothreadids/iothread")]
-        n = int(X.text(root, "iothreads", "0") or "0")
         explicit = {int(i.get("id", "0")): i for i in root.findall("iothreadids/iothread")}
-        all_ids = list(ids)
-        nxt = 1
-        while len(all_ids) < n:
-            while nxt in explicit or nxt in all_ids:
-                nxt += 1
-            all_ids.append(nxt)
-        for tid in all_ids:
+        for tid in X.iothread_ids(root):
             el = explicit.get(tid)
             props = Props().s("qom-type", "iothread").s("id", f"iothread{tid}")
             if el is not None:

@@ -920,20 +920,14 @@ def _validate(dom: Domain) -> None:
 
 
 def _iothread_ids(dom: Domain) -> set[int]:
-    """The domain's IOThread ids: the <iothreadids> ones, then the lowest free up to <iothreads>."""
-    ids: list[int] = []
+    """The domain's IOThread ids (X.iothread_ids), none of the explicit ones given twice."""
+    seen: set[int] = set()
     for t in dom.root.findall("iothreadids/iothread"):
         tid = int(t.get("id", "0"))
-        if tid in ids:
+        if tid in seen:
             raise XMLError(f"duplicate iothread id '{tid}' found")
-        ids.append(tid)
-    total = int(X.text(dom.root, "iothreads", "0") or "0")
-    nxt = 1
-    while len(ids) < total:
-        while nxt in ids:
-            nxt += 1
-        ids.append(nxt)
-    return set(ids)
+        seen.add(tid)
+    return set(X.iothread_ids(dom.root))
 
 
 def _validate_cpus(dom: Domain) -> None:

@@ -155,6 +155,18 @@ def elements(parent: E | None, tags: Iterable[str]) -> list[E]:
     return [c for c in parent if isinstance(c.tag, str) and c.tag in tagset]
 
 
+def iothread_ids(root: E) -> list[int]:
+    """The domain's IOThread ids: the <iothreadids> ones in order, then the lowest free ones up to <iothreads>."""
+    ids = [int(t.get("id", "0")) for t in root.findall("iothreadids/iothread")]
+    total = int(text(root, "iothreads", "0") or "0")
+    nxt = 1
+    while len(ids) < total:
+        while nxt in ids:
+            nxt += 1
+        ids.append(nxt)
+    return ids
+
+
 def parse_size_kib(el: E | None, default: int | None = None) -> int | None:
     """A size element (<memory unit='...'>N</memory>) in KiB, as libvirt scales it."""
     if el is None or el.text is None:
