@@ -106,16 +106,24 @@ def test_monitor_command_flags_and_files(env: Any) -> None:
         b.close()
 
 
+class _Recorder:
+    """An event callback that keeps what it gets and wakes whoever waits on ``cond``."""
+
+    def __init__(self) -> None:
+        self.seen: list[Event] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, ev: Event) -> None:
+        with self.cond:
+            self.seen.append(ev)
+            self.cond.notify_all()
+
+
 def test_qmp_events_reach_the_bus(env: Any) -> None:
     dom = env.define(running.domain_xml("events"))
     dom.create()
-    seen: list[Event] = []
-    cond = threading.Condition()
-
-    def record(ev: Event) -> None:
-        with cond:
-            seen.append(ev)
-            cond.notify_all()
+    record = _Recorder()
+    seen, cond = record.seen, record.cond
 
     assert env.conn.call("connect_domain_qemu_monitor_event_register", dom.ref, "STOP", 0) == 0
     with pytest.raises(VirtError, match=r"unsupported flags \(0x4\)"):
@@ -290,13 +298,8 @@ def test_virsh_qemu_monitor_event_through_virtd(daemon: Daemon) -> None:
 def test_our_remote_client_gets_qmp_events_through_virtd(daemon: Daemon) -> None:
     dom = daemon.conn.define_domain(running.domain_xml("remote"))
     dom.create()
-    seen: list[Event] = []
-    cond = threading.Condition()
-
-    def record(ev: Event) -> None:
-        with cond:
-            seen.append(ev)
-            cond.notify_all()
+    record = _Recorder()
+    seen, cond = record.seen, record.cond
 
     with Connection(daemon.uri) as remote:
         ref = remote.lookup_domain_by_name("remote").ref
