@@ -284,27 +284,27 @@ class Vlan(Model):
         return next(((t.nativeMode, t.id) for t in self.tags if t.nativeMode), None)
 
 
-class _ParamInt(Int):
-    """virtualport numbers: C strtoul base 0 (decimal, 0x hex, 0 octal)."""
+class CNumber(Int):
+    """A number read as C's strtol with base 0 reads it: 0x-prefixed hexadecimal, a leading 0 octal."""
 
     def parse(self, text: str) -> int:
         s = text.strip()
-        if s[:2].lower() == "0x":
-            value = int(s, 16)
-        elif len(s) > 1 and s.startswith("0"):
-            value = int(s[1:], 8)
-        else:
-            value = int(s, 10)
-        if value < 0 or (self.max is not None and value > self.max):
+        sign = -1 if s[:1] == "-" else 1
+        digits = s[1:] if s[:1] in ("+", "-") else s
+        if digits[:1] in ("+", "-", "_") or "_" in digits:
+            raise ValueError(text)
+        base = 16 if digits[:2].lower() == "0x" else 8 if len(digits) > 1 and digits[0] == "0" else 10
+        value = sign * int(digits, base)
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
             raise ValueError(text)
         return value
 
 
 class VirtualPortParameters(Model):
     TAG = "parameters"
-    managerid = Attr(_ParamInt(max=0xFF))
-    typeid = Attr(_ParamInt(max=0xFFFFFF))
-    typeidversion = Attr(_ParamInt(max=0xFF))
+    managerid = Attr(CNumber(min=0, max=0xFF))  # virtualport numbers: C strtoul base 0
+    typeid = Attr(CNumber(min=0, max=0xFFFFFF))
+    typeidversion = Attr(CNumber(min=0, max=0xFF))
     instanceid = Attr(UUID)
     interfaceid = Attr(UUID)
     profileid = Attr(String)
@@ -745,22 +745,6 @@ class DNS(Model):
 
 
 # ----------------------------------------------------------------------------- <ip>
-
-class CNumber(Int):
-    """A number read as C's strtol with base 0 reads it: 0x-prefixed hexadecimal, a leading 0 octal."""
-
-    def parse(self, text: str) -> int:
-        s = text.strip()
-        sign = -1 if s[:1] == "-" else 1
-        digits = s[1:] if s[:1] in ("+", "-") else s
-        if digits[:1] in ("+", "-", "_") or "_" in digits:
-            raise ValueError(text)
-        base = 16 if digits[:2].lower() == "0x" else 8 if len(digits) > 1 and digits[0] == "0" else 10
-        value = sign * int(digits, base)
-        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise ValueError(text)
-        return value
-
 
 class Lease(Model):
     TAG = "lease"
