@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lxml import etree
-from virt.conf.network import CNumber, keep_first_children, unset_empty_attrs
+from virt.conf.network import CNumber
 from virt.conf.xmlmodel import (
     Attr,
     Child,
@@ -14,6 +14,8 @@ from virt.conf.xmlmodel import (
     ParseContext,
     String,
     YesNo,
+    keep_first_children,
+    unset_empty_attrs,
     without,
 )
 from virt.util.errors import XMLError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import re
 import socket
@@ -28,6 +27,8 @@ from virt.conf.xmlmodel import (
     ValueType,
     Writer,
     YesNo,
+    keep_first_children,
+    unset_empty_attrs,
     without,
 )
 from virt.util.errors import ConfigUnsupportedError, InternalError, XMLError
@@ -38,46 +39,6 @@ DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
 
 
 # ----------------------------------------------------------------------------- IP addresses
-
-def unset_empty_attrs(el: etree._Element, pairs: frozenset[tuple[str, str]]) -> etree._Element:
-    """``el``, or a copy of it without the (element, attribute) pairs in ``pairs`` whose value is ''.
-
-    libvirt reads many attributes as an XPath string, where an empty value is no value at all; the
-    formats list theirs (found by comparing libvirt's answers for '' and for a missing attribute).
-    """
-
-    def hits(root: etree._Element) -> list[tuple[etree._Element, str]]:
-        return [(e, str(a)) for e in root.iter() if isinstance(e.tag, str)
-                for a, v in e.attrib.items() if v == "" and (e.tag, a) in pairs]
-
-    if not hits(el):
-        return el
-    el = copy.deepcopy(el)
-    for e, a in hits(el):
-        del e.attrib[a]
-    return el
-
-
-def keep_first_children(el: etree._Element, pairs: frozenset[tuple[str, str]]) -> etree._Element:
-    """``el``, or a copy of it where each (parent, child) pair in ``pairs`` keeps its first child only.
-
-    libvirt reads those single children with an XPath on the first match: a repeated one is ignored
-    (found by comparing libvirt's answers for a document with a doubled child and for each half).
-    """
-
-    def extra(root: etree._Element) -> list[etree._Element]:
-        out: list[etree._Element] = []
-        for parent in root.iter():
-            seen: set[str] = set()
-            for child in parent:
-                if isinstance(child.tag, str) and (parent.tag, child.tag) in pairs:
-                    if child.tag in seen:
-                        out.append(child)
-                    seen.add(child.tag)
-        return out
-
-    return without(el, extra)
-
 
 #: Network children libvirt reads once (the first).
 FIRST_ONLY = frozenset({

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
-from virt.conf.network import c_unsigned, format_ip, keep_first_children, netmask_prefix, parse_ip
+from virt.conf.network import c_unsigned, format_ip, netmask_prefix, parse_ip
 from virt.conf.xmlmodel import (
     MAC,
     UUID,
@@ -27,6 +27,7 @@ from virt.conf.xmlmodel import (
     String,
     TextChild,
     Writer,
+    keep_first_children,
 )
 from virt.util.errors import (
     ConfigUnsupportedError,

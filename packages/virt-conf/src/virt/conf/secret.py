@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid as _uuid
 
 from lxml import etree
-from virt.conf.network import keep_first_children
 from virt.conf.xmlmodel import (
     UUID,
     Attr,
@@ -15,6 +14,7 @@ from virt.conf.xmlmodel import (
     String,
     TextChild,
     Writer,
+    keep_first_children,
 )
 from virt.util.errors import ConfigUnsupportedError, InternalError, XMLError
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import re
 import uuid as _uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lxml import etree
-from virt.conf.network import keep_first_children, unset_empty_attrs
 from virt.conf.xmlmodel import (
     UUID,
     Attr,
@@ -26,7 +24,11 @@ from virt.conf.xmlmodel import (
     ValueType,
     Writer,
     YesNo,
+    drop_empty_text,
+    keep_first_children,
+    merge_repeated,
     parse_xml,
+    unset_empty_attrs,
     where,
     without,
 )
@@ -912,42 +914,12 @@ VOLUME_FIRST_ONLY = frozenset({
 })
 
 
-def drop_empty_text(el: etree._Element, pairs: frozenset[tuple[str, str]]) -> etree._Element:
-    """``el``, or a copy without the (parent, child) leaf elements of ``pairs`` whose text is empty.
-
-    libvirt reads those texts as XPath strings, where '' is no value at all.
-    """
-
-    def empty(root: etree._Element) -> list[etree._Element]:
-        return [c for p in root.iter() for c in p
-                if isinstance(c.tag, str) and (p.tag, c.tag) in pairs and not c.text and len(c) == 0]
-
-    return without(el, empty)
-
-
 #: Text children where libvirt takes '' for unset, in pools and volumes.
 EMPTY_TEXT_IS_UNSET = frozenset({
     ("pool", "name"), ("volume", "name"), ("source", "name"), ("target", "path"), ("backingStore", "path"),
     ("permissions", "mode"), ("permissions", "label"), ("volume", "capacity"), ("volume", "allocation"),
     ("target", "compat"), ("target", "clusterSize"),
 })
-
-
-def merge_repeated(el: etree._Element, tags: tuple[str, ...]) -> etree._Element:
-    """``el``, or a copy where each repeated child in ``tags`` is merged into its first occurrence.
-
-    libvirt reads their parts as ./target/path, ./target/permissions...: the first of each across all
-    of them, which is what the merged element read with the first-only rule gives.
-    """
-    if all(len(el.findall(t)) < 2 for t in tags):
-        return el
-    el = copy.deepcopy(el)
-    for t in tags:
-        found = el.findall(t)
-        for extra in found[1:]:
-            found[0].extend(list(extra))
-            el.remove(extra)
-    return el
 
 
 class Volume(Model):

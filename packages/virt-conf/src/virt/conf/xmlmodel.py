@@ -1037,6 +1037,76 @@ def without(el: etree._Element, select: Callable[[etree._Element], Iterable[etre
     return el
 
 
+def unset_empty_attrs(el: etree._Element, pairs: frozenset[tuple[str, str]]) -> etree._Element:
+    """``el``, or a copy of it without the (element, attribute) pairs in ``pairs`` whose value is ''.
+
+    libvirt reads many attributes as an XPath string, where an empty value is no value at all; the
+    formats list theirs (found by comparing libvirt's answers for '' and for a missing attribute).
+    """
+
+    def hits(root: etree._Element) -> list[tuple[etree._Element, str]]:
+        return [(e, str(a)) for e in root.iter() if isinstance(e.tag, str)
+                for a, v in e.attrib.items() if v == "" and (e.tag, a) in pairs]
+
+    if not hits(el):
+        return el
+    el = copy.deepcopy(el)
+    for e, a in hits(el):
+        del e.attrib[a]
+    return el
+
+
+def keep_first_children(el: etree._Element, pairs: frozenset[tuple[str, str]]) -> etree._Element:
+    """``el``, or a copy of it where each (parent, child) pair in ``pairs`` keeps its first child only.
+
+    libvirt reads those single children with an XPath on the first match: a repeated one is ignored
+    (found by comparing libvirt's answers for a document with a doubled child and for each half).
+    """
+
+    def extra(root: etree._Element) -> list[etree._Element]:
+        out: list[etree._Element] = []
+        for parent in root.iter():
+            seen: set[str] = set()
+            for child in parent:
+                if isinstance(child.tag, str) and (parent.tag, child.tag) in pairs:
+                    if child.tag in seen:
+                        out.append(child)
+                    seen.add(child.tag)
+        return out
+
+    return without(el, extra)
+
+
+def drop_empty_text(el: etree._Element, pairs: frozenset[tuple[str, str]]) -> etree._Element:
+    """``el``, or a copy without the (parent, child) leaf elements of ``pairs`` whose text is empty.
+
+    libvirt reads those texts as XPath strings, where '' is no value at all.
+    """
+
+    def empty(root: etree._Element) -> list[etree._Element]:
+        return [c for p in root.iter() for c in p
+                if isinstance(c.tag, str) and (p.tag, c.tag) in pairs and not c.text and len(c) == 0]
+
+    return without(el, empty)
+
+
+def merge_repeated(el: etree._Element, tags: tuple[str, ...]) -> etree._Element:
+    """``el``, or a copy where each repeated child in ``tags`` is merged into its first occurrence.
+
+    libvirt reads their parts as ./target/path, ./target/permissions...: the first of each across all
+    of them, which is what the merged element read with the first-only rule gives.
+    """
+    if all(len(el.findall(t)) < 2 for t in tags):
+        return el
+    el = copy.deepcopy(el)
+    for t in tags:
+        found = el.findall(t)
+        for extra in found[1:]:
+            found[0].extend(list(extra))
+            el.remove(extra)
+    return el
+
+
 def parse_xml(xml: str | bytes | etree._Element) -> etree._Element:
     """Parse a document; malformed XML is an XMLError naming the line, never an lxml exception."""
     if isinstance(xml, etree._Element):
