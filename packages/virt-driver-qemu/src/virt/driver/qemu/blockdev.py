@@ -195,10 +195,8 @@ def storage_props(b: Builder, s: Source, disk: E, *, for_top: bool) -> Props:
     else:
         raise ConfigUnsupportedError(f"unsupported disk type '{stype}'")
     props.s("node-name", f"libvirt-{s.id}-storage")
-    cache = X.get(disk, "driver", "cache")
-    if cache in CACHE_MODES and stype != "dir":
-        direct, noflush, _ = CACHE_MODES[cache]
-        props.s("cache", {"direct": direct, "no-flush": noflush})
+    if stype != "dir":
+        set_cache(props, disk)
     fdset = b.disk_fdsets.get(s.id)
     if fdset is not None and len(b.cfg.fd_groups.get(fdset[1], ())) == 1:
         # one fd cannot be reopened read-write: its mode is fixed
@@ -401,10 +399,7 @@ def format_props(b: Builder, s: Source, disk: E, *, top: bool) -> Props:
             if dz == "unmap" and discard != "unmap":
                 dz = "on"
             props.s("detect-zeroes", dz)
-    cache = X.get(disk, "driver", "cache")
-    if cache in CACHE_MODES:
-        direct, noflush, _ = CACHE_MODES[cache]
-        props.s("cache", {"direct": direct, "no-flush": noflush})
+    set_cache(props, disk)
     fmt = s.fmt or "raw"
     enc = source_encryption(s, disk)
     # qcow2 metadata cache: the disk's <driver> for its own image, a backing image's <format>
@@ -436,6 +431,14 @@ def format_props(b: Builder, s: Source, disk: E, *, top: bool) -> Props:
     return props
 
 
+def set_cache(props: Props, disk: E) -> None:
+    """A node's cache options from the disk's <driver cache=> (none when the mode is not one of CACHE_MODES)."""
+    cache = X.get(disk, "driver", "cache")
+    if cache in CACHE_MODES:
+        direct, noflush, _ = CACHE_MODES[cache]
+        props.s("cache", {"direct": direct, "no-flush": noflush})
+
+
 def source_encryption(s: Source, disk: E) -> E | None:
     """The <encryption> of a source: in its <source> (or, legacy, directly in the <disk> or
     <backingStore>)."""
@@ -451,10 +454,7 @@ def slice_props(s: Source, disk: E) -> Props:
     offset, size = s.storage_slice() or (0, 0)
     props = Props().s("driver", "raw").s("node-name", f"libvirt-{s.id}-slice-sto").u("offset", offset) \
         .u("size", size).s("file", f"libvirt-{s.id}-storage").b("auto-read-only", True).s("discard", "unmap")
-    cache = X.get(disk, "driver", "cache")
-    if cache in CACHE_MODES:
-        direct, noflush, _ = CACHE_MODES[cache]
-        props.s("cache", {"direct": direct, "no-flush": noflush})
+    set_cache(props, disk)
     return props
 
 
