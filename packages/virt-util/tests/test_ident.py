@@ -214,3 +214,19 @@ def test_mac_agrees_with_libvirt(libvirt_python: LibvirtPython) -> None:
             assert [status, value, message] == ["error", err.code, str(err)], text
             continue
         assert [status, value] == ["ok", ours], text
+
+
+def test_host_id_reads_numbers_and_names() -> None:
+    import os
+    import pwd
+
+    from virt.util.ident import host_id
+
+    assert host_id("+107", "user") == 107 and host_id("42", "group") == 42
+    me = pwd.getpwuid(os.getuid())
+    assert host_id(me.pw_name, "user") == me.pw_uid
+    assert host_id("root", "group") == 0
+    with pytest.raises(KeyError):
+        host_id("no-such-user-virt", "user")
+    with pytest.raises(ValueError):
+        host_id("+x", "group")

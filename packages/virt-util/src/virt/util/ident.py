@@ -1,4 +1,5 @@
-"""UUIDs and MAC addresses as libvirt parses, formats and generates them (virUUID*, virMacAddr*)."""
+"""UUIDs, MAC addresses and host user/group ids as libvirt parses, formats and generates them (virUUID*, virMacAddr*,
+virGetUserID/virGetGroupID)."""
 
 from __future__ import annotations
 
@@ -150,3 +151,18 @@ def generate_mac(prefix: str = MAC_PREFIXES["qemu"]) -> str:
     oui = MAC_PREFIXES.get(prefix, prefix)
     head = parse_mac(f"{oui}:00:00:00")[:3]
     return format_mac(head + secrets.token_bytes(3))
+
+
+# ---------------------------------------------------------------------------------------- users, groups
+
+
+def host_id(name: str, kind: str) -> int:
+    """The host uid (``kind`` "user") or gid ("group") that ``name`` stands for, as libvirt's
+    virGetUserID/virGetGroupID read it: "+N" (or digits) is the number N itself, anything else a name.
+    KeyError when no such user or group exists, ValueError for a "+" that no number follows."""
+    import grp
+    import pwd
+
+    if name.startswith("+") or name.isdigit():
+        return int(name[1:] if name.startswith("+") else name)
+    return pwd.getpwnam(name).pw_uid if kind == "user" else grp.getgrnam(name).gr_gid

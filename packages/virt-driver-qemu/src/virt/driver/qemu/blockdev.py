@@ -16,6 +16,7 @@ from virt.driver.qemu import xmlutil as X
 from virt.driver.qemu.chardev import reconnect_opt
 from virt.driver.qemu.props import Props, escape_comma
 from virt.util.errors import ConfigUnsupportedError, InternalError, XMLError
+from virt.util.ident import host_id
 
 if TYPE_CHECKING:
     from virt.driver.qemu.command import Builder
@@ -342,16 +343,10 @@ def _network_props(b: Builder, s: Source, src: E, props: Props) -> None:
 
 def _host_id(name: str, kind: str) -> int:
     """The numeric host user or group id of an NFS <identity> ("+N" is the number N itself)."""
-    import grp
-    import pwd
-
-    if name.startswith("+") or name.isdigit():
-        try:
-            return int(name.lstrip("+"))
-        except ValueError:
-            raise XMLError(f"Failed to parse {kind} '{name}'") from None
     try:
-        return pwd.getpwnam(name).pw_uid if kind == "user" else grp.getgrnam(name).gr_gid
+        return host_id(name, kind)
+    except ValueError:
+        raise XMLError(f"Failed to parse {kind} '{name}'") from None
     except KeyError:
         raise ConfigUnsupportedError(f"Failed to find {kind} record for name '{name}'") from None
 

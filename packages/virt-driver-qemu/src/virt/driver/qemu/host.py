@@ -129,14 +129,12 @@ class QemuHost:
 
     def run_as(self) -> tuple[int, int] | None:
         """(uid, gid) QEMU runs as, from qemu.conf's user and group."""
-        import grp
-        import pwd
+        from virt.util.ident import host_id
 
         cfg = self.cfg
         try:
-            uid = int(cfg.user.lstrip("+")) if cfg.user.lstrip("+").isdigit() else pwd.getpwnam(cfg.user).pw_uid
-            gid = int(cfg.group.lstrip("+")) if cfg.group.lstrip("+").isdigit() else grp.getgrnam(cfg.group).gr_gid
-        except KeyError as err:
+            uid, gid = host_id(cfg.user, "user"), host_id(cfg.group, "group")
+        except (KeyError, ValueError) as err:
             raise VirtError(f"Failed to parse user/group '{cfg.user}:{cfg.group}': {err}") from None
         return uid, gid
 
