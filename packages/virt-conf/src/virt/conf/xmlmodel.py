@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import inspect
 import linecache
+import os
 import re
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -715,7 +716,15 @@ def _lazy_parser(src: _Source, model: type[Model]) -> str:
 
 
 def _compile_parser(cls: type[Model]) -> Callable[[etree._Element, ParseContext], Any]:
+    """The class's parse function, made once: the native engine's plan when it is there, else generated."""
     _check_fields(cls)
+    parse = (native_parser(cls) if native_parser is not None else None) or generate_parser(cls)
+    _PARSERS[cls] = parse
+    return parse
+
+
+def generate_parser(cls: type[Model]) -> Callable[[etree._Element, ParseContext], Any]:
+    """The pure-Python parse function of a class, generated from its fields (the native engine's twin)."""
     src = _Source(cls)
     e = src.emit
     e(0, "def parse(el, ctx):")
@@ -762,7 +771,6 @@ def _compile_parser(cls: type[Model]) -> Callable[[etree._Element, ParseContext]
         e(1, f"{src.const(cls.validate, 'HOOK')}(self, ctx)")
     e(1, "return self")
     parse: Callable[[etree._Element, ParseContext], Any] = src.build("parse", cls)
-    _PARSERS[cls] = parse
     return parse
 
 
@@ -883,7 +891,15 @@ def write_models(models: Iterable[Model], w: Writer, tag: str | None = None) -> 
 
 
 def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], None]:
+    """The class's write function, made once: the native engine's plan when it is there, else generated."""
     _check_fields(cls)
+    write = (native_writer(cls) if native_writer is not None else None) or generate_writer(cls)
+    _WRITERS[cls] = write
+    return write
+
+
+def generate_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], None]:
+    """The pure-Python write function of a class, generated from its fields (the native engine's twin)."""
     src = _Source(cls)
     src.ns.update(ESC_A=escape_attr, ESC_T=escape_text, IND=_INDENT, WD=_WRITE_DISPATCH,
                   SPECIAL_A=_SPECIAL_ATTR, SPECIAL_T=_SPECIAL_TEXT)
@@ -969,7 +985,6 @@ def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], Non
 
 def _built_writer(src: _Source, cls: type[Model]) -> Callable[[Any, Writer, str | None], None]:
     write: Callable[[Any, Writer, str | None], None] = src.build("write", cls)
-    _WRITERS[cls] = write
     return write
 
 
@@ -1205,3 +1220,15 @@ def iter_models(model: Model) -> Iterator[Model]:
             for item in value:
                 if isinstance(item, Model):
                     yield from iter_models(item)
+
+
+# ----------------------------------------------------------------------------- native engine
+
+#: ``native_parser(cls)`` / ``native_writer(cls)``: the C engine's parse or write function for a class, or
+#: None where it does not apply; both are None without the C extensions or with VIRT_NO_NATIVE=1.
+native_parser: Callable[[type[Model]], Any] | None = None
+native_writer: Callable[[type[Model]], Any] | None = None
+if os.environ.get("VIRT_NO_NATIVE") != "1":
+    # (imported last: the plan builders need the engine above)
+    from virt.conf._parseplan import native_parser
+    from virt.conf._writeplan import native_writer
