@@ -75,6 +75,9 @@ def tests(session: nox.Session) -> None:
     jobs = os.environ.get("VIRT_TEST_JOBS", "auto")
     session.run("pytest", "-p", "no:cacheprovider", "-n", jobs, "--dist", "loadgroup",
                 *_test_dirs(list(DISTS)), str(ROOT / "tests"), *session.posargs)
+    # virt-conf's XML engine once more through its pure-Python twin (the C engine built, turned off)
+    session.run("pytest", "-p", "no:cacheprovider", "-n", jobs, *_test_dirs(["virt-conf"]), *session.posargs,
+                env={"VIRT_NO_NATIVE": "1"})
 
 
 @nox.session
