@@ -294,26 +294,41 @@ static PyObject *text_value(PlanWriter *pw, PyObject *v) {
     return escape_result(PyObject_CallOneArg(pw->text_fmt, v), 2, pw->esc_t);
 }
 
+static PyTypeObject PlanWriterType;
+static PyObject *plan_write(PlanWriter *pw, PyObject *self, PyObject *w, PyObject *tag);
+
 /* WD[item.__class__](item, w, ftag) */
-static int dispatch(PlanWriter *pw, PyObject *item, PyObject *w, PyObject *ftag) {
+static int dispatch_in(PyObject *wd, PyObject *item, PyObject *w, PyObject *ftag) {
     PyObject *cls = (PyObject *)Py_TYPE(item);
-    PyObject *fn = PyDict_GetItemWithError(pw->wd, cls);
+    PyObject *fn = PyDict_GetItemWithError(wd, cls);
     if (fn != NULL) {
         Py_INCREF(fn);
     } else {
         if (PyErr_Occurred())
             return -1;
-        fn = PyObject_GetItem(pw->wd, cls); /* _WriteDispatch.__missing__ compiles it */
+        fn = PyObject_GetItem(wd, cls); /* _WriteDispatch.__missing__ compiles it */
         if (fn == NULL)
             return -1;
     }
-    PyObject *args[3] = {item, w, ftag != NULL ? ftag : Py_None}; /* (a None slot of an op is NULL) */
-    PyObject *r = PyObject_Vectorcall(fn, args, 3, NULL);
+    if (ftag == NULL) /* (a None slot of an op is NULL) */
+        ftag = Py_None;
+    PyObject *r;
+    if (Py_IS_TYPE(fn, &PlanWriterType)) {
+        /* (another class's plan: run directly, no argument parsing) */
+        r = plan_write((PlanWriter *)fn, item, w, ftag);
+    } else {
+        PyObject *args[3] = {item, w, ftag};
+        r = PyObject_Vectorcall(fn, args, 3, NULL);
+    }
     Py_DECREF(fn);
     if (r == NULL)
         return -1;
     Py_DECREF(r);
     return 0;
+}
+
+static int dispatch(PlanWriter *pw, PyObject *item, PyObject *w, PyObject *ftag) {
+    return dispatch_in(pw->wd, item, w, ftag);
 }
 
 /* parts[i] += s (s stolen) */
@@ -491,10 +506,13 @@ static PyObject *plan_write(PlanWriter *pw, PyObject *self, PyObject *w, PyObjec
                 goto done;
             continue;
         }
+        if (pieces_add_borrowed(&p, op->s1) < 0) {
+            Py_DECREF(v);
+            goto done;
+        }
         PyObject *value = attr_value(pw, op, v);
         Py_DECREF(v);
-        if (value == NULL || pieces_add_borrowed(&p, op->s1) < 0 || pieces_add(&p, value) < 0 ||
-            pieces_add_borrowed(&p, s_quote) < 0)
+        if (pieces_add(&p, value) < 0 || pieces_add_borrowed(&p, s_quote) < 0)
             goto done;
     }
     /* the namespace declarations */
@@ -528,11 +546,14 @@ static PyObject *plan_write(PlanWriter *pw, PyObject *self, PyObject *w, PyObjec
             if (v == NULL)
                 goto done;
             if (v != Py_None) {
+                if (pieces_add_borrowed(&p, s_gt) < 0) {
+                    Py_DECREF(v);
+                    goto done;
+                }
                 PyObject *value = text_value(pw, v);
                 Py_DECREF(v);
-                if (value == NULL || pieces_add_borrowed(&p, s_gt) < 0 || pieces_add(&p, value) < 0 ||
-                    pieces_add_borrowed(&p, s_ltslash) < 0 || pieces_add_borrowed(&p, tag) < 0 ||
-                    pieces_add_borrowed(&p, s_gtnl) < 0)
+                if (pieces_add(&p, value) < 0 || pieces_add_borrowed(&p, s_ltslash) < 0 ||
+                    pieces_add_borrowed(&p, tag) < 0 || pieces_add_borrowed(&p, s_gtnl) < 0)
                     goto done;
                 if (append_stolen(parts, pieces_join(&p)) < 0)
                     goto done;
@@ -578,11 +599,14 @@ static PyObject *plan_write(PlanWriter *pw, PyObject *self, PyObject *w, PyObjec
             if (v == NULL)
                 goto done;
             if (v != Py_None) {
+                if (pieces_add_borrowed(&p, s_gt) < 0) {
+                    Py_DECREF(v);
+                    goto done;
+                }
                 PyObject *value = text_value(pw, v);
                 Py_DECREF(v);
-                if (value == NULL || pieces_add_borrowed(&p, s_gt) < 0 || pieces_add(&p, value) < 0 ||
-                    pieces_add_borrowed(&p, s_ltslash) < 0 || pieces_add_borrowed(&p, tag) < 0 ||
-                    pieces_add_borrowed(&p, s_gtnl) < 0)
+                if (pieces_add(&p, value) < 0 || pieces_add_borrowed(&p, s_ltslash) < 0 ||
+                    pieces_add_borrowed(&p, tag) < 0 || pieces_add_borrowed(&p, s_gtnl) < 0)
                     goto done;
                 if (part_extend(parts, -1, pieces_join(&p)) < 0)
                     goto done;
@@ -831,6 +855,54 @@ static PyObject *make(PyObject *module, PyObject *args) {
     return (PyObject *)pw;
 }
 
+/* xmlmodel.write_models bound to a dispatch dict (``self``): write(model, w, tag) for each model */
+static PyObject *write_models(PyObject *wd, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 2 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "write_models() takes 2 or 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *models = args[0], *w = args[1], *tag = nargs == 3 ? args[2] : Py_None;
+    if (PyList_CheckExact(models)) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(models); i++) {
+            PyObject *item = PyList_GET_ITEM(models, i);
+            Py_INCREF(item);
+            int rc = dispatch_in(wd, item, w, tag);
+            Py_DECREF(item);
+            if (rc < 0)
+                return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *it = PyObject_GetIter(models);
+    if (it == NULL)
+        return NULL;
+    PyObject *item;
+    while ((item = PyIter_Next(it)) != NULL) {
+        int rc = dispatch_in(wd, item, w, tag);
+        Py_DECREF(item);
+        if (rc < 0) {
+            Py_DECREF(it);
+            return NULL;
+        }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef write_models_def = {
+    "write_models", (PyCFunction)(void (*)(void))write_models, METH_FASTCALL,
+    "write_models(models, w, tag=None): each model written by its class's write function (the dispatch)."};
+
+static PyObject *models_writer(PyObject *module, PyObject *wd) {
+    if (!PyDict_Check(wd)) {
+        PyErr_SetString(PyExc_TypeError, "models_writer() takes the dispatch dict");
+        return NULL;
+    }
+    return PyCFunction_New(&write_models_def, wd);
+}
+
 static PyObject *escape_py(PyObject *module, PyObject *args) {
     PyObject *s;
     int text = 0;
@@ -847,6 +919,7 @@ static PyMethodDef methods[] = {
     {"make", make, METH_VARARGS,
      "make(tag, qualname, attrs, ns_instance, ns_fn, leaf, text_name, text_fmt, children, hook, "
      "never_self_close, wd, esc_a, esc_t): a class's write function from its plan."},
+    {"models_writer", models_writer, METH_O, "models_writer(wd): write_models(models, w, tag=None) over dispatch wd."},
     {"escape", escape_py, METH_VARARGS, "escape(s, text=False): s escaped as escape_attr (or escape_text) does."},
     {NULL, NULL, 0, NULL},
 };

@@ -405,3 +405,27 @@ def test_no_leak() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 20_000, grown
+
+
+@needs_native
+def test_write_models_in_c_as_in_python() -> None:
+    from virt.conf._writeplan import write_models
+
+    assert write_models is not xm.write_models
+    models = [Item(id="1"), Handwritten(), Other(text="t&"), Tree(items=[Item(id="2")])]
+    for tag in (None, "x"):
+        for make in (list, iter, tuple):
+            outs = []
+            for fn in (write_models, xm.write_models):
+                w = Writer(1)
+                fn(make(models), w, tag) if tag else fn(make(models), w)
+                outs.append((w.parts, w.depth))
+            assert outs[0] == outs[1]
+    w = Writer()
+    with pytest.raises(RuntimeError, match="child writer failed"):
+        write_models([Item(id="1"), Failing(), Item(id="2")], w)
+    assert w.parts == ["<item id='1'/>\n"]
+    with pytest.raises(TypeError):
+        write_models([], w, None, None)
+    with pytest.raises(TypeError):
+        write_models(5, w)

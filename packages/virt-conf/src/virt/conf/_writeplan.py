@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, cast
 
 from virt.conf import xmlmodel as _m
@@ -9,6 +10,8 @@ from virt.conf import xmlmodel as _m
 try:
     from virt.conf import _cwrite  # type: ignore[attr-defined]
 except ImportError:  # (built without a compiler, or with VIRT_NO_NATIVE=1)
+    _cwrite = None
+if os.environ.get("VIRT_NO_NATIVE") == "1":  # (the pure twin asked for at run time)
     _cwrite = None
 
 # Op kinds, as csrc/cwrite.c numbers them. An op is (kind, field name, s1, s2, formatter, memo).
@@ -97,3 +100,7 @@ def native_writer(cls: type) -> Any:
     return _cwrite.make(cls.TAG, f"{cls.__module__}.{cls.__qualname__}", tuple(attrs), not cls.NSMAP, _ns_attrs,
                         leaf, text.name if text is not None else None, text_fmt, tuple(children), hook,
                         bool(cls.NEVER_SELF_CLOSE), _m._WRITE_DISPATCH, _m.escape_attr, _m.escape_text)
+
+
+#: ``xmlmodel.write_models`` run in C (the same dispatch, the same calls), or the Python one without the extension.
+write_models: Any = _cwrite.models_writer(_m._WRITE_DISPATCH) if _cwrite is not None else _m.write_models
