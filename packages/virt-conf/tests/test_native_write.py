@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from corpus_cases import CORPUS
+from corpus_cases import CORPUS, corpus_documents, mutated
+from hypothesis import HealthCheck, given, settings
 from lxml import etree
 from virt.conf import parse
 from virt.conf import xmlmodel as xm
@@ -386,6 +387,29 @@ def test_corpus_output_identical(suite: str) -> None:
     # every class met was written natively: the plan covers every kind of field the formats use
     fallbacks = [cls.__name__ for cls, write in xm._WRITERS.items() if type(write).__name__ != "PlanWriter"]
     assert not fallbacks
+
+
+_MUTATION_SUITES = ("generic_domain", "network", "storage_pool", "nodedev", "nwfilter", "interface", "secret")
+
+
+@needs_native
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated(corpus_documents(_MUTATION_SUITES)))
+def test_mutated_documents_format_as_the_twin(doc: bytes) -> None:
+    try:
+        model = parse(doc)
+    except VirtError:
+        return
+    try:
+        native: Any = model.format()
+    except VirtError as exc:
+        native = (type(exc), str(exc))
+    with pure_writers():
+        try:
+            twin: Any = model.format()
+        except VirtError as exc:
+            twin = (type(exc), str(exc))
+    assert native == twin
 
 
 @needs_native
