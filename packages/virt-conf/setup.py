@@ -20,7 +20,7 @@ def _extensions() -> list[Extension]:
         return []
     flags = ["-O2", "-Wall", "-Wno-unused-function"]
     return [
-        Extension("virt.conf._cparse", ["csrc/cparse.c"], include_dirs=lxml.get_include(),
+        Extension("virt.conf._cparse", ["csrc/cparse.c"], include_dirs=[*lxml.get_include(), "/usr/include/libxml2"],
                   extra_compile_args=flags, optional=True),
         Extension("virt.conf._cwrite", ["csrc/cwrite.c"], extra_compile_args=flags, optional=True),
     ]

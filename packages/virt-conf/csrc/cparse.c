@@ -8,6 +8,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <libxml/tree.h>
+#include <string.h>
 
 /* The head of lxml's _Element (lxml/etree.h: struct LxmlElement), the same in every lxml since 2.0. */
 typedef struct {
@@ -39,6 +40,17 @@ typedef struct {
 } Plan;
 
 static PyTypeObject PlanType;
+
+/* A class whose from_element picks the parser of a subclass by an attribute (<address type=...>). */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *attr;     /* the attribute's name (bytes, UTF-8) */
+    PyObject *table;    /* value -> parser (a dict the fallback fills) */
+    PyObject *fallback; /* the class's from_element: unknown or missing values, and the first of each */
+} Choice;
+
+static PyTypeObject ChoiceType;
 
 static PyObject *
 none_to_null(PyObject *o)
@@ -153,6 +165,36 @@ stripped(PyObject *text)
 
 static PyObject *run(Plan *p, PyObject *el, PyObject *doc, xmlNode *node, PyObject *ctx);
 
+static PyObject *
+run_choice(Choice *ch, PyObject *el, PyObject *doc, xmlNode *node, PyObject *ctx)
+{
+    const char *want = PyBytes_AS_STRING(ch->attr);
+    for (xmlAttr *a = node->properties; a != NULL; a = a->next) {
+        if (a->ns != NULL || strcmp((const char *)a->name, want) != 0)
+            continue;
+        PyObject *value = attr_text(node, a);
+        if (value == NULL)
+            return NULL;
+        PyObject *parser = PyDict_GetItemWithError(ch->table, value);
+        Py_DECREF(value);
+        if (parser == NULL && PyErr_Occurred())
+            return NULL;
+        if (parser != NULL && Py_IS_TYPE(parser, &PlanType))
+            return run((Plan *)parser, el, doc, node, ctx);
+        break;
+    }
+    PyObject *made = NULL;
+    if (el == NULL) {
+        el = made = element_factory(doc, node);
+        if (el == NULL)
+            return NULL;
+    }
+    PyObject *args[2] = {el, ctx};
+    PyObject *v = PyObject_Vectorcall(ch->fallback, args, 2, NULL);
+    Py_XDECREF(made);
+    return v;
+}
+
 /* Parse one child element with its model's parser (resolved on first use, as the twin's lazy parsers). */
 static PyObject *
 parse_child(PyObject *entry, PyObject *doc, xmlNode *child, PyObject *ctx)
@@ -168,6 +210,8 @@ parse_child(PyObject *entry, PyObject *doc, xmlNode *child, PyObject *ctx)
     }
     if (Py_IS_TYPE(target, &PlanType))
         return run((Plan *)target, NULL, doc, child, ctx);
+    if (Py_IS_TYPE(target, &ChoiceType))
+        return run_choice((Choice *)target, NULL, doc, child, ctx);
     PyObject *child_el = element_factory(doc, child);
     if (child_el == NULL)
         return NULL;
@@ -551,6 +595,64 @@ static PyTypeObject PlanType = {
     .tp_vectorcall_offset = offsetof(Plan, vectorcall),
 };
 
+static PyObject *
+choice_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "a parser choice takes (el, ctx)");
+        return NULL;
+    }
+    if (element_type == NULL || !PyObject_TypeCheck(args[0], element_type)) {
+        PyErr_SetString(PyExc_TypeError, "a parser choice reads an lxml element");
+        return NULL;
+    }
+    Element *el = (Element *)args[0];
+    return run_choice((Choice *)callable, args[0], el->doc, el->node, args[1]);
+}
+
+static int
+choice_init(Choice *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *attr, *table, *fallback;
+    if (!PyArg_ParseTuple(args, "UO!O:Choice", &attr, &PyDict_Type, &table, &fallback))
+        return -1;
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "a parser choice's fallback must be callable");
+        return -1;
+    }
+    PyObject *name = PyUnicode_AsUTF8String(attr);
+    if (name == NULL)
+        return -1;
+    Py_XSETREF(self->attr, name);
+    Py_XSETREF(self->table, Py_NewRef(table));
+    Py_XSETREF(self->fallback, Py_NewRef(fallback));
+    self->vectorcall = choice_vectorcall;
+    return 0;
+}
+
+static void
+choice_dealloc(Choice *self)
+{
+    Py_XDECREF(self->attr);
+    Py_XDECREF(self->table);
+    Py_XDECREF(self->fallback);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject ChoiceType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "virt.conf._cparse.Choice",
+    .tp_doc = "Choice(attr, table, fallback): parse with table[el.get(attr)] when it is a plan, else "
+              "fallback(el, ctx); call it as choice(el, ctx).",
+    .tp_basicsize = sizeof(Choice),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)choice_init,
+    .tp_dealloc = (destructor)choice_dealloc,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Choice, vectorcall),
+};
+
 static void *
 lxml_function(PyObject *capi, const char *name)
 {
@@ -604,7 +706,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "virt.conf._cparse",
 PyMODINIT_FUNC
 PyInit__cparse(void)
 {
-    if (PyType_Ready(&PlanType) < 0)
+    if (PyType_Ready(&PlanType) < 0 || PyType_Ready(&ChoiceType) < 0)
         return NULL;
     str_values = PyUnicode_InternFromString("values");
     str_empty = PyUnicode_InternFromString("empty");
@@ -617,7 +719,8 @@ PyInit__cparse(void)
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Plan", (PyObject *)&PlanType) < 0) {
+    if (PyModule_AddObjectRef(m, "Plan", (PyObject *)&PlanType) < 0
+        || PyModule_AddObjectRef(m, "Choice", (PyObject *)&ChoiceType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

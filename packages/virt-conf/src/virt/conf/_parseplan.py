@@ -92,6 +92,16 @@ def native_parser(cls: type[xm.Model]) -> Any:
     return _cparse.Plan(spec)
 
 
+def _resolve(model: type[xm.Model]) -> Any:
+    """What parses a child element of this model (the generated code's ``_parser_of``); a class that picks
+    its subclass by an attribute (``PARSE_BY_ATTR``: the attribute and the table its from_element fills)
+    gets a native choice, which goes to from_element itself for what the table does not have yet."""
+    choice = model.__dict__.get("PARSE_BY_ATTR")
+    if choice is not None:
+        return _cparse.Choice(choice[0], choice[1], model.from_element)
+    return xm._parser_of(model)
+
+
 if _cparse is not None:
     _cparse.configure(xm._bad_attr, xm._unknown_attr, _bad_text, xm._bad_value, xm._unknown_child, xm._missing,
-                      xm._parser_of, etree._Element, etree)
+                      _resolve, etree._Element, etree)

@@ -30,6 +30,7 @@ class Address(Model):
     type = Attr(String)
     KIND: ClassVar[str] = ""
     by_type: ClassVar[dict[str, builtins.type[Address]]] = {}
+    PARSE_BY_ATTR: ClassVar[tuple[str, dict[str, Any]]]
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -64,6 +65,8 @@ class Address(Model):
 
 #: Address type -> the engine's parser of its class (filled on first use; Address.by_type may grow).
 _PARSE_BY_TYPE: dict[str, Any] = {}
+#: (what the native engine reads: from_element picks the parser by this attribute, from this table)
+Address.PARSE_BY_ATTR = ("type", _PARSE_BY_TYPE)
 
 
 class ZPCI(Model):
