@@ -22,6 +22,7 @@ typedef struct {
     PyObject *s2;   /* A_BOOL: the false piece; C_TEXT_*: "</tag>\n" */
     PyObject *fn;   /* the formatter */
     PyObject *memo; /* A_MEMO: the formatter's Memo */
+    Py_ssize_t index; /* the field's place in the class's fields: where the instance dict usually has it */
 } Op;
 
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
     int leaf;             /* no children possible: the whole line at once */
     PyObject *text_name;  /* the Text field, or NULL */
     PyObject *text_fmt;   /* its formatter, or NULL for str() */
+    Py_ssize_t text_index;
     Py_ssize_t nchildren;
     Op *children;
     PyObject *hook;       /* format_extra, or NULL */
@@ -166,6 +168,8 @@ static PyObject *formatted(PyObject *x) {
 typedef struct {
     PyObject **items;
     Py_ssize_t n, cap;
+    Py_ssize_t len;  /* their total length */
+    Py_UCS4 maxchar; /* their widest character */
     PyObject *stack[48];
 } Pieces;
 
@@ -173,6 +177,8 @@ static void pieces_init(Pieces *p) {
     p->items = p->stack;
     p->n = 0;
     p->cap = 48;
+    p->len = 0;
+    p->maxchar = 127;
 }
 
 static void pieces_clear(Pieces *p) {
@@ -180,16 +186,29 @@ static void pieces_clear(Pieces *p) {
         Py_DECREF(p->items[i]);
     if (p->items != p->stack)
         PyMem_Free(p->items);
-    p->items = p->stack;
-    p->n = 0;
-    p->cap = 48;
+    pieces_init(p);
 }
 
+static int pieces_grow(Pieces *p, PyObject *s);
+
 /* add a piece (stolen; NULL is an error passed on) */
-static int pieces_add(Pieces *p, PyObject *s) {
+static inline int pieces_add(Pieces *p, PyObject *s) {
     if (s == NULL)
         return -1;
-    if (p->n == p->cap) {
+    if (p->n == p->cap && pieces_grow(p, s) < 0)
+        return -1;
+    p->items[p->n++] = s;
+    p->len += PyUnicode_GET_LENGTH(s);
+    if (!PyUnicode_IS_ASCII(s)) {
+        Py_UCS4 m = PyUnicode_MAX_CHAR_VALUE(s);
+        if (m > p->maxchar)
+            p->maxchar = m;
+    }
+    return 0;
+}
+
+static int pieces_grow(Pieces *p, PyObject *s) {
+    {
         Py_ssize_t cap = p->cap * 2;
         PyObject **items = PyMem_Malloc(cap * sizeof(PyObject *));
         if (items == NULL) {
@@ -203,31 +222,38 @@ static int pieces_add(Pieces *p, PyObject *s) {
         p->items = items;
         p->cap = cap;
     }
-    p->items[p->n++] = s;
     return 0;
 }
 
-static int pieces_add_borrowed(Pieces *p, PyObject *s) {
+static inline int pieces_add_borrowed(Pieces *p, PyObject *s) {
     Py_INCREF(s);
     return pieces_add(p, s);
 }
 
 /* the pieces joined (new reference) */
 static PyObject *pieces_join(Pieces *p) {
-    Py_ssize_t len = 0, i, pos = 0;
-    Py_UCS4 maxc = 127;
-    for (i = 0; i < p->n; i++) {
-        PyObject *s = p->items[i];
-        Py_UCS4 m = PyUnicode_MAX_CHAR_VALUE(s);
-        len += PyUnicode_GET_LENGTH(s);
-        if (m > maxc)
-            maxc = m;
-    }
-    PyObject *out = PyUnicode_New(len, maxc);
+    Py_ssize_t i, pos = 0;
+    PyObject *out = PyUnicode_New(p->len, p->maxchar);
     if (out == NULL)
         return NULL;
     int kind = PyUnicode_KIND(out);
     char *data = PyUnicode_DATA(out);
+    if (kind == PyUnicode_1BYTE_KIND) {
+        /* (the common case: every piece is Latin-1, most a few characters long) */
+        for (i = 0; i < p->n; i++) {
+            PyObject *s = p->items[i];
+            Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+            const char *src = PyUnicode_DATA(s);
+            if (n <= 16) {
+                for (Py_ssize_t j = 0; j < n; j++)
+                    data[pos + j] = src[j];
+            } else {
+                memcpy(data + pos, src, n);
+            }
+            pos += n;
+        }
+        return out;
+    }
     for (i = 0; i < p->n; i++) {
         PyObject *s = p->items[i];
         Py_ssize_t n = PyUnicode_GET_LENGTH(s);
@@ -254,6 +280,19 @@ static PyObject *field(PyObject *d, PyObject *self, PyObject *name) {
     if (PyErr_Occurred())
         return NULL;
     return PyObject_GetAttr(self, name);
+}
+
+/* self.<name>, looked for first at the dict's entry ``index``: instances are filled with every field in
+ * the class's order (Model.__init__ and the parsers do), so the entry there is the field's, found without
+ * a hash lookup; any other layout takes the lookup (new reference; NULL with an error) */
+static inline PyObject *field_at(PyObject *d, PyObject *self, PyObject *name, Py_ssize_t index) {
+    PyObject *k, *v;
+    Py_ssize_t pos = index;
+    if (PyDict_Next(d, &pos, &k, &v) && k == name) {
+        Py_INCREF(v);
+        return v;
+    }
+    return field(d, self, name);
 }
 
 /* the escaped text of one attribute value, as the twin's _format_expr (new reference) */
@@ -368,7 +407,7 @@ static int append_stolen(PyObject *parts, PyObject *s) {
 /* one child op of a non-leaf element; inner is IND[depth + 1] */
 static int write_child(PlanWriter *pw, Op *op, PyObject *self, PyObject *d, PyObject *w, PyObject *parts,
                        PyObject *inner) {
-    PyObject *v = field(d, self, op->name);
+    PyObject *v = field_at(d, self, op->name, op->index);
     if (v == NULL)
         return -1;
     if (op->kind == C_LIST) {
@@ -376,7 +415,7 @@ static int write_child(PlanWriter *pw, Op *op, PyObject *self, PyObject *d, PyOb
         Py_DECREF(v);
         if (truth <= 0)
             return truth;
-        v = field(d, self, op->name);
+        v = field_at(d, self, op->name, op->index);
         if (v == NULL)
             return -1;
         if (PyList_CheckExact(v)) {
@@ -492,7 +531,7 @@ static PyObject *plan_write(PlanWriter *pw, PyObject *self, PyObject *w, PyObjec
         goto done;
     for (Py_ssize_t i = 0; i < pw->nattrs; i++) {
         Op *op = &pw->attrs[i];
-        PyObject *v = field(d, self, op->name);
+        PyObject *v = field_at(d, self, op->name, op->index);
         if (v == NULL)
             goto done;
         if (v == Py_None) {
@@ -542,7 +581,7 @@ static PyObject *plan_write(PlanWriter *pw, PyObject *self, PyObject *w, PyObjec
     }
     if (pw->leaf) {
         if (pw->text_name != NULL) {
-            PyObject *v = field(d, self, pw->text_name);
+            PyObject *v = field_at(d, self, pw->text_name, pw->text_index);
             if (v == NULL)
                 goto done;
             if (v != Py_None) {
@@ -595,7 +634,7 @@ static PyObject *plan_write(PlanWriter *pw, PyObject *self, PyObject *w, PyObjec
         goto done;
     if (PyList_GET_SIZE(parts) == mark) {
         if (pw->text_name != NULL) {
-            PyObject *v = field(d, self, pw->text_name);
+            PyObject *v = field_at(d, self, pw->text_name, pw->text_index);
             if (v == NULL)
                 goto done;
             if (v != Py_None) {
@@ -781,7 +820,7 @@ static Op *ops_from(PyObject *seq, Py_ssize_t *n) {
     for (Py_ssize_t i = 0; i < *n; i++) {
         PyObject *t = PyTuple_GET_ITEM(seq, i);
         PyObject *name, *s1, *s2, *fn, *memo;
-        if (!PyArg_ParseTuple(t, "iUOOOO", &ops[i].kind, &name, &s1, &s2, &fn, &memo)) {
+        if (!PyArg_ParseTuple(t, "iUOOOOn", &ops[i].kind, &name, &s1, &s2, &fn, &memo, &ops[i].index)) {
             ops_free(ops, *n);
             return NULL;
         }
@@ -809,9 +848,10 @@ static Op *ops_from(PyObject *seq, Py_ssize_t *n) {
 static PyObject *make(PyObject *module, PyObject *args) {
     PyObject *tag, *qualname, *attrs, *ns_fn, *text_name, *text_fmt, *children, *hook, *wd, *esc_a, *esc_t;
     int ns_instance, leaf, never_self_close;
-    if (!PyArg_ParseTuple(args, "UUOpOpOOOOpO!OO:make", &tag, &qualname, &attrs, &ns_instance, &ns_fn, &leaf,
-                          &text_name, &text_fmt, &children, &hook, &never_self_close, &PyDict_Type, &wd,
-                          &esc_a, &esc_t))
+    Py_ssize_t text_index;
+    if (!PyArg_ParseTuple(args, "UUOpOpOnOOOpO!OO:make", &tag, &qualname, &attrs, &ns_instance, &ns_fn, &leaf,
+                          &text_name, &text_index, &text_fmt, &children, &hook, &never_self_close, &PyDict_Type,
+                          &wd, &esc_a, &esc_t))
         return NULL;
     if (text_name != Py_None && !PyUnicode_Check(text_name)) {
         PyErr_SetString(PyExc_TypeError, "text_name must be str or None");
@@ -835,6 +875,7 @@ static PyObject *make(PyObject *module, PyObject *args) {
     KEEP(esc_a, esc_a);
     KEEP(esc_t, esc_t);
     pw->ns_instance = ns_instance;
+    pw->text_index = text_index;
     pw->leaf = leaf;
     pw->never_self_close = never_self_close;
     if (pw->text_name != NULL)
@@ -917,7 +958,7 @@ static PyObject *escape_py(PyObject *module, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"make", make, METH_VARARGS,
-     "make(tag, qualname, attrs, ns_instance, ns_fn, leaf, text_name, text_fmt, children, hook, "
+     "make(tag, qualname, attrs, ns_instance, ns_fn, leaf, text_name, text_index, text_fmt, children, hook, "
      "never_self_close, wd, esc_a, esc_t): a class's write function from its plan."},
     {"models_writer", models_writer, METH_O, "models_writer(wd): write_models(models, w, tag=None) over dispatch wd."},
     {"escape", escape_py, METH_VARARGS, "escape(s, text=False): s escaped as escape_attr (or escape_text) does."},

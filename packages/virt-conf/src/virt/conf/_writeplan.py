@@ -14,7 +14,8 @@ except ImportError:  # (built without a compiler, or with VIRT_NO_NATIVE=1)
 if os.environ.get("VIRT_NO_NATIVE") == "1":  # (the pure twin asked for at run time)
     _cwrite = None
 
-# Op kinds, as csrc/cwrite.c numbers them. An op is (kind, field name, s1, s2, formatter, memo).
+# Op kinds, as csrc/cwrite.c numbers them. An op is (kind, field name, s1, s2, formatter, memo, index): index is
+# the field's place among the class's fields, where an instance's dict has it (filled in that order).
 #: Attributes: plain text escaped; an int's digits (else escaped text); a two-word boolean (s1/s2 are the
 #: whole " key='word'" pieces); an int through the type's remembered formats; any other formatter.
 A_STR, A_INT, A_BOOL, A_MEMO, A_FMT = range(5)
@@ -22,7 +23,7 @@ A_STR, A_INT, A_BOOL, A_MEMO, A_FMT = range(5)
 #: formatter (s1 = "<tag>", s2 = "</tag>\n"); a flag (s1 = "<tag/>\n"); a raw lxml element; one child.
 C_LIST, C_TEXT_STR, C_TEXT_FMT, C_FLAG, C_RAW, C_CHILD = range(6)
 
-Op = tuple[int, str, Any, Any, Any, Any]
+Op = tuple[int, str, Any, Any, Any, Any, int]
 
 
 def _ns_attrs(nsmap: dict[str, str]) -> str:
@@ -35,7 +36,7 @@ def _str_format(vtype: _m.ValueType[Any]) -> bool:
     return type(vtype).format is _m.ValueType.format and "format" not in vars(vtype)
 
 
-def _attr_op(key: str, attr: _m.Attr) -> Op | None:
+def _attr_op(key: str, attr: _m.Attr) -> tuple[int, str, Any, Any, Any, Any] | None:
     vtype = attr.vtype
     if type(vtype).format is _m.Bool.format:
         b = cast("_m.Bool", vtype)
@@ -49,7 +50,7 @@ def _attr_op(key: str, attr: _m.Attr) -> Op | None:
     return (A_FMT, attr.name, prefix, None, fmt, None)
 
 
-def _child_op(f: _m.Field) -> Op | None:
+def _child_op(f: _m.Field) -> tuple[int, str, Any, Any, Any, Any] | None:
     if isinstance(f, _m.Children | _m.Mixed):
         return (C_LIST, f.name, f._tag if isinstance(f, _m.Children) else None, None, None, None)
     if isinstance(f, _m.TextChild):
@@ -75,12 +76,13 @@ def native_writer(cls: type) -> Any:
         return None
     if not isinstance(cls.TAG, str):
         return None
+    index = {f.name: i for i, f in enumerate(cls._fields)}
     attrs: list[Op] = []
     for key, attr in cls._attrs.items():
         op = _attr_op(key, attr)
         if op is None:
             return None
-        attrs.append(op)
+        attrs.append((*op, index[attr.name]))
     leaf = (all(isinstance(f, _m.Attr | _m.Text) for f in cls._fields)
             and cls.format_extra is _m.Model.format_extra and not cls.NEVER_SELF_CLOSE)
     children: list[Op] = []
@@ -91,14 +93,15 @@ def native_writer(cls: type) -> Any:
             op = _child_op(f)
             if op is None:
                 return None
-            children.append(op)
+            children.append((*op, index[f.name]))
     text = cls._text
     text_fmt = None
     if text is not None and not _str_format(text.vtype):
         text_fmt = text.vtype.format
     hook = cls.format_extra if cls.format_extra is not _m.Model.format_extra else None
     return _cwrite.make(cls.TAG, f"{cls.__module__}.{cls.__qualname__}", tuple(attrs), not cls.NSMAP, _ns_attrs,
-                        leaf, text.name if text is not None else None, text_fmt, tuple(children), hook,
+                        leaf, text.name if text is not None else None, index[text.name] if text is not None else 0,
+                        text_fmt, tuple(children), hook,
                         bool(cls.NEVER_SELF_CLOSE), _m._WRITE_DISPATCH, _m.escape_attr, _m.escape_text)
 
 
