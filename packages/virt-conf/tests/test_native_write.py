@@ -453,3 +453,14 @@ def test_write_models_in_c_as_in_python() -> None:
         write_models([], w, None, None)
     with pytest.raises(TypeError):
         write_models(5, w)
+
+
+@needs_native
+def test_fields_found_whatever_the_dict_order() -> None:
+    tree = Tree(kind="k", title="t", items=[Item(id="1")], text="x")
+    expected = same(tree)[0]
+    tree.__dict__ = {"extra": 1, **dict(reversed(list(tree.__dict__.items())))}
+    assert same(tree)[0] == expected
+    del tree.__dict__["kind"]
+    native = same(tree)
+    assert native[0] is AttributeError
