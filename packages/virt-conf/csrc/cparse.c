@@ -8,6 +8,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <libxml/tree.h>
+#include <stdint.h>
 #include <string.h>
 
 /* The head of lxml's _Element (lxml/etree.h: struct LxmlElement), the same in every lxml since 2.0. */
@@ -58,13 +59,39 @@ none_to_null(PyObject *o)
     return o == Py_None ? NULL : o;
 }
 
+/* Short ASCII strings seen before (names, common values), by a hash of their bytes: the same str
+ * object comes back, its own hash already computed, instead of a new one to decode and hash again. */
+#define CACHE_SLOTS 4096
+#define CACHE_LONGEST 48
+static PyObject *cache[CACHE_SLOTS];
+
+static PyObject *
+text_str(const char *s)
+{
+    uint32_t h = 2166136261u;
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)s; *c != 0; c++, n++) {
+        if (n == CACHE_LONGEST)
+            return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), NULL);
+        h = (h ^ *c) * 16777619u;
+    }
+    PyObject **slot = &cache[h & (CACHE_SLOTS - 1)];
+    PyObject *u = *slot;
+    if (u != NULL && (size_t)PyUnicode_GET_LENGTH(u) == n && memcmp(PyUnicode_DATA(u), s, n) == 0)
+        return Py_NewRef(u);
+    u = PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, NULL);
+    if (u != NULL && PyUnicode_IS_ASCII(u))
+        Py_XSETREF(*slot, Py_NewRef(u));
+    return u;
+}
+
 /* "{href}name" or "name", as lxml names tags and attributes. */
 static PyObject *
 qualified_name(const xmlNs *ns, const xmlChar *name)
 {
     if (ns != NULL && ns->href != NULL)
         return PyUnicode_FromFormat("{%s}%s", (const char *)ns->href, (const char *)name);
-    return PyUnicode_FromString((const char *)name);
+    return text_str((const char *)name);
 }
 
 static PyObject *
@@ -74,7 +101,7 @@ attr_text(xmlNode *node, xmlAttr *attr)
     if (c == NULL)
         return PyUnicode_FromStringAndSize("", 0);
     if (c->next == NULL && c->type == XML_TEXT_NODE && c->content != NULL)
-        return PyUnicode_FromString((const char *)c->content);
+        return text_str((const char *)c->content);
     return attribute_value(node, attr); /* entity references: lxml's own reading */
 }
 
