@@ -27,7 +27,7 @@ static PyObject *(*attribute_value)(xmlNode *node, xmlAttr *attr);
 /* The Python helpers of the generated code (set by configure()). */
 static PyObject *bad_attr, *unknown_attr, *bad_text, *bad_value, *unknown_child, *missing, *resolve;
 static PyTypeObject *element_type;
-static PyObject *str_values, *str_empty, *str_hooks, *str_strip, *str_append, *empty_str;
+static PyObject *str_values, *str_empty, *str_hooks, *str_strip, *str_append, *empty_str, *empty_args;
 
 enum { V_STR, V_ENUM, V_BOOL, V_MEMO, V_CALL };
 enum { C_MODEL, C_LIST, C_TEXT_STR, C_TEXT_CONV, C_FLAG, C_RAW };
@@ -36,7 +36,7 @@ typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     PyObject *spec;   /* the tuple from _parseplan.native_parser; the pointers below borrow from it */
-    PyObject *cls, *new_, *defaults, *lists, *others, *parse_extra, *nothing, *attrs, *text, *children,
+    PyObject *cls, *defaults, *lists, *others, *parse_extra, *nothing, *attrs, *text, *children,
         *required, *post_parse, *validate;
 } Plan;
 
@@ -266,7 +266,8 @@ run(Plan *p, PyObject *el, PyObject *doc, xmlNode *node, PyObject *ctx)
     Py_ssize_t i, n;
     int rejected;
 
-    self = PyObject_CallOneArg(p->new_, p->cls);
+    /* cls.__new__(cls), through the type's slot: no argument parsing */
+    self = ((PyTypeObject *)p->cls)->tp_new((PyTypeObject *)p->cls, empty_args, NULL);
     if (self == NULL)
         goto error;
     d = PyObject_GenericGetDict(self, NULL);
@@ -563,26 +564,25 @@ plan_init(Plan *self, PyObject *args, PyObject *kwds)
     PyObject *spec;
     if (!PyArg_ParseTuple(args, "O!:Plan", &PyTuple_Type, &spec))
         return -1;
-    if (PyTuple_GET_SIZE(spec) != 13) {
-        PyErr_SetString(PyExc_ValueError, "a parse plan's spec has 13 items");
+    if (PyTuple_GET_SIZE(spec) != 12) {
+        PyErr_SetString(PyExc_ValueError, "a parse plan's spec has 12 items");
         return -1;
     }
     Py_XSETREF(self->spec, Py_NewRef(spec));
     PyObject **item = &PyTuple_GET_ITEM(spec, 0);
     self->cls = item[0];
-    self->new_ = item[1];
-    self->defaults = none_to_null(item[2]);
-    self->lists = item[3];
-    self->others = item[4];
-    self->parse_extra = none_to_null(item[5]);
-    self->nothing = item[6];
-    self->attrs = item[7];
-    self->text = none_to_null(item[8]);
-    self->children = item[9];
-    self->required = item[10];
-    self->post_parse = none_to_null(item[11]);
-    self->validate = none_to_null(item[12]);
-    if (!PyTuple_Check(self->lists) || !PyTuple_Check(self->others) || !PyDict_Check(self->attrs)
+    self->defaults = none_to_null(item[1]);
+    self->lists = item[2];
+    self->others = item[3];
+    self->parse_extra = none_to_null(item[4]);
+    self->nothing = item[5];
+    self->attrs = item[6];
+    self->text = none_to_null(item[7]);
+    self->children = item[8];
+    self->required = item[9];
+    self->post_parse = none_to_null(item[10]);
+    self->validate = none_to_null(item[11]);
+    if (!PyType_Check(self->cls) || !PyTuple_Check(self->lists) || !PyTuple_Check(self->others) || !PyDict_Check(self->attrs)
         || !PyDict_Check(self->children) || !PyTuple_Check(self->required)
         || (self->defaults != NULL && !PyDict_Check(self->defaults))) {
         PyErr_SetString(PyExc_TypeError, "malformed parse plan spec");
@@ -741,7 +741,8 @@ PyInit__cparse(void)
     str_strip = PyUnicode_InternFromString("strip");
     str_append = PyUnicode_InternFromString("append");
     empty_str = PyUnicode_FromStringAndSize("", 0);
-    if (!str_values || !str_empty || !str_hooks || !str_strip || !str_append || !empty_str)
+    empty_args = PyTuple_New(0);
+    if (!empty_args || !str_values || !str_empty || !str_hooks || !str_strip || !str_append || !empty_str)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)

@@ -76,7 +76,6 @@ def native_parser(cls: type[xm.Model]) -> Any:
 
     spec = (
         cls,
-        cls.__new__,
         defaults or None,
         tuple(lists),
         tuple((f.name, f) for f in others),
