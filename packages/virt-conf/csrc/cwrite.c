@@ -295,6 +295,23 @@ static inline PyObject *field_at(PyObject *d, PyObject *self, PyObject *name, Py
     return field(d, self, name);
 }
 
+/* str(v) of an exact int: the digits of small numbers made once (ports, indexes, counts repeat) */
+#define DIGITS_CACHE 1024
+static PyObject *digits[DIGITS_CACHE];
+
+static PyObject *int_str(PyObject *v) {
+    int overflow;
+    long n = PyLong_AsLongAndOverflow(v, &overflow);
+    if (overflow == 0 && n >= 0 && n < DIGITS_CACHE) {
+        PyObject *s = digits[n];
+        if (s == NULL && (s = digits[n] = PyObject_Str(v)) == NULL)
+            return NULL;
+        Py_INCREF(s);
+        return s;
+    }
+    return PyObject_Str(v);
+}
+
 /* the escaped text of one attribute value, as the twin's _format_expr (new reference) */
 static PyObject *attr_value(PlanWriter *pw, Op *op, PyObject *v) {
     switch (op->kind) {
@@ -304,7 +321,7 @@ static PyObject *attr_value(PlanWriter *pw, Op *op, PyObject *v) {
         return escape_result(PyObject_Str(v), 1, pw->esc_a);
     case A_INT:
         if (PyLong_CheckExact(v))
-            return PyObject_Str(v);
+            return int_str(v);
         return escape_result(PyObject_Str(v), 1, pw->esc_a);
     case A_MEMO:
         if (PyLong_CheckExact(v)) {

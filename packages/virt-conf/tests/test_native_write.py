@@ -229,6 +229,7 @@ class Sub(str):
     {"count": 2**70, "slot": 4096, "on": "", "shout": "quiet"},
     {"count": "12<", "slot": 255, "value": 3},
     {"count": -1, "slot": -1},
+    {"count": 0}, {"count": 1023}, {"count": 1024},
 ])
 def test_non_string_values_as_the_twin(values: dict[str, Any]) -> None:
     same(Leaf(**values))

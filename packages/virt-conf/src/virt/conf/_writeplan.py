@@ -33,7 +33,7 @@ def _ns_attrs(nsmap: dict[str, str]) -> str:
 
 def _str_format(vtype: _m.ValueType[Any]) -> bool:
     """The type formats as ``str(value)``: ValueType.format, not overridden by the class or the instance."""
-    return type(vtype).format is _m.ValueType.format and "format" not in vars(vtype)
+    return type(vtype).format is _m.ValueType.format and "format" not in getattr(vtype, "__dict__", {})
 
 
 def _attr_op(key: str, attr: _m.Attr) -> tuple[int, str, Any, Any, Any, Any] | None:
