@@ -244,12 +244,10 @@ static PyObject *pieces_join(Pieces *p) {
             PyObject *s = p->items[i];
             Py_ssize_t n = PyUnicode_GET_LENGTH(s);
             const char *src = PyUnicode_DATA(s);
-            if (n <= 16) {
-                for (Py_ssize_t j = 0; j < n; j++)
-                    data[pos + j] = src[j];
-            } else {
+            if (n == 1)
+                data[pos] = src[0];
+            else
                 memcpy(data + pos, src, n);
-            }
             pos += n;
         }
         return out;
@@ -399,7 +397,9 @@ static int part_extend(PyObject *parts, Py_ssize_t i, PyObject *s) {
         PyErr_SetString(PyExc_IndexError, "list index out of range");
         return -1;
     }
-    PyObject *r = PyNumber_InPlaceAdd(PyList_GET_ITEM(parts, i), s);
+    PyObject *old = PyList_GET_ITEM(parts, i);
+    /* (str + str directly; anything else through the operator, as the twin's +=) */
+    PyObject *r = PyUnicode_CheckExact(old) ? PyUnicode_Concat(old, s) : PyNumber_InPlaceAdd(old, s);
     Py_DECREF(s);
     if (r == NULL)
         return -1;
