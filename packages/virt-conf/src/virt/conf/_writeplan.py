@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, cast
 
 from virt.conf import xmlmodel as _m
@@ -10,8 +9,6 @@ from virt.conf import xmlmodel as _m
 try:
     from virt.conf import _cwrite  # type: ignore[attr-defined]
 except ImportError:  # (built without a compiler, or with VIRT_NO_NATIVE=1)
-    _cwrite = None
-if os.environ.get("VIRT_NO_NATIVE") == "1":  # (the pure twin asked for at run time)
     _cwrite = None
 
 # Op kinds, as csrc/cwrite.c numbers them. An op is (kind, field name, s1, s2, formatter, memo, index): index is
