@@ -435,12 +435,12 @@ def test_no_leak() -> None:
 def test_write_models_in_c_as_in_python() -> None:
     from virt.conf._writeplan import write_models
 
-    assert write_models is not xm.write_models
+    assert write_models is not xm.python_write_models
     models = [Item(id="1"), Handwritten(), Other(text="t&"), Tree(items=[Item(id="2")])]
     for tag in (None, "x"):
         for make in (list, iter, tuple):
             outs = []
-            for fn in (write_models, xm.write_models):
+            for fn in (write_models, xm.python_write_models):
                 w = Writer(1)
                 fn(make(models), w, tag) if tag else fn(make(models), w)
                 outs.append((w.parts, w.depth))

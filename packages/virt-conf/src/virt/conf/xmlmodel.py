@@ -890,6 +890,10 @@ def write_models(models: Iterable[Model], w: Writer, tag: str | None = None) -> 
         dispatch[model.__class__](model, w, tag)
 
 
+#: The pure-Python write_models (where the C engine is used, ``write_models`` is its C twin).
+python_write_models = write_models
+
+
 def _compile_writer(cls: type[Model]) -> Callable[[Any, Writer, str | None], None]:
     """The class's write function, made once: the native engine's plan when it is there, else generated."""
     _check_fields(cls)
@@ -1230,5 +1234,9 @@ native_parser: Callable[[type[Model]], Any] | None = None
 native_writer: Callable[[type[Model]], Any] | None = None
 if os.environ.get("VIRT_NO_NATIVE") != "1":
     # (imported last: the plan builders need the engine above)
+    from virt.conf import _writeplan
     from virt.conf._parseplan import native_parser
-    from virt.conf._writeplan import native_writer
+
+    native_writer = _writeplan.native_writer
+    # (hand-written writes, the domain's devices above all, write their lists of models through it)
+    write_models = _writeplan.write_models
