@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid as _uuid
 from collections.abc import Iterator
+from operator import attrgetter
 from typing import Any
 
 from lxml import etree
@@ -69,6 +70,8 @@ VIRT_TYPES = ("none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "te
               "phyp", "parallels", "bhyve", "vz", "hvf", "ch")
 
 
+_BOOT = attrgetter("boot")
+_ORDER = attrgetter("order")
 _VIRT_TYPE = Enum(*VIRT_TYPES, name="domain type")
 
 
@@ -427,15 +430,15 @@ class Domain(Model):
             seen.add(key)
 
     def _boot_order(self) -> None:
-        orders: dict[int, Device] = {}
-        device_boot = False
-        for dev in self.devices:
-            boot = dev.__dict__.get("boot")  # (kinds without <boot> have no such field)
-            if boot is not None and boot.order:
-                device_boot = True
-                if boot.order in orders:
-                    raise XMLError(f"boot order '{boot.order}' used for more than one device")
-                orders[boot.order] = dev
+        # (C-level loops over every device: kinds without <boot> read the class attribute None)
+        orders = list(filter(None, map(_ORDER, filter(None, map(_BOOT, self.devices)))))
+        device_boot = bool(orders)
+        if len(set(orders)) != len(orders):
+            seen: set[int] = set()
+            for order in orders:
+                if order in seen:
+                    raise XMLError(f"boot order '{order}' used for more than one device")
+                seen.add(order)
         if self.os.boots and device_boot:
             raise ConfigUnsupportedError("per-device boot elements cannot be used together with os/boot elements")
         if not self.os.boots and not device_boot and self.bootloader is None:

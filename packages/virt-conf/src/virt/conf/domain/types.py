@@ -159,6 +159,20 @@ def unit_scale(unit: str | None, default: int) -> int:
     """Bytes in one ``unit`` (libvirt's virScaleInteger): b, KiB/k (1024), KB (1000), ... up to EiB/EB."""
     if not unit:
         return default
+    # (every size of a document passes here, with the same few units: their scales are remembered)
+    scale = _UNIT_SCALES.get(unit)
+    if scale is None:
+        scale = _unit_scale(unit)
+        if len(_UNIT_SCALES) < 256:
+            _UNIT_SCALES[unit] = scale
+    return scale
+
+
+#: Unit -> bytes in one unit, for the units seen so far (valid ones only: the others raise).
+_UNIT_SCALES: dict[str, int] = {}
+
+
+def _unit_scale(unit: str) -> int:
     low = unit.lower()
     if low in ("b", "byte", "bytes"):
         return 1

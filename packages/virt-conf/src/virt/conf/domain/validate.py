@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from virt.conf.domain.address import is_user_alias
 from virt.util.errors import (
     ConfigUnsupportedError,
     ErrorNumber,
@@ -19,6 +22,7 @@ VIRTIO_MODELS = ("virtio", "virtio-transitional", "virtio-non-transitional")
 _AUTH_PROTOCOLS = ("iscsi", "http", "https", "ftp", "ftps", "ssh", "rbd")
 _SECRET_USAGES = ("none", "volume", "ceph", "iscsi", "tls", "vtpm")
 _DISK_PREFIXES = ("hd", "sd", "vd", "xvd", "ubd")
+_ALIAS_NAME = attrgetter("name")
 
 
 def detail(message: str) -> VirtError:
@@ -424,9 +428,6 @@ def _os(dom: Domain) -> None:
 
 
 def _aliases(dom: Domain) -> None:
-    from virt.conf.domain.address import is_user_alias
-
-    seen: set[str] = set()
     devs = dom.devices
     # the first console aliasing serial 0 carries the serial's alias: not a duplicate
     aliasing = None
@@ -434,6 +435,14 @@ def _aliases(dom: Domain) -> None:
         con = devs.consoles[0]
         if con.target is not None and con.target.type == "serial":
             aliasing = con
+    if aliasing is None or aliasing.__dict__["alias"] is None:
+        # (the common case, in C-level loops: every device's alias name that is a user alias, and
+        # nothing more to do when none repeats; redirfilters have no alias field, hence getattr's default)
+        names = list(filter(is_user_alias, map(
+            _ALIAS_NAME, filter(None, map(getattr, devs, repeat("alias"), repeat(None))))))
+        if len(set(names)) == len(names):
+            return
+    seen: set[str] = set()
     for dev in devs:
         alias = dev.__dict__.get("alias")  # (every kind but redirfilter has the field)
         if alias is None or dev is aliasing:

@@ -127,7 +127,8 @@ class Devices(Model):
             ctrls, self.controllers = self.controllers, []
             for c in ctrls:
                 self.insert_controller(c)
-        if any(v.model.primary for v in self.videos[1:]):
+        videos = self.videos
+        if len(videos) > 1 and any(v.model.primary for v in videos[1:]):
             self._sort_primary_video()
 
     def _sort_primary_video(self) -> None:

@@ -97,26 +97,29 @@ class Controller(Device):
     pcihole64 = Child(PCIHole64)
 
     def post_parse(self, ctx: ParseContext) -> None:
-        if self.type is None:
-            self.type = "ide"
-        if self.model is not None:
-            models = MODELS.get(self.type)
-            if models is None or self.model not in models:
-                raise XMLError(f"Unknown model type '{self.model}'")
-            if self.model == "auto" and self.type == "scsi":
-                self.model = None
-        if self.type != "pci":
+        ctype = self.type  # (read once: every controller passes here)
+        if ctype is None:
+            ctype = self.type = "ide"
+        model = self.model
+        if model is not None:
+            models = MODELS.get(ctype)
+            if models is None or model not in models:
+                raise XMLError(f"Unknown model type '{model}'")
+            if model == "auto" and ctype == "scsi":
+                self.model = model = None
+        if ctype != "pci":
             # libvirt reads these only for PCI controllers
             self.model_name = self.target = self.pcihole64 = None
-        if self.type not in ("virtio-serial", "usb"):
-            self.ports = None
-        if self.type != "virtio-serial":
-            self.vectors = None
-        if self.type != "xenbus":
-            self.maxGrantFrames = self.maxEventChannels = None
-        if self.type == "pci" and self.pcihole64 is not None and self.model not in ("pci-root", "pcie-root"):
+        elif self.pcihole64 is not None and model not in ("pci-root", "pcie-root"):
             self.pcihole64 = None
-        if self.driver is not None and all(getattr(self.driver, f.name) is None for f in self.driver._fields):
+        if ctype != "virtio-serial":
+            self.vectors = None
+            if ctype != "usb":
+                self.ports = None
+        if ctype != "xenbus":
+            self.maxGrantFrames = self.maxEventChannels = None
+        driver = self.driver
+        if driver is not None and all(getattr(driver, f.name) is None for f in driver._fields):
             self.driver = None
 
     def validate(self, ctx: ParseContext) -> None:

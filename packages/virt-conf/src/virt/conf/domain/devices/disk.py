@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -261,68 +262,69 @@ class Disk(Device):
     encryption = Child(Encryption)
 
     def post_parse(self, ctx: ParseContext) -> None:
-        if self.type is None:
-            self.type = "file"
-        if self.device is None:
-            self.device = "disk"
+        # (the type, device and target are read into locals once: this runs for every disk)
+        dtype = self.type
+        if dtype is None:
+            dtype = self.type = "file"
+        device = self.device
+        if device is None:
+            device = self.device = "disk"
         if ctx.inactive:
             self.mirror = None
         src = self.source
         if src is not None:
-            src.finish(self.type)
-            if src.is_empty() and self.type != "network":
+            src.finish(dtype)
+            if dtype != "network" and src.is_empty():
                 self.source = src = None
-        if self.type == "network" and src is not None and src.protocol == "iscsi" and src.name and \
-                "/" not in src.name:
-            # virDomainPostParseCheckISCSIPath: the LUN defaults to 0
-            src.name += "/0"
-        if self.type == "network" and src is None:
-            raise XMLError("missing network source protocol type")
-        if src is not None and self.type == "network":
+        if dtype == "network":
+            if src is None:
+                raise XMLError("missing network source protocol type")
+            if src.protocol == "iscsi" and src.name and "/" not in src.name:
+                # virDomainPostParseCheckISCSIPath: the LUN defaults to 0
+                src.name += "/0"
             src.startupPolicy = None
         # auth/encryption given directly under <disk> are kept there (libvirt remembers where they were)
-        if self.auth is not None and src is not None and src.auth is not None:
-            raise ConfigUnsupportedError("an <auth> definition already found for disk source")
-        if self.encryption is not None and src is not None and src.encryption is not None:
-            raise ConfigUnsupportedError("an <encryption> definition already found for disk source")
-        if self.target is None or self.target.dev is None:
-            raise VirtError(f"device {self.source_path}" if self.source_path else None, code=ErrorNumber.NO_TARGET)
+        if src is not None:
+            if self.auth is not None and src.auth is not None:
+                raise ConfigUnsupportedError("an <auth> definition already found for disk source")
+            if self.encryption is not None and src.encryption is not None:
+                raise ConfigUnsupportedError("an <encryption> definition already found for disk source")
         tgt = self.target
-        if tgt.bus is None:
+        if tgt is None or tgt.dev is None:
+            raise VirtError(f"device {self.source_path}" if self.source_path else None, code=ErrorNumber.NO_TARGET)
+        bus = tgt.bus
+        if bus is None:
             dev = tgt.dev
-            if self.device == "floppy":
-                tgt.bus = "fdc"
+            if device == "floppy":
+                bus = "fdc"
             elif dev.startswith("hd"):
-                tgt.bus = "ide"
+                bus = "ide"
             elif dev.startswith("sd"):
-                tgt.bus = "scsi"
+                bus = "scsi"
             elif dev.startswith("vd"):
-                tgt.bus = "virtio"
+                bus = "virtio"
             elif dev.startswith("xvd"):
-                tgt.bus = "xen"
+                bus = "xen"
             elif dev.startswith("ubd"):
-                tgt.bus = "uml"
+                bus = "uml"
             else:
-                tgt.bus = "ide"
-        if self.device == "floppy" and tgt.bus != "fdc":
-            raise InternalError(f"Invalid bus type '{tgt.bus}' for floppy disk")
-        if self.device != "floppy" and tgt.bus == "fdc":
-            raise InternalError(f"Invalid bus type '{tgt.bus}' for disk")
-        if tgt.tray is not None and self.device not in ("cdrom", "floppy"):
+                bus = "ide"
+            tgt.bus = bus
+        if (device == "floppy") != (bus == "fdc"):
+            raise InternalError(f"Invalid bus type '{bus}' for floppy disk" if device == "floppy" else
+                                f"Invalid bus type '{bus}' for disk")
+        if tgt.tray is not None and device not in ("cdrom", "floppy"):
             raise ConfigUnsupportedError("tray is only valid for cdrom and floppy")
-        if tgt.removable is not None and not (tgt.bus == "usb" or (tgt.bus == "scsi" and self.device == "disk")):
+        if tgt.removable is not None and not (bus == "usb" or (bus == "scsi" and device == "disk")):
             raise XMLError("removable is only valid for usb or scsi disks")
-        if self.type == "vhostuser" and self.snapshot is None:
+        if dtype == "vhostuser" and self.snapshot is None:
             self.snapshot = "no"
-        if self.wwn is not None and not re.fullmatch(r"(0x)?[0-9a-fA-F]{16}", self.wwn):
+        if self.wwn is not None and not _WWN.fullmatch(self.wwn):
             raise XMLError("Malformed wwn: " + self.wwn)
-        for name, limit in (("vendor", 8), ("product", 16)):
-            value = getattr(self, name)
-            if value is not None:
-                if not value.isprintable():
-                    raise XMLError(f"disk {name} is not printable string")
-                if len(value) > limit:
-                    raise ConfigUnsupportedError(f"disk {name} is more than {limit} characters")
+        if self.vendor is not None:
+            _check_inquiry_string("vendor", self.vendor, 8)
+        if self.product is not None:
+            _check_inquiry_string("product", self.product, 16)
 
     def validate(self, ctx: ParseContext) -> None:
         chain: Any = self
@@ -336,23 +338,29 @@ class Disk(Device):
             if bs is None or bs.is_terminator:
                 break
             chain, stype, src = bs, bs.type, bs.source
-        m = _DISK_NAME.fullmatch(self.dev)
-        if m and m.group(2):
-            raise ConfigUnsupportedError(f"invalid disk target '{self.dev}', partitions can't appear in disk targets")
-        if self.device != "lun":
+        tgt = self.target
+        dev = tgt.dev if tgt is not None else ""
+        if _has_partition(dev):
+            raise ConfigUnsupportedError(f"invalid disk target '{dev}', partitions can't appear in disk targets")
+        device = self.device
+        if device != "lun":
             if self.rawio is not None:
                 raise ConfigUnsupportedError("rawio can be used only with device='lun'")
             if self.sgio is not None:
                 raise ConfigUnsupportedError("sgio can be used only with device='lun'")
-        if self.source is not None and self.source.reservations is not None and self.device != "lun":
-            raise ConfigUnsupportedError("<reservations/> allowed only for lun devices")
-        if self.driver is not None and self.driver.queues and self.target.bus != "virtio":
-            raise ConfigUnsupportedError("queues attribute in disk driver element is only supported for virtio bus")
-        if self.model is not None and self.target.bus != "virtio":
-            raise ConfigUnsupportedError(f"disk model '{self.model}' not supported for bus '{self.target.bus}'")
-        if self.address is not None and not _address_fits_bus(self.target.bus, self.address.type):
-            raise ConfigUnsupportedError(f"Invalid address type '{self.address.type}' for the disk '{self.dev}' "
-                                         f"with the bus type '{self.target.bus}'")
+            if self.source is not None and self.source.reservations is not None:
+                raise ConfigUnsupportedError("<reservations/> allowed only for lun devices")
+        bus = tgt.bus if tgt is not None else None
+        if bus != "virtio":
+            if self.driver is not None and self.driver.queues:
+                raise ConfigUnsupportedError("queues attribute in disk driver element is only supported for "
+                                             "virtio bus")
+            if self.model is not None:
+                raise ConfigUnsupportedError(f"disk model '{self.model}' not supported for bus '{bus}'")
+        address = self.address
+        if address is not None and not _address_fits_bus(bus, address.type):
+            raise ConfigUnsupportedError(f"Invalid address type '{address.type}' for the disk '{dev}' "
+                                         f"with the bus type '{bus}'")
 
     # -- helpers -------------------------------------------------------------------------------
     @property
@@ -376,6 +384,24 @@ class Disk(Device):
 class BackendDomain(Model):
     TAG = "backenddomain"
     name = Attr(String)
+
+
+@functools.lru_cache(maxsize=1024)
+def _has_partition(dev: str) -> bool:
+    """Whether a disk target name has a partition number (vda1): the same few names in every document."""
+    m = _DISK_NAME.fullmatch(dev)
+    return bool(m and m.group(2))
+
+
+_WWN = re.compile(r"(0x)?[0-9a-fA-F]{16}")
+
+
+def _check_inquiry_string(name: str, value: str, limit: int) -> None:
+    """The SCSI inquiry strings (vendor, product): printable and short."""
+    if not value.isprintable():
+        raise XMLError(f"disk {name} is not printable string")
+    if len(value) > limit:
+        raise ConfigUnsupportedError(f"disk {name} is more than {limit} characters")
 
 
 def _address_fits_bus(bus: str | None, atype: str | None) -> bool:
