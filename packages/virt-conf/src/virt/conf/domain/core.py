@@ -422,7 +422,7 @@ class Domain(Model):
     def _reject_duplicate_controllers(self) -> None:
         seen: set[tuple[str, int]] = set()
         for c in self.devices.controllers:
-            if getattr(c, "master", None) is not None:
+            if c.master is not None:  # (a field of every device)
                 continue
             key = (c.type, c.index)
             if key in seen:
@@ -475,12 +475,14 @@ class Domain(Model):
         devs = self.devices
         tops: dict[str | None, int] = {}  # drive bus -> highest controller its disks' addresses name
         for d in devs.disks:
-            if isinstance(d.address, DriveAddress):
+            a = d.address
+            if isinstance(a, DriveAddress):
                 bus = d.bus
-                tops[bus] = max(tops.get(bus, -1), d.address.controller or 0)
-        for ctype in ("scsi", "fdc", "ide", "sata"):  # (each bus's controller type has its name)
-            for i in range(tops.get(ctype, -1) + 1):
-                devs.add_controller(ctype, i)
+                tops[bus] = max(tops.get(bus, -1), a.controller or 0)
+        if tops:
+            for ctype in ("scsi", "fdc", "ide", "sata"):  # (each bus's controller type has its name)
+                for i in range(tops.get(ctype, -1) + 1):
+                    devs.add_controller(ctype, i)
         for ch in list(devs.channels) + list(devs.consoles):
             if ch.target is not None and ch.target.type == "virtio":
                 idx = ch.address.controller if isinstance(ch.address, VirtioSerialAddress) else 0
@@ -523,14 +525,17 @@ class Domain(Model):
         targets: dict[str, Disk] = {}
         addrs: dict[tuple[str, int, int, int, int], Disk] = {}
         for d in devs.disks:
-            prev = targets.get(d.dev)
+            tgt = d.target  # (read once for Disk.dev and Disk.bus)
+            dev = tgt.dev if tgt is not None else ""
+            prev = targets.get(dev)
             if prev is not None:
-                raise XMLError(f"target '{d.dev}' duplicated for disk sources '{prev.source_path or ''}' and "
+                raise XMLError(f"target '{dev}' duplicated for disk sources '{prev.source_path or ''}' and "
                                f"'{d.source_path or ''}'")
-            targets[d.dev] = d
+            targets[dev] = d
             a = d.address
             if isinstance(a, DriveAddress):
-                key = (d.bus or "", a.controller or 0, a.bus or 0, a.target or 0, a.unit or 0)
+                key = ((tgt.bus if tgt is not None else None) or "", a.controller or 0, a.bus or 0,
+                       a.target or 0, a.unit or 0)
                 if key in addrs:
                     raise ConfigUnsupportedError(f"Found duplicate drive address for disk with target name "
                                                  f"'{addrs[key].dev}' "

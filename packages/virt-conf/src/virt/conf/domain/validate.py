@@ -88,51 +88,54 @@ def validate_domain(dom: Domain) -> None:
 
 
 def _disk(dom: Domain, disk: Any) -> None:
+    # (the disk's fields are read into locals once and its properties (dev, bus, image_format) are
+    # read through the target and driver directly: this runs for every disk)
     src = disk.source
-    if disk.type == "network" and src is not None and (disk.auth or src.auth) is not None:
+    dtype = disk.type
+    device = disk.device
+    if dtype == "network" and src is not None and (disk.auth or src.auth) is not None:
         auth = disk.auth or src.auth
         if src.protocol not in _AUTH_PROTOCOLS:
             raise ConfigUnsupportedError(f"authentication is not supported for protocol '{src.protocol}'")
         usage = auth.secret.type if auth.secret is not None else None
         if usage not in _SECRET_USAGES:
             raise ConfigUnsupportedError(f"unknown secret type '{usage if usage is not None else '<null>'}'")
-    layers = []
+    top_enc = disk.encryption
     layer: Any = disk
-    stype, lsrc = disk.type, src
+    lsrc = src
     while True:
-        layers.append((stype, lsrc))
+        enc = lsrc.encryption if lsrc is not None else None
+        if lsrc is src and top_enc is not None:
+            enc = top_enc
+        if enc is not None and enc.format == "luks" and enc.cipher is not None:
+            raise ConfigUnsupportedError("supplying <cipher> for domain disk definition is unnecessary")
         bs = layer.backingStore
         if bs is None or bs.is_terminator:
             break
-        layer, stype, lsrc = bs, bs.type, bs.source
-    for _stype, lsrc in layers:
-        enc = lsrc.encryption if lsrc is not None else None
-        if lsrc is src and disk.encryption is not None:
-            enc = disk.encryption
-        if enc is not None and enc.format == "luks" and enc.cipher is not None:
-            raise ConfigUnsupportedError("supplying <cipher> for domain disk definition is unnecessary")
-    fmt = disk.image_format
-    if disk.device == "lun":
-        if disk.type == "network":
+        layer, lsrc = bs, bs.source
+    drv = disk.driver
+    if device == "lun":
+        fmt = drv.type if drv is not None else None
+        if dtype == "network":
             if src is not None and src.protocol != "iscsi":
                 raise ConfigUnsupportedError(f"disk device='lun' is not supported for protocol='{src.protocol}'")
-        elif disk.type not in ("block", "volume"):
+        elif dtype not in ("block", "volume"):
             raise ConfigUnsupportedError("disk device='lun' is only valid for block type disk source")
         if fmt not in (None, "raw", "none"):
             raise ConfigUnsupportedError("disk device 'lun' must use 'raw' format")
         if src is not None and src.slices is not None:
             raise ConfigUnsupportedError("disk device 'lun' doesn't support storage slice")
-        enc = disk.encryption or (src.encryption if src is not None else None)
+        enc = top_enc or (src.encryption if src is not None else None)
         if enc is not None and enc.format not in (None, "default"):
             raise ConfigUnsupportedError("disk device 'lun' doesn't support encryption")
     policy = src.startupPolicy if src is not None else None
     if policy is not None:
-        if disk.type not in ("file", "block", "dir", "volume"):
-            raise XMLError(f"disk startupPolicy '{policy}' is not allowed for disk of '{disk.type}' type")
-        if disk.device not in ("cdrom", "floppy") and policy == "requisite":
+        if dtype not in ("file", "block", "dir", "volume"):
+            raise XMLError(f"disk startupPolicy '{policy}' is not allowed for disk of '{dtype}' type")
+        if device not in ("cdrom", "floppy") and policy == "requisite":
             raise XMLError("disk startupPolicy 'requisite' is allowed only for cdrom or floppy")
-    drv = disk.driver
-    if disk.bus != "virtio" and drv is not None:
+    tgt = disk.target
+    if drv is not None and (tgt.bus if tgt is not None else None) != "virtio":
         if drv.queue_size:
             raise ConfigUnsupportedError("queue_size attribute in disk driver is only supported for virtio bus")
         if drv.event_idx is not None:
@@ -140,15 +143,19 @@ def _disk(dom: Domain, disk: Any) -> None:
         if drv.ioeventfd is not None:
             raise ConfigUnsupportedError("disk ioeventfd mode supported only for virtio bus")
         _virtio_options_absent(drv)
-    if disk.type == "vhostuser":
+    if dtype == "vhostuser":
         _vhostuser_disk(disk)
-    dev = disk.dev
-    if disk.device in ("disk", "lun") and not dev.startswith(_DISK_PREFIXES):
-        raise InternalError(f"Invalid harddisk device name: {dev}")
-    if disk.device == "floppy" and not dev.startswith("fd"):
+    dev = tgt.dev if tgt is not None else ""
+    if device == "disk":
+        if not dev.startswith(_DISK_PREFIXES):
+            raise InternalError(f"Invalid harddisk device name: {dev}")
+        if src is None or src.is_empty():
+            raise VirtError(dev, code=ErrorNumber.NO_SOURCE)
+    elif device == "lun":
+        if not dev.startswith(_DISK_PREFIXES):
+            raise InternalError(f"Invalid harddisk device name: {dev}")
+    elif device == "floppy" and not dev.startswith("fd"):
         raise InternalError(f"Invalid floppy device name: {dev}")
-    if disk.device == "disk" and (src is None or src.is_empty()):
-        raise VirtError(dev, code=ErrorNumber.NO_SOURCE)
 
 
 def _vhostuser_disk(disk: Any) -> None:

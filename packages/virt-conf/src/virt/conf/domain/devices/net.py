@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import re
+from operator import itemgetter
 
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.hostdev import (
@@ -34,6 +36,12 @@ NET_TYPES = ("user", "ethernet", "vhostuser", "server", "client", "mcast", "netw
 VIRTIO_MODELS = ("virtio", "virtio-transitional", "virtio-non-transitional")
 #: What a NIC model name may contain.
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_-]*")
+
+
+@functools.lru_cache(maxsize=256)
+def _valid_model_name(name: str) -> bool:
+    """Whether a NIC model name has only the characters libvirt allows (a handful of names recur)."""
+    return _MODEL_NAME.fullmatch(name) is not None
 
 
 class MAC(MACType):
@@ -83,12 +91,15 @@ class NetSource(Model):
     routes = Children(Route)
 
     def finish(self, ntype: str) -> None:
-        keep = _NET_SOURCE.get(ntype, ())
         d = self.__dict__
-        for name in _ALL_NET_SOURCE:
-            v = d[name]
-            if v is not None and v != [] and name not in keep:
-                d[name] = [] if name in ("ips", "routes") else None
+        dropped, get_dropped = _NET_SOURCE_DROPPED.get(ntype, _ALL_NET_SOURCE_GET)
+        values = get_dropped(d)
+        # (one C-level read of what the type does not keep: rarely anything is set)
+        if values.count(None) + values.count([]) != len(dropped):
+            for name in dropped:
+                v = d[name]
+                if v is not None and v != []:
+                    d[name] = [] if name in ("ips", "routes") else None
         if self.pci_address is not None:
             self.pci_address.with_type = True
 
@@ -122,6 +133,10 @@ _NET_SOURCE = {
     "vds": ("switchid", "portid", "connectionid"),
 }
 _ALL_NET_SOURCE = sorted({n for v in _NET_SOURCE.values() for n in v})
+#: Interface type -> the source fields it does not keep, and an itemgetter of them (NetSource.finish).
+_NET_SOURCE_DROPPED = {t: (names, itemgetter(*names)) for t, names in
+                       ((t, tuple(n for n in _ALL_NET_SOURCE if n not in keep)) for t, keep in _NET_SOURCE.items())}
+_ALL_NET_SOURCE_GET = (tuple(_ALL_NET_SOURCE), itemgetter(*_ALL_NET_SOURCE))
 
 
 class VlanTag(Model):
@@ -467,7 +482,7 @@ class Interface(Device):
             mt = self.model.type
             if not mt:
                 self.model = None
-            elif not _MODEL_NAME.fullmatch(mt):
+            elif not _valid_model_name(mt):
                 raise XMLError("Model name contains invalid characters")
         if self.tune is not None and self.tune.sndbuf is None:
             self.tune = None
