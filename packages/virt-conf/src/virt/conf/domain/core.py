@@ -431,7 +431,7 @@ class Domain(Model):
 
     def _boot_order(self) -> None:
         # (C-level loops over every device: kinds without <boot> read the class attribute None)
-        orders = list(filter(None, map(_ORDER, filter(None, map(_BOOT, self.devices)))))
+        orders = list(filter(None, map(_ORDER, filter(None, map(_BOOT, self.devices.all_now())))))
         device_boot = bool(orders)
         if len(set(orders)) != len(orders):
             seen: set[int] = set()

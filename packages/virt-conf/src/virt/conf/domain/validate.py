@@ -446,7 +446,7 @@ def _aliases(dom: Domain) -> None:
         # (the common case, in C-level loops: every device's alias name that is a user alias, and
         # nothing more to do when none repeats; redirfilters have no alias field, hence getattr's default)
         names = list(filter(is_user_alias, map(
-            _ALIAS_NAME, filter(None, map(getattr, devs, repeat("alias"), repeat(None))))))
+            _ALIAS_NAME, filter(None, map(getattr, devs.all_now(), repeat("alias"), repeat(None))))))
         if len(set(names)) == len(names):
             return
     seen: set[str] = set()
