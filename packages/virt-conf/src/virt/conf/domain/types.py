@@ -252,13 +252,26 @@ def scaled_kib(el: etree._Element, value_attr: str, unit_attr: str = "unit", def
     text = el.get(value_attr)
     if text is None:
         return None
+    unit = el.get(unit_attr)
+    # (the same few sizes recur, NUMA cells above all: results are remembered, errors are not)
+    key = (text, unit, default)
+    kib = _SCALED_KIB.get(key)
+    if kib is not None:
+        return kib
     try:
         value = ULong0.parse(text)
     except ValueError:
         raise XMLError(f"Invalid value '{text}' for attribute '{value_attr}' of element "
                        f"'{el.tag}'{where(el)}") from None
-    nbytes = scale_value(value, el.get(unit_attr), default, MEMORY_UNLIMITED << 10)
-    return -(-nbytes // 1024)
+    nbytes = scale_value(value, unit, default, MEMORY_UNLIMITED << 10)
+    kib = -(-nbytes // 1024)
+    if len(_SCALED_KIB) < 1024:
+        _SCALED_KIB[key] = kib
+    return kib
+
+
+#: (value text, unit text, default scale) -> size in KiB, for the sizes scaled_kib has read.
+_SCALED_KIB: dict[tuple[str, str | None, Any], int] = {}
 
 
 def enum_of(*values: str, name: str = "value") -> Enum:

@@ -379,7 +379,8 @@ class StorageSource(Model):
         return self.file or self.dev or self.dir or self.name or self.path
 
     def is_empty(self) -> bool:
-        return self.no_values()
+        # (most sources name a file: not empty, known without a look at every other field)
+        return self.file is None and self.no_values()
 
 
 _TYPED_ATTRS = {
