@@ -170,7 +170,8 @@ class Domain(Model):
         self._post_parse_os(ctx)
         if self.devices is None:
             self.devices = Devices()
-        self.devices.hvm = self.os.os_type == "hvm"
+        # (from here on the os has a type: its name and arch are read directly, not through OS properties)
+        self.devices.hvm = self.os.type.name == "hvm"
         self._post_parse_vcpus()
         self._post_parse_placement()
         self._post_parse_iothreads()
@@ -224,10 +225,8 @@ class Domain(Model):
                 raise XMLError("an os <type> must be specified")
         if os_.type.arch is None:
             os_.type.arch = ctx.options["default_arch"] if "default_arch" in ctx.options else host_arch()
-        if os_.os_type != "hvm":
-            # boot order, bootmenu, loader and friends are read for HVM guests only
-            pass
-        if os_.os_type == "exe" and not os_.init:
+        # (boot order, bootmenu, loader and friends are read for HVM guests only)
+        if os_.type.name == "exe" and not os_.init:
             raise XMLError("init binary must be specified")
 
     def _post_parse_vcpus(self) -> None:
@@ -341,14 +340,12 @@ class Domain(Model):
 
     def _post_parse_devices(self, ctx: ParseContext) -> None:
         devs = self.devices
-        os_type = self.os.os_type
-        arch = self.os.arch
+        os_type = self.os.type.name
+        arch = self.os.type.arch
         wide_scsi = "wide_scsi" in ctx.options.get("features", ())
         for d in devs.disks:
             if d.address is None or d.address.type == "none":
                 assign_disk_address(d, wide_scsi)
-            elif isinstance(d.address, DriveAddress):
-                pass
         for i in devs.inputs:
             i.set_default_bus(os_type, arch, self.type)
         for c in devs.controllers:
@@ -399,7 +396,7 @@ class Domain(Model):
         panics = [p.model for p in devs.panics]
         if len(set(panics)) != len(panics):
             raise XMLError(f"Multiple panic devices with model '{panics[0]}' are not supported")
-        if self.os.os_type == "hvm" and "no_boot_order" not in ctx.options.get("features", ()):
+        if self.os.type.name == "hvm" and "no_boot_order" not in ctx.options.get("features", ()):
             self._boot_order()
         self.add_console_compat()
         self.add_implicit_controllers()

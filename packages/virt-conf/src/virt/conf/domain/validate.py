@@ -31,7 +31,10 @@ def detail(message: str) -> VirtError:
 
 
 def _virtio_options_absent(driver: Any) -> None:
-    if driver is None:
+    # (the common case first, without the loop: no such option given)
+    if driver is None or (getattr(driver, "iommu", None) is None and getattr(driver, "ats", None) is None
+                          and getattr(driver, "packed", None) is None
+                          and getattr(driver, "page_per_vq", None) is None):
         return
     for name, label in (("iommu", "iommu driver option"), ("ats", "ats driver option"),
                         ("packed", "packed driver option"), ("page_per_vq", "page_per_vq option")):
