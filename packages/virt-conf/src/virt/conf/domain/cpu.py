@@ -360,6 +360,9 @@ class CPUTune(Model):
                         if m.vcpus:
                             monitors.append(m)
                     t.monitors = monitors
+                    # (libvirt checks monitors on the vCPU sets it has trimmed: two trimmed to the same set
+                    # are identical)
+                    _check_monitors(monitors, vcpus, name[:-1])
                     kept.append(t)
             setattr(self, name, kept)
 
