@@ -81,6 +81,19 @@ _HEX2 = Memo("0x{:02x}".format)
 _HEX4 = Memo("0x{:04x}".format)
 
 
+def _pci_attrs(numbers: tuple[int | None, int | None, int | None, int | None]) -> str:
+    """The attributes of a PCI address as printed (none of the numbers when all are zero: to be assigned)."""
+    domain, bus, slot, function = numbers
+    if domain or bus or slot or function:
+        return (f" type='pci' domain='{_HEX4[domain or 0]}' bus='{_HEX2[bus or 0]}'"
+                f" slot='{_HEX2[slot or 0]}' function='{_HEX1[function or 0]}'")
+    return " type='pci'"
+
+
+#: (domain, bus, slot, function) -> their attributes: a document's addresses are a handful of slots.
+_PCI_ATTRS = Memo(_pci_attrs)
+
+
 class PCIAddress(Address):
     """domain:bus:slot.function; an all-zero address is printed without numbers (still to be assigned)."""
 
@@ -119,11 +132,7 @@ class PCIAddress(Address):
 
     def write(self, w: Writer, tag: str | None = None) -> None:
         d = self.__dict__
-        if d["domain"] or d["bus"] or d["slot"] or d["function"]:
-            attrs = (f" type='pci' domain='{_HEX4[d['domain'] or 0]}' bus='{_HEX2[d['bus'] or 0]}'"
-                     f" slot='{_HEX2[d['slot'] or 0]}' function='{_HEX1[d['function'] or 0]}'")
-        else:
-            attrs = " type='pci'"
+        attrs = _PCI_ATTRS[(d["domain"], d["bus"], d["slot"], d["function"])]
         if d["multifunction"] is not None:
             attrs += " multifunction='on'" if d["multifunction"] else " multifunction='off'"
         indent = "  " * w.depth

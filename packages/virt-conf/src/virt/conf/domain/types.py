@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from lxml import etree
-from virt.conf.xmlmodel import Attr, Bool, Enum, Int, Model, Text, ValueType, where
+from virt.conf.xmlmodel import Attr, Bool, Enum, Int, Memo, Model, Text, ValueType, where
 from virt.util.errors import XMLError
 
 # libvirt's virTristateBool / virTristateSwitch, spelled once for every format module.
@@ -129,6 +129,8 @@ class BitmapType(ValueType[tuple[int, ...]]):
         return result
 
     def format(self, value: tuple[int, ...]) -> str:
+        if value.__class__ is tuple:  # (what parse returns; drivers may set lists or sets)
+            return _BITMAP_TEXTS[value]
         return format_bitmap(value)
 
     def error(self, text: str) -> str:
@@ -149,6 +151,8 @@ def format_bitmap(value: tuple[int, ...] | list[int] | set[int]) -> str:
     return ",".join(parts)
 
 
+#: Bitmaps printed before, by their numbers: every document prints the same few cpusets and nodesets.
+_BITMAP_TEXTS = Memo(format_bitmap)
 Bitmap = BitmapType()
 CPUSet = BitmapType(maxlen=16384)
 

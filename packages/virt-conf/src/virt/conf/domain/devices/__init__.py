@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import chain
+from itertools import chain, compress
 from operator import itemgetter
 from typing import Any
 
@@ -146,10 +146,8 @@ class Devices(Model):
         emulator = d["emulator"]
         if emulator is not None:
             w.leaf("emulator", (), emulator)
-        for kind in _KIND_FIELDS:
-            devices = d[kind]
-            if not devices:
-                continue
+        lists = _KIND_LISTS(d)  # (every kind's list in one C-level read; most are empty)
+        for kind, devices in compress(zip(_KIND_FIELDS, lists), lists):
             if kind == "consoles" and self.hvm:
                 write_models([self._console_view(i, con) for i, con in enumerate(devices)], w)
             else:
