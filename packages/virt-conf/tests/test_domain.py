@@ -15,7 +15,7 @@ from corpus_cases import check_mutant, load_cases, mutated, same_xml
 from virt.conf import normalize, parse
 from virt.conf.domain import Domain
 from virt.conf.xmlmodel import ParseContext
-from virt.util.errors import VirtError
+from virt.util.errors import ConfigUnsupportedError, InvalidArgError, VirtError, XMLError
 
 SUITE = "generic_domain"
 #: Cases not passing yet, with the reason (none today).
@@ -296,3 +296,34 @@ def test_chardev_source_errors_carry_libvirts_codes(device: str, code: int, mess
     with pytest.raises(VirtError, match=message) as err:
         dom(device)
     assert err.value.code == code
+
+
+TUNE = """<domain type='kvm'><name>vm</name><memory>219136</memory><vcpu>{vcpus}</vcpu><cputune>
+<memorytune vcpus='0-1'>{monitors}<node id='0' bandwidth='20'/></memorytune></cputune>
+<os><type arch='x86_64'>hvm</type></os></domain>"""
+
+
+@pytest.mark.parametrize(("vcpus", "monitors", "error", "message"), [
+    (4, "<monitor vcpus='2'/>", InvalidArgError, "Monitor vcpus conflicts with allocation"),
+    (4, "<monitor vcpus='0'/><monitor vcpus='0'/>", InvalidArgError, "Identical vcpus found in same type monitors"),
+    # the sets are checked once trimmed to the domain's vCPUs, as libvirt does
+    (1, "<monitor vcpus='0-1'/><monitor vcpus='0'/>", InvalidArgError, "Identical vcpus found in same type monitors"),
+    (1, "<monitor vcpus='1'/>", InvalidArgError, "vcpus is empty"),
+    (4, "<monitor/>", XMLError, "Missing monitor attribute 'vcpus'"),
+])
+def test_resctrl_monitors_checked_as_libvirt_does(vcpus: int, monitors: str, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        normalize(TUNE.format(vcpus=vcpus, monitors=monitors))
+
+
+def test_resctrl_monitors_trimmed_and_kept() -> None:
+    out = normalize(TUNE.format(vcpus=2, monitors="<monitor vcpus='0-3'/><monitor vcpus='0'/>"))
+    assert "<monitor vcpus='0-1'/>" in out and "<monitor vcpus='0'/>" in out
+
+
+def test_cpu_without_model_prints_nothing() -> None:
+    for cpu in ("<cpu mode='custom' match='exact'> </cpu>", "<cpu match='strict'/>", "<cpu/>"):
+        out = normalize(BASE.format(devices="", extra="").replace("<devices>", cpu + "<devices>"))
+        assert "<cpu" not in out, cpu
+    with pytest.raises(ConfigUnsupportedError, match="check attribute specified for CPU with no model"):
+        normalize(BASE.format(devices="", extra="").replace("<devices>", "<cpu check='partial'/><devices>"))

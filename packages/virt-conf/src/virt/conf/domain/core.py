@@ -414,7 +414,7 @@ class Domain(Model):
         cpu = self.cpu
         if cpu is not None and cpu.mode == "custom" and (cpu.model is None or not cpu.model.name) and \
                 cpu.check is not None:
-            raise XMLError("check attribute specified for CPU with no model")
+            raise ConfigUnsupportedError("check attribute specified for CPU with no model")
 
     def _reject_duplicate_controllers(self) -> None:
         seen: set[tuple[str, int]] = set()

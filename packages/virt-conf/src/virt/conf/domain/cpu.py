@@ -28,7 +28,7 @@ from virt.conf.xmlmodel import (
     TextChild,
     Writer,
 )
-from virt.util.errors import XMLError
+from virt.util.errors import InvalidArgError, XMLError
 
 
 class Vcpu(Model):
@@ -232,14 +232,22 @@ class MemoryTune(Model):
 
 
 def _check_monitors(monitors: list[Monitor], vcpus: tuple[int, ...], what: str) -> None:
-    seen: list[tuple[int, ...]] = []
+    # (the vCPU sets are checked once the domain has trimmed them to its vCPUs: CPUTune.limit_to)
     for m in monitors:
         if m.vcpus is None:
-            raise XMLError("Missing attribute vcpus for element monitor")
+            raise XMLError("Missing monitor attribute 'vcpus'")
+
+
+def _check_trimmed_monitors(monitors: list[Monitor], vcpus: tuple[int, ...]) -> None:
+    """libvirt's checks of monitors, in document order, on vCPU sets trimmed to the domain's vCPUs."""
+    seen: list[tuple[int, ...]] = []
+    for m in monitors:
+        if not m.vcpus:
+            raise InvalidArgError("vcpus is empty")
         if not set(m.vcpus) <= set(vcpus):
-            raise XMLError("Monitor vcpus conflicts with allocation")
+            raise InvalidArgError("Monitor vcpus conflicts with allocation")
         if m.vcpus in seen:
-            raise XMLError("Identical vcpus found in same type monitors")
+            raise InvalidArgError("Identical vcpus found in same type monitors")
         seen.append(m.vcpus)
 
 
@@ -352,17 +360,11 @@ class CPUTune(Model):
             kept = []
             for t in getattr(self, name):
                 vcpus = tuple(v for v in t.vcpus if v < max_vcpus)
-                if vcpus:
+                if vcpus:  # (libvirt drops a tune none of whose vCPUs the domain has)
                     t.vcpus = vcpus
-                    monitors = []
                     for m in t.monitors:
                         m.vcpus = tuple(v for v in m.vcpus if v < max_vcpus)
-                        if m.vcpus:
-                            monitors.append(m)
-                    t.monitors = monitors
-                    # (libvirt checks monitors on the vCPU sets it has trimmed: two trimmed to the same set
-                    # are identical)
-                    _check_monitors(monitors, vcpus, name[:-1])
+                    _check_trimmed_monitors(t.monitors, vcpus)
                     kept.append(t)
             setattr(self, name, kept)
 
@@ -634,7 +636,8 @@ class CPU(Model):
             self.mode, self.match = saved
 
     def is_empty(self) -> bool:
-        return self.mode == "custom" and self.no_values(skip=("mode",))
+        # (match is printed only with a model: without one, <cpu match='exact'/> prints nothing, as in libvirt)
+        return self.mode == "custom" and self.no_values(skip=("mode", "match"))
 
     @property
     def model_name(self) -> str | None:
