@@ -542,11 +542,11 @@ error:
     return NULL;
 }
 
-static PyObject *
-plan_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+/* The element of a call (el, ctx) to a plan or a choice; NULL with a TypeError for anything else. */
+static Element *
+element_arg(PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+    if (PyVectorcall_NARGS(nargsf) != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
         PyErr_SetString(PyExc_TypeError, "a parse plan takes (el, ctx)");
         return NULL;
     }
@@ -554,8 +554,14 @@ plan_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
         PyErr_SetString(PyExc_TypeError, "a parse plan reads an lxml element");
         return NULL;
     }
-    Element *el = (Element *)args[0];
-    return run((Plan *)callable, args[0], el->doc, el->node, args[1]);
+    return (Element *)args[0];
+}
+
+static PyObject *
+plan_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Element *el = element_arg(args, nargsf, kwnames);
+    return el == NULL ? NULL : run((Plan *)callable, args[0], el->doc, el->node, args[1]);
 }
 
 static int
@@ -625,16 +631,8 @@ static PyTypeObject PlanType = {
 static PyObject *
 choice_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    if (PyVectorcall_NARGS(nargsf) != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "a parser choice takes (el, ctx)");
-        return NULL;
-    }
-    if (element_type == NULL || !PyObject_TypeCheck(args[0], element_type)) {
-        PyErr_SetString(PyExc_TypeError, "a parser choice reads an lxml element");
-        return NULL;
-    }
-    Element *el = (Element *)args[0];
-    return run_choice((Choice *)callable, args[0], el->doc, el->node, args[1]);
+    Element *el = element_arg(args, nargsf, kwnames);
+    return el == NULL ? NULL : run_choice((Choice *)callable, args[0], el->doc, el->node, args[1]);
 }
 
 static int

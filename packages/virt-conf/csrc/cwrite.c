@@ -514,6 +514,28 @@ static int write_child(PlanWriter *pw, Op *op, PyObject *self, PyObject *d, PyOb
 
 /* ------------------------------------------------------------------------------------ write */
 
+/* ">" + text + "</" + tag + ">\n" added to p when the element's Text field has a value: 1 when added,
+ * 0 without a value, -1 on errors. */
+static int text_close(PlanWriter *pw, Pieces *p, PyObject *d, PyObject *self, PyObject *tag) {
+    PyObject *v = field_at(d, self, pw->text_name, pw->text_index);
+    if (v == NULL)
+        return -1;
+    if (v == Py_None) {
+        Py_DECREF(v);
+        return 0;
+    }
+    if (pieces_add_borrowed(p, s_gt) < 0) {
+        Py_DECREF(v);
+        return -1;
+    }
+    PyObject *value = text_value(pw, v);
+    Py_DECREF(v);
+    if (pieces_add(p, value) < 0 || pieces_add_borrowed(p, s_ltslash) < 0 || pieces_add_borrowed(p, tag) < 0 ||
+        pieces_add_borrowed(p, s_gtnl) < 0)
+        return -1;
+    return 1;
+}
+
 static PyObject *plan_write(PlanWriter *pw, PyObject *self, PyObject *w, PyObject *tag) {
     PyObject *d = NULL, *parts = NULL, *depth_obj = NULL, *result = NULL, *ind = NULL, *inner = NULL;
     Pieces p;
@@ -598,24 +620,14 @@ static PyObject *plan_write(PlanWriter *pw, PyObject *self, PyObject *w, PyObjec
     }
     if (pw->leaf) {
         if (pw->text_name != NULL) {
-            PyObject *v = field_at(d, self, pw->text_name, pw->text_index);
-            if (v == NULL)
+            int written = text_close(pw, &p, d, self, tag);
+            if (written < 0)
                 goto done;
-            if (v != Py_None) {
-                if (pieces_add_borrowed(&p, s_gt) < 0) {
-                    Py_DECREF(v);
-                    goto done;
-                }
-                PyObject *value = text_value(pw, v);
-                Py_DECREF(v);
-                if (pieces_add(&p, value) < 0 || pieces_add_borrowed(&p, s_ltslash) < 0 ||
-                    pieces_add_borrowed(&p, tag) < 0 || pieces_add_borrowed(&p, s_gtnl) < 0)
-                    goto done;
+            if (written) {
                 if (append_stolen(parts, pieces_join(&p)) < 0)
                     goto done;
                 goto ok;
             }
-            Py_DECREF(v);
         }
         if (pieces_add_borrowed(&p, s_slashgtnl) < 0 || append_stolen(parts, pieces_join(&p)) < 0)
             goto done;
@@ -651,24 +663,14 @@ static PyObject *plan_write(PlanWriter *pw, PyObject *self, PyObject *w, PyObjec
         goto done;
     if (PyList_GET_SIZE(parts) == mark) {
         if (pw->text_name != NULL) {
-            PyObject *v = field_at(d, self, pw->text_name, pw->text_index);
-            if (v == NULL)
+            int written = text_close(pw, &p, d, self, tag);
+            if (written < 0)
                 goto done;
-            if (v != Py_None) {
-                if (pieces_add_borrowed(&p, s_gt) < 0) {
-                    Py_DECREF(v);
-                    goto done;
-                }
-                PyObject *value = text_value(pw, v);
-                Py_DECREF(v);
-                if (pieces_add(&p, value) < 0 || pieces_add_borrowed(&p, s_ltslash) < 0 ||
-                    pieces_add_borrowed(&p, tag) < 0 || pieces_add_borrowed(&p, s_gtnl) < 0)
-                    goto done;
+            if (written) {
                 if (part_extend(parts, -1, pieces_join(&p)) < 0)
                     goto done;
                 goto ok;
             }
-            Py_DECREF(v);
         }
         if (pw->never_self_close) {
             if (pieces_add_borrowed(&p, s_gtnl) < 0 || pieces_add_borrowed(&p, ind) < 0 ||
