@@ -327,3 +327,24 @@ def test_cpu_without_model_prints_nothing() -> None:
         assert "<cpu" not in out, cpu
     with pytest.raises(ConfigUnsupportedError, match="check attribute specified for CPU with no model"):
         normalize(BASE.format(devices="", extra="").replace("<devices>", "<cpu check='partial'/><devices>"))
+
+
+CT = "<cachetune vcpus='{}'><cache id='0' level='3' type='both' size='768' unit='KiB'/></cachetune>"
+MT = "<memorytune vcpus='{}'><node id='0' bandwidth='20'/></memorytune>"
+
+
+@pytest.mark.parametrize(("tunes", "overlap"), [
+    (CT.format("0-1") + CT.format("1-2"), True),
+    (MT.format("0-1") + MT.format("1-2"), True),
+    (CT.format("0-1") + MT.format("1-2"), True),
+    (MT.format("0-1") + CT.format("1-2"), True),
+    (CT.format("0-1") + MT.format("0-1"), False),  # a memorytune may share a cachetune's exact set
+    (CT.format("0-1,5") + CT.format("5-6"), False),  # vCPU 5 and 6 are beyond the domain's 4: trimmed first
+])
+def test_resctrl_overlaps_on_trimmed_sets(tunes: str, overlap: bool) -> None:
+    xml = TUNE.replace("<memorytune vcpus='0-1'>{monitors}<node id='0' bandwidth='20'/></memorytune>", tunes)
+    if overlap:
+        with pytest.raises(XMLError, match="Overlapping vcpus in resctrls"):
+            normalize(xml.format(vcpus=4))
+    else:
+        assert "<cputune>" in normalize(xml.format(vcpus=4))

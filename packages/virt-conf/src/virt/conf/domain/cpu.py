@@ -322,16 +322,6 @@ class CPUTune(Model):
                     raise XMLError("Missing scheduler priority")
             else:
                 s.priority = None
-        for a, b in ((x, y) for i, x in enumerate(self.cachetunes) for y in self.cachetunes[i + 1:]):
-            if set(a.vcpus) & set(b.vcpus):
-                raise XMLError("Overlapping vcpus in cachetunes")
-        for i, a in enumerate(self.memorytunes):
-            for b in self.memorytunes[i + 1:]:
-                if set(a.vcpus) & set(b.vcpus):
-                    raise XMLError("Overlapping vcpus in memorytunes")
-            for c in self.cachetunes:
-                if set(a.vcpus) & set(c.vcpus) and a.vcpus != c.vcpus:
-                    raise XMLError("Overlapping vcpus in memorytunes")
         self._group_scheds()
 
     def _group_scheds(self) -> None:
@@ -367,6 +357,20 @@ class CPUTune(Model):
                     _check_trimmed_monitors(t.monitors, vcpus)
                     kept.append(t)
             setattr(self, name, kept)
+        self._check_resctrl_overlaps()
+
+    def _check_resctrl_overlaps(self) -> None:
+        """libvirt's rule on the trimmed vCPU sets: no two tunes share a vCPU, except that a memorytune may have
+        exactly a cachetune's set (they are one allocation)."""
+        tunes = [set(t.vcpus) for t in self.cachetunes]
+        for t in self.memorytunes:
+            vcpus = set(t.vcpus)
+            if vcpus not in tunes[:len(self.cachetunes)]:
+                tunes.append(vcpus)
+        for i, a in enumerate(tunes):
+            for b in tunes[i + 1:]:
+                if a & b:
+                    raise XMLError("Overlapping vcpus in resctrls")
 
     def is_empty(self) -> bool:
         return self.no_values()
