@@ -75,3 +75,18 @@ def test_escaping():
     net = Net(name="a<b&'c\"")
     assert net.format() == "<network>\n  <name>a&lt;b&amp;'c\"</name>\n</network>\n"
     assert Net.parse(net.format()).name == "a<b&'c\""
+
+
+def test_field_dropper_unsets_only_what_has_a_value() -> None:
+    from virt.conf.xmlmodel import FieldDropper
+
+    d: dict[str, object] = {"a": None, "b": "x", "ips": [1], "keep": "k"}
+    FieldDropper(("a", "b", "ips"), lists=("ips",)).drop(d)
+    assert d == {"a": None, "b": None, "ips": [], "keep": "k"}
+    one = {"a": "x", "keep": 1}
+    FieldDropper(["a"]).drop(one)  # (one name: itemgetter would return the value, not a tuple)
+    assert one == {"a": None, "keep": 1}
+    untouched = {"a": None, "ips": []}
+    ips = untouched["ips"]
+    FieldDropper(("a", "ips"), lists=("ips",)).drop(untouched)
+    assert untouched["ips"] is ips

@@ -34,7 +34,7 @@ import uuid as _uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import is_not
+from operator import is_not, itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, overload
 
 from lxml import etree
@@ -1038,6 +1038,35 @@ def _convert(vtype: ValueType[Any], text: str, what: str, el: etree._Element) ->
 # (collect_ids=False: no xml:id table, nothing here looks elements up by id)
 _parser = etree.XMLParser(remove_blank_text=False, resolve_entities=False, no_network=True,
                           huge_tree=False, remove_comments=False, collect_ids=False)
+
+
+class FieldDropper:
+    """Unsets the fields a model does not read in its type (libvirt reads nothing else): ``drop(d)`` on the
+    instance dict sets each of ``names`` that has a value back to None, or to a fresh [] for ``lists``.
+
+    One C-level read of all the names finds the common case, where none has a value, without a Python
+    loop over them (post-parse of every source and graphics device passes here).
+    """
+
+    def __init__(self, names: Iterable[str], lists: Iterable[str] = ()) -> None:
+        self.names = tuple(names)
+        self.lists = frozenset(lists) & frozenset(self.names)
+        # (itemgetter of one name returns the value itself, not a 1-tuple)
+        getter = itemgetter(*self.names) if len(self.names) > 1 else None
+        self._get: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+            getter if getter is not None else lambda d: tuple(d[n] for n in self.names))
+
+    def drop(self, d: dict[str, Any]) -> None:
+        values = self._get(d)
+        unset = values.count(None) + (values.count([]) if self.lists else 0)
+        if unset == len(self.names):
+            return
+        for name in self.names:
+            if name in self.lists:
+                if d[name] != []:
+                    d[name] = []
+            elif d[name] is not None:
+                d[name] = None
 
 
 def without(el: etree._Element, select: Callable[[etree._Element], Iterable[etree._Element]]) -> etree._Element:

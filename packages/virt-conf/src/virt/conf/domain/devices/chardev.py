@@ -3,7 +3,6 @@ redirdev and rng backends."""
 
 from __future__ import annotations
 
-from operator import itemgetter
 from typing import ClassVar
 
 from virt.conf.domain.devices.base import Device
@@ -14,6 +13,7 @@ from virt.conf.xmlmodel import (
     Child,
     Children,
     Enum,
+    FieldDropper,
     Model,
     ParseContext,
     String,
@@ -90,10 +90,9 @@ _KEEP = {
 _SECLABEL_TYPES = ("pty", "dev", "file", "pipe", "unix")
 _ALL = ("mode", "host", "service", "tls", "path", "append", "channel", "master", "slave", "reconnect",
         "clipboard", "mouse")
-#: Source type -> the fields of _ALL it does not keep, and an itemgetter of them (finish_chr_source).
-_DROPPED_GET = {t: (names, itemgetter(*names))
-                for t, names in ((t, tuple(n for n in _ALL if n not in keep)) for t, keep in _KEEP.items())}
-_ALL_GET = (_ALL, itemgetter(*_ALL))
+#: Source type -> what unsets the fields of _ALL it does not keep (finish_chr_source).
+_DROPPERS = {t: FieldDropper(n for n in _ALL if n not in keep) for t, keep in _KEEP.items()}
+_DROP_ALL = FieldDropper(_ALL)
 
 
 class ChrSourceMixin(Model):
@@ -123,14 +122,10 @@ class ChrSourceMixin(Model):
             raise XMLError(f"only one source element is allowed for {what}")
         if len(srcs) > 2:
             raise XMLError(f"only two source elements are allowed for {what}")
-        dropped, get_dropped = _DROPPED_GET.get(t or "", _ALL_GET)
+        dropper = _DROPPERS.get(t or "", _DROP_ALL)
         out: list[ChrSourceEl] = []
         for s in srcs:
-            d = s.__dict__
-            # (one C-level read of every field the type does not keep; rarely any is set)
-            if get_dropped(d).count(None) != len(dropped):
-                for name in dropped:
-                    d[name] = None
+            dropper.drop(s.__dict__)
             if t not in _SECLABEL_TYPES:
                 s.seclabels = []
         if t == "udp":

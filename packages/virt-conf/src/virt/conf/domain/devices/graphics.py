@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from operator import itemgetter
 
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.types import DecInt, YesNo
@@ -12,6 +11,7 @@ from virt.conf.xmlmodel import (
     Child,
     Children,
     Enum,
+    FieldDropper,
     Model,
     ParseContext,
     String,
@@ -155,12 +155,7 @@ class Graphics(Device):
         t = self.type
         if t is None:
             raise XMLError("missing graphics device type")
-        dropped, get_dropped = _DROPPED_GET[t]
-        d = self.__dict__
-        # (one C-level read of the attributes the type does not have: rarely any is set)
-        if get_dropped(d).count(None) != len(dropped):
-            for name in dropped:
-                d[name] = None
+        _DROPPERS[t].drop(self.__dict__)
         if t not in ("vnc", "spice", "rdp"):
             self.listens = []
         else:
@@ -355,6 +350,5 @@ _ATTRS = {
     "dbus": ("p2p", "address"),
 }
 _ALL_ATTRS = sorted({a for v in _ATTRS.values() for a in v})
-#: Graphics type -> the attributes of other types, and an itemgetter of them (Graphics.post_parse).
-_DROPPED_GET = {t: (names, itemgetter(*names)) for t, names in
-                ((t, tuple(n for n in _ALL_ATTRS if n not in keep)) for t, keep in _ATTRS.items())}
+#: Graphics type -> what unsets the attributes of the other types (Graphics.post_parse).
+_DROPPERS = {t: FieldDropper(n for n in _ALL_ATTRS if n not in keep) for t, keep in _ATTRS.items()}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import random
 import re
-from operator import itemgetter
 
 from virt.conf.domain.devices.base import Device
 from virt.conf.domain.devices.hostdev import (
@@ -22,6 +21,7 @@ from virt.conf.xmlmodel import (
     Child,
     Children,
     Enum,
+    FieldDropper,
     MACType,
     Model,
     ParseContext,
@@ -91,15 +91,7 @@ class NetSource(Model):
     routes = Children(Route)
 
     def finish(self, ntype: str) -> None:
-        d = self.__dict__
-        dropped, get_dropped = _NET_SOURCE_DROPPED.get(ntype, _ALL_NET_SOURCE_GET)
-        values = get_dropped(d)
-        # (one C-level read of what the type does not keep: rarely anything is set)
-        if values.count(None) + values.count([]) != len(dropped):
-            for name in dropped:
-                v = d[name]
-                if v is not None and v != []:
-                    d[name] = [] if name in ("ips", "routes") else None
+        _NET_SOURCE_DROPPERS.get(ntype, _DROP_ALL_NET_SOURCE).drop(self.__dict__)
         if self.pci_address is not None:
             self.pci_address.with_type = True
 
@@ -133,10 +125,10 @@ _NET_SOURCE = {
     "vds": ("switchid", "portid", "connectionid"),
 }
 _ALL_NET_SOURCE = sorted({n for v in _NET_SOURCE.values() for n in v})
-#: Interface type -> the source fields it does not keep, and an itemgetter of them (NetSource.finish).
-_NET_SOURCE_DROPPED = {t: (names, itemgetter(*names)) for t, names in
-                       ((t, tuple(n for n in _ALL_NET_SOURCE if n not in keep)) for t, keep in _NET_SOURCE.items())}
-_ALL_NET_SOURCE_GET = (tuple(_ALL_NET_SOURCE), itemgetter(*_ALL_NET_SOURCE))
+#: Interface type -> what unsets the source fields it does not keep (NetSource.finish).
+_NET_SOURCE_DROPPERS = {t: FieldDropper((n for n in _ALL_NET_SOURCE if n not in keep), lists=("ips", "routes"))
+                        for t, keep in _NET_SOURCE.items()}
+_DROP_ALL_NET_SOURCE = FieldDropper(_ALL_NET_SOURCE, lists=("ips", "routes"))
 
 
 class VlanTag(Model):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from operator import itemgetter
-
 from lxml import etree
 from virt.conf.domain.address import PCIAddress
 from virt.conf.domain.types import DecInt, UInt10, ULong10, YesNo
@@ -13,6 +11,7 @@ from virt.conf.xmlmodel import (
     Child,
     Children,
     Enum,
+    FieldDropper,
     Model,
     ParseContext,
     String,
@@ -317,12 +316,7 @@ class StorageSource(Model):
     def finish(self, stype: str | None, el: etree._Element | None = None) -> None:
         """Keep what a source of storage type ``stype`` has (libvirt reads nothing else)."""
         d = self.__dict__
-        dropped, get_dropped = _DROPPED_GET.get(stype or "file", _ALL_SINGLE_GET)
-        # (a C-level test first: a source rarely has what its type does not read; one itemgetter
-        # call reads them all, cheaper than a call per field)
-        if get_dropped(d).count(None) != len(dropped):
-            for name in dropped:
-                d[name] = None
+        _DROPPERS.get(stype or "file", _DROP_ALL_SINGLE).drop(d)
         if d["hosts"] and stype != "network":
             d["hosts"] = []
         if stype == "network":
@@ -393,12 +387,10 @@ _TYPED_ATTRS = {
 }
 _ALL_TYPED = sorted({n for names in _TYPED_ATTRS.values() for n in names})
 _SOURCE_ATTRS = _TYPED_ATTRS
-#: Source type -> the single-valued typed fields it does not read (StorageSource.finish clears them).
 _ALL_SINGLE = tuple(n for n in _ALL_TYPED if n != "hosts")
-_DROPPED = {stype: tuple(n for n in _ALL_SINGLE if n not in keep) for stype, keep in _TYPED_ATTRS.items()}
-#: The same, each with an itemgetter of those fields (every one drops several: the getter returns a tuple).
-_DROPPED_GET = {stype: (names, itemgetter(*names)) for stype, names in _DROPPED.items()}
-_ALL_SINGLE_GET = (_ALL_SINGLE, itemgetter(*_ALL_SINGLE))
+#: Source type -> what unsets the single-valued typed fields it does not read (StorageSource.finish).
+_DROPPERS = {stype: FieldDropper(n for n in _ALL_SINGLE if n not in keep) for stype, keep in _TYPED_ATTRS.items()}
+_DROP_ALL_SINGLE = FieldDropper(_ALL_SINGLE)
 
 
 class BackingFormat(Model):
