@@ -198,7 +198,7 @@ class CacheTune(Model):
             seen[key] = c.type
         if ctx.inactive:
             self.id = None
-        _check_monitors(self.monitors, self.vcpus, "cachetune")
+        _check_monitors(self.monitors)
 
 
 class MemNodeBW(Model):
@@ -228,10 +228,10 @@ class MemoryTune(Model):
             seen.add(n.id)
         if ctx.inactive:
             self.id = None
-        _check_monitors(self.monitors, self.vcpus, "memorytune")
+        _check_monitors(self.monitors)
 
 
-def _check_monitors(monitors: list[Monitor], vcpus: tuple[int, ...], what: str) -> None:
+def _check_monitors(monitors: list[Monitor]) -> None:
     # (the vCPU sets are checked once the domain has trimmed them to its vCPUs: CPUTune.limit_to)
     for m in monitors:
         if m.vcpus is None:

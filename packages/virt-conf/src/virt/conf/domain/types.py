@@ -164,16 +164,7 @@ def unit_scale(unit: str | None, default: int) -> int:
     if not unit:
         return default
     # (every size of a document passes here, with the same few units: their scales are remembered)
-    scale = _UNIT_SCALES.get(unit)
-    if scale is None:
-        scale = _unit_scale(unit)
-        if len(_UNIT_SCALES) < 256:
-            _UNIT_SCALES[unit] = scale
-    return scale
-
-
-#: Unit -> bytes in one unit, for the units seen so far (valid ones only: the others raise).
-_UNIT_SCALES: dict[str, int] = {}
+    return _UNIT_SCALES[unit]
 
 
 def _unit_scale(unit: str) -> int:
@@ -276,6 +267,10 @@ def scaled_kib(el: etree._Element, value_attr: str, unit_attr: str = "unit", def
 
 #: (value text, unit text, default scale) -> size in KiB, for the sizes scaled_kib has read.
 _SCALED_KIB: dict[tuple[str, str | None, Any], int] = {}
+
+
+#: Unit -> bytes in one unit, for the units seen so far (valid ones only: the others raise).
+_UNIT_SCALES = Memo(_unit_scale)
 
 
 def enum_of(*values: str, name: str = "value") -> Enum:
